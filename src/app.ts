@@ -1,0 +1,210 @@
+// The composition root: builds the HTTP app from the domain modules. Never listens.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { accountRoutes } from './accounts/routes.js';
+import { deliveryRoutes } from './deliveries/routes.js';
+import { eventRoutes } from './events/routes.js';
+import { webhookRoutes } from './webhooks/routes.js';
+import type { Api, AppContext } from './http/context.js';
+import { authenticateAccount, checkAdmin } from './http/auth.js';
+import { ApiError, errorBody } from './http/errors.js';
+import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
+import { ErrorBody } from './http/schemas.js';
+import type { Metrics } from './observability/metrics.js';
+import { StorageUnavailableError } from './storage/index.js';
+import { VERSION } from './version.js';
+
+export interface BuildAppOptions extends AppContext {
+  metrics: Metrics;
+  logger?: FastifyServerOptions['loggerInstance'];
+  /** Folder of the built dashboard; default dist/web beside the package. */
+  webRoot?: string;
+}
+
+/** Seconds a client should wait before trying again while the database is unreachable. */
+const UNAVAILABLE_RETRY_AFTER = '5';
+
+function defaultWebRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, 'dist', 'web');
+    if (existsSync(join(dir, 'package.json'))) return candidate;
+    dir = dirname(dir);
+  }
+  return join(process.cwd(), 'dist', 'web');
+}
+
+/** Turns any thrown error into the API's error body; 5xx bodies say nothing internal. */
+function toApiError(error: FastifyError | Error): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof StorageUnavailableError) {
+    return new ApiError('service_unavailable', undefined, { 'retry-after': UNAVAILABLE_RETRY_AFTER });
+  }
+  const e = error as FastifyError & { validation?: unknown[]; validationContext?: string };
+  if (e.validation) {
+    const where = e.validationContext === 'body' ? '' : `${e.validationContext ?? 'request'} `;
+    return new ApiError('validation_error', `${where}${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim().replace(/^\//, '') + '.');
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('invalid_json', 'The request body is not valid JSON.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large', 'The request body is too large; an event may be at most 256 KiB.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new ApiError('validation_error', 'Send the body as application/json.');
+  }
+  if (error instanceof SyntaxError) return new ApiError('invalid_json');
+  const status = e.statusCode ?? 500;
+  if (status === 413) return new ApiError('payload_too_large');
+  if (status >= 400 && status < 500) return new ApiError('validation_error', e.message);
+  return new ApiError('internal_error');
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<Api> {
+  const { metrics, webRoot = defaultWebRoot(), ...ctx } = options;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // 1 MiB for management calls; publishing routes set their own limits.
+    bodyLimit: 1024 * 1024,
+    trustProxy: false,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+
+  // Any content type is read as JSON: `curl -d` without a Content-Type still works.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError('invalid_json', 'The request body is not valid JSON.'), undefined);
+    }
+  });
+
+  app.addSchema(ErrorBody);
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Rizler Webhooks API',
+        version: VERSION,
+        description:
+          'Register webhook endpoints, publish events, and inspect every delivery attempt. Authenticate with `Authorization: Bearer <api key>`.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: "An account's API key" },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'RIZLER_ADMIN_TOKEN' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  const apiLimiter = new RateLimiter(ctx.config.apiRateLimit);
+  const publishLimiter =
+    ctx.config.publishRateLimit === null ? null : new RateLimiter(ctx.config.publishRateLimit);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const access = request.routeOptions.config.access;
+    if (!access) return;
+    if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
+    if (access.auth !== 'account') return;
+    const account = await authenticateAccount(request, ctx.storage);
+    const limiter = access.limit === 'api' ? apiLimiter : access.limit === 'publish' ? publishLimiter : null;
+    if (!limiter) return;
+    const decision = limiter.take(account.id);
+    reply.headers(rateLimitHeaders(decision));
+    if (!decision.allowed) {
+      throw new ApiError(
+        'rate_limited',
+        `Rate limit of ${decision.limit} requests per minute reached; retry in ${decision.retryAfterSeconds} s.`,
+        { 'retry-after': String(decision.retryAfterSeconds) },
+      );
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const apiError = toApiError(error as Error);
+    if (apiError.status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+    }
+    return reply.code(apiError.status).headers(apiError.headers).send(errorBody(apiError.code, apiError.message));
+  });
+
+  const hasWeb = existsSync(join(webRoot, 'index.html'));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const wantsPage =
+      request.method === 'GET' && !path.startsWith('/v1/') && (request.headers.accept ?? '').includes('text/html');
+    if (wantsPage && hasWeb) return reply.sendFile('index.html');
+    return reply
+      .code(404)
+      .send(errorBody('not_found', `There is no ${request.method} ${path}; see /docs for the API.`));
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['operations'], summary: 'Readiness: the database answers' } }, async (_request, reply) => {
+    try {
+      await ctx.storage.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).header('retry-after', UNAVAILABLE_RETRY_AFTER).send(errorBody('service_unavailable'));
+    }
+  });
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  accountRoutes(app, ctx);
+  webhookRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  deliveryRoutes(app, ctx);
+
+  if (hasWeb) {
+    await app.register(fastifyStatic, { root: webRoot, prefix: '/', wildcard: false, index: 'index.html' });
+  } else {
+    app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+      reply
+        .type('text/html')
+        .send('<!doctype html><title>Rizler Webhooks</title><p>The dashboard is not built. Run <code>npm run build</code>, then reload. The API is at <a href="/docs">/docs</a>.</p>'),
+    );
+  }
+
+  return app;
+}
+

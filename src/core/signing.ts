@@ -1,0 +1,61 @@
+// Both signature schemes of SPEC §3. Pure functions over node:crypto, shared by the worker
+// (which signs) and the receiver SDK (which verifies), so the two can never disagree.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+const WHSEC_PREFIX = 'whsec_';
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * The HMAC key of a Standard Webhooks signature: the decoded bytes after `whsec_` when the
+ * secret is `whsec_` + valid base64 of 24 to 64 bytes (every generated secret is), otherwise
+ * the secret's UTF-8 bytes.
+ */
+export function standardWebhooksKey(secret: string): Buffer {
+  if (secret.startsWith(WHSEC_PREFIX)) {
+    const encoded = secret.slice(WHSEC_PREFIX.length);
+    if (encoded.length % 4 === 0 && BASE64.test(encoded)) {
+      const bytes = Buffer.from(encoded, 'base64');
+      if (bytes.length >= 24 && bytes.length <= 64) return bytes;
+    }
+  }
+  return Buffer.from(secret, 'utf8');
+}
+
+/** `X-Rizler-Signature`: `sha256=` + hex HMAC-SHA256 of the raw body keyed by the secret's UTF-8. */
+export function rizlerSignature(body: string, secret: string): string {
+  return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+}
+
+/** One `webhook-signature` entry: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`. */
+export function standardSignature(
+  id: string,
+  timestampSeconds: number,
+  body: string,
+  secret: string,
+): string {
+  const mac = createHmac('sha256', standardWebhooksKey(secret))
+    .update(`${id}.${timestampSeconds}.${body}`)
+    .digest('base64');
+  return `v1,${mac}`;
+}
+
+/** The `webhook-signature` header: one entry per active secret, space-separated. */
+export function standardSignatureHeader(
+  id: string,
+  timestampSeconds: number,
+  body: string,
+  secrets: readonly string[],
+): string {
+  return secrets.map((s) => standardSignature(id, timestampSeconds, body, s)).join(' ');
+}
+
+/** Constant-time string comparison that does not leak length through an early return. */
+export function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a, 'utf8');
+  const bb = Buffer.from(b, 'utf8');
+  if (ab.length !== bb.length) {
+    timingSafeEqual(ab, ab);
+    return false;
+  }
+  return timingSafeEqual(ab, bb);
+}

@@ -1,0 +1,247 @@
+// Publishing events (single and batch), the event log and the catalogue.
+import { Type, type Static } from '@sinclair/typebox';
+import { EVENT_TYPES, isKnownEventType, validateEventData } from '../core/event-catalogue.js';
+import { newId } from '../core/ids.js';
+import type { Api, AppContext } from '../http/context.js';
+import { iso } from '../http/context.js';
+import { requireAccount } from '../http/auth.js';
+import { ApiError, notFound } from '../http/errors.js';
+import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
+import { DateTime, IdParams, errorResponses, listOf } from '../http/schemas.js';
+import type { NewEvent, PublishedEvent, StoredEvent } from '../storage/index.js';
+import { eventPayload } from './payload.js';
+
+/** SPEC §7: an event body of at most 256 KiB. */
+export const MAX_EVENT_BYTES = 256 * 1024;
+/** A batch carries up to 1000 events; its body may be larger than one event's. */
+export const MAX_BATCH_EVENTS = 1000;
+const MAX_BATCH_BYTES = 32 * 1024 * 1024;
+const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+const EventInput = Type.Object({
+  event: Type.String({ minLength: 1, maxLength: 100, description: 'A catalogue type, e.g. call.ended' }),
+  data: Type.Unknown({ description: 'A JSON object: the event payload.' }),
+  timestamp: Type.Optional(DateTime),
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+});
+type EventInput = Static<typeof EventInput>;
+
+const PublishedBody = Type.Object({
+  id: Type.String(),
+  event: Type.String(),
+  timestamp: Type.String(),
+  deliveries: Type.Integer({ description: 'Enabled endpoints subscribed to the type.' }),
+});
+
+const EventBody = Type.Object({
+  id: Type.String(),
+  event: Type.String(),
+  timestamp: Type.String(),
+  data: Type.Unknown(),
+  test: Type.Boolean(),
+  created_at: Type.String(),
+});
+
+const CatalogueBody = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      description: Type.String(),
+      example: Type.Unknown(),
+      schema: Type.Unknown(),
+    }),
+  ),
+});
+
+function renderEvent(e: StoredEvent): Static<typeof EventBody> {
+  const body = JSON.parse(e.payload) as { data: unknown };
+  return {
+    id: e.id,
+    event: e.type,
+    timestamp: e.timestamp,
+    data: body.data,
+    test: e.test,
+    created_at: iso(e.createdAt),
+  };
+}
+
+function renderPublished(p: PublishedEvent): Static<typeof PublishedBody> {
+  return { id: p.event.id, event: p.event.type, timestamp: p.event.timestamp, deliveries: p.deliveries };
+}
+
+/** Checks one event and turns it into what the store keeps; `where` prefixes field names. */
+function prepare(input: EventInput, where: string, idempotencyKey: string | null, now: number): NewEvent {
+  if (!isKnownEventType(input.event)) {
+    throw new ApiError(
+      'unknown_event_type',
+      `${where}event "${input.event}" is not a known event type; GET /v1/event-types lists them.`,
+    );
+  }
+  const data = input.data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ApiError('invalid_event_data', `${where}data must be a JSON object.`);
+  }
+  const valid = validateEventData(input.event, data);
+  if (!valid.ok) {
+    throw new ApiError('invalid_event_data', `${where}${valid.message}`);
+  }
+  let timestamp = new Date(now).toISOString();
+  if (input.timestamp !== undefined) {
+    if (Number.isNaN(Date.parse(input.timestamp))) {
+      throw new ApiError('validation_error', `${where}timestamp must be an ISO-8601 date and time.`);
+    }
+    timestamp = input.timestamp;
+  }
+  const id = newId('evt', now);
+  const payload = eventPayload(id, input.event, timestamp, data);
+  if (Buffer.byteLength(payload) > MAX_EVENT_BYTES) {
+    throw new ApiError('payload_too_large', `${where}event is larger than 256 KiB.`);
+  }
+  return { id, type: input.event, timestamp, payload, idempotencyKey };
+}
+
+export function eventRoutes(app: Api, ctx: AppContext): void {
+  const security = [{ apiKey: [] }];
+  const newDeliveryId = () => newId('dlv');
+
+  app.get(
+    '/v1/event-types',
+    {
+      config: { access: { auth: 'none', limit: 'none' } },
+      schema: {
+        tags: ['events'],
+        summary: 'The event catalogue: every type, its description, example and JSON Schema',
+        response: { 200: CatalogueBody },
+      },
+    },
+    async () => ({
+      data: EVENT_TYPES.map((t) => ({
+        name: t.name,
+        description: t.description,
+        example: t.example,
+        schema: t.schema,
+      })),
+    }),
+  );
+
+  app.post(
+    '/v1/events',
+    {
+      bodyLimit: MAX_EVENT_BYTES + 1024,
+      config: { access: { auth: 'account', limit: 'publish' } },
+      schema: {
+        tags: ['events'],
+        summary: 'Publish an event; answered once it and its deliveries are stored',
+        security,
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        }),
+        body: EventInput,
+        response: { 202: PublishedBody, ...errorResponses(400, 401, 413, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const account = requireAccount(request);
+      const now = ctx.now();
+      const key = request.headers['idempotency-key'] ?? request.body.idempotency_key ?? null;
+      const event = prepare(request.body, '', key, now);
+      const [published] = await ctx.storage.publish({
+        accountId: account.id,
+        events: [event],
+        newDeliveryId,
+        now,
+        idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
+      });
+      if (published!.duplicate) reply.header('idempotent-replayed', 'true');
+      return reply.code(202).send(renderPublished(published!));
+    },
+  );
+
+  app.post(
+    '/v1/events/batch',
+    {
+      bodyLimit: MAX_BATCH_BYTES,
+      config: { access: { auth: 'account', limit: 'publish' } },
+      schema: {
+        tags: ['events'],
+        summary: 'Publish up to 1000 events, all or nothing',
+        security,
+        body: Type.Object({
+          events: Type.Array(EventInput, { minItems: 1, maxItems: MAX_BATCH_EVENTS }),
+        }),
+        response: {
+          202: Type.Object({ data: Type.Array(PublishedBody) }),
+          ...errorResponses(400, 401, 413, 422, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const account = requireAccount(request);
+      const now = ctx.now();
+      const events = request.body.events.map((input, i) =>
+        prepare(input, `events[${i}].`, input.idempotency_key ?? null, now),
+      );
+      const published = await ctx.storage.publish({
+        accountId: account.id,
+        events,
+        newDeliveryId,
+        now,
+        idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
+      });
+      return reply.code(202).send({ data: published.map(renderPublished) });
+    },
+  );
+
+  app.get(
+    '/v1/events',
+    {
+      config: { access: { auth: 'account', limit: 'api' } },
+      schema: {
+        tags: ['events'],
+        summary: 'The event log, newest first',
+        security,
+        querystring: Type.Object({
+          ...PageQuery,
+          event: Type.Optional(Type.String({ maxLength: 100 })),
+          since: Type.Optional(DateTime),
+          until: Type.Optional(DateTime),
+        }),
+        response: { 200: listOf(EventBody), ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      const page = toPage(request.query);
+      const q = request.query;
+      const rows = await ctx.storage.listEvents(
+        account.id,
+        {
+          eventType: q.event,
+          since: q.since === undefined ? undefined : Date.parse(q.since),
+          until: q.until === undefined ? undefined : Date.parse(q.until),
+        },
+        plusOne(page),
+      );
+      return pageOf(rows, page, renderEvent);
+    },
+  );
+
+  app.get(
+    '/v1/events/:id',
+    {
+      config: { access: { auth: 'account', limit: 'api' } },
+      schema: {
+        tags: ['events'],
+        summary: 'One event',
+        security,
+        params: IdParams,
+        response: { 200: EventBody, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const event = await ctx.storage.getEvent(requireAccount(request).id, request.params.id);
+      if (!event) throw notFound('event');
+      return renderEvent(event);
+    },
+  );
+}

@@ -1,0 +1,173 @@
+// Runs the service: `serve` (API, dashboard and, by default, a delivery worker) and `worker`
+// (a delivery worker with health and metrics only). Listens, and shuts down gracefully.
+import Fastify from 'fastify';
+import { pino, type Logger } from 'pino';
+import { buildApp } from './app.js';
+import { ensureDefaultAccount } from './accounts/keys.js';
+import type { Config } from './config.js';
+import { idTime } from './core/ids.js';
+import { createSecretBox } from './core/secret-box.js';
+import { Metrics } from './observability/metrics.js';
+import { openStorage, type Storage } from './storage/index.js';
+import { createDeliveryDispatcher } from './worker/dispatcher.js';
+import { DeliveryWorker } from './worker/pipeline.js';
+import { Sender } from './worker/sender.js';
+
+export interface RunningService {
+  /** The port actually bound (useful with PORT=0). */
+  port: number;
+  storage: Storage;
+  stop(): Promise<void>;
+}
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({
+    level: config.logLevel,
+    // Keys, tokens and secrets never reach the logs, whatever logs them.
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'authorization',
+        'secret',
+        '*.secret',
+        'api_key',
+        '*.api_key',
+        'apiKey',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
+
+function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics: Metrics) {
+  const dispatcher = createDeliveryDispatcher({
+    allowPrivateNetworks: config.allowPrivateNetworks,
+    allowedNetworks: config.allowedNetworks,
+    connectionsPerOrigin: config.connectionsPerOrigin,
+  });
+  const sender = new Sender({ dispatcher, timeoutMs: config.deliveryTimeoutMs });
+  const secrets = createSecretBox(config.encryptionKey);
+  const worker = new DeliveryWorker({
+    storage,
+    sender,
+    secrets,
+    logger: logger.child({ component: 'worker' }),
+    observer: metrics.workerObserver((claim) => idTime(claim.eventId)),
+    settings: {
+      retryScheduleMs: config.retryScheduleMs,
+      leaseMs: config.leaseMs,
+      claimBatchSize: config.claimBatchSize,
+      maxInFlight: config.maxInFlight,
+      maxInFlightPerEndpoint: config.maxInFlightPerEndpoint,
+      endpointRateLimit: config.endpointRateLimit,
+      autoDisableAfterMs: config.autoDisableAfterMs,
+      pollIntervalMs: config.pollIntervalMs,
+    },
+  });
+  return { dispatcher, sender, secrets, worker };
+}
+
+/** `serve`: API + dashboard, and a delivery worker unless RIZLER_RUN_WORKER=false. */
+export async function startServer(
+  config: Config,
+  logger: Logger = createLogger(config),
+  announce: (line: string) => void = (line) => process.stdout.write(line + '\n'),
+): Promise<RunningService> {
+  const storage = await openStorage(config.databaseUrl, {
+    poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
+  await storage.migrate();
+  const created = await ensureDefaultAccount(storage, config.adminToken);
+  const metrics = new Metrics();
+  const { dispatcher, sender, secrets, worker } = buildDelivery(config, storage, logger, metrics);
+  const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  if (config.runWorker) worker.start();
+  if (created) {
+    announce(
+      [
+        '',
+        `  Created the account "default". Its API key is shown only this once:`,
+        '',
+        `    ${created.apiKey}`,
+        '',
+        `  Sign in to the dashboard at http://localhost:${port}/ with it.`,
+        '',
+      ].join('\n'),
+    );
+  }
+  logger.info({ port, database: storage.engine, worker: config.runWorker }, 'rizler-webhooks serving');
+  return {
+    port,
+    storage,
+    async stop() {
+      await app.close();
+      await worker.stop();
+      await dispatcher.close();
+      await storage.close();
+    },
+  };
+}
+
+/** `worker`: deliveries only, with /healthz, /readyz and /metrics on PORT. */
+export async function startWorker(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
+  const storage = await openStorage(config.databaseUrl, {
+    poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
+  await storage.migrate();
+  const metrics = new Metrics();
+  const { dispatcher, worker } = buildDelivery(config, storage, logger, metrics);
+  const ops = Fastify({ loggerInstance: logger });
+  ops.get('/healthz', async () => ({ status: 'ok' }));
+  ops.get('/readyz', async (_request, reply) => {
+    try {
+      await storage.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ error: { code: 'service_unavailable', message: 'The database cannot be reached.' } });
+    }
+  });
+  ops.get('/metrics', async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  await ops.listen({ port: config.port, host: config.host });
+  const address = ops.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  worker.start();
+  logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');
+  return {
+    port,
+    storage,
+    async stop() {
+      await ops.close();
+      await worker.stop();
+      await dispatcher.close();
+      await storage.close();
+    },
+  };
+}
+
+/** Stops on SIGTERM/SIGINT: no new claims, in-flight attempts finish, then exit. */
+export function stopOnSignals(service: RunningService, logger: Logger): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight attempts');
+    service.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,109 @@
+// SQLite schema, as numbered, append-only migrations. Each runs in a transaction together with
+// its ledger row. Never edit a migration that has shipped: add the next number.
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE accounts (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  api_key_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE webhooks (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  description TEXT,
+  events TEXT NOT NULL,
+  status TEXT NOT NULL,
+  disabled_reason TEXT,
+  rate_limit_per_minute INTEGER,
+  secret TEXT NOT NULL,
+  previous_secret TEXT,
+  previous_secret_expires_at INTEGER,
+  -- first failure since the last success; drives auto-disable
+  failing_since INTEGER,
+  -- token bucket of the per-endpoint delivery rate, shared by every worker
+  rate_tokens REAL,
+  rate_refilled_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_account ON webhooks (account_id, id);
+
+CREATE TABLE events (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  timestamp TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  idempotency_key TEXT,
+  test INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX events_by_account ON events (account_id, id);
+CREATE UNIQUE INDEX events_by_idempotency_key ON events (account_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX events_by_created ON events (created_at);
+
+CREATE TABLE deliveries (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  webhook_id TEXT,
+  event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  url TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  auto_attempts INTEGER NOT NULL DEFAULT 0,
+  last_status_code INTEGER,
+  last_duration_ms INTEGER,
+  last_error TEXT,
+  last_attempt_at INTEGER,
+  -- when the next automatic attempt is due (shown to users)
+  next_attempt_at INTEGER,
+  -- when a worker should next pick the row up: the next attempt, a manual retry, or the end
+  -- of a lease. NULL: nothing to do (finished, or its endpoint is disabled).
+  due_at INTEGER,
+  lease_token TEXT,
+  manual_requested INTEGER NOT NULL DEFAULT 0,
+  test INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX deliveries_leased ON deliveries (webhook_id) WHERE lease_token IS NOT NULL;
+CREATE INDEX deliveries_by_account ON deliveries (account_id, id);
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, created_at);
+CREATE INDEX deliveries_by_event ON deliveries (event_id);
+CREATE INDEX deliveries_by_created ON deliveries (created_at);
+
+CREATE TABLE attempts (
+  delivery_id TEXT NOT NULL,
+  webhook_id TEXT,
+  attempt INTEGER NOT NULL,
+  trigger TEXT NOT NULL,
+  url TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status_code INTEGER,
+  response_body TEXT,
+  error TEXT,
+  request_headers TEXT NOT NULL
+);
+CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
+CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
+CREATE INDEX attempts_by_started ON attempts (started_at);
+`,
+  },
+];

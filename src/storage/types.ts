@@ -1,0 +1,317 @@
+// The storage contract: the domain's words, no engine's types. SQLite and PostgreSQL both
+// implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
+// milliseconds; the HTTP layer turns them into ISO-8601.
+
+export type WebhookStatus = 'enabled' | 'disabled';
+/** Why an endpoint is disabled: by its owner, by failing for too long, or by answering 410. */
+export type DisabledReason = 'manual' | 'failing' | 'gone';
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+export type AttemptTrigger = 'auto' | 'manual' | 'test';
+
+export interface Account {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface Webhook {
+  id: string;
+  accountId: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  status: WebhookStatus;
+  disabledReason: DisabledReason | null;
+  /** null: the service default (RIZLER_ENDPOINT_RATE_LIMIT). */
+  rateLimitPerMinute: number | null;
+  /** The current secret as sealed by the SecretBox. */
+  sealedSecret: string;
+  /** The secret before the last rotation, still signing `webhook-signature` until it expires. */
+  sealedPreviousSecret: string | null;
+  previousSecretExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface NewWebhook {
+  id: string;
+  accountId: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  status: WebhookStatus;
+  rateLimitPerMinute: number | null;
+  sealedSecret: string;
+  now: number;
+}
+
+export interface WebhookPatch {
+  url?: string;
+  description?: string | null;
+  events?: string[];
+  status?: WebhookStatus;
+  rateLimitPerMinute?: number | null;
+  sealedSecret?: string;
+}
+
+export interface SecretRotation {
+  sealedSecret: string;
+  /** The old secret keeps signing until this time. */
+  previousExpiresAt: number;
+}
+
+export interface StoredEvent {
+  id: string;
+  accountId: string;
+  type: string;
+  /** The event's own time, as published (ISO-8601). */
+  timestamp: string;
+  /** The exact body every endpoint receives: compact JSON of id, event, timestamp, data. */
+  payload: string;
+  test: boolean;
+  createdAt: number;
+}
+
+export interface NewEvent {
+  id: string;
+  type: string;
+  timestamp: string;
+  payload: string;
+  idempotencyKey: string | null;
+}
+
+export interface PublishRequest {
+  accountId: string;
+  events: NewEvent[];
+  /** Delivery ids are made by the caller so the store stays free of id formats. */
+  newDeliveryId: () => string;
+  now: number;
+  /** An idempotency key older than this window is forgotten and may be used again. */
+  idempotencyWindowMs: number;
+}
+
+export interface PublishedEvent {
+  event: StoredEvent;
+  /** Deliveries created for the event (for a repeated idempotency key: those made the first time). */
+  deliveries: number;
+  duplicate: boolean;
+}
+
+export interface Delivery {
+  id: string;
+  accountId: string;
+  /** null for a test send to a URL that is not saved as a webhook. */
+  webhookId: string | null;
+  eventId: string;
+  eventType: string;
+  url: string;
+  status: DeliveryStatus;
+  attemptCount: number;
+  lastStatusCode: number | null;
+  lastDurationMs: number | null;
+  lastError: string | null;
+  /** When the next automatic attempt is due (pending only). */
+  nextAttemptAt: number | null;
+  test: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Attempt {
+  deliveryId: string;
+  attempt: number;
+  trigger: AttemptTrigger;
+  url: string;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+  requestHeaders: Record<string, string>;
+}
+
+export interface DeliveryDetail extends Delivery {
+  payload: string;
+  attempts: Attempt[];
+}
+
+export interface Page {
+  limit: number;
+  /** The id after which (in newest-first order) the page starts. */
+  after: string | null;
+}
+
+export interface DeliveryFilter {
+  webhookId?: string;
+  status?: DeliveryStatus;
+  eventType?: string;
+  since?: number;
+  until?: number;
+}
+
+export interface EventFilter {
+  eventType?: string;
+  since?: number;
+  until?: number;
+}
+
+export interface ClaimRequest {
+  /** Unique per claim; the completion must present it, so a stale worker cannot overwrite. */
+  leaseToken: string;
+  limit: number;
+  leaseMs: number;
+  now: number;
+  /** Leased deliveries per endpoint across all workers. */
+  maxInFlightPerEndpoint: number;
+  /** Rate for endpoints that set none. */
+  defaultRateLimitPerMinute: number;
+}
+
+/** Everything a worker needs to send one attempt, read in the claim. */
+export interface ClaimedDelivery {
+  deliveryId: string;
+  leaseToken: string;
+  accountId: string;
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  url: string;
+  payload: string;
+  /** The number this attempt will carry (X-Rizler-Attempt). */
+  attempt: number;
+  /** Automatic attempts made before this one. */
+  autoAttempts: number;
+  trigger: 'auto' | 'manual';
+  sealedSecrets: string[];
+}
+
+/** What happened to the delivery after an attempt: one type per outcome. */
+export type AttemptOutcome =
+  | { kind: 'succeeded' }
+  | { kind: 'retry'; nextAttemptAt: number }
+  | { kind: 'failed' }
+  /** A manual attempt that did not succeed: the delivery stays as it was. */
+  | { kind: 'unchanged' };
+
+export interface CompletedAttempt {
+  claim: ClaimedDelivery;
+  attempt: Attempt;
+  outcome: AttemptOutcome;
+  /** The receiver answered 410 Gone: disable the endpoint at once. */
+  endpointGone: boolean;
+}
+
+export interface CompletionPolicy {
+  now: number;
+  /** Disable an endpoint whose every delivery has failed for this long. */
+  autoDisableAfterMs: number;
+}
+
+export interface TestSendRecord {
+  accountId: string;
+  webhookId: string | null;
+  event: NewEvent;
+  deliveryId: string;
+  attempt: Attempt;
+  succeeded: boolean;
+  now: number;
+}
+
+export interface StatsRequest {
+  accountId: string;
+  webhookId: string;
+  since: number;
+  bucketMs: number;
+}
+
+export interface StatsBucket {
+  start: number;
+  succeeded: number;
+  failed: number;
+  pending: number;
+  /** Response times of the attempts started in the bucket, ascending. */
+  durations: number[];
+}
+
+export interface WebhookStats {
+  succeeded: number;
+  failed: number;
+  pending: number;
+  lastDeliveryAt: number | null;
+  buckets: StatsBucket[];
+}
+
+export interface PurgeResult {
+  events: number;
+  deliveries: number;
+  attempts: number;
+}
+
+/** The whole contract. Every method may reject with `StorageUnavailableError`. */
+export interface Storage {
+  readonly engine: 'sqlite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Resolves when the database answers; readiness. */
+  ping(): Promise<void>;
+
+  createAccount(account: Account, apiKeyHash: string): Promise<Account>;
+  findAccountByKeyHash(apiKeyHash: string): Promise<Account | null>;
+  getAccount(id: string): Promise<Account | null>;
+  countAccounts(): Promise<number>;
+
+  /** Creates the webhook unless the account already has `maxEndpoints`. */
+  createWebhook(webhook: NewWebhook, maxEndpoints: number): Promise<Webhook | 'limit_reached'>;
+  getWebhook(accountId: string, id: string): Promise<Webhook | null>;
+  listWebhooks(accountId: string, page: Page): Promise<Webhook[]>;
+  countWebhooks(accountId: string): Promise<number>;
+  /** Applies the patch; enabling clears the disabled reason and wakes the endpoint's deliveries. */
+  updateWebhook(
+    accountId: string,
+    id: string,
+    patch: WebhookPatch,
+    now: number,
+  ): Promise<Webhook | null>;
+  rotateSecret(
+    accountId: string,
+    id: string,
+    rotation: SecretRotation,
+    now: number,
+  ): Promise<Webhook | null>;
+  deleteWebhook(accountId: string, id: string): Promise<boolean>;
+
+  /** Stores the events and every delivery they fan out to in one transaction. */
+  publish(request: PublishRequest): Promise<PublishedEvent[]>;
+  getEvent(accountId: string, id: string): Promise<StoredEvent | null>;
+  listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]>;
+
+  listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]>;
+  getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null>;
+  /** Queues one manual attempt now; null when there is no such delivery or it has no endpoint. */
+  requestRetry(accountId: string, id: string, now: number): Promise<Delivery | null>;
+  /** Queues a manual attempt for every failed delivery of the endpoint created since `since`. */
+  recoverFailed(accountId: string, webhookId: string, since: number, now: number): Promise<number>;
+  recordTestSend(record: TestSendRecord): Promise<void>;
+  webhookStats(request: StatsRequest): Promise<WebhookStats>;
+
+  /** Leases due deliveries, honouring per-endpoint in-flight caps and rate limits. */
+  claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /** Records attempts and their outcomes, in one transaction. */
+  completeAttempts(completed: CompletedAttempt[], policy: CompletionPolicy): Promise<void>;
+  /** Earliest time a delivery falls due, or null when none is scheduled: the worker's alarm. */
+  nextDueAt(): Promise<number | null>;
+  /** Calls back when deliveries may have become due (publish, retry, enable); returns unsubscribe. */
+  onWake(listener: () => void): () => void;
+
+  /** Deletes finished deliveries, their attempts and events older than `before`, at most `batch` rows of each. */
+  purge(before: number, batch: number): Promise<PurgeResult>;
+}
+
+/** The database cannot be reached; the API answers 503 and the caller may try again. */
+export class StorageUnavailableError extends Error {
+  readonly code = 'service_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}

@@ -1,0 +1,384 @@
+// Endpoints: create, read, change, delete; secrets and rotation; test sends; stats; recover.
+import { Type, type Static } from '@sinclair/typebox';
+import { checkEndpointUrl } from '../core/address-guard.js';
+import { isValidSubscription } from '../core/event-catalogue.js';
+import { newId } from '../core/ids.js';
+import type { Api, AppContext } from '../http/context.js';
+import { iso } from '../http/context.js';
+import { requireAccount } from '../http/auth.js';
+import { ApiError, notFound } from '../http/errors.js';
+import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
+import { DateTime, IdParams, errorResponses, listOf } from '../http/schemas.js';
+import type { Webhook, WebhookPatch } from '../storage/index.js';
+import { generateSecret, SECRET_OVERLAP_MS, SecretField } from './secrets.js';
+import { sendTest, TestResultBody } from './test-send.js';
+import { statsFor, StatsBody, StatsQuery } from './stats.js';
+
+const Url = Type.String({ minLength: 1, maxLength: 2048, description: 'http:// or https:// URL' });
+const Events = Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
+  minItems: 1,
+  maxItems: 100,
+  description: 'Exact types, a family (`call.*`) or everything (`*`).',
+});
+const Status = Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]);
+const Description = Type.Union([Type.String({ maxLength: 1000 }), Type.Null()]);
+const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
+  description: 'Deliveries per minute; null for the service default.',
+});
+
+const WebhookBody = Type.Object({
+  id: Type.String(),
+  url: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  events: Type.Array(Type.String()),
+  status: Status,
+  disabled_reason: Type.Union([
+    Type.Literal('manual'),
+    Type.Literal('failing'),
+    Type.Literal('gone'),
+    Type.Null(),
+  ]),
+  rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+const CreatedWebhookBody = Type.Composite([WebhookBody, Type.Object({ secret: Type.String() })]);
+
+const CreateBody = Type.Object({
+  url: Url,
+  events: Events,
+  secret: Type.Optional(SecretField),
+  status: Type.Optional(Status),
+  description: Type.Optional(Description),
+  rate_limit_per_minute: Type.Optional(RateLimit),
+});
+const PatchBody = Type.Partial(CreateBody, { minProperties: 1 });
+
+function render(w: Webhook): Static<typeof WebhookBody> {
+  return {
+    id: w.id,
+    url: w.url,
+    description: w.description,
+    events: w.events,
+    status: w.status,
+    disabled_reason: w.disabledReason,
+    rate_limit_per_minute: w.rateLimitPerMinute,
+    created_at: iso(w.createdAt),
+    updated_at: iso(w.updatedAt),
+  };
+}
+
+export function webhookRoutes(app: Api, ctx: AppContext): void {
+  const access = { access: { auth: 'account', limit: 'api' } } as const;
+  const security = [{ apiKey: [] }];
+
+  const checkUrl = (url: string): string => {
+    const checked = checkEndpointUrl(url, {
+      allowPrivateNetworks: ctx.config.allowPrivateNetworks,
+      allowedNetworks: ctx.config.allowedNetworks,
+      requireHttps: ctx.config.requireHttps,
+    });
+    if (!checked.ok) throw new ApiError('invalid_url', checked.message);
+    return checked.url.href;
+  };
+  const checkEvents = (events: string[]): string[] => {
+    const unknown = events.filter((e) => !isValidSubscription(e));
+    if (unknown.length > 0) {
+      throw new ApiError(
+        'unknown_event_type',
+        `Unknown event type ${unknown.map((e) => `"${e}"`).join(', ')}; use a type from GET /v1/event-types, a family such as "call.*", or "*".`,
+      );
+    }
+    return [...new Set(events)];
+  };
+  const load = async (accountId: string, id: string): Promise<Webhook> => {
+    const webhook = await ctx.storage.getWebhook(accountId, id);
+    if (!webhook) throw notFound('webhook');
+    return webhook;
+  };
+
+  app.post(
+    '/v1/webhooks',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Register an endpoint',
+        security,
+        body: CreateBody,
+        response: { 201: CreatedWebhookBody, ...errorResponses(400, 401, 409, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const account = requireAccount(request);
+      const body = request.body;
+      const url = checkUrl(body.url);
+      const events = checkEvents(body.events);
+      const secret = body.secret ?? generateSecret();
+      const now = ctx.now();
+      const created = await ctx.storage.createWebhook(
+        {
+          id: newId('wh', now),
+          accountId: account.id,
+          url,
+          description: body.description ?? null,
+          events,
+          status: body.status ?? 'enabled',
+          rateLimitPerMinute: body.rate_limit_per_minute ?? null,
+          sealedSecret: ctx.secrets.seal(secret),
+          now,
+        },
+        ctx.config.maxEndpoints,
+      );
+      if (created === 'limit_reached') {
+        throw new ApiError(
+          'endpoint_limit_reached',
+          `This account already has ${ctx.config.maxEndpoints} endpoints, the most it may have; delete one before adding another.`,
+        );
+      }
+      return reply.code(201).send({ ...render(created), secret });
+    },
+  );
+
+  app.get(
+    '/v1/webhooks',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'List endpoints, newest first',
+        security,
+        querystring: Type.Object(PageQuery),
+        response: { 200: listOf(WebhookBody), ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      const page = toPage(request.query);
+      const rows = await ctx.storage.listWebhooks(account.id, plusOne(page));
+      return pageOf(rows, page, render);
+    },
+  );
+
+  app.get(
+    '/v1/webhooks/:id',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Read an endpoint',
+        security,
+        params: IdParams,
+        response: { 200: WebhookBody, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request) => render(await load(requireAccount(request).id, request.params.id)),
+  );
+
+  app.patch(
+    '/v1/webhooks/:id',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Change an endpoint',
+        security,
+        params: IdParams,
+        body: PatchBody,
+        response: { 200: WebhookBody, ...errorResponses(400, 401, 404, 422, 429) },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      const body = request.body;
+      await load(account.id, request.params.id);
+      const patch: WebhookPatch = {};
+      if (body.url !== undefined) patch.url = checkUrl(body.url);
+      if (body.events !== undefined) patch.events = checkEvents(body.events);
+      if (body.status !== undefined) patch.status = body.status;
+      if (body.description !== undefined) patch.description = body.description;
+      if (body.rate_limit_per_minute !== undefined) patch.rateLimitPerMinute = body.rate_limit_per_minute;
+      if (body.secret !== undefined) patch.sealedSecret = ctx.secrets.seal(body.secret);
+      const updated = await ctx.storage.updateWebhook(account.id, request.params.id, patch, ctx.now());
+      if (!updated) throw notFound('webhook');
+      return render(updated);
+    },
+  );
+
+  app.delete(
+    '/v1/webhooks/:id',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Delete an endpoint with its delivery logs',
+        security,
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const deleted = await ctx.storage.deleteWebhook(requireAccount(request).id, request.params.id);
+      if (!deleted) throw notFound('webhook');
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/webhooks/:id/secret',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: "Read an endpoint's signing secret",
+        security,
+        params: IdParams,
+        response: { 200: Type.Object({ secret: Type.String() }), ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const webhook = await load(requireAccount(request).id, request.params.id);
+      return { secret: ctx.secrets.open(webhook.sealedSecret) };
+    },
+  );
+
+  app.post(
+    '/v1/webhooks/:id/secret/rotate',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Rotate the signing secret; the old one keeps signing webhook-signature for 24 h',
+        security,
+        params: IdParams,
+        body: Type.Optional(Type.Object({ secret: Type.Optional(SecretField) })),
+        response: {
+          200: Type.Object({ secret: Type.String(), previous_secret_expires_at: Type.String() }),
+          ...errorResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      const secret = request.body?.secret ?? generateSecret();
+      const now = ctx.now();
+      const previousExpiresAt = now + SECRET_OVERLAP_MS;
+      const rotated = await ctx.storage.rotateSecret(
+        account.id,
+        request.params.id,
+        { sealedSecret: ctx.secrets.seal(secret), previousExpiresAt },
+        now,
+      );
+      if (!rotated) throw notFound('webhook');
+      return { secret, previous_secret_expires_at: iso(previousExpiresAt) };
+    },
+  );
+
+  app.post(
+    '/v1/webhooks/:id/test',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: "Send one real signed attempt with an event type's example, now",
+        security,
+        params: IdParams,
+        body: Type.Optional(Type.Object({ event: Type.Optional(Type.String({ maxLength: 100 })) })),
+        response: { 200: TestResultBody, ...errorResponses(400, 401, 404, 422, 429) },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      const webhook = await load(account.id, request.params.id);
+      const secrets = [ctx.secrets.open(webhook.sealedSecret)];
+      if (webhook.sealedPreviousSecret && (webhook.previousSecretExpiresAt ?? 0) > ctx.now()) {
+        secrets.push(ctx.secrets.open(webhook.sealedPreviousSecret));
+      }
+      return sendTest(ctx, {
+        accountId: account.id,
+        webhookId: webhook.id,
+        url: webhook.url,
+        eventType: request.body?.event,
+        secrets,
+      });
+    },
+  );
+
+  app.post(
+    '/v1/webhooks/test',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Send one real signed attempt to a URL that is not saved yet',
+        security,
+        body: Type.Object({
+          url: Url,
+          event: Type.Optional(Type.String({ maxLength: 100 })),
+          secret: Type.Optional(SecretField),
+        }),
+        response: { 200: TestResultBody, ...errorResponses(400, 401, 422, 429) },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      const url = checkUrl(request.body.url);
+      return sendTest(ctx, {
+        accountId: account.id,
+        webhookId: null,
+        url,
+        eventType: request.body.event,
+        secrets: [request.body.secret ?? generateSecret()],
+      });
+    },
+  );
+
+  app.get(
+    '/v1/webhooks/:id/stats',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Delivery counts, success rate and response times over a window',
+        security,
+        params: IdParams,
+        querystring: StatsQuery,
+        response: { 200: StatsBody, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const account = requireAccount(request);
+      await load(account.id, request.params.id);
+      return statsFor(ctx, account.id, request.params.id, request.query.window ?? '24h');
+    },
+  );
+
+  app.post(
+    '/v1/webhooks/:id/recover',
+    {
+      config: access,
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Retry every failed delivery of the endpoint since a time',
+        security,
+        params: IdParams,
+        body: Type.Object({ since: DateTime }),
+        response: {
+          202: Type.Object({ webhook_id: Type.String(), since: Type.String(), deliveries: Type.Integer() }),
+          ...errorResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const account = requireAccount(request);
+      await load(account.id, request.params.id);
+      const since = Date.parse(request.body.since);
+      if (Number.isNaN(since)) {
+        throw new ApiError('validation_error', 'since must be an ISO-8601 date and time.');
+      }
+      const count = await ctx.storage.recoverFailed(account.id, request.params.id, since, ctx.now());
+      return reply.code(202).send({ webhook_id: request.params.id, since: iso(since), deliveries: count });
+    },
+  );
+}
+

@@ -1,0 +1,94 @@
+// Per-endpoint delivery statistics over a window, with a time series for charts.
+import { Type, type Static } from '@sinclair/typebox';
+import type { AppContext } from '../http/context.js';
+import { iso, isoOrNull } from '../http/context.js';
+
+const WINDOWS = {
+  '1h': { ms: 3_600_000, bucketMs: 5 * 60_000 },
+  '24h': { ms: 86_400_000, bucketMs: 3_600_000 },
+  '7d': { ms: 7 * 86_400_000, bucketMs: 6 * 3_600_000 },
+} as const;
+type Window = keyof typeof WINDOWS;
+
+export const StatsQuery = Type.Object({
+  window: Type.Optional(
+    Type.Union([Type.Literal('1h'), Type.Literal('24h'), Type.Literal('7d')], { default: '24h' }),
+  ),
+});
+
+const Ms = Type.Union([Type.Number(), Type.Null()]);
+export const StatsBody = Type.Object({
+  window: Type.String(),
+  deliveries: Type.Integer(),
+  succeeded: Type.Integer(),
+  failed: Type.Integer(),
+  pending: Type.Integer(),
+  success_rate: Type.Union([Type.Number(), Type.Null()], {
+    description: 'succeeded / (succeeded + failed), 0 to 1; null before any finished delivery',
+  }),
+  response_time_ms: Type.Object({ p50: Ms, p95: Ms, p99: Ms }),
+  last_delivery_at: Type.Union([Type.String(), Type.Null()]),
+  bucket_seconds: Type.Integer(),
+  series: Type.Array(
+    Type.Object({
+      start: Type.String(),
+      deliveries: Type.Integer(),
+      succeeded: Type.Integer(),
+      failed: Type.Integer(),
+      pending: Type.Integer(),
+      p50: Ms,
+      p95: Ms,
+    }),
+  ),
+});
+
+/** Nearest-rank percentile of an ascending list. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export async function statsFor(
+  ctx: AppContext,
+  accountId: string,
+  webhookId: string,
+  window: Window,
+): Promise<Static<typeof StatsBody>> {
+  const { ms, bucketMs } = WINDOWS[window];
+  const now = ctx.now();
+  // Buckets align to their own size so that successive polls show the same series.
+  const since = Math.floor((now - ms) / bucketMs) * bucketMs;
+  const raw = await ctx.storage.webhookStats({ accountId, webhookId, since, bucketMs });
+  const byStart = new Map(raw.buckets.map((b) => [b.start, b]));
+  const series: Static<typeof StatsBody>['series'] = [];
+  const all: number[] = [];
+  for (let start = since; start <= now; start += bucketMs) {
+    const b = byStart.get(start);
+    const durations = b ? b.durations : [];
+    all.push(...durations);
+    series.push({
+      start: iso(start),
+      deliveries: b ? b.succeeded + b.failed + b.pending : 0,
+      succeeded: b?.succeeded ?? 0,
+      failed: b?.failed ?? 0,
+      pending: b?.pending ?? 0,
+      p50: percentile(durations, 50),
+      p95: percentile(durations, 95),
+    });
+  }
+  all.sort((a, b) => a - b);
+  const finished = raw.succeeded + raw.failed;
+  return {
+    window,
+    deliveries: raw.succeeded + raw.failed + raw.pending,
+    succeeded: raw.succeeded,
+    failed: raw.failed,
+    pending: raw.pending,
+    success_rate: finished === 0 ? null : raw.succeeded / finished,
+    response_time_ms: { p50: percentile(all, 50), p95: percentile(all, 95), p99: percentile(all, 99) },
+    last_delivery_at: isoOrNull(raw.lastDeliveryAt),
+    bucket_seconds: bucketMs / 1000,
+    series,
+  };
+}

@@ -1,0 +1,281 @@
+// The delivery pipeline, top to bottom: claim → sign → send → record → schedule retry.
+// One DeliveryWorker per process. It claims due deliveries in batches under a lease, sends
+// each without waiting for the others, and records finished attempts in batched
+// transactions. Caps live in the claim (per endpoint, across all workers) and here (per
+// process), so a hanging endpoint can hold only its own slots.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { nextRetry } from '../core/retry.js';
+import type { SecretBox } from '../core/secret-box.js';
+import type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  CompletedAttempt,
+  Storage,
+} from '../storage/index.js';
+import type { AttemptResult, Sender } from './sender.js';
+
+export interface WorkerSettings {
+  retryScheduleMs: number[];
+  leaseMs: number;
+  claimBatchSize: number;
+  maxInFlight: number;
+  maxInFlightPerEndpoint: number;
+  endpointRateLimit: number;
+  autoDisableAfterMs: number;
+  pollIntervalMs: number;
+}
+
+export interface WorkerObserver {
+  attemptFinished?(claim: ClaimedDelivery, result: AttemptResult, outcome: AttemptOutcome): void;
+  inFlightChanged?(inFlight: number): void;
+}
+
+export interface WorkerDeps {
+  storage: Storage;
+  sender: Sender;
+  secrets: SecretBox;
+  settings: WorkerSettings;
+  logger: Logger;
+  observer?: WorkerObserver;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** What a finished attempt means for its delivery (pure). */
+export function decideOutcome(
+  claim: Pick<ClaimedDelivery, 'trigger' | 'autoAttempts'>,
+  result: Pick<AttemptResult, 'succeeded' | 'retryAfterMs'>,
+  schedule: readonly number[],
+  now: number,
+  random: () => number = Math.random,
+): AttemptOutcome {
+  if (result.succeeded) return { kind: 'succeeded' };
+  // A manual retry never restarts automatic retries (SPEC §4).
+  if (claim.trigger === 'manual') return { kind: 'unchanged' };
+  const decision = nextRetry(schedule, claim.autoAttempts + 1, result.retryAfterMs, random);
+  if (decision.kind === 'exhausted') return { kind: 'failed' };
+  return { kind: 'retry', nextAttemptAt: now + decision.delayMs };
+}
+
+export class DeliveryWorker {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly workerId = randomBytes(6).toString('hex');
+  private claimSeq = 0;
+  private running = false;
+  private inFlight = 0;
+  private completions: CompletedAttempt[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushScheduled = false;
+  private wakeRequested = false;
+  private wakeUp: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private idle: (() => void) | null = null;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+  }
+
+  get activeAttempts(): number {
+    return this.inFlight;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = this.deps.storage.onWake(() => this.wake());
+    this.loopDone = this.loop();
+  }
+
+  /** Stops claiming, lets in-flight attempts finish (each is bounded by its timeout), records them. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unsubscribe?.();
+    this.wake();
+    await this.loopDone;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    await this.flush();
+  }
+
+  private wake(): void {
+    this.wakeRequested = true;
+    const resolve = this.wakeUp;
+    this.wakeUp = null;
+    resolve?.();
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    if (this.wakeRequested) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { settings, storage, logger } = this.deps;
+    let failures = 0;
+    while (this.running) {
+      this.wakeRequested = false;
+      const room = settings.maxInFlight - this.inFlight;
+      if (room <= 0) {
+        await this.sleep(settings.pollIntervalMs);
+        continue;
+      }
+      let claimed: ClaimedDelivery[];
+      try {
+        claimed = await storage.claimDue({
+          leaseToken: `${this.workerId}:${++this.claimSeq}`,
+          limit: Math.min(settings.claimBatchSize, room),
+          leaseMs: settings.leaseMs,
+          now: this.now(),
+          maxInFlightPerEndpoint: settings.maxInFlightPerEndpoint,
+          defaultRateLimitPerMinute: settings.endpointRateLimit,
+        });
+        failures = 0;
+      } catch (err) {
+        failures++;
+        logger.warn({ err }, 'claiming deliveries failed; retrying');
+        await this.sleep(Math.min(5000, 100 * 2 ** failures));
+        continue;
+      }
+      for (const claim of claimed) this.attempt(claim);
+      if (claimed.length > 0 && claimed.length === Math.min(settings.claimBatchSize, room)) {
+        // A full batch: more may be due. Yield so responses and completions get the loop.
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      await this.sleep(await this.untilNextDue());
+    }
+  }
+
+  /** Sleep until the earliest scheduled delivery, but never longer than the poll interval. */
+  private async untilNextDue(): Promise<number> {
+    const poll = this.deps.settings.pollIntervalMs;
+    try {
+      const next = await this.deps.storage.nextDueAt();
+      if (next === null) return poll;
+      return Math.max(5, Math.min(poll, next - this.now()));
+    } catch {
+      return poll;
+    }
+  }
+
+  private attempt(claim: ClaimedDelivery): void {
+    this.inFlight++;
+    this.deps.observer?.inFlightChanged?.(this.inFlight);
+    void this.send(claim).finally(() => {
+      this.inFlight--;
+      this.deps.observer?.inFlightChanged?.(this.inFlight);
+      if (this.inFlight === 0) this.idle?.();
+      // A freed slot may let a capped claim take more.
+      if (this.running) this.wake();
+    });
+  }
+
+  private async send(claim: ClaimedDelivery): Promise<void> {
+    const { sender, secrets, settings, logger } = this.deps;
+    let result: AttemptResult;
+    try {
+      result = await sender.send({
+        url: claim.url,
+        eventId: claim.eventId,
+        eventType: claim.eventType,
+        deliveryId: claim.deliveryId,
+        attempt: claim.attempt,
+        payload: claim.payload,
+        secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
+      });
+    } catch (err) {
+      // Only a programming error or an unreadable secret gets here; record it as a failure
+      // so the delivery is retried rather than stuck under its lease.
+      logger.error({ err, delivery: claim.deliveryId }, 'attempt could not be made');
+      result = {
+        succeeded: false,
+        startedAt: this.now(),
+        durationMs: 0,
+        statusCode: null,
+        responseBody: null,
+        error: 'the attempt could not be prepared: ' + (err as Error).message,
+        retryAfterMs: null,
+        requestHeaders: {},
+      };
+    }
+    const outcome = decideOutcome(claim, result, settings.retryScheduleMs, this.now(), this.random);
+    this.deps.observer?.attemptFinished?.(claim, result, outcome);
+    this.completions.push({
+      claim,
+      outcome,
+      endpointGone: result.statusCode === 410,
+      attempt: {
+        deliveryId: claim.deliveryId,
+        attempt: claim.attempt,
+        trigger: claim.trigger,
+        url: claim.url,
+        startedAt: result.startedAt,
+        durationMs: result.durationMs,
+        statusCode: result.statusCode,
+        responseBody: result.responseBody,
+        error: result.error,
+        requestHeaders: result.requestHeaders,
+      },
+    });
+    this.scheduleFlush();
+  }
+
+  /** Completions gathered in one turn of the event loop go to the store in one transaction. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  /**
+   * Records finished attempts. Attempts that finish while a write is under way are written by
+   * the next one, so under load one transaction carries many attempts.
+   */
+  private async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.completions.length === 0) return;
+    const batch = this.completions;
+    this.completions = [];
+    this.flushing = (async () => {
+      for (let tries = 0; ; tries++) {
+        try {
+          await this.deps.storage.completeAttempts(batch, {
+            now: this.now(),
+            autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
+          });
+          return;
+        } catch (err) {
+          // The lease keeps the deliveries safe meanwhile: if we never get through, another
+          // worker sends them again after it expires (at-least-once).
+          this.deps.logger.warn({ err, attempts: batch.length }, 'recording attempts failed; retrying');
+          if (tries >= 50) {
+            this.deps.logger.error({ attempts: batch.length }, 'giving up recording attempts');
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** tries)));
+        }
+      }
+    })();
+    try {
+      await this.flushing;
+    } finally {
+      this.flushing = null;
+    }
+  }
+}

@@ -1,0 +1,185 @@
+// Sends one signed attempt and describes what happened in words a person understands.
+// Shared by the delivery pipeline and by test sends, so a test is exactly a real attempt.
+import { request, type Dispatcher } from 'undici';
+import { rizlerSignature, standardSignatureHeader } from '../core/signing.js';
+import { parseRetryAfter } from '../core/retry.js';
+import { USER_AGENT } from '../version.js';
+
+/** Response bodies are kept up to 8 KiB (SPEC §4); the rest is not read. */
+export const MAX_RESPONSE_BODY = 8 * 1024;
+
+export interface OutgoingAttempt {
+  url: string;
+  eventId: string;
+  eventType: string;
+  deliveryId: string;
+  attempt: number;
+  /** The exact body: compact JSON of id, event, timestamp, data. */
+  payload: string;
+  /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
+  secrets: string[];
+}
+
+export interface AttemptResult {
+  succeeded: boolean;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+  /** The receiver's Retry-After on 429/503, in milliseconds. */
+  retryAfterMs: number | null;
+  requestHeaders: Record<string, string>;
+}
+
+export interface SenderOptions {
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  now?: () => number;
+}
+
+export function signedHeaders(out: OutgoingAttempt, signedAtSeconds: number): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': USER_AGENT,
+    'x-rizler-event': out.eventType,
+    'x-rizler-delivery': out.deliveryId,
+    'x-rizler-attempt': String(out.attempt),
+    'x-rizler-signature': rizlerSignature(out.payload, out.secrets[0] ?? ''),
+    'webhook-id': out.eventId,
+    'webhook-timestamp': String(signedAtSeconds),
+    'webhook-signature': standardSignatureHeader(
+      out.eventId,
+      signedAtSeconds,
+      out.payload,
+      out.secrets,
+    ),
+  };
+}
+
+/** Reads at most MAX_RESPONSE_BODY bytes, then stops reading (an endless body cannot hold us). */
+async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    chunks.push(buf);
+    size += buf.length;
+    if (size >= MAX_RESPONSE_BODY) {
+      body.destroy();
+      break;
+    }
+  }
+  // PostgreSQL text cannot hold NUL; a receiver's binary answer is shown, not stored raw.
+  return Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BODY).toString('utf8').replace(/\0/g, '\uFFFD');
+}
+
+/** Turns a failed connection or request into a sentence. */
+export function describeError(err: unknown, timeoutMs: number): string {
+  const e = err as { code?: string; name?: string; message?: string; cause?: unknown };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') {
+    return `timeout after ${timeoutMs} ms`;
+  }
+  if (e.code === 'blocked_address') return e.message ?? 'blocked address';
+  if (e.cause && (e.cause as { code?: string }).code === 'blocked_address') {
+    return (e.cause as Error).message;
+  }
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset by the receiver';
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'connection closed by the receiver before the response was complete';
+    case 'ENOTFOUND':
+      return 'DNS lookup failed: no such host';
+    case 'EAI_AGAIN':
+      return 'DNS lookup failed: temporary resolver error';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'timeout while connecting';
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_VERSION':
+    case 'HPE_INVALID_STATUS':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+    case 'UND_ERR_INFO':
+      return 'the receiver answered with something that is not valid HTTP';
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return 'the receiver sent response headers larger than allowed';
+  }
+  if (e.code?.startsWith('HPE_')) return 'the receiver answered with something that is not valid HTTP';
+  if (e.code && /CERT|TLS|SSL/.test(e.code)) return `TLS error: ${e.message ?? e.code}`;
+  if (e.cause) return describeError(e.cause, timeoutMs);
+  return e.message || 'the request failed';
+}
+
+export class Sender {
+  private readonly now: () => number;
+
+  constructor(private readonly options: SenderOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async send(out: OutgoingAttempt): Promise<AttemptResult> {
+    const startedAt = this.now();
+    const headers = signedHeaders(out, Math.floor(startedAt / 1000));
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const signal = AbortSignal.timeout(this.options.timeoutMs);
+    try {
+      const response = await request(out.url, {
+        method: 'POST',
+        headers,
+        body: out.payload,
+        dispatcher: this.options.dispatcher,
+        signal,
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: this.options.timeoutMs,
+      });
+      const statusCode = response.statusCode;
+      let responseBody: string;
+      try {
+        responseBody = await readCapped(response.body);
+      } catch (err) {
+        // Status received, body cut off: still a failed attempt when it came from a timeout
+        // or a broken connection, since the receiver may not have finished its work.
+        return this.failed(startedAt, elapsed(), statusCode, null, describeError(err, this.options.timeoutMs), headers);
+      }
+      const durationMs = elapsed();
+      const retryAfterMs =
+        statusCode === 429 || statusCode === 503
+          ? parseRetryAfter(firstHeader(response.headers['retry-after']), this.now())
+          : null;
+      if (statusCode >= 200 && statusCode < 300) {
+        return { succeeded: true, startedAt, durationMs, statusCode, responseBody, error: null, retryAfterMs: null, requestHeaders: headers };
+      }
+      let error = `the receiver answered HTTP ${statusCode}`;
+      if (statusCode >= 300 && statusCode < 400) {
+        const location = firstHeader(response.headers.location);
+        error = `redirect (HTTP ${statusCode}${location ? ` to ${location.slice(0, 200)}` : ''}) not followed; point the endpoint at the final URL`;
+      }
+      return { succeeded: false, startedAt, durationMs, statusCode, responseBody, error, retryAfterMs, requestHeaders: headers };
+    } catch (err) {
+      return this.failed(startedAt, elapsed(), null, null, describeError(err, this.options.timeoutMs), headers);
+    }
+  }
+
+  private failed(
+    startedAt: number,
+    durationMs: number,
+    statusCode: number | null,
+    responseBody: string | null,
+    error: string,
+    requestHeaders: Record<string, string>,
+  ): AttemptResult {
+    return { succeeded: false, startedAt, durationMs, statusCode, responseBody, error, retryAfterMs: null, requestHeaders };
+  }
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

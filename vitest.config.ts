@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Files run in parallel processes; each one owns its temporary SQLite file or PostgreSQL
+    // database, so nothing is shared between them.
+    pool: 'forks',
+  },
+});
