@@ -45,19 +45,29 @@ function defaultWebRoot(): string {
 function toApiError(error: FastifyError | Error): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof StorageUnavailableError) {
-    return new ApiError('service_unavailable', undefined, { 'retry-after': UNAVAILABLE_RETRY_AFTER });
+    return new ApiError('service_unavailable', undefined, {
+      'retry-after': UNAVAILABLE_RETRY_AFTER,
+    });
   }
   const e = error as FastifyError & { validation?: unknown[]; validationContext?: string };
   if (e.validation) {
     const where = e.validationContext === 'body' ? '' : `${e.validationContext ?? 'request'} `;
-    return new ApiError('validation_error', `${where}${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim().replace(/^\//, '') + '.');
+    return new ApiError(
+      'validation_error',
+      `${where}${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`
+        .trim()
+        .replace(/^\//, '') + '.',
+    );
   }
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError('invalid_json', 'The request body is not valid JSON.');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiError('payload_too_large', 'The request body is too large; an event may be at most 256 KiB.');
+      return new ApiError(
+        'payload_too_large',
+        'The request body is too large; an event may be at most 256 KiB.',
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_INVALID_TYPE':
@@ -128,7 +138,9 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
         },
       },
     },
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
@@ -142,7 +154,8 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
     if (access.auth !== 'account') return;
     const account = await authenticateAccount(request, ctx.storage);
-    const limiter = access.limit === 'api' ? apiLimiter : access.limit === 'publish' ? publishLimiter : null;
+    const limiter =
+      access.limit === 'api' ? apiLimiter : access.limit === 'publish' ? publishLimiter : null;
     if (!limiter) return;
     const decision = limiter.take(account.id);
     reply.headers(rateLimitHeaders(decision));
@@ -155,40 +168,66 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     }
   });
 
+  // A POST without a body is an empty object: optional-only bodies (test sends, rotation)
+  // need none, and required fields are then reported by name.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {};
+  });
+
   app.setErrorHandler((error, request, reply) => {
     const apiError = toApiError(error as Error);
     if (apiError.status >= 500) {
       request.log.error({ err: error }, 'request failed');
     }
-    return reply.code(apiError.status).headers(apiError.headers).send(errorBody(apiError.code, apiError.message));
+    return reply
+      .code(apiError.status)
+      .headers(apiError.headers)
+      .send(errorBody(apiError.code, apiError.message));
   });
 
   const hasWeb = existsSync(join(webRoot, 'index.html'));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const wantsPage =
-      request.method === 'GET' && !path.startsWith('/v1/') && (request.headers.accept ?? '').includes('text/html');
+      request.method === 'GET' &&
+      !path.startsWith('/v1/') &&
+      (request.headers.accept ?? '').includes('text/html');
     if (wantsPage && hasWeb) return reply.sendFile('index.html');
     return reply
       .code(404)
-      .send(errorBody('not_found', `There is no ${request.method} ${path}; see /docs for the API.`));
+      .send(
+        errorBody('not_found', `There is no ${request.method} ${path}; see /docs for the API.`),
+      );
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['operations'], summary: 'Readiness: the database answers' } }, async (_request, reply) => {
-    try {
-      await ctx.storage.ping();
-      return { status: 'ready' };
-    } catch {
-      return reply.code(503).header('retry-after', UNAVAILABLE_RETRY_AFTER).send(errorBody('service_unavailable'));
-    }
-  });
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness' } }, async () => ({
+    status: 'ok',
+  }));
+  app.get(
+    '/readyz',
+    { schema: { tags: ['operations'], summary: 'Readiness: the database answers' } },
+    async (_request, reply) => {
+      try {
+        await ctx.storage.ping();
+        return { status: 'ready' };
+      } catch {
+        return reply
+          .code(503)
+          .header('retry-after', UNAVAILABLE_RETRY_AFTER)
+          .send(errorBody('service_unavailable'));
+      }
+    },
+  );
+  app.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
+    async (_request, reply) => {
+      reply.type(metrics.registry.contentType);
+      return metrics.registry.metrics();
+    },
+  );
 
   accountRoutes(app, ctx);
   webhookRoutes(app, ctx);
@@ -196,15 +235,21 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   deliveryRoutes(app, ctx);
 
   if (hasWeb) {
-    await app.register(fastifyStatic, { root: webRoot, prefix: '/', wildcard: false, index: 'index.html' });
+    await app.register(fastifyStatic, {
+      root: webRoot,
+      prefix: '/',
+      wildcard: false,
+      index: 'index.html',
+    });
   } else {
     app.get('/', { schema: { hide: true } }, async (_request, reply) =>
       reply
         .type('text/html')
-        .send('<!doctype html><title>Rizler Webhooks</title><p>The dashboard is not built. Run <code>npm run build</code>, then reload. The API is at <a href="/docs">/docs</a>.</p>'),
+        .send(
+          '<!doctype html><title>Rizler Webhooks</title><p>The dashboard is not built. Run <code>npm run build</code>, then reload. The API is at <a href="/docs">/docs</a>.</p>',
+        ),
     );
   }
 
   return app;
 }
-

@@ -100,7 +100,10 @@ export async function startServer(
       ].join('\n'),
     );
   }
-  logger.info({ port, database: storage.engine, worker: config.runWorker }, 'rizler-webhooks serving');
+  logger.info(
+    { port, database: storage.engine, worker: config.runWorker },
+    'rizler-webhooks serving',
+  );
   return {
     port,
     storage,
@@ -114,7 +117,10 @@ export async function startServer(
 }
 
 /** `worker`: deliveries only, with /healthz, /readyz and /metrics on PORT. */
-export async function startWorker(config: Config, logger: Logger = createLogger(config)): Promise<RunningService> {
+export async function startWorker(
+  config: Config,
+  logger: Logger = createLogger(config),
+): Promise<RunningService> {
   const storage = await openStorage(config.databaseUrl, {
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
@@ -129,7 +135,11 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
       await storage.ping();
       return { status: 'ready' };
     } catch {
-      return reply.code(503).send({ error: { code: 'service_unavailable', message: 'The database cannot be reached.' } });
+      return reply
+        .code(503)
+        .send({
+          error: { code: 'service_unavailable', message: 'The database cannot be reached.' },
+        });
     }
   });
   ops.get('/metrics', async (_request, reply) => {

@@ -15,7 +15,11 @@ export interface CreatedAccount {
   apiKey: string;
 }
 
-export async function createAccount(storage: Storage, name: string, now = Date.now()): Promise<CreatedAccount> {
+export async function createAccount(
+  storage: Storage,
+  name: string,
+  now = Date.now(),
+): Promise<CreatedAccount> {
   const apiKey = randomToken(API_KEY_PREFIX, 32);
   const account: Account = { id: newId('acc', now), name, createdAt: now };
   await storage.createAccount(account, hashApiKey(apiKey));

@@ -40,7 +40,11 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      const { account, apiKey } = await createAccount(ctx.storage, request.body.name.trim() || request.body.name, ctx.now());
+      const { account, apiKey } = await createAccount(
+        ctx.storage,
+        request.body.name.trim() || request.body.name,
+        ctx.now(),
+      );
       return reply.code(201).send({
         id: account.id,
         name: account.name,

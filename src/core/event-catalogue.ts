@@ -72,7 +72,7 @@ const queueId = nullableId('The queue that routed the call; null when it was not
 const AGENT_STATUSES = ['available', 'busy', 'on_call', 'wrap_up', 'break', 'offline'];
 
 // Examples tell one story: call_123456 from +14155550123 reaches the support queue at 10:27:00,
-// agent_789 answers and talks until 10:30:00 (180 s), the recording and transcript follow.
+// agent_789 answers at 10:27:12 and the call ends at 10:30:00 (180 s); recording and transcript follow.
 const CALLER = '+14155550123';
 const ACCOUNT_NUMBER = '+14155550199';
 

@@ -9,7 +9,11 @@ import { DateTime, IdParams, errorResponses, listOf } from '../http/schemas.js';
 import type { Delivery, DeliveryDetail } from '../storage/index.js';
 import { USER_AGENT } from '../version.js';
 
-const Status = Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]);
+const Status = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+]);
 const NumOrNull = Type.Union([Type.Integer(), Type.Null()]);
 const StrOrNull = Type.Union([Type.String(), Type.Null()]);
 

@@ -19,7 +19,11 @@ const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
 const EventInput = Type.Object({
-  event: Type.String({ minLength: 1, maxLength: 100, description: 'A catalogue type, e.g. call.ended' }),
+  event: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'A catalogue type, e.g. call.ended',
+  }),
   data: Type.Unknown({ description: 'A JSON object: the event payload.' }),
   timestamp: Type.Optional(DateTime),
   idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
@@ -66,11 +70,21 @@ function renderEvent(e: StoredEvent): Static<typeof EventBody> {
 }
 
 function renderPublished(p: PublishedEvent): Static<typeof PublishedBody> {
-  return { id: p.event.id, event: p.event.type, timestamp: p.event.timestamp, deliveries: p.deliveries };
+  return {
+    id: p.event.id,
+    event: p.event.type,
+    timestamp: p.event.timestamp,
+    deliveries: p.deliveries,
+  };
 }
 
 /** Checks one event and turns it into what the store keeps; `where` prefixes field names. */
-function prepare(input: EventInput, where: string, idempotencyKey: string | null, now: number): NewEvent {
+function prepare(
+  input: EventInput,
+  where: string,
+  idempotencyKey: string | null,
+  now: number,
+): NewEvent {
   if (!isKnownEventType(input.event)) {
     throw new ApiError(
       'unknown_event_type',
@@ -88,7 +102,10 @@ function prepare(input: EventInput, where: string, idempotencyKey: string | null
   let timestamp = new Date(now).toISOString();
   if (input.timestamp !== undefined) {
     if (Number.isNaN(Date.parse(input.timestamp))) {
-      throw new ApiError('validation_error', `${where}timestamp must be an ISO-8601 date and time.`);
+      throw new ApiError(
+        'validation_error',
+        `${where}timestamp must be an ISO-8601 date and time.`,
+      );
     }
     timestamp = input.timestamp;
   }

@@ -19,7 +19,10 @@ function bearer(request: FastifyRequest): string | null {
   return match ? match[1]! : null;
 }
 
-export async function authenticateAccount(request: FastifyRequest, storage: Storage): Promise<Account> {
+export async function authenticateAccount(
+  request: FastifyRequest,
+  storage: Storage,
+): Promise<Account> {
   const key = bearer(request);
   if (key === null) throw new ApiError('unauthorized');
   const account = await storage.findAccountByKeyHash(hashApiKey(key));

@@ -50,4 +50,5 @@ export function errorBody(code: ApiErrorCode, message?: string) {
   return { error: { code, message: message ?? API_ERRORS[code].message } };
 }
 
-export const notFound = (what: string) => new ApiError('not_found', `No ${what} with that id in this account.`);
+export const notFound = (what: string) =>
+  new ApiError('not_found', `No ${what} with that id in this account.`);

@@ -6,7 +6,12 @@ import type { Page } from '../storage/index.js';
 
 export const PageQuery = {
   limit: Type.Optional(
-    Type.Integer({ minimum: 1, maximum: 100, default: 50, description: 'Items per page, 1 to 100.' }),
+    Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 50,
+      description: 'Items per page, 1 to 100.',
+    }),
   ),
   cursor: Type.Optional(
     Type.String({ maxLength: 200, description: 'The next_cursor of the previous page.' }),
@@ -20,7 +25,10 @@ export function toPage(query: { limit?: number; cursor?: string }): Page {
   if (query.cursor === undefined || query.cursor === '') return { limit, after: null };
   const after = Buffer.from(query.cursor, 'base64url').toString('utf8');
   if (!ID.test(after)) {
-    throw new ApiError('validation_error', 'cursor is not valid; pass the next_cursor of a previous page.');
+    throw new ApiError(
+      'validation_error',
+      'cursor is not valid; pass the next_cursor of a previous page.',
+    );
   }
   return { limit, after };
 }

@@ -1,5 +1,5 @@
 // Schemas shared by several route modules.
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 
 export const ErrorBody = Type.Object(
   {
@@ -22,7 +22,7 @@ export const DateTime = Type.String({
   description: 'ISO-8601 date and time',
 });
 
-export function listOf<T extends import('@sinclair/typebox').TSchema>(item: T) {
+export function listOf<T extends TSchema>(item: T) {
   return Type.Object({
     data: Type.Array(item),
     next_cursor: Type.Union([Type.String(), Type.Null()]),

@@ -39,7 +39,9 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'rizler_process_' });
   }
 
-  workerObserver(eventTime: (claim: ClaimedDelivery) => number | null = () => null): WorkerObserver {
+  workerObserver(
+    eventTime: (claim: ClaimedDelivery) => number | null = () => null,
+  ): WorkerObserver {
     return {
       attemptFinished: (claim: ClaimedDelivery, result: AttemptResult, outcome: AttemptOutcome) => {
         this.attempts.inc({ outcome: outcome.kind, trigger: claim.trigger });

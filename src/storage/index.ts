@@ -8,7 +8,10 @@ export interface StorageOptions {
 }
 
 /** `sqlite:PATH` opens the embedded engine; `postgres://…` the PostgreSQL engine. */
-export async function openStorage(databaseUrl: string, options: StorageOptions = {}): Promise<Storage> {
+export async function openStorage(
+  databaseUrl: string,
+  options: StorageOptions = {},
+): Promise<Storage> {
   if (databaseUrl.startsWith('sqlite:')) {
     const { SqliteStorage } = await import('./sqlite/index.js');
     return new SqliteStorage(databaseUrl.slice('sqlite:'.length) || './data/rizler-webhooks.db');

@@ -197,9 +197,15 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       if (body.events !== undefined) patch.events = checkEvents(body.events);
       if (body.status !== undefined) patch.status = body.status;
       if (body.description !== undefined) patch.description = body.description;
-      if (body.rate_limit_per_minute !== undefined) patch.rateLimitPerMinute = body.rate_limit_per_minute;
+      if (body.rate_limit_per_minute !== undefined)
+        patch.rateLimitPerMinute = body.rate_limit_per_minute;
       if (body.secret !== undefined) patch.sealedSecret = ctx.secrets.seal(body.secret);
-      const updated = await ctx.storage.updateWebhook(account.id, request.params.id, patch, ctx.now());
+      const updated = await ctx.storage.updateWebhook(
+        account.id,
+        request.params.id,
+        patch,
+        ctx.now(),
+      );
       if (!updated) throw notFound('webhook');
       return render(updated);
     },
@@ -218,7 +224,10 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      const deleted = await ctx.storage.deleteWebhook(requireAccount(request).id, request.params.id);
+      const deleted = await ctx.storage.deleteWebhook(
+        requireAccount(request).id,
+        request.params.id,
+      );
       if (!deleted) throw notFound('webhook');
       return reply.code(204).send(null);
     },
@@ -251,7 +260,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         summary: 'Rotate the signing secret; the old one keeps signing webhook-signature for 24 h',
         security,
         params: IdParams,
-        body: Type.Optional(Type.Object({ secret: Type.Optional(SecretField) })),
+        body: Type.Object({ secret: Type.Optional(SecretField) }),
         response: {
           200: Type.Object({ secret: Type.String(), previous_secret_expires_at: Type.String() }),
           ...errorResponses(400, 401, 404, 429),
@@ -260,7 +269,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
     },
     async (request) => {
       const account = requireAccount(request);
-      const secret = request.body?.secret ?? generateSecret();
+      const secret = request.body.secret ?? generateSecret();
       const now = ctx.now();
       const previousExpiresAt = now + SECRET_OVERLAP_MS;
       const rotated = await ctx.storage.rotateSecret(
@@ -283,7 +292,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         summary: "Send one real signed attempt with an event type's example, now",
         security,
         params: IdParams,
-        body: Type.Optional(Type.Object({ event: Type.Optional(Type.String({ maxLength: 100 })) })),
+        body: Type.Object({ event: Type.Optional(Type.String({ maxLength: 100 })) }),
         response: { 200: TestResultBody, ...errorResponses(400, 401, 404, 422, 429) },
       },
     },
@@ -298,7 +307,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         accountId: account.id,
         webhookId: webhook.id,
         url: webhook.url,
-        eventType: request.body?.event,
+        eventType: request.body.event,
         secrets,
       });
     },
@@ -364,7 +373,11 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         params: IdParams,
         body: Type.Object({ since: DateTime }),
         response: {
-          202: Type.Object({ webhook_id: Type.String(), since: Type.String(), deliveries: Type.Integer() }),
+          202: Type.Object({
+            webhook_id: Type.String(),
+            since: Type.String(),
+            deliveries: Type.Integer(),
+          }),
           ...errorResponses(400, 401, 404, 429),
         },
       },
@@ -376,9 +389,15 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       if (Number.isNaN(since)) {
         throw new ApiError('validation_error', 'since must be an ISO-8601 date and time.');
       }
-      const count = await ctx.storage.recoverFailed(account.id, request.params.id, since, ctx.now());
-      return reply.code(202).send({ webhook_id: request.params.id, since: iso(since), deliveries: count });
+      const count = await ctx.storage.recoverFailed(
+        account.id,
+        request.params.id,
+        since,
+        ctx.now(),
+      );
+      return reply
+        .code(202)
+        .send({ webhook_id: request.params.id, since: iso(since), deliveries: count });
     },
   );
 }
-

@@ -86,7 +86,11 @@ export async function statsFor(
     failed: raw.failed,
     pending: raw.pending,
     success_rate: finished === 0 ? null : raw.succeeded / finished,
-    response_time_ms: { p50: percentile(all, 50), p95: percentile(all, 95), p99: percentile(all, 99) },
+    response_time_ms: {
+      p50: percentile(all, 50),
+      p95: percentile(all, 95),
+      p99: percentile(all, 99),
+    },
     last_delivery_at: isoOrNull(raw.lastDeliveryAt),
     bucket_seconds: bucketMs / 1000,
     series,

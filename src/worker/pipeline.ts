@@ -263,7 +263,10 @@ export class DeliveryWorker {
         } catch (err) {
           // The lease keeps the deliveries safe meanwhile: if we never get through, another
           // worker sends them again after it expires (at-least-once).
-          this.deps.logger.warn({ err, attempts: batch.length }, 'recording attempts failed; retrying');
+          this.deps.logger.warn(
+            { err, attempts: batch.length },
+            'recording attempts failed; retrying',
+          );
           if (tries >= 50) {
             this.deps.logger.error({ attempts: batch.length }, 'giving up recording attempts');
             return;

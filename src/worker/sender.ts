@@ -38,7 +38,10 @@ export interface SenderOptions {
   now?: () => number;
 }
 
-export function signedHeaders(out: OutgoingAttempt, signedAtSeconds: number): Record<string, string> {
+export function signedHeaders(
+  out: OutgoingAttempt,
+  signedAtSeconds: number,
+): Record<string, string> {
   return {
     'content-type': 'application/json',
     'user-agent': USER_AGENT,
@@ -71,13 +74,21 @@ async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string
     }
   }
   // PostgreSQL text cannot hold NUL; a receiver's binary answer is shown, not stored raw.
-  return Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BODY).toString('utf8').replace(/\0/g, '\uFFFD');
+  return Buffer.concat(chunks)
+    .subarray(0, MAX_RESPONSE_BODY)
+    .toString('utf8')
+    .replace(/\0/g, '\uFFFD');
 }
 
 /** Turns a failed connection or request into a sentence. */
 export function describeError(err: unknown, timeoutMs: number): string {
   const e = err as { code?: string; name?: string; message?: string; cause?: unknown };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') {
+  if (
+    e.name === 'TimeoutError' ||
+    e.name === 'AbortError' ||
+    e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e.code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
     return `timeout after ${timeoutMs} ms`;
   }
   if (e.code === 'blocked_address') return e.message ?? 'blocked address';
@@ -111,7 +122,8 @@ export function describeError(err: unknown, timeoutMs: number): string {
     case 'UND_ERR_HEADERS_OVERFLOW':
       return 'the receiver sent response headers larger than allowed';
   }
-  if (e.code?.startsWith('HPE_')) return 'the receiver answered with something that is not valid HTTP';
+  if (e.code?.startsWith('HPE_'))
+    return 'the receiver answered with something that is not valid HTTP';
   if (e.code && /CERT|TLS|SSL/.test(e.code)) return `TLS error: ${e.message ?? e.code}`;
   if (e.cause) return describeError(e.cause, timeoutMs);
   return e.message || 'the request failed';
@@ -147,7 +159,14 @@ export class Sender {
       } catch (err) {
         // Status received, body cut off: still a failed attempt when it came from a timeout
         // or a broken connection, since the receiver may not have finished its work.
-        return this.failed(startedAt, elapsed(), statusCode, null, describeError(err, this.options.timeoutMs), headers);
+        return this.failed(
+          startedAt,
+          elapsed(),
+          statusCode,
+          null,
+          describeError(err, this.options.timeoutMs),
+          headers,
+        );
       }
       const durationMs = elapsed();
       const retryAfterMs =
@@ -155,16 +174,41 @@ export class Sender {
           ? parseRetryAfter(firstHeader(response.headers['retry-after']), this.now())
           : null;
       if (statusCode >= 200 && statusCode < 300) {
-        return { succeeded: true, startedAt, durationMs, statusCode, responseBody, error: null, retryAfterMs: null, requestHeaders: headers };
+        return {
+          succeeded: true,
+          startedAt,
+          durationMs,
+          statusCode,
+          responseBody,
+          error: null,
+          retryAfterMs: null,
+          requestHeaders: headers,
+        };
       }
       let error = `the receiver answered HTTP ${statusCode}`;
       if (statusCode >= 300 && statusCode < 400) {
         const location = firstHeader(response.headers.location);
         error = `redirect (HTTP ${statusCode}${location ? ` to ${location.slice(0, 200)}` : ''}) not followed; point the endpoint at the final URL`;
       }
-      return { succeeded: false, startedAt, durationMs, statusCode, responseBody, error, retryAfterMs, requestHeaders: headers };
+      return {
+        succeeded: false,
+        startedAt,
+        durationMs,
+        statusCode,
+        responseBody,
+        error,
+        retryAfterMs,
+        requestHeaders: headers,
+      };
     } catch (err) {
-      return this.failed(startedAt, elapsed(), null, null, describeError(err, this.options.timeoutMs), headers);
+      return this.failed(
+        startedAt,
+        elapsed(),
+        null,
+        null,
+        describeError(err, this.options.timeoutMs),
+        headers,
+      );
     }
   }
 
@@ -176,7 +220,16 @@ export class Sender {
     error: string,
     requestHeaders: Record<string, string>,
   ): AttemptResult {
-    return { succeeded: false, startedAt, durationMs, statusCode, responseBody, error, retryAfterMs: null, requestHeaders };
+    return {
+      succeeded: false,
+      startedAt,
+      durationMs,
+      statusCode,
+      responseBody,
+      error,
+      retryAfterMs: null,
+      requestHeaders,
+    };
   }
 }
 

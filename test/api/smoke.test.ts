@@ -15,10 +15,15 @@ describe('publish → deliver', () => {
   });
 
   it('delivers a published event to a subscribed endpoint', async () => {
-    const created = await server.api('/v1/webhooks', { body: { url: receiver.url, events: ['call.*'] } });
+    const created = await server.api('/v1/webhooks', {
+      body: { url: receiver.url, events: ['call.*'] },
+    });
     expect(created.status).toBe(201);
     const published = await server.api('/v1/events', {
-      body: { event: 'call.ended', data: { call_id: 'call_1', agent_id: 'agent_1', duration: 5, status: 'completed' } },
+      body: {
+        event: 'call.ended',
+        data: { call_id: 'call_1', agent_id: 'agent_1', duration: 5, status: 'completed' },
+      },
     });
     expect(published.status).toBe(202);
     expect(published.body.deliveries).toBe(1);

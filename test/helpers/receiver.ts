@@ -1,6 +1,11 @@
 // A real HTTP receiver on 127.0.0.1:0 that records every request and answers what the test
 // says (after svix's TestReceiver).
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface ReceivedRequest {
@@ -96,7 +101,9 @@ export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
       if (requests.length >= count) return Promise.resolve(requests);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
-          reject(new Error(`receiver got ${requests.length} of ${count} requests in ${timeoutMs} ms`));
+          reject(
+            new Error(`receiver got ${requests.length} of ${count} requests in ${timeoutMs} ms`),
+          );
         }, timeoutMs);
         waiters.push({
           count,

@@ -17,7 +17,10 @@ export interface TestServer {
   /** Another account on the same server. */
   newAccount(name?: string): Promise<{ apiKey: string; accountId: string }>;
   /** fetch against the API with this account's key. */
-  api(path: string, init?: { method?: string; body?: unknown; apiKey?: string; headers?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: any }>;
+  api(
+    path: string,
+    init?: { method?: string; body?: unknown; apiKey?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; headers: Headers; body: any }>;
   close(): Promise<void>;
 }
 
@@ -41,13 +44,20 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const url = `http://127.0.0.1:${service.port}`;
   const { account, apiKey } = await createAccount(service.storage, 'test');
   const api: TestServer['api'] = async (path, init = {}) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${init.apiKey ?? apiKey}`, ...init.headers };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${init.apiKey ?? apiKey}`,
+      ...init.headers,
+    };
     let body: string | undefined;
     if (init.body !== undefined) {
       headers['content-type'] ??= 'application/json';
       body = typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
     }
-    const res = await fetch(url + path, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body });
+    const res = await fetch(url + path, {
+      method: init.method ?? (body ? 'POST' : 'GET'),
+      headers,
+      body,
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {

@@ -211,14 +211,18 @@ export class SqliteStorage implements Storage {
     const row = await this.run(
       () => this.stmt('SELECT * FROM accounts WHERE api_key_hash = ?').get(apiKeyHash) as Row,
     );
-    return row ? { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) } : null;
+    return row
+      ? { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) }
+      : null;
   }
 
   async getAccount(id: string): Promise<Account | null> {
     const row = await this.run(
       () => this.stmt('SELECT * FROM accounts WHERE id = ?').get(id) as Row,
     );
-    return row ? { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) } : null;
+    return row
+      ? { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) }
+      : null;
   }
 
   async countAccounts(): Promise<number> {
@@ -230,8 +234,11 @@ export class SqliteStorage implements Storage {
   async createWebhook(w: NewWebhook, maxEndpoints: number): Promise<Webhook | 'limit_reached'> {
     return this.tx(() => {
       const count = num(
-        (this.stmt('SELECT count(*) AS n FROM webhooks WHERE account_id = ?').get(w.accountId) as Row)
-          .n,
+        (
+          this.stmt('SELECT count(*) AS n FROM webhooks WHERE account_id = ?').get(
+            w.accountId,
+          ) as Row
+        ).n,
       );
       if (count >= maxEndpoints) return 'limit_reached' as const;
       this.stmt(
@@ -258,7 +265,10 @@ export class SqliteStorage implements Storage {
   async getWebhook(accountId: string, id: string): Promise<Webhook | null> {
     const row = await this.run(
       () =>
-        this.stmt('SELECT * FROM webhooks WHERE account_id = ? AND id = ?').get(accountId, id) as Row,
+        this.stmt('SELECT * FROM webhooks WHERE account_id = ? AND id = ?').get(
+          accountId,
+          id,
+        ) as Row,
     );
     return row ? toWebhook(row) : null;
   }
@@ -314,22 +324,28 @@ export class SqliteStorage implements Storage {
         JSON.stringify(patch.events ?? before.events),
         status,
         reason,
-        patch.rateLimitPerMinute !== undefined ? patch.rateLimitPerMinute : before.rateLimitPerMinute,
+        patch.rateLimitPerMinute !== undefined
+          ? patch.rateLimitPerMinute
+          : before.rateLimitPerMinute,
         patch.sealedSecret ?? before.sealedSecret,
         now,
         status,
         id,
       );
       if (patch.url !== undefined) {
-        this.stmt(
-          "UPDATE deliveries SET url = ? WHERE webhook_id = ? AND status = 'pending'",
-        ).run(patch.url, id);
+        this.stmt("UPDATE deliveries SET url = ? WHERE webhook_id = ? AND status = 'pending'").run(
+          patch.url,
+          id,
+        );
       }
       if (before.status !== status) {
         if (status === 'disabled') this.parkEndpoint(id);
         else this.unparkEndpoint(id, now);
       }
-      return { webhook: toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row), woke: before.status !== status && status === 'enabled' };
+      return {
+        webhook: toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row),
+        woke: before.status !== status && status === 'enabled',
+      };
     });
     if (!result) return null;
     if (result.woke) this.notify();
@@ -339,7 +355,7 @@ export class SqliteStorage implements Storage {
   /** A disabled endpoint's pending deliveries wait, off the due index, until it is enabled. */
   private parkEndpoint(webhookId: string): void {
     this.stmt(
-      "UPDATE deliveries SET due_at = NULL WHERE webhook_id = ? AND due_at IS NOT NULL AND lease_token IS NULL",
+      'UPDATE deliveries SET due_at = NULL WHERE webhook_id = ? AND due_at IS NOT NULL AND lease_token IS NULL',
     ).run(webhookId);
   }
 
@@ -497,9 +513,10 @@ export class SqliteStorage implements Storage {
     }
     const rows = await this.run(
       () =>
-        this.stmt(
-          `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
-        ).all(...args, page.limit) as Row[],
+        this.stmt(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`).all(
+          ...args,
+          page.limit,
+        ) as Row[],
     );
     return rows.map(toEvent);
   }
@@ -699,7 +716,8 @@ export class SqliteStorage implements Storage {
         `SELECT started_at, duration_ms FROM attempts WHERE webhook_id = ? AND started_at >= ?
          ORDER BY duration_ms`,
       ).all(webhookId, since) as Row[];
-      for (const row of durations) bucketAt(num(row.started_at)).durations.push(num(row.duration_ms));
+      for (const row of durations)
+        bucketAt(num(row.started_at)).durations.push(num(row.duration_ms));
       const last = this.stmt('SELECT max(started_at) AS t FROM attempts WHERE webhook_id = ?').get(
         webhookId,
       ) as Row;
@@ -733,19 +751,19 @@ export class SqliteStorage implements Storage {
            WHERE due_at <= ? AND webhook_id NOT IN (SELECT value FROM json_each(?))
            ORDER BY due_at LIMIT ?`,
         ).all(now, JSON.stringify(saturated), request.limit) as Row[]
-      ).map(
-        (r): ClaimCandidate => ({
-          deliveryId: String(r.id),
-          webhookId: strOrNull(r.webhook_id),
-          eventId: String(r.event_id),
-          attemptCount: num(r.attempt_count),
-          autoAttempts: num(r.auto_attempts),
-          manual: r.manual_requested === 1,
-        }),
-      );
+      ).map((r): ClaimCandidate => ({
+        deliveryId: String(r.id),
+        webhookId: strOrNull(r.webhook_id),
+        eventId: String(r.event_id),
+        attemptCount: num(r.attempt_count),
+        autoAttempts: num(r.auto_attempts),
+        manual: r.manual_requested === 1,
+      }));
       if (candidates.length === 0) return [];
 
-      const webhookIds = [...new Set(candidates.map((c) => c.webhookId).filter((id) => id !== null))];
+      const webhookIds = [
+        ...new Set(candidates.map((c) => c.webhookId).filter((id) => id !== null)),
+      ];
       const endpoints = new Map<string, EndpointBucket & { webhook: Webhook }>();
       for (const row of this.stmt(
         'SELECT * FROM webhooks WHERE id IN (SELECT value FROM json_each(?))',
@@ -781,10 +799,7 @@ export class SqliteStorage implements Storage {
         const event = payloads.get(c.eventId) as Row;
         const webhook = endpoint.webhook;
         const sealedSecrets = [webhook.sealedSecret];
-        if (
-          webhook.sealedPreviousSecret !== null &&
-          (webhook.previousSecretExpiresAt ?? 0) > now
-        ) {
+        if (webhook.sealedPreviousSecret !== null && (webhook.previousSecretExpiresAt ?? 0) > now) {
           sealedSecrets.push(webhook.sealedPreviousSecret);
         }
         claimed.push({
@@ -890,9 +905,10 @@ export class SqliteStorage implements Storage {
       ).run(webhookId);
       return;
     }
-    this.stmt(
-      'UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL',
-    ).run(policy.now, webhookId);
+    this.stmt('UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL').run(
+      policy.now,
+      webhookId,
+    );
     const info = this.stmt(
       `UPDATE webhooks SET status = 'disabled', disabled_reason = ?, updated_at = ?
        WHERE id = ? AND status = 'enabled' AND (? OR failing_since <= ?)`,
