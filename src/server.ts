@@ -135,11 +135,9 @@ export async function startWorker(
       await storage.ping();
       return { status: 'ready' };
     } catch {
-      return reply
-        .code(503)
-        .send({
-          error: { code: 'service_unavailable', message: 'The database cannot be reached.' },
-        });
+      return reply.code(503).send({
+        error: { code: 'service_unavailable', message: 'The database cannot be reached.' },
+      });
     }
   });
   ops.get('/metrics', async (_request, reply) => {

@@ -1,0 +1,124 @@
+// PostgreSQL schema, as numbered, append-only migrations: the same tables and columns as the
+// SQLite engine's (../sqlite/migrations.ts) in PostgreSQL types. Each migration runs in its own
+// transaction together with its ledger row in schema_migrations, under an advisory lock, so
+// several processes starting at once apply it exactly once. Never edit a migration that has
+// shipped: add the next number.
+//
+// Engine differences, on purpose:
+// - ids are `text COLLATE "C"`: byte order, as in SQLite, whatever the database's collation,
+//   so "newest first" (ORDER BY id DESC) and the `after` cursor agree in both engines and use
+//   the (account_id, id) indexes.
+// - times are bigint milliseconds; flags are boolean; `events` is jsonb (an array of
+//   patterns), `request_headers` is json (kept as written, header order included).
+// - attempts get an identity column `seq`: SQLite lists a delivery's attempts by rowid.
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Key of pg_advisory_xact_lock held while migrating: "rizler" in ASCII, arbitrary but fixed. */
+export const MIGRATION_LOCK = 0x72_69_7a_6c_65_72;
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE accounts (
+  id text COLLATE "C" PRIMARY KEY,
+  name text NOT NULL,
+  api_key_hash text NOT NULL UNIQUE,
+  created_at bigint NOT NULL
+);
+
+CREATE TABLE webhooks (
+  id text COLLATE "C" PRIMARY KEY,
+  account_id text COLLATE "C" NOT NULL,
+  url text NOT NULL,
+  description text,
+  events jsonb NOT NULL,
+  status text NOT NULL,
+  disabled_reason text,
+  rate_limit_per_minute integer,
+  secret text NOT NULL,
+  previous_secret text,
+  previous_secret_expires_at bigint,
+  -- first failure since the last success; drives auto-disable
+  failing_since bigint,
+  -- token bucket of the per-endpoint delivery rate, shared by every worker
+  rate_tokens double precision,
+  rate_refilled_at bigint,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL
+);
+CREATE INDEX webhooks_by_account ON webhooks (account_id, id);
+
+CREATE TABLE events (
+  id text COLLATE "C" PRIMARY KEY,
+  account_id text COLLATE "C" NOT NULL,
+  type text NOT NULL,
+  timestamp text NOT NULL,
+  payload text NOT NULL,
+  idempotency_key text,
+  test boolean NOT NULL DEFAULT false,
+  created_at bigint NOT NULL
+);
+CREATE INDEX events_by_account ON events (account_id, id);
+CREATE UNIQUE INDEX events_by_idempotency_key ON events (account_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX events_by_created ON events (created_at);
+
+CREATE TABLE deliveries (
+  id text COLLATE "C" PRIMARY KEY,
+  account_id text COLLATE "C" NOT NULL,
+  webhook_id text COLLATE "C",
+  event_id text COLLATE "C" NOT NULL,
+  event_type text NOT NULL,
+  url text NOT NULL,
+  status text NOT NULL,
+  attempt_count integer NOT NULL DEFAULT 0,
+  auto_attempts integer NOT NULL DEFAULT 0,
+  last_status_code integer,
+  last_duration_ms bigint,
+  last_error text,
+  last_attempt_at bigint,
+  -- when the next automatic attempt is due (shown to users)
+  next_attempt_at bigint,
+  -- when a worker should next pick the row up: the next attempt, a manual retry, or the end
+  -- of a lease. NULL: nothing to do (finished, or its endpoint is disabled).
+  due_at bigint,
+  lease_token text,
+  manual_requested boolean NOT NULL DEFAULT false,
+  test boolean NOT NULL DEFAULT false,
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX deliveries_leased ON deliveries (webhook_id) WHERE lease_token IS NOT NULL;
+CREATE INDEX deliveries_by_account ON deliveries (account_id, id);
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, created_at);
+CREATE INDEX deliveries_by_event ON deliveries (event_id);
+CREATE INDEX deliveries_by_created ON deliveries (created_at);
+
+CREATE TABLE attempts (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  delivery_id text COLLATE "C" NOT NULL,
+  webhook_id text COLLATE "C",
+  attempt integer NOT NULL,
+  trigger text NOT NULL,
+  url text NOT NULL,
+  started_at bigint NOT NULL,
+  duration_ms bigint NOT NULL,
+  status_code integer,
+  response_body text,
+  error text,
+  request_headers json NOT NULL
+);
+CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
+CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
+CREATE INDEX attempts_by_started ON attempts (started_at);
+`,
+  },
+];

@@ -1,0 +1,67 @@
+// Runs the built CLI (`bin/rizler-webhooks.js`, from `npm run build`) as a real child process,
+// for tests that crash, signal or restart it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'rizler-webhooks.js');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  port: number;
+  /** Everything printed to stdout so far. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts `rizler-webhooks <args>` and resolves once it logs that it is listening. */
+export function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      RIZLER_LOG_LEVEL: 'info',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`process did not start in ${timeoutMs} ms:\n${out}\n${err}`));
+    }, timeoutMs);
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const match = /"port":(\d+)[^\n]*"msg":"rizler-webhooks (serving|worker running)"/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          port: Number(match[1]),
+          output: () => out,
+          exited,
+          kill: (signal = 'SIGTERM') => child.kill(signal),
+        });
+      }
+    });
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`process exited (${code}) before it was ready:\n${out}\n${err}`));
+    });
+  });
+}
