@@ -28,6 +28,8 @@ export interface ClaimPlan {
   lease: ClaimCandidate[];
   /** Held back by the rate limit: due again when the bucket has a token for them. */
   defer: { deliveryId: string; dueAt: number }[];
+  /** Over the endpoint's in-flight cap: held until its attempts in flight finish. */
+  hold: string[];
   park: string[];
   buckets: { webhookId: string; tokens: number }[];
 }
@@ -45,7 +47,7 @@ export function planClaim(
   endpoints: ReadonlyMap<string, EndpointBucket>,
   request: Pick<ClaimRequest, 'now' | 'maxInFlightPerEndpoint'>,
 ): ClaimPlan {
-  const plan: ClaimPlan = { lease: [], defer: [], park: [], buckets: [] };
+  const plan: ClaimPlan = { lease: [], defer: [], hold: [], park: [], buckets: [] };
   const byEndpoint = new Map<string, ClaimCandidate[]>();
   for (const c of candidates) {
     const endpoint = c.webhookId === null ? undefined : endpoints.get(c.webhookId);
@@ -59,10 +61,9 @@ export function planClaim(
   }
   for (const [webhookId, list] of byEndpoint) {
     const endpoint = endpoints.get(webhookId)!;
-    // Over the in-flight cap: left due and untouched; the next claim skips the endpoint
-    // while it is saturated.
     const room = Math.max(0, request.maxInFlightPerEndpoint - endpoint.inFlight);
     const wanted = list.slice(0, room);
+    for (const c of list.slice(room)) plan.hold.push(c.deliveryId);
     let tokens = refill(endpoint, request.now);
     const granted = Math.min(wanted.length, Math.floor(tokens));
     tokens -= granted;
@@ -73,7 +74,7 @@ export function planClaim(
       const wait = Math.ceil((i + 1 - tokens) * perToken);
       plan.defer.push({ deliveryId: c.deliveryId, dueAt: request.now + Math.max(1, wait) });
     });
-    plan.buckets.push({ webhookId, tokens });
+    if (wanted.length > 0) plan.buckets.push({ webhookId, tokens });
   }
   return plan;
 }

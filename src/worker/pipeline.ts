@@ -178,8 +178,6 @@ export class DeliveryWorker {
       this.inFlight--;
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();
-      // A freed slot may let a capped claim take more.
-      if (this.running) this.wake();
     });
   }
 
@@ -259,6 +257,8 @@ export class DeliveryWorker {
             now: this.now(),
             autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
           });
+          // Recorded attempts free their leases and slots: a claim may take more now.
+          if (this.running) this.wake();
           return;
         } catch (err) {
           // The lease keeps the deliveries safe meanwhile: if we never get through, another

@@ -1,10 +1,19 @@
 // Runs the built CLI (`bin/rizler-webhooks.js`, from `npm run build`) as a real child process,
 // for tests that crash, signal or restart it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The package root, found by walking up (this file also runs compiled, from dist/). */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'bin', 'rizler-webhooks.js')) && dirname(dir) !== dir)
+    dir = dirname(dir);
+  return dir;
+}
+
+export const ROOT = findRoot();
 export const BIN = join(ROOT, 'bin', 'rizler-webhooks.js');
 
 export interface ServiceProcess {
@@ -21,8 +30,9 @@ export function startProcess(
   args: string[],
   env: Record<string, string>,
   timeoutMs = 20_000,
+  nodeArgs: string[] = [],
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',

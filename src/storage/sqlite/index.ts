@@ -129,6 +129,10 @@ export class SqliteStorage implements Storage {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = OFF');
+    // Memory-mapped reads and a 64 MiB page cache keep the hot indexes (due, leased, held)
+    // resident under a large backlog.
+    this.db.pragma('mmap_size = 268435456');
+    this.db.pragma('cache_size = -65536');
     this.wake.setMaxListeners(0);
   }
 
@@ -361,7 +365,7 @@ export class SqliteStorage implements Storage {
 
   private unparkEndpoint(webhookId: string, now: number): void {
     this.stmt(
-      `UPDATE deliveries SET due_at = CASE
+      `UPDATE deliveries SET held = 0, due_at = CASE
            WHEN manual_requested = 1 THEN ?
            WHEN status = 'pending' THEN max(coalesce(next_attempt_at, ?), ?)
            ELSE NULL END
@@ -732,25 +736,33 @@ export class SqliteStorage implements Storage {
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     const { now } = request;
     return this.tx(() => {
+      // Leased rows per endpoint, counted from the covering index of leased rows, only for
+      // the endpoints this claim is about: a count over every lease costs 0.1 ms per claim
+      // at 512 in flight; this costs a few µs per endpoint.
+      const countLeased = this.stmt(
+        `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
+         WHERE webhook_id = ? AND lease_token IS NOT NULL AND due_at > ?`,
+      );
       const inFlight = new Map<string, number>();
-      for (const row of this.stmt(
-        `SELECT webhook_id, count(*) AS n FROM deliveries
-         WHERE lease_token IS NOT NULL AND due_at > ? GROUP BY webhook_id`,
-      ).all(now) as Row[]) {
-        inFlight.set(String(row.webhook_id), num(row.n));
-      }
-      const saturated = [...inFlight]
-        .filter(([, n]) => n >= request.maxInFlightPerEndpoint)
-        .map(([id]) => id);
-      // Measured on 2 cores with 10k due rows: the due index scan plus the NOT IN over a
-      // handful of saturated endpoints costs ~0.3 ms per claim of 200.
+      const leasedOf = (webhookId: string): number => {
+        let n = inFlight.get(webhookId);
+        if (n === undefined) {
+          n = num((countLeased.get(webhookId, now) as Row).n);
+          inFlight.set(webhookId, n);
+        }
+        return n;
+      };
+      this.releaseHeld(leasedOf, request);
+      // The due index in due order, bounded by the claim size: rows of endpoints at their cap
+      // are held (below), so no claim reads a saturated endpoint's backlog twice. Measured
+      // on this 2-core machine with 20k due rows of one saturated endpoint: 5 ms per claim
+      // when they were skipped with NOT IN, 0.3 ms with holding.
       const candidates = (
         this.stmt(
           `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
            FROM deliveries INDEXED BY deliveries_due
-           WHERE due_at <= ? AND webhook_id NOT IN (SELECT value FROM json_each(?))
-           ORDER BY due_at LIMIT ?`,
-        ).all(now, JSON.stringify(saturated), request.limit) as Row[]
+           WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
+        ).all(now, request.limit) as Row[]
       ).map((r): ClaimCandidate => ({
         deliveryId: String(r.id),
         webhookId: strOrNull(r.webhook_id),
@@ -773,7 +785,7 @@ export class SqliteStorage implements Storage {
           webhook,
           webhookId: webhook.id,
           enabled: webhook.status === 'enabled',
-          inFlight: inFlight.get(webhook.id) ?? 0,
+          inFlight: leasedOf(webhook.id),
           ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
           tokens: numOrNull(row.rate_tokens),
           refilledAt: numOrNull(row.rate_refilled_at),
@@ -784,6 +796,8 @@ export class SqliteStorage implements Storage {
 
       const park = this.stmt('UPDATE deliveries SET due_at = NULL WHERE id = ?');
       for (const id of plan.park) park.run(id);
+      const hold = this.stmt('UPDATE deliveries SET due_at = NULL, held = 1 WHERE id = ?');
+      for (const id of plan.hold) hold.run(id);
       const defer = this.stmt('UPDATE deliveries SET due_at = ? WHERE id = ?');
       for (const d of plan.defer) defer.run(d.dueAt, d.deliveryId);
       const bucket = this.stmt(
@@ -821,11 +835,44 @@ export class SqliteStorage implements Storage {
     });
   }
 
+  private lastSweep = 0;
+
+  /**
+   * Held rows come back as their endpoint's attempts finish (completeAttempts). This sweep,
+   * once a second, also frees them where no attempt is left to finish (a worker died).
+   */
+  private releaseHeld(leasedOf: (webhookId: string) => number, request: ClaimRequest): void {
+    if (request.now - this.lastSweep < 1000) return;
+    this.lastSweep = request.now;
+    // Distinct held endpoints by skipping through the index, one seek per endpoint.
+    const held = this.stmt(
+      `WITH RECURSIVE w(id) AS (
+         SELECT (SELECT min(webhook_id) FROM deliveries WHERE held = 1)
+         UNION ALL
+         SELECT (SELECT min(webhook_id) FROM deliveries WHERE held = 1 AND webhook_id > w.id)
+         FROM w WHERE w.id IS NOT NULL)
+       SELECT id FROM w WHERE id IS NOT NULL`,
+    ).all() as Row[];
+    for (const row of held) {
+      const id = String(row.id);
+      const room = request.maxInFlightPerEndpoint - leasedOf(id);
+      if (room > 0) this.unhold(id, room, request.now);
+    }
+  }
+
+  private unhold(webhookId: string, count: number, now: number): number {
+    return this.stmt(
+      `UPDATE deliveries SET held = 0, due_at = min(?, coalesce(next_attempt_at, created_at)) WHERE id IN (
+         SELECT id FROM deliveries WHERE webhook_id = ? AND held = 1 ORDER BY id LIMIT ?)`,
+    ).run(now, webhookId, count).changes;
+  }
+
   async completeAttempts(completed: CompletedAttempt[], policy: CompletionPolicy): Promise<void> {
     if (completed.length === 0) return;
     const { now } = policy;
     const woke = await this.tx(() => {
       let wake = false;
+      const freed = new Map<string, number>();
       const update = this.stmt(
         `UPDATE deliveries SET
            status = ?, attempt_count = attempt_count + 1, auto_attempts = auto_attempts + ?,
@@ -886,6 +933,11 @@ export class SqliteStorage implements Storage {
           claim.leaseToken,
         );
         this.recordHealth(claim.webhookId, outcome.kind === 'succeeded', endpointGone, policy);
+        freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
+      }
+      // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
+      for (const [webhookId, count] of freed) {
+        if (this.unhold(webhookId, count, now) > 0) wake = true;
       }
       return wake;
     });

@@ -76,13 +76,18 @@ CREATE TABLE deliveries (
   -- of a lease. NULL: nothing to do (finished, or its endpoint is disabled).
   due_at INTEGER,
   lease_token TEXT,
+  -- 1: due, but its endpoint was at its in-flight cap when a claim reached it. Held rows
+  -- leave the due index (due_at NULL) and come back as that endpoint's attempts finish, so
+  -- claims never rescan a saturated endpoint's backlog.
+  held INTEGER NOT NULL DEFAULT 0,
   manual_requested INTEGER NOT NULL DEFAULT 0,
   test INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
 CREATE INDEX deliveries_due ON deliveries (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX deliveries_leased ON deliveries (webhook_id) WHERE lease_token IS NOT NULL;
+CREATE INDEX deliveries_held ON deliveries (webhook_id, id) WHERE held = 1;
+CREATE INDEX deliveries_leased ON deliveries (webhook_id, due_at) WHERE lease_token IS NOT NULL;
 CREATE INDEX deliveries_by_account ON deliveries (account_id, id);
 CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, created_at);
 CREATE INDEX deliveries_by_event ON deliveries (event_id);
@@ -103,7 +108,6 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
 CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
-CREATE INDEX attempts_by_started ON attempts (started_at);
 `,
   },
 ];

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { idTime, newId } from '../../src/core/ids.js';
+import { createSecretBox } from '../../src/core/secret-box.js';
+import {
+  planClaim,
+  type ClaimCandidate,
+  type EndpointBucket,
+} from '../../src/storage/claim-plan.js';
+
+describe('ids', () => {
+  it('are prefixed, sort by creation time and carry it', () => {
+    const a = newId('evt', 1_700_000_000_000);
+    const b = newId('evt', 1_700_000_000_000);
+    const c = newId('evt', 1_700_000_000_001);
+    expect(a).toMatch(/^evt_[0-9A-Z]{26}$/);
+    expect(a < b && b < c).toBe(true);
+    expect(idTime(c)).toBe(1_700_000_000_001);
+    expect(idTime('nonsense')).toBeNull();
+  });
+});
+
+describe('secret box', () => {
+  it('seals with AES-256-GCM under a key and opens again', () => {
+    const box = createSecretBox('a passphrase of the operator');
+    const sealed = box.seal('whsec_secret');
+    expect(sealed).not.toContain('whsec_secret');
+    expect(box.open(sealed)).toBe('whsec_secret');
+    expect(box.seal('x')).not.toBe(box.seal('x')); // a fresh IV each time
+    expect(() => createSecretBox('another key').open(sealed)).toThrow();
+  });
+
+  it('reads secrets written before a key was set, and refuses sealed ones without it', () => {
+    const plain = createSecretBox(null);
+    const stored = plain.seal('whsec_old');
+    expect(createSecretBox('key').open(stored)).toBe('whsec_old');
+    expect(() => plain.open(createSecretBox('key').seal('x'))).toThrow(/RIZLER_ENCRYPTION_KEY/);
+  });
+});
+
+describe('claim plan', () => {
+  const candidate = (id: string, webhookId: string | null): ClaimCandidate => ({
+    deliveryId: id,
+    webhookId,
+    eventId: 'evt_' + id,
+    attemptCount: 0,
+    autoAttempts: 0,
+    manual: false,
+  });
+  const endpoint = (over: Partial<EndpointBucket>): EndpointBucket => ({
+    webhookId: 'wh_a',
+    enabled: true,
+    inFlight: 0,
+    ratePerMinute: 1000,
+    tokens: null,
+    refilledAt: null,
+    ...over,
+  });
+
+  it('leases up to the in-flight cap and holds the rest', () => {
+    const plan = planClaim(
+      ['1', '2', '3', '4'].map((id) => candidate(id, 'wh_a')),
+      new Map([['wh_a', endpoint({ inFlight: 1 })]]),
+      { now: 0, maxInFlightPerEndpoint: 3 },
+    );
+    expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1', '2']);
+    expect(plan.hold).toEqual(['3', '4']);
+  });
+
+  it('defers beyond the rate limit, spacing waits one token apart', () => {
+    const plan = planClaim(
+      ['1', '2', '3'].map((id) => candidate(id, 'wh_a')),
+      new Map([['wh_a', endpoint({ ratePerMinute: 60, tokens: 1, refilledAt: 0 })]]),
+      { now: 0, maxInFlightPerEndpoint: 10 },
+    );
+    expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1']);
+    expect(plan.defer).toEqual([
+      { deliveryId: '2', dueAt: 1000 },
+      { deliveryId: '3', dueAt: 2000 },
+    ]);
+    expect(plan.buckets).toEqual([{ webhookId: 'wh_a', tokens: 0 }]);
+  });
+
+  it('parks deliveries of disabled or deleted endpoints', () => {
+    const plan = planClaim(
+      [candidate('1', 'wh_off'), candidate('2', 'wh_gone'), candidate('3', null)],
+      new Map([['wh_off', endpoint({ webhookId: 'wh_off', enabled: false })]]),
+      { now: 0, maxInFlightPerEndpoint: 10 },
+    );
+    expect(plan.park).toEqual(['1', '2', '3']);
+    expect(plan.lease).toEqual([]);
+  });
+});
