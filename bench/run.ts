@@ -23,14 +23,14 @@ interface Row {
   note?: string;
 }
 
-async function call(port: number, key: string, path: string, body?: unknown): Promise<any> {
+async function call<T>(port: number, key: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: body === undefined ? 'GET' : 'POST',
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return res.json();
+  return (await res.json()) as T;
 }
 
 async function startService(
@@ -61,7 +61,7 @@ async function endToEnd(
   endpoints: number,
   total: number,
 ): Promise<number> {
-  const account = await call(service.port, ADMIN, '/v1/accounts', {
+  const account = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
     name: `bench-${endpoints}-${total}`,
   });
   const key: string = account.api_key;
@@ -87,7 +87,7 @@ async function endToEnd(
   await receiver.waitFor(eventsNeeded * endpoints);
   // Received is not done: wait until every attempt is recorded.
   for (;;) {
-    const pending = await call(service.port, key, '/v1/deliveries?status=pending&limit=1');
+    const pending = await call<{ data: unknown[] }>(service.port, key, '/v1/deliveries?status=pending&limit=1');
     if (pending.data.length === 0) break;
     await new Promise((r) => setTimeout(r, 10));
   }
