@@ -90,12 +90,17 @@ CREATE TABLE deliveries (
   -- of a lease. NULL: nothing to do (finished, or its endpoint is disabled).
   due_at bigint,
   lease_token text,
+  -- true: due, but its endpoint was at its in-flight cap when a claim reached it. Held rows
+  -- leave the due index (due_at NULL) and come back as that endpoint's attempts finish, so
+  -- claims never rescan a saturated endpoint's backlog.
+  held boolean NOT NULL DEFAULT false,
   manual_requested boolean NOT NULL DEFAULT false,
   test boolean NOT NULL DEFAULT false,
   created_at bigint NOT NULL,
   updated_at bigint NOT NULL
 );
 CREATE INDEX deliveries_due ON deliveries (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX deliveries_held ON deliveries (webhook_id, id) WHERE held;
 CREATE INDEX deliveries_leased ON deliveries (webhook_id) WHERE lease_token IS NOT NULL;
 CREATE INDEX deliveries_by_account ON deliveries (account_id, id);
 CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, created_at);

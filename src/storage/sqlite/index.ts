@@ -589,7 +589,7 @@ export class SqliteStorage implements Storage {
       const enabled = row.webhook_status === 'enabled';
       // A leased delivery keeps its lease; the worker re-checks the flag when it completes.
       this.stmt(
-        `UPDATE deliveries SET manual_requested = 1, updated_at = ?,
+        `UPDATE deliveries SET manual_requested = 1, held = 0, updated_at = ?,
            due_at = CASE WHEN lease_token IS NOT NULL AND due_at > ? THEN due_at
                          WHEN ? THEN ? ELSE NULL END
          WHERE id = ?`,
@@ -615,7 +615,7 @@ export class SqliteStorage implements Storage {
       if (!webhook) return 0;
       const enabled = webhook.status === 'enabled';
       return this.stmt(
-        `UPDATE deliveries SET manual_requested = 1, updated_at = ?, due_at = ?
+        `UPDATE deliveries SET manual_requested = 1, held = 0, updated_at = ?, due_at = ?
          WHERE webhook_id = ? AND status = 'failed' AND created_at >= ? AND manual_requested = 0`,
       ).run(now, enabled ? now : null, webhookId, since).changes;
     });
@@ -804,7 +804,9 @@ export class SqliteStorage implements Storage {
         'UPDATE webhooks SET rate_tokens = ?, rate_refilled_at = ? WHERE id = ?',
       );
       for (const b of plan.buckets) bucket.run(b.tokens, now, b.webhookId);
-      const lease = this.stmt('UPDATE deliveries SET due_at = ?, lease_token = ? WHERE id = ?');
+      const lease = this.stmt(
+        'UPDATE deliveries SET due_at = ?, lease_token = ?, held = 0 WHERE id = ?',
+      );
       const payloads = this.stmt('SELECT payload, type FROM events WHERE id = ?');
       const claimed: ClaimedDelivery[] = [];
       for (const c of plan.lease) {
@@ -863,7 +865,8 @@ export class SqliteStorage implements Storage {
   private unhold(webhookId: string, count: number, now: number): number {
     return this.stmt(
       `UPDATE deliveries SET held = 0, due_at = min(?, coalesce(next_attempt_at, created_at)) WHERE id IN (
-         SELECT id FROM deliveries WHERE webhook_id = ? AND held = 1 ORDER BY id LIMIT ?)`,
+         SELECT id FROM deliveries WHERE webhook_id = ? AND held = 1 AND due_at IS NULL
+         ORDER BY id LIMIT ?)`,
     ).run(now, webhookId, count).changes;
   }
 
@@ -877,7 +880,7 @@ export class SqliteStorage implements Storage {
         `UPDATE deliveries SET
            status = ?, attempt_count = attempt_count + 1, auto_attempts = auto_attempts + ?,
            last_status_code = ?, last_duration_ms = ?, last_error = ?, last_attempt_at = ?,
-           next_attempt_at = ?, due_at = ?, lease_token = NULL, manual_requested = ?,
+           next_attempt_at = ?, due_at = ?, lease_token = NULL, held = 0, manual_requested = ?,
            updated_at = ?
          WHERE id = ? AND lease_token = ?`,
       );
@@ -885,9 +888,10 @@ export class SqliteStorage implements Storage {
         'SELECT status, next_attempt_at, manual_requested FROM deliveries WHERE id = ?',
       );
       for (const { claim, attempt, outcome, endpointGone } of completed) {
-        this.insertAttempt(attempt, claim.webhookId);
         const row = current.get(claim.deliveryId) as Row | undefined;
+        // The delivery is gone (its webhook was deleted mid-attempt): nothing to record.
         if (!row) continue;
+        this.insertAttempt(attempt, claim.webhookId);
         const isAuto = claim.trigger === 'auto' ? 1 : 0;
         // A manual retry asked for while this attempt was in flight still gets its attempt.
         const manualStillWanted = claim.trigger === 'auto' && row.manual_requested === 1;

@@ -1,0 +1,1706 @@
+// The storage contract, one behavioural suite run against both engines: SQLite on a temporary
+// file (a fresh file per test) and PostgreSQL on a fresh database for this file (emptied
+// before each test). Whatever the API, the worker or the CLI rely on is pinned here, so the
+// engines cannot drift apart. Times are fixed offsets from T; nothing reads the wall clock.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ClaimedDelivery, Storage } from '../../src/storage/index.js';
+import { PostgresStorage } from '../../src/storage/postgres/index.js';
+import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import {
+  DAY,
+  HOUR,
+  LEASE_MS,
+  MINUTE,
+  SECOND,
+  T,
+  claim,
+  complete,
+  eventPayload,
+  makeAccount,
+  makeWebhook,
+  nextId,
+  publishOne,
+} from './fixtures.js';
+
+interface Engine {
+  name: 'sqlite' | 'postgres';
+  setup(): Promise<void>;
+  /** A migrated, empty store. */
+  open(): Promise<Storage>;
+  /** Checks after each test that the store let go of everything it held. */
+  released(): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+function sqliteEngine(): Engine {
+  let dir = '';
+  return {
+    name: 'sqlite',
+    async setup() {
+      dir = mkdtempSync(join(tmpdir(), 'rizler-contract-'));
+    },
+    async open() {
+      const storage = new SqliteStorage(join(dir, `${nextId('db')}.db`));
+      await storage.migrate();
+      return storage;
+    },
+    async released() {},
+    async teardown() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function postgresEngine(): Engine {
+  let db: TestDatabase;
+  let admin: pg.Client;
+  return {
+    name: 'postgres',
+    async setup() {
+      db = await createTestDatabase();
+      admin = new pg.Client({ connectionString: db.url, application_name: 'contract-admin' });
+      await admin.connect();
+      const storage = new PostgresStorage(db.url, { poolSize: 4 });
+      await storage.migrate();
+      await storage.close();
+    },
+    async open() {
+      await admin.query('TRUNCATE accounts, webhooks, events, deliveries, attempts');
+      const storage = new PostgresStorage(db.url, { poolSize: 4 });
+      await storage.migrate();
+      return storage;
+    },
+    async released() {
+      // Every pooled and LISTEN connection is gone once close() resolves (give the server a
+      // moment to reap the backends).
+      await vi.waitFor(
+        async () => {
+          const { rows } = await admin.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'rizler-webhooks'`,
+          );
+          expect(rows[0].n).toBe(0);
+        },
+        { timeout: 3000, interval: 50 },
+      );
+    },
+    async teardown() {
+      await admin?.end();
+      await db?.drop();
+    },
+  };
+}
+
+const engines = [sqliteEngine(), postgresEngine()];
+
+describe.each(engines)('storage contract: $name', (engine) => {
+  let storage: Storage;
+  beforeAll(() => engine.setup());
+  afterAll(() => engine.teardown());
+  beforeEach(async () => {
+    storage = await engine.open();
+  });
+  afterEach(async () => {
+    await storage.close();
+    await engine.released();
+  });
+
+  /** Publishes one event to a fresh account with one `*` endpoint; returns its claimable state. */
+  async function oneDelivery(options: { rateLimitPerMinute?: number } = {}) {
+    const account = await makeAccount(storage);
+    const webhook = await makeWebhook(storage, account.id, options);
+    const published = await publishOne(storage, account.id, 'call.ended');
+    const [delivery] = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+    return { account, webhook, event: published.event, delivery: delivery! };
+  }
+
+  async function deliveryOf(accountId: string, id: string) {
+    const detail = await storage.getDelivery(accountId, id);
+    if (!detail) throw new Error(`no delivery ${id}`);
+    return detail;
+  }
+
+  describe('lifecycle', () => {
+    it('reports its engine, answers ping, and migrates again without harm', async () => {
+      expect(storage.engine).toBe(engine.name);
+      await storage.ping();
+      await storage.migrate();
+      await storage.migrate();
+      expect(await storage.countAccounts()).toBe(0);
+    });
+  });
+
+  describe('accounts', () => {
+    it('creates accounts and finds them by id and by API key hash', async () => {
+      const account = await storage.createAccount(
+        { id: 'acc_1', name: 'Acme', createdAt: T },
+        'hash-1',
+      );
+      expect(account).toEqual({ id: 'acc_1', name: 'Acme', createdAt: T });
+      await storage.createAccount({ id: 'acc_2', name: 'Other', createdAt: T + 1 }, 'hash-2');
+      expect(await storage.findAccountByKeyHash('hash-1')).toEqual(account);
+      expect(await storage.findAccountByKeyHash('hash-2')).toMatchObject({
+        id: 'acc_2',
+        name: 'Other',
+      });
+      expect(await storage.findAccountByKeyHash('nope')).toBeNull();
+      expect(await storage.getAccount('acc_2')).toEqual({
+        id: 'acc_2',
+        name: 'Other',
+        createdAt: T + 1,
+      });
+      expect(await storage.getAccount('acc_3')).toBeNull();
+      expect(await storage.countAccounts()).toBe(2);
+    });
+
+    it('refuses a second account with the same API key hash', async () => {
+      await storage.createAccount({ id: 'acc_1', name: 'A', createdAt: T }, 'same');
+      await expect(
+        storage.createAccount({ id: 'acc_2', name: 'B', createdAt: T }, 'same'),
+      ).rejects.toThrow();
+      expect(await storage.countAccounts()).toBe(1);
+    });
+  });
+
+  describe('webhooks', () => {
+    it('creates a webhook with every field, enabled or disabled by its owner', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id, {
+        url: 'https://example.com/a',
+        description: 'calls',
+        events: ['call.ended', 'agent.*'],
+        rateLimitPerMinute: 30,
+        sealedSecret: 'sealed:s1',
+        now: T + 5,
+      });
+      expect(webhook).toEqual({
+        id: webhook.id,
+        accountId: account.id,
+        url: 'https://example.com/a',
+        description: 'calls',
+        events: ['call.ended', 'agent.*'],
+        status: 'enabled',
+        disabledReason: null,
+        rateLimitPerMinute: 30,
+        sealedSecret: 'sealed:s1',
+        sealedPreviousSecret: null,
+        previousSecretExpiresAt: null,
+        createdAt: T + 5,
+        updatedAt: T + 5,
+      });
+      expect(await storage.getWebhook(account.id, webhook.id)).toEqual(webhook);
+
+      const disabled = await makeWebhook(storage, account.id, { status: 'disabled' });
+      expect(disabled).toMatchObject({
+        status: 'disabled',
+        disabledReason: 'manual',
+        rateLimitPerMinute: null,
+      });
+    });
+
+    it('stops at the endpoint limit, per account', async () => {
+      const a = await makeAccount(storage);
+      const b = await makeAccount(storage);
+      const make = (accountId: string) =>
+        storage.createWebhook(
+          {
+            id: nextId('wh'),
+            accountId,
+            url: 'https://example.com',
+            description: null,
+            events: ['*'],
+            status: 'enabled',
+            rateLimitPerMinute: null,
+            sealedSecret: 's',
+            now: T,
+          },
+          2,
+        );
+      expect(await make(a.id)).toMatchObject({ accountId: a.id });
+      expect(await make(a.id)).toMatchObject({ accountId: a.id });
+      expect(await make(a.id)).toBe('limit_reached');
+      expect(await make(b.id)).toMatchObject({ accountId: b.id });
+      expect(await storage.countWebhooks(a.id)).toBe(2);
+      expect(await storage.countWebhooks(b.id)).toBe(1);
+    });
+
+    it("hides another account's webhooks", async () => {
+      const a = await makeAccount(storage);
+      const b = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, a.id);
+      expect(await storage.getWebhook(b.id, webhook.id)).toBeNull();
+      expect(await storage.listWebhooks(b.id, { limit: 10, after: null })).toEqual([]);
+      expect(
+        await storage.updateWebhook(b.id, webhook.id, { url: 'https://evil.example' }, T),
+      ).toBeNull();
+      expect(
+        await storage.rotateSecret(
+          b.id,
+          webhook.id,
+          { sealedSecret: 'x', previousExpiresAt: T },
+          T,
+        ),
+      ).toBeNull();
+      expect(await storage.deleteWebhook(b.id, webhook.id)).toBe(false);
+      expect(await storage.getWebhook(a.id, webhook.id)).toEqual(webhook);
+    });
+
+    it('lists newest first, a page at a time after a given id', async () => {
+      const account = await makeAccount(storage);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await makeWebhook(storage, account.id)).id);
+      const page1 = await storage.listWebhooks(account.id, { limit: 2, after: null });
+      expect(page1.map((w) => w.id)).toEqual([ids[4], ids[3]]);
+      const page2 = await storage.listWebhooks(account.id, { limit: 2, after: ids[3]! });
+      expect(page2.map((w) => w.id)).toEqual([ids[2], ids[1]]);
+      const page3 = await storage.listWebhooks(account.id, { limit: 2, after: ids[1]! });
+      expect(page3.map((w) => w.id)).toEqual([ids[0]]);
+      expect(await storage.listWebhooks(account.id, { limit: 2, after: ids[0]! })).toEqual([]);
+    });
+
+    it('orders ids bytewise (upper case before lower case), as the ids are made to sort', async () => {
+      const account = await makeAccount(storage);
+      for (const id of ['wh_b', 'wh_B', 'wh_a', 'wh_A', 'wh_0']) {
+        await storage.createWebhook(
+          {
+            id,
+            accountId: account.id,
+            url: 'https://example.com',
+            description: null,
+            events: ['*'],
+            status: 'enabled',
+            rateLimitPerMinute: null,
+            sealedSecret: 's',
+            now: T,
+          },
+          10,
+        );
+      }
+      const all = await storage.listWebhooks(account.id, { limit: 10, after: null });
+      expect(all.map((w) => w.id)).toEqual(['wh_b', 'wh_a', 'wh_B', 'wh_A', 'wh_0']);
+      const after = await storage.listWebhooks(account.id, { limit: 10, after: 'wh_a' });
+      expect(after.map((w) => w.id)).toEqual(['wh_B', 'wh_A', 'wh_0']);
+    });
+
+    it('applies a patch: given fields change, absent ones stay, null clears', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id, {
+        description: 'first',
+        rateLimitPerMinute: 10,
+        events: ['call.ended'],
+      });
+      const updated = await storage.updateWebhook(
+        account.id,
+        webhook.id,
+        { url: 'https://example.com/new', events: ['agent.*'], sealedSecret: 'sealed:s2' },
+        T + 100,
+      );
+      expect(updated).toEqual({
+        ...webhook,
+        url: 'https://example.com/new',
+        events: ['agent.*'],
+        sealedSecret: 'sealed:s2',
+        updatedAt: T + 100,
+      });
+      const cleared = await storage.updateWebhook(
+        account.id,
+        webhook.id,
+        { description: null, rateLimitPerMinute: null },
+        T + 200,
+      );
+      expect(cleared).toMatchObject({
+        description: null,
+        rateLimitPerMinute: null,
+        url: 'https://example.com/new',
+      });
+      expect(await storage.getWebhook(account.id, webhook.id)).toEqual(cleared);
+      expect(
+        await storage.updateWebhook(account.id, 'wh_missing', { url: 'https://x.example' }, T),
+      ).toBeNull();
+    });
+
+    it('moves pending deliveries to a new URL, but not finished ones', async () => {
+      const { account, webhook } = await oneDelivery();
+      const [first] = await claim(storage, T);
+      await complete(storage, first!, { kind: 'succeeded' });
+      await publishOne(storage, account.id, 'call.ended');
+      await storage.updateWebhook(
+        account.id,
+        webhook.id,
+        { url: 'https://example.com/moved' },
+        T + 1,
+      );
+      const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(deliveries.map((d) => [d.status, d.url])).toEqual([
+        ['pending', 'https://example.com/moved'],
+        ['succeeded', 'https://example.com/hooks'],
+      ]);
+      const [next] = await claim(storage, T + 2);
+      expect(next!.url).toBe('https://example.com/moved');
+    });
+
+    it('parks the pending deliveries of a disabled endpoint and wakes them when enabled', async () => {
+      const { account, webhook, delivery } = await oneDelivery();
+      const disabled = await storage.updateWebhook(
+        account.id,
+        webhook.id,
+        { status: 'disabled' },
+        T + 1,
+      );
+      expect(disabled).toMatchObject({
+        status: 'disabled',
+        disabledReason: 'manual',
+        updatedAt: T + 1,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+      expect(await claim(storage, T + HOUR)).toEqual([]);
+      expect((await deliveryOf(account.id, delivery.id)).status).toBe('pending');
+
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      const enabled = await storage.updateWebhook(
+        account.id,
+        webhook.id,
+        { status: 'enabled' },
+        T + 2 * HOUR,
+      );
+      expect(enabled).toMatchObject({ status: 'enabled', disabledReason: null });
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      expect(await storage.nextDueAt()).toBe(T + 2 * HOUR);
+      const claimed = await claim(storage, T + 2 * HOUR);
+      expect(claimed.map((c) => c.deliveryId)).toEqual([delivery.id]);
+    });
+
+    it('keeps a parked retry at its scheduled time when the endpoint comes back early', async () => {
+      const { account, webhook } = await oneDelivery();
+      const [first] = await claim(storage, T);
+      await complete(storage, first!, { kind: 'retry', nextAttemptAt: T + HOUR });
+      await storage.updateWebhook(account.id, webhook.id, { status: 'disabled' }, T + 1);
+      expect(await storage.nextDueAt()).toBeNull();
+      await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2);
+      expect(await storage.nextDueAt()).toBe(T + HOUR);
+      expect(await claim(storage, T + HOUR - 1)).toEqual([]);
+      expect(await claim(storage, T + HOUR)).toHaveLength(1);
+    });
+
+    it('rotates the secret: the old one signs alongside the new until it expires', async () => {
+      const { account, webhook } = await oneDelivery();
+      const rotated = await storage.rotateSecret(
+        account.id,
+        webhook.id,
+        { sealedSecret: 'sealed:s2', previousExpiresAt: T + DAY },
+        T + 10,
+      );
+      expect(rotated).toMatchObject({
+        sealedSecret: 'sealed:s2',
+        sealedPreviousSecret: 'sealed:secret-1',
+        previousSecretExpiresAt: T + DAY,
+        updatedAt: T + 10,
+      });
+      const [during] = await claim(storage, T + HOUR);
+      expect(during!.sealedSecrets).toEqual(['sealed:s2', 'sealed:secret-1']);
+      await complete(storage, during!, { kind: 'retry', nextAttemptAt: T + DAY });
+      const [after] = await claim(storage, T + DAY);
+      expect(after!.sealedSecrets).toEqual(['sealed:s2']);
+      expect(
+        await storage.rotateSecret(
+          account.id,
+          'wh_missing',
+          { sealedSecret: 'x', previousExpiresAt: T },
+          T,
+        ),
+      ).toBeNull();
+    });
+
+    it('deletes a webhook with its deliveries and attempts; the events stay', async () => {
+      const { account, webhook, delivery, event } = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await complete(storage, claimed!, { kind: 'retry', nextAttemptAt: T + MINUTE });
+      expect(await storage.deleteWebhook(account.id, webhook.id)).toBe(true);
+      expect(await storage.getWebhook(account.id, webhook.id)).toBeNull();
+      expect(await storage.getDelivery(account.id, delivery.id)).toBeNull();
+      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toEqual([]);
+      expect(await storage.getEvent(account.id, event.id)).not.toBeNull();
+      expect(await storage.nextDueAt()).toBeNull();
+      expect(await storage.countWebhooks(account.id)).toBe(0);
+      expect(await storage.deleteWebhook(account.id, webhook.id)).toBe(false);
+    });
+  });
+
+  describe('publish', () => {
+    it('fans an event out to the enabled endpoints whose subscription matches', async () => {
+      const account = await makeAccount(storage);
+      const other = await makeAccount(storage);
+      const exact = await makeWebhook(storage, account.id, { events: ['call.ended'] });
+      const family = await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const all = await makeWebhook(storage, account.id, { events: ['*'] });
+      const agents = await makeWebhook(storage, account.id, { events: ['agent.created'] });
+      await makeWebhook(storage, account.id, { events: ['*'], status: 'disabled' });
+      await makeWebhook(storage, other.id, { events: ['*'] });
+
+      const ended = await publishOne(storage, account.id, 'call.ended', { now: T + 5 });
+      expect(ended.deliveries).toBe(3);
+      expect(ended.duplicate).toBe(false);
+      expect(ended.event).toEqual({
+        id: ended.event.id,
+        accountId: account.id,
+        type: 'call.ended',
+        timestamp: '2023-11-14T22:13:20Z',
+        payload: eventPayload(ended.event.id, 'call.ended'),
+        test: false,
+        createdAt: T + 5,
+      });
+      const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(deliveries.map((d) => d.webhookId).sort()).toEqual(
+        [exact.id, family.id, all.id].sort(),
+      );
+      for (const d of deliveries) {
+        expect(d).toEqual({
+          id: d.id,
+          accountId: account.id,
+          webhookId: d.webhookId,
+          eventId: ended.event.id,
+          eventType: 'call.ended',
+          url: 'https://example.com/hooks',
+          status: 'pending',
+          attemptCount: 0,
+          lastStatusCode: null,
+          lastDurationMs: null,
+          lastError: null,
+          nextAttemptAt: T + 5,
+          test: false,
+          createdAt: T + 5,
+          updatedAt: T + 5,
+        });
+      }
+
+      const created = await publishOne(storage, account.id, 'agent.created');
+      expect(created.deliveries).toBe(2);
+      const forAgent = await storage.listDeliveries(
+        account.id,
+        { eventType: 'agent.created' },
+        { limit: 10, after: null },
+      );
+      expect(forAgent.map((d) => d.webhookId).sort()).toEqual([all.id, agents.id].sort());
+      expect((await publishOne(storage, account.id, 'recording.ready')).deliveries).toBe(1);
+      expect(await storage.listDeliveries(other.id, {}, { limit: 10, after: null })).toEqual([]);
+    });
+
+    it('stores an event without endpoints, with no deliveries', async () => {
+      const account = await makeAccount(storage);
+      const published = await publishOne(storage, account.id, 'call.ended');
+      expect(published.deliveries).toBe(0);
+      expect(await storage.getEvent(account.id, published.event.id)).toEqual(published.event);
+      expect(await storage.nextDueAt()).toBeNull();
+    });
+
+    it('stores a batch in order, all in one go', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const types = ['call.started', 'agent.created', 'call.ended'];
+      const ids = types.map(() => nextId('evt'));
+      const published = await storage.publish({
+        accountId: account.id,
+        events: types.map((type, i) => ({
+          id: ids[i]!,
+          type,
+          timestamp: '2023-11-14T22:13:20Z',
+          payload: eventPayload(ids[i]!, type),
+          idempotencyKey: null,
+        })),
+        newDeliveryId: () => nextId('dlv'),
+        now: T,
+        idempotencyWindowMs: DAY,
+      });
+      expect(published.map((p) => [p.event.id, p.event.type, p.deliveries, p.duplicate])).toEqual([
+        [ids[0], 'call.started', 1, false],
+        [ids[1], 'agent.created', 0, false],
+        [ids[2], 'call.ended', 1, false],
+      ]);
+      const events = await storage.listEvents(account.id, {}, { limit: 10, after: null });
+      expect(events.map((e) => e.id)).toEqual([ids[2], ids[1], ids[0]]);
+    });
+
+    it('rejects a batch whole: nothing of it is stored when one event fails', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const existing = await publishOne(storage, account.id, 'call.ended');
+      const fresh = nextId('evt');
+      await expect(
+        storage.publish({
+          accountId: account.id,
+          events: [fresh, existing.event.id].map((id) => ({
+            id,
+            type: 'call.ended',
+            timestamp: '2023-11-14T22:13:20Z',
+            payload: eventPayload(id, 'call.ended'),
+            idempotencyKey: null,
+          })),
+          newDeliveryId: () => nextId('dlv'),
+          now: T,
+          idempotencyWindowMs: DAY,
+        }),
+      ).rejects.toThrow();
+      expect(await storage.getEvent(account.id, fresh)).toBeNull();
+      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toHaveLength(
+        1,
+      );
+    });
+
+    it('returns the first event for a repeated idempotency key within the window, creating nothing', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      await makeWebhook(storage, account.id);
+      const first = await publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'k1' });
+      expect(first).toMatchObject({ deliveries: 2, duplicate: false });
+
+      const again = await publishOne(storage, account.id, 'call.ended', {
+        idempotencyKey: 'k1',
+        now: T + DAY - 1,
+      });
+      expect(again).toEqual({ event: first.event, deliveries: 2, duplicate: true });
+      expect(await storage.listEvents(account.id, {}, { limit: 10, after: null })).toHaveLength(1);
+      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toHaveLength(
+        2,
+      );
+
+      // Keys belong to an account.
+      const other = await makeAccount(storage);
+      expect(
+        (await publishOne(storage, other.id, 'call.ended', { idempotencyKey: 'k1' })).duplicate,
+      ).toBe(false);
+    });
+
+    it('forgets an idempotency key once the window has passed', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const first = await publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'k1' });
+      const later = await publishOne(storage, account.id, 'call.ended', {
+        idempotencyKey: 'k1',
+        now: T + DAY,
+      });
+      expect(later.duplicate).toBe(false);
+      expect(later.deliveries).toBe(1);
+      expect(later.event.id).not.toBe(first.event.id);
+      // The old event stays in the log; the key now names the new one.
+      expect(await storage.getEvent(account.id, first.event.id)).toEqual(first.event);
+      const third = await publishOne(storage, account.id, 'call.ended', {
+        idempotencyKey: 'k1',
+        now: T + DAY + HOUR,
+      });
+      expect(third).toEqual({ event: later.event, deliveries: 1, duplicate: true });
+    });
+
+    it('treats a key repeated inside one batch as the same event', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const [a, b, c] = [nextId('evt'), nextId('evt'), nextId('evt')];
+      const published = await storage.publish({
+        accountId: account.id,
+        events: [
+          {
+            id: a,
+            type: 'call.ended',
+            timestamp: 'x',
+            payload: eventPayload(a, 'call.ended'),
+            idempotencyKey: 'k',
+          },
+          {
+            id: b,
+            type: 'call.ended',
+            timestamp: 'x',
+            payload: eventPayload(b, 'call.ended'),
+            idempotencyKey: 'k',
+          },
+          {
+            id: c,
+            type: 'call.ended',
+            timestamp: 'x',
+            payload: eventPayload(c, 'call.ended'),
+            idempotencyKey: null,
+          },
+        ],
+        newDeliveryId: () => nextId('dlv'),
+        now: T,
+        idempotencyWindowMs: DAY,
+      });
+      expect(published.map((p) => [p.event.id, p.deliveries, p.duplicate])).toEqual([
+        [a, 1, false],
+        [a, 1, true],
+        [c, 1, false],
+      ]);
+      expect(await storage.getEvent(account.id, b)).toBeNull();
+    });
+  });
+
+  describe('the event log', () => {
+    it('lists newest first with type and time filters, a page at a time', async () => {
+      const account = await makeAccount(storage);
+      const other = await makeAccount(storage);
+      const e1 = await publishOne(storage, account.id, 'call.started', { now: T });
+      const e2 = await publishOne(storage, account.id, 'call.ended', { now: T + 1000 });
+      const e3 = await publishOne(storage, account.id, 'call.ended', { now: T + 2000 });
+      await publishOne(storage, other.id, 'call.ended', { now: T + 1500 });
+      const ids = (list: { id: string }[]) => list.map((e) => e.id);
+      const page = { limit: 10, after: null };
+
+      expect(ids(await storage.listEvents(account.id, {}, page))).toEqual([
+        e3.event.id,
+        e2.event.id,
+        e1.event.id,
+      ]);
+      expect(ids(await storage.listEvents(account.id, { eventType: 'call.ended' }, page))).toEqual([
+        e3.event.id,
+        e2.event.id,
+      ]);
+      expect(ids(await storage.listEvents(account.id, { since: T + 1000 }, page))).toEqual([
+        e3.event.id,
+        e2.event.id,
+      ]);
+      expect(ids(await storage.listEvents(account.id, { until: T + 1000 }, page))).toEqual([
+        e1.event.id,
+      ]);
+      expect(
+        ids(await storage.listEvents(account.id, { since: T, until: T + 2000 }, page)),
+      ).toEqual([e2.event.id, e1.event.id]);
+      expect(
+        ids(await storage.listEvents(account.id, {}, { limit: 1, after: e3.event.id })),
+      ).toEqual([e2.event.id]);
+      expect(await storage.getEvent(account.id, e2.event.id)).toEqual(e2.event);
+      expect(await storage.getEvent(other.id, e2.event.id)).toBeNull();
+      expect(await storage.getEvent(account.id, 'evt_missing')).toBeNull();
+    });
+  });
+
+  describe('delivery logs', () => {
+    it('lists newest first with endpoint, status, type and time filters, a page at a time', async () => {
+      const account = await makeAccount(storage);
+      const a = await makeWebhook(storage, account.id, { events: ['*'] });
+      const b = await makeWebhook(storage, account.id, { events: ['call.*'] });
+      await publishOne(storage, account.id, 'agent.created', { now: T }); // a
+      await publishOne(storage, account.id, 'call.ended', { now: T + 1000 }); // a, b
+      const claimed = await claim(storage, T + 1000);
+      const done = claimed.find((c) => c.eventType === 'agent.created')!;
+      await complete(storage, done, { kind: 'succeeded' });
+      const ids = (list: { id: string }[]) => list.map((d) => d.id);
+      const page = { limit: 10, after: null };
+      const all = await storage.listDeliveries(account.id, {}, page);
+      expect(all).toHaveLength(3);
+      expect(ids(all)).toEqual([...ids(all)].sort().reverse());
+
+      expect(ids(await storage.listDeliveries(account.id, { webhookId: b.id }, page))).toEqual(
+        ids(all.filter((d) => d.webhookId === b.id)),
+      );
+      expect(await storage.listDeliveries(account.id, { webhookId: a.id }, page)).toHaveLength(2);
+      expect(ids(await storage.listDeliveries(account.id, { status: 'succeeded' }, page))).toEqual([
+        done.deliveryId,
+      ]);
+      expect(await storage.listDeliveries(account.id, { status: 'pending' }, page)).toHaveLength(2);
+      expect(await storage.listDeliveries(account.id, { status: 'failed' }, page)).toEqual([]);
+      expect(
+        ids(await storage.listDeliveries(account.id, { eventType: 'agent.created' }, page)),
+      ).toEqual([done.deliveryId]);
+      expect(await storage.listDeliveries(account.id, { since: T + 1000 }, page)).toHaveLength(2);
+      expect(ids(await storage.listDeliveries(account.id, { until: T + 1000 }, page))).toEqual([
+        done.deliveryId,
+      ]);
+      expect(
+        await storage.listDeliveries(
+          account.id,
+          { webhookId: a.id, status: 'pending', eventType: 'call.ended' },
+          page,
+        ),
+      ).toHaveLength(1);
+      expect(ids(await storage.listDeliveries(account.id, {}, { limit: 2, after: null }))).toEqual(
+        ids(all).slice(0, 2),
+      );
+      expect(
+        ids(await storage.listDeliveries(account.id, {}, { limit: 2, after: all[1]!.id })),
+      ).toEqual([all[2]!.id]);
+
+      const other = await makeAccount(storage);
+      expect(await storage.listDeliveries(other.id, {}, page)).toEqual([]);
+      expect(await storage.getDelivery(other.id, done.deliveryId)).toBeNull();
+      expect(await storage.getDelivery(account.id, 'dlv_missing')).toBeNull();
+    });
+
+    it('shows a delivery with its request body and every attempt, oldest first', async () => {
+      const { account, delivery, event } = await oneDelivery();
+      const [first] = await claim(storage, T);
+      await complete(
+        storage,
+        first!,
+        { kind: 'retry', nextAttemptAt: T + MINUTE },
+        {
+          now: T + 100,
+          startedAt: T + 50,
+          durationMs: 40,
+          statusCode: null,
+          error: 'connection refused',
+        },
+      );
+      const [second] = await claim(storage, T + MINUTE);
+      await complete(
+        storage,
+        second!,
+        { kind: 'succeeded' },
+        { now: T + MINUTE + 10, startedAt: T + MINUTE, durationMs: 7 },
+      );
+
+      const detail = await deliveryOf(account.id, delivery.id);
+      expect(detail).toMatchObject({
+        id: delivery.id,
+        status: 'succeeded',
+        attemptCount: 2,
+        lastStatusCode: 200,
+        lastDurationMs: 7,
+        lastError: null,
+        nextAttemptAt: null,
+        updatedAt: T + MINUTE + 10,
+        payload: event.payload,
+      });
+      expect(detail.attempts).toEqual([
+        {
+          deliveryId: delivery.id,
+          attempt: 1,
+          trigger: 'auto',
+          url: 'https://example.com/hooks',
+          startedAt: T + 50,
+          durationMs: 40,
+          statusCode: null,
+          responseBody: 'boom',
+          error: 'connection refused',
+          requestHeaders: {
+            'content-type': 'application/json',
+            'x-rizler-attempt': '1',
+            'x-rizler-delivery': delivery.id,
+          },
+        },
+        {
+          deliveryId: delivery.id,
+          attempt: 2,
+          trigger: 'auto',
+          url: 'https://example.com/hooks',
+          startedAt: T + MINUTE,
+          durationMs: 7,
+          statusCode: 200,
+          responseBody: 'ok',
+          error: null,
+          requestHeaders: {
+            'content-type': 'application/json',
+            'x-rizler-attempt': '2',
+            'x-rizler-delivery': delivery.id,
+          },
+        },
+      ]);
+    });
+  });
+
+  describe('claiming due deliveries', () => {
+    it('leases a due delivery with everything needed to send it', async () => {
+      const { account, webhook, delivery, event } = await oneDelivery();
+      expect(await storage.nextDueAt()).toBe(T);
+      expect(await claim(storage, T - 1)).toEqual([]);
+      const claimed = await claim(storage, T, { leaseToken: 'worker-1:1' });
+      expect(claimed).toEqual([
+        {
+          deliveryId: delivery.id,
+          leaseToken: 'worker-1:1',
+          accountId: account.id,
+          webhookId: webhook.id,
+          eventId: event.id,
+          eventType: 'call.ended',
+          url: 'https://example.com/hooks',
+          payload: event.payload,
+          attempt: 1,
+          autoAttempts: 0,
+          trigger: 'auto',
+          sealedSecrets: ['sealed:secret-1'],
+        },
+      ]);
+      // A lease is not an attempt.
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'pending',
+        attemptCount: 0,
+        attempts: [],
+      });
+    });
+
+    it('does not hand a leased delivery out again until the lease expires', async () => {
+      const { delivery } = await oneDelivery();
+      expect(await claim(storage, T)).toHaveLength(1);
+      expect(await storage.nextDueAt()).toBe(T + LEASE_MS);
+      expect(await claim(storage, T + 1)).toEqual([]);
+      expect(await claim(storage, T + LEASE_MS - 1)).toEqual([]);
+      // The worker died: after the lease another takes the delivery, as the same attempt.
+      const again = await claim(storage, T + LEASE_MS, { leaseToken: 'second' });
+      expect(again.map((c) => [c.deliveryId, c.leaseToken, c.attempt])).toEqual([
+        [delivery.id, 'second', 1],
+      ]);
+    });
+
+    it('takes the longest-due first, up to the limit', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const events = [];
+      for (let i = 0; i < 5; i++)
+        events.push(
+          await publishOne(storage, account.id, 'call.ended', { now: T + (5 - i) * 1000 }),
+        );
+      const first = await claim(storage, T + 10_000, { limit: 2 });
+      expect(first.map((c) => c.eventId)).toEqual([events[4]!.event.id, events[3]!.event.id]);
+      const rest = await claim(storage, T + 10_000, { limit: 10 });
+      expect(rest.map((c) => c.eventId)).toEqual([
+        events[2]!.event.id,
+        events[1]!.event.id,
+        events[0]!.event.id,
+      ]);
+    });
+
+    it('caps the deliveries in flight per endpoint, across claims', async () => {
+      const account = await makeAccount(storage);
+      const busy = await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const quiet = await makeWebhook(storage, account.id, { events: ['agent.*'] });
+      for (let i = 0; i < 5; i++) await publishOne(storage, account.id, 'call.ended');
+      await publishOne(storage, account.id, 'agent.created');
+
+      const first = await claim(storage, T, { maxInFlightPerEndpoint: 2 });
+      const perEndpoint = (list: ClaimedDelivery[], id: string) =>
+        list.filter((c) => c.webhookId === id).length;
+      expect(perEndpoint(first, busy.id)).toBe(2);
+      expect(perEndpoint(first, quiet.id)).toBe(1);
+      expect(await claim(storage, T + 1, { maxInFlightPerEndpoint: 2 })).toEqual([]);
+      // The capped ones are held, not due, and not attempts: nothing is due before the leases end.
+      expect(await storage.nextDueAt()).toBe(T + LEASE_MS);
+      const deliveries = await storage.listDeliveries(
+        account.id,
+        { webhookId: busy.id },
+        { limit: 10, after: null },
+      );
+      expect(deliveries.map((d) => [d.status, d.attemptCount])).toEqual(
+        Array(5).fill(['pending', 0]),
+      );
+
+      // Each finished attempt brings one back, at once, and says so.
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      await complete(
+        storage,
+        first.find((c) => c.webhookId === busy.id)!,
+        { kind: 'succeeded' },
+        { now: T + 2 },
+      );
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      expect(await storage.nextDueAt()).toBeLessThanOrEqual(T + 2);
+      const next = await claim(storage, T + 2, { maxInFlightPerEndpoint: 2 });
+      expect(next.map((c) => c.webhookId)).toEqual([busy.id]);
+      expect(await claim(storage, T + 3, { maxInFlightPerEndpoint: 2 })).toEqual([]);
+    });
+
+    it('delivers a capped backlog completely as attempts finish', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      const ids = [];
+      for (let i = 0; i < 6; i++)
+        ids.push((await publishOne(storage, account.id, 'call.ended')).event.id);
+      const sent: string[] = [];
+      let now = T;
+      for (let round = 0; round < 20 && sent.length < 6; round++) {
+        const claimed = await claim(storage, now, { maxInFlightPerEndpoint: 2 });
+        expect(claimed.length).toBeLessThanOrEqual(2);
+        for (const c of claimed) {
+          sent.push(c.eventId);
+          await complete(storage, c, { kind: 'succeeded' }, { now: now + 1 });
+        }
+        now += 10;
+      }
+      expect(sent.sort()).toEqual(ids.sort());
+      const left = await storage.listDeliveries(
+        account.id,
+        { webhookId: webhook.id, status: 'pending' },
+        { limit: 10, after: null },
+      );
+      expect(left).toEqual([]);
+    });
+
+    it("brings held deliveries back after a dead worker's lease runs out", async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      for (let i = 0; i < 3; i++) await publishOne(storage, account.id, 'call.ended');
+      const [dead] = await claim(storage, T, { maxInFlightPerEndpoint: 1 });
+      expect(dead).toBeDefined();
+      expect(await claim(storage, T + LEASE_MS - 1, { maxInFlightPerEndpoint: 1 })).toEqual([]);
+      // Its worker never completes: once the lease is over the endpoint has room again.
+      const after = await claim(storage, T + LEASE_MS, { maxInFlightPerEndpoint: 1 });
+      expect(after).toHaveLength(1);
+      await complete(storage, after[0]!, { kind: 'succeeded' }, { now: T + LEASE_MS + 1 });
+      const sent = new Set([after[0]!.deliveryId]);
+      for (let round = 1; round < 10; round++) {
+        for (const c of await claim(storage, T + LEASE_MS + round * 10, {
+          maxInFlightPerEndpoint: 1,
+        })) {
+          sent.add(c.deliveryId);
+          await complete(storage, c, { kind: 'succeeded' }, { now: T + LEASE_MS + round * 10 + 1 });
+        }
+      }
+      expect(sent.size).toBe(3);
+    });
+
+    it('holds deliveries beyond the rate limit back, without counting them as attempts', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id, { rateLimitPerMinute: 2 });
+      for (let i = 0; i < 5; i++) await publishOne(storage, account.id, 'call.ended');
+
+      const first = await claim(storage, T);
+      expect(first).toHaveLength(2);
+      // Two tokens a minute: the waiting ones are due as each token comes.
+      expect(await storage.nextDueAt()).toBe(T + 30 * SECOND);
+      const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(deliveries.map((d) => [d.status, d.attemptCount])).toEqual(
+        Array(5).fill(['pending', 0]),
+      );
+
+      const finish = async (list: ClaimedDelivery[], now: number) => {
+        for (const c of list) await complete(storage, c, { kind: 'succeeded' }, { now });
+        return list.length;
+      };
+      await finish(first, T + 1);
+      expect(await claim(storage, T + 30 * SECOND - 1)).toEqual([]);
+      expect(await finish(await claim(storage, T + 30 * SECOND), T + 30 * SECOND)).toBe(1);
+      expect(await finish(await claim(storage, T + 60 * SECOND), T + 60 * SECOND)).toBe(1);
+      expect(await finish(await claim(storage, T + 90 * SECOND), T + 90 * SECOND)).toBe(1);
+      expect(await claim(storage, T + HOUR)).toEqual([]);
+    });
+
+    it('uses the default rate for an endpoint that sets none', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      for (let i = 0; i < 3; i++) await publishOne(storage, account.id, 'call.ended');
+      expect(await claim(storage, T, { defaultRateLimitPerMinute: 1 })).toHaveLength(1);
+      expect(await storage.nextDueAt()).toBe(T + MINUTE);
+    });
+
+    it('never hands out the deliveries of a disabled endpoint', async () => {
+      const account = await makeAccount(storage);
+      const on = await makeWebhook(storage, account.id);
+      const off = await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended');
+      await storage.updateWebhook(account.id, off.id, { status: 'disabled' }, T);
+      const claimed = await claim(storage, T + 1);
+      expect(claimed.map((c) => c.webhookId)).toEqual([on.id]);
+    });
+
+    it('parks a delivery whose lease ran out while its endpoint was disabled', async () => {
+      const { account, webhook, delivery } = await oneDelivery();
+      await claim(storage, T);
+      // Disabled mid-flight: the leased delivery keeps its lease, then its worker dies.
+      await storage.updateWebhook(account.id, webhook.id, { status: 'disabled' }, T + 1);
+      expect(await claim(storage, T + LEASE_MS)).toEqual([]);
+      expect(await storage.nextDueAt()).toBeNull();
+      await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2 * LEASE_MS);
+      const again = await claim(storage, T + 2 * LEASE_MS);
+      expect(again.map((c) => [c.deliveryId, c.attempt, c.trigger])).toEqual([
+        [delivery.id, 1, 'auto'],
+      ]);
+    });
+  });
+
+  describe('completing attempts', () => {
+    it('records a success: finished, nothing more due', async () => {
+      const { account, delivery, webhook } = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await complete(storage, claimed!, { kind: 'succeeded' }, { now: T + 20, durationMs: 15 });
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'succeeded',
+        attemptCount: 1,
+        lastStatusCode: 200,
+        lastDurationMs: 15,
+        nextAttemptAt: null,
+        updatedAt: T + 20,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+      expect(await claim(storage, T + DAY)).toEqual([]);
+      expect((await storage.getWebhook(account.id, webhook.id))!.status).toBe('enabled');
+    });
+
+    it('schedules a retry: pending, due at the next attempt, counted as an automatic attempt', async () => {
+      const { account, delivery } = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await complete(
+        storage,
+        claimed!,
+        { kind: 'retry', nextAttemptAt: T + 5 * MINUTE },
+        {
+          now: T + 20,
+          statusCode: 503,
+          error: 'HTTP 503',
+        },
+      );
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'pending',
+        attemptCount: 1,
+        lastStatusCode: 503,
+        lastError: 'HTTP 503',
+        nextAttemptAt: T + 5 * MINUTE,
+      });
+      expect(await storage.nextDueAt()).toBe(T + 5 * MINUTE);
+      expect(await claim(storage, T + 5 * MINUTE - 1)).toEqual([]);
+      const [retry] = await claim(storage, T + 5 * MINUTE);
+      expect(retry).toMatchObject({
+        deliveryId: delivery.id,
+        attempt: 2,
+        autoAttempts: 1,
+        trigger: 'auto',
+      });
+    });
+
+    it('records a final failure: failed, nothing more due', async () => {
+      const { account, delivery } = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await complete(storage, claimed!, { kind: 'failed' }, { now: T + 20 });
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'failed',
+        attemptCount: 1,
+        lastStatusCode: 500,
+        nextAttemptAt: null,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+    });
+
+    it('ignores a completion whose lease was taken over, but keeps its attempt in the log', async () => {
+      const { account, delivery } = await oneDelivery();
+      const [stale] = await claim(storage, T, { leaseToken: 'slow-worker' });
+      const [fresh] = await claim(storage, T + LEASE_MS, { leaseToken: 'new-worker' });
+      await complete(storage, stale!, { kind: 'failed' }, { now: T + LEASE_MS + 1 });
+      const afterStale = await deliveryOf(account.id, delivery.id);
+      expect(afterStale).toMatchObject({ status: 'pending', attemptCount: 0 });
+      expect(afterStale.attempts).toHaveLength(1);
+      // The current lease holder's outcome counts.
+      await complete(storage, fresh!, { kind: 'succeeded' }, { now: T + LEASE_MS + 2 });
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'succeeded',
+        attemptCount: 1,
+      });
+      // …and once released, the stale worker cannot overwrite it either.
+      await complete(storage, stale!, { kind: 'failed' }, { now: T + LEASE_MS + 3 });
+      expect((await deliveryOf(account.id, delivery.id)).status).toBe('succeeded');
+    });
+
+    // A claim may hold a delivery whose lease ran out; the late completion of that first
+    // lease must clear the hold, or its own unhold would send a succeeded delivery again.
+    it('never sends again a delivery that a slow worker completed after its lease ran out', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const first = await publishOne(storage, account.id, 'call.ended');
+      await publishOne(storage, account.id, 'call.ended');
+      const [slow] = await claim(storage, T, { maxInFlightPerEndpoint: 1, leaseToken: 'slow' });
+      expect(slow!.eventId).toBe(first.event.id);
+      // The lease runs out; the next claim takes the other delivery and holds this one.
+      const [other] = await claim(storage, T + LEASE_MS, { maxInFlightPerEndpoint: 1 });
+      expect(other!.eventId).not.toBe(first.event.id);
+      // The slow worker's attempt did succeed, and its lease was not taken over: it counts.
+      await complete(storage, slow!, { kind: 'succeeded' }, { now: T + LEASE_MS + 1 });
+      await complete(storage, other!, { kind: 'succeeded' }, { now: T + LEASE_MS + 2 });
+      const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(deliveries.map((d) => [d.status, d.attemptCount])).toEqual([
+        ['succeeded', 1],
+        ['succeeded', 1],
+      ]);
+      expect(await claim(storage, T + LEASE_MS + 3, { maxInFlightPerEndpoint: 1 })).toEqual([]);
+      expect(await claim(storage, T + DAY, { maxInFlightPerEndpoint: 1 })).toEqual([]);
+    });
+
+    it('records several completions in one call', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended');
+      const claimed = await claim(storage, T);
+      expect(claimed).toHaveLength(2);
+      await storage.completeAttempts(
+        claimed.map((c, i) => ({
+          claim: c,
+          outcome: i === 0 ? { kind: 'succeeded' } : { kind: 'retry', nextAttemptAt: T + MINUTE },
+          endpointGone: false,
+          attempt: {
+            deliveryId: c.deliveryId,
+            attempt: c.attempt,
+            trigger: c.trigger,
+            url: c.url,
+            startedAt: T,
+            durationMs: 5,
+            statusCode: i === 0 ? 200 : 500,
+            responseBody: null,
+            error: null,
+            requestHeaders: {},
+          },
+        })),
+        { now: T + 1, autoDisableAfterMs: DAY },
+      );
+      const byId = new Map(
+        (await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).map((d) => [
+          d.id,
+          d,
+        ]),
+      );
+      expect(byId.get(claimed[0]!.deliveryId)).toMatchObject({
+        status: 'succeeded',
+        attemptCount: 1,
+      });
+      expect(byId.get(claimed[1]!.deliveryId)).toMatchObject({
+        status: 'pending',
+        attemptCount: 1,
+        nextAttemptAt: T + MINUTE,
+      });
+      await storage.completeAttempts([], { now: T, autoDisableAfterMs: DAY });
+    });
+
+    it('gives a manual retry asked for during an automatic attempt its own attempt', async () => {
+      const { account, delivery } = await oneDelivery();
+      const [auto] = await claim(storage, T);
+      const requested = await storage.requestRetry(account.id, delivery.id, T + 10);
+      expect(requested).toMatchObject({ id: delivery.id, status: 'pending' });
+      // The lease still holds: no second send while the first is in flight.
+      expect(await claim(storage, T + 20)).toEqual([]);
+
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      await complete(storage, auto!, { kind: 'retry', nextAttemptAt: T + HOUR }, { now: T + 30 });
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      const [manual] = await claim(storage, T + 30);
+      expect(manual).toMatchObject({
+        deliveryId: delivery.id,
+        trigger: 'manual',
+        attempt: 2,
+        autoAttempts: 1,
+      });
+
+      // A failed manual attempt leaves the delivery as it was: the automatic retry stays due.
+      await complete(storage, manual!, { kind: 'unchanged' }, { now: T + 40 });
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'pending',
+        attemptCount: 2,
+        nextAttemptAt: T + HOUR,
+      });
+      expect(await storage.nextDueAt()).toBe(T + HOUR);
+      const [resumed] = await claim(storage, T + HOUR);
+      expect(resumed).toMatchObject({ trigger: 'auto', attempt: 3, autoAttempts: 1 });
+    });
+
+    it('drops a manual retry asked for mid-flight when the automatic attempt succeeds', async () => {
+      const { account, delivery } = await oneDelivery();
+      const [auto] = await claim(storage, T);
+      await storage.requestRetry(account.id, delivery.id, T + 10);
+      await complete(storage, auto!, { kind: 'succeeded' }, { now: T + 30 });
+      expect((await deliveryOf(account.id, delivery.id)).status).toBe('succeeded');
+      expect(await storage.nextDueAt()).toBeNull();
+    });
+
+    it('disables an endpoint that answers 410 Gone at once and parks its deliveries', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended');
+      await publishOne(storage, account.id, 'call.ended');
+      const [first] = await claim(storage, T, { limit: 1 });
+      await complete(
+        storage,
+        first!,
+        { kind: 'retry', nextAttemptAt: T + MINUTE },
+        { now: T + 5, statusCode: 410, gone: true },
+      );
+      expect(await storage.getWebhook(account.id, webhook.id)).toMatchObject({
+        status: 'disabled',
+        disabledReason: 'gone',
+        updatedAt: T + 5,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+      expect(await claim(storage, T + DAY)).toEqual([]);
+      const pending = await storage.listDeliveries(
+        account.id,
+        { status: 'pending' },
+        { limit: 10, after: null },
+      );
+      expect(pending).toHaveLength(2);
+
+      await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2 * DAY);
+      expect(await claim(storage, T + 2 * DAY)).toHaveLength(2);
+    });
+
+    it('disables an endpoint whose every delivery has failed for longer than the limit', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      for (let i = 0; i < 4; i++) await publishOne(storage, account.id, 'call.ended');
+      const [d1, d2, d3, d4] = await claim(storage, T);
+      const status = async () => (await storage.getWebhook(account.id, webhook.id))!;
+
+      await complete(storage, d1!, { kind: 'retry', nextAttemptAt: T + HOUR }, { now: T });
+      await complete(
+        storage,
+        d2!,
+        { kind: 'retry', nextAttemptAt: T + HOUR },
+        { now: T + DAY - 1 },
+      );
+      expect((await status()).status).toBe('enabled');
+      await complete(
+        storage,
+        d3!,
+        { kind: 'retry', nextAttemptAt: T + DAY + HOUR },
+        { now: T + DAY },
+      );
+      expect(await status()).toMatchObject({
+        status: 'disabled',
+        disabledReason: 'failing',
+        updatedAt: T + DAY,
+      });
+      // Parked: only the lease of the attempt still in flight (d4) remains to run out.
+      expect(await storage.nextDueAt()).toBe(T + LEASE_MS);
+      expect(await claim(storage, T + DAY + 2 * HOUR)).toEqual([]);
+
+      // Enabled again, it gets a fresh 24 hours.
+      await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2 * DAY);
+      await complete(
+        storage,
+        d4!,
+        { kind: 'retry', nextAttemptAt: T + 3 * DAY },
+        { now: T + 2 * DAY + 1 },
+      );
+      expect((await status()).status).toBe('enabled');
+    });
+
+    it('starts counting again after a success', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      for (let i = 0; i < 3; i++) await publishOne(storage, account.id, 'call.ended');
+      const [d1, d2, d3] = await claim(storage, T);
+      await complete(storage, d1!, { kind: 'retry', nextAttemptAt: T + HOUR }, { now: T });
+      await complete(storage, d2!, { kind: 'succeeded' }, { now: T + HOUR });
+      await complete(storage, d3!, { kind: 'failed' }, { now: T + DAY + HOUR });
+      expect((await storage.getWebhook(account.id, webhook.id))!.status).toBe('enabled');
+    });
+
+    it('does not disable an endpoint disabled by its owner for failing', async () => {
+      const { account, webhook } = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await storage.updateWebhook(account.id, webhook.id, { status: 'disabled' }, T + 1);
+      await complete(
+        storage,
+        claimed!,
+        { kind: 'failed' },
+        { now: T + 2, gone: true, statusCode: 410 },
+      );
+      expect(await storage.getWebhook(account.id, webhook.id)).toMatchObject({
+        status: 'disabled',
+        disabledReason: 'manual',
+        updatedAt: T + 1,
+      });
+    });
+
+    it('records an attempt for a delivery whose endpoint was deleted meanwhile without failing', async () => {
+      const { account, webhook } = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await storage.deleteWebhook(account.id, webhook.id);
+      await complete(storage, claimed!, { kind: 'succeeded' }, { now: T + 1 });
+      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toEqual([]);
+    });
+  });
+
+  describe('manual retries', () => {
+    async function failedDelivery() {
+      const setup = await oneDelivery();
+      const [claimed] = await claim(storage, T);
+      await complete(storage, claimed!, { kind: 'failed' }, { now: T + 10 });
+      return setup;
+    }
+
+    it('queues one manual attempt now for a failed delivery; its failure leaves it failed', async () => {
+      const { account, delivery } = await failedDelivery();
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      const requested = await storage.requestRetry(account.id, delivery.id, T + HOUR);
+      expect(requested).toMatchObject({
+        id: delivery.id,
+        status: 'failed',
+        attemptCount: 1,
+        updatedAt: T + HOUR,
+      });
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      expect(await storage.nextDueAt()).toBe(T + HOUR);
+      const [manual] = await claim(storage, T + HOUR);
+      expect(manual).toMatchObject({
+        deliveryId: delivery.id,
+        trigger: 'manual',
+        attempt: 2,
+        autoAttempts: 1,
+      });
+      await complete(storage, manual!, { kind: 'unchanged' }, { now: T + HOUR + 1 });
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'failed',
+        attemptCount: 2,
+        nextAttemptAt: null,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+      const detail = await deliveryOf(account.id, delivery.id);
+      expect(detail.attempts.map((a) => a.trigger)).toEqual(['auto', 'manual']);
+    });
+
+    it('marks a failed delivery succeeded when the manual attempt succeeds', async () => {
+      const { account, delivery } = await failedDelivery();
+      await storage.requestRetry(account.id, delivery.id, T + HOUR);
+      const [manual] = await claim(storage, T + HOUR);
+      await complete(storage, manual!, { kind: 'succeeded' }, { now: T + HOUR + 1 });
+      expect(await deliveryOf(account.id, delivery.id)).toMatchObject({
+        status: 'succeeded',
+        attemptCount: 2,
+      });
+    });
+
+    it('answers null for an unknown delivery, another account, or one without an endpoint', async () => {
+      const { account, delivery } = await failedDelivery();
+      const other = await makeAccount(storage);
+      expect(await storage.requestRetry(other.id, delivery.id, T)).toBeNull();
+      expect(await storage.requestRetry(account.id, 'dlv_missing', T)).toBeNull();
+      const deliveryId = nextId('dlv');
+      const eventId = nextId('evt');
+      await storage.recordTestSend({
+        accountId: account.id,
+        webhookId: null,
+        event: {
+          id: eventId,
+          type: 'call.ended',
+          timestamp: 'x',
+          payload: eventPayload(eventId, 'call.ended'),
+          idempotencyKey: null,
+        },
+        deliveryId,
+        attempt: {
+          deliveryId,
+          attempt: 1,
+          trigger: 'test',
+          url: 'https://unsaved.example',
+          startedAt: T,
+          durationMs: 3,
+          statusCode: 500,
+          responseBody: null,
+          error: null,
+          requestHeaders: {},
+        },
+        succeeded: false,
+        now: T,
+      });
+      expect(await storage.requestRetry(account.id, deliveryId, T)).toBeNull();
+    });
+
+    it('holds a manual retry of a disabled endpoint until it is enabled', async () => {
+      const { account, webhook, delivery } = await failedDelivery();
+      await storage.updateWebhook(account.id, webhook.id, { status: 'disabled' }, T + 20);
+      expect(await storage.requestRetry(account.id, delivery.id, T + HOUR)).toMatchObject({
+        id: delivery.id,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+      expect(await claim(storage, T + HOUR)).toEqual([]);
+      await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2 * HOUR);
+      const [manual] = await claim(storage, T + 2 * HOUR);
+      expect(manual).toMatchObject({ deliveryId: delivery.id, trigger: 'manual' });
+    });
+
+    it('recovers every failed delivery of an endpoint created since a time', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      const other = await makeWebhook(storage, account.id, { events: ['agent.*'] });
+      await publishOne(storage, account.id, 'call.ended', { now: T }); // old failure
+      await publishOne(storage, account.id, 'call.ended', { now: T + HOUR }); // failure
+      await publishOne(storage, account.id, 'call.ended', { now: T + HOUR + 1 }); // success
+      await publishOne(storage, account.id, 'agent.created', { now: T + HOUR + 2 }); // both endpoints, failing
+      const claimed = await claim(storage, T + 2 * HOUR);
+      const events = await storage.listEvents(account.id, {}, { limit: 10, after: null });
+      const succeedEvent = events.find((e) => e.createdAt === T + HOUR + 1)!.id;
+      for (const c of claimed) {
+        await complete(
+          storage,
+          c,
+          c.eventId === succeedEvent ? { kind: 'succeeded' } : { kind: 'failed' },
+          {
+            now: T + 2 * HOUR,
+          },
+        );
+      }
+      await publishOne(storage, account.id, 'call.ended', { now: T + 3 * HOUR }); // pending
+
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      expect(await storage.recoverFailed(account.id, webhook.id, T + HOUR, T + 4 * HOUR)).toBe(2);
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      // Already queued: not counted twice.
+      expect(await storage.recoverFailed(account.id, webhook.id, T + HOUR, T + 4 * HOUR)).toBe(0);
+      const queued = await claim(storage, T + 4 * HOUR);
+      const manual = queued.filter((c) => c.trigger === 'manual');
+      expect(manual).toHaveLength(2);
+      expect(manual.every((c) => c.webhookId === webhook.id)).toBe(true);
+      // The other endpoint's failure and the older failure stay as they were.
+      expect(await storage.recoverFailed(account.id, other.id, T + 5 * HOUR, T + 5 * HOUR)).toBe(0);
+      const stranger = await makeAccount(storage);
+      expect(await storage.recoverFailed(stranger.id, other.id, T, T + 5 * HOUR)).toBe(0);
+      expect(await storage.recoverFailed(account.id, other.id, T, T + 5 * HOUR)).toBe(1);
+    });
+
+    it('recovers the failures of a disabled endpoint when it is enabled again', async () => {
+      const { account, webhook, delivery } = await failedDelivery();
+      await storage.updateWebhook(account.id, webhook.id, { status: 'disabled' }, T + 20);
+      expect(await storage.recoverFailed(account.id, webhook.id, T, T + HOUR)).toBe(1);
+      expect(await claim(storage, T + HOUR)).toEqual([]);
+      await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2 * HOUR);
+      expect((await claim(storage, T + 2 * HOUR)).map((c) => [c.deliveryId, c.trigger])).toEqual([
+        [delivery.id, 'manual'],
+      ]);
+    });
+  });
+
+  describe('test sends', () => {
+    it('logs a test send as a finished delivery with one attempt, never due', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      const eventId = nextId('evt');
+      const deliveryId = nextId('dlv');
+      const payload = eventPayload(eventId, 'call.ended');
+      await storage.recordTestSend({
+        accountId: account.id,
+        webhookId: webhook.id,
+        event: {
+          id: eventId,
+          type: 'call.ended',
+          timestamp: '2023-11-14T22:13:20Z',
+          payload,
+          idempotencyKey: null,
+        },
+        deliveryId,
+        attempt: {
+          deliveryId,
+          attempt: 1,
+          trigger: 'test',
+          url: 'https://example.com/hooks',
+          startedAt: T + 1,
+          durationMs: 33,
+          statusCode: 204,
+          responseBody: '',
+          error: null,
+          requestHeaders: { 'x-rizler-event': 'call.ended' },
+        },
+        succeeded: true,
+        now: T + 2,
+      });
+      expect(await storage.getEvent(account.id, eventId)).toEqual({
+        id: eventId,
+        accountId: account.id,
+        type: 'call.ended',
+        timestamp: '2023-11-14T22:13:20Z',
+        payload,
+        test: true,
+        createdAt: T + 2,
+      });
+      const detail = await deliveryOf(account.id, deliveryId);
+      expect(detail).toMatchObject({
+        webhookId: webhook.id,
+        eventId,
+        status: 'succeeded',
+        attemptCount: 1,
+        lastStatusCode: 204,
+        lastDurationMs: 33,
+        nextAttemptAt: null,
+        test: true,
+        createdAt: T + 2,
+        payload,
+      });
+      expect(detail.attempts).toEqual([
+        {
+          deliveryId,
+          attempt: 1,
+          trigger: 'test',
+          url: 'https://example.com/hooks',
+          startedAt: T + 1,
+          durationMs: 33,
+          statusCode: 204,
+          responseBody: '',
+          error: null,
+          requestHeaders: { 'x-rizler-event': 'call.ended' },
+        },
+      ]);
+      expect(
+        (
+          await storage.listDeliveries(
+            account.id,
+            { webhookId: webhook.id },
+            { limit: 10, after: null },
+          )
+        )[0],
+      ).toMatchObject({
+        id: deliveryId,
+        test: true,
+      });
+      expect(await storage.nextDueAt()).toBeNull();
+      expect(await claim(storage, T + DAY)).toEqual([]);
+    });
+  });
+
+  describe('stats', () => {
+    it('counts deliveries by status and attempt times in buckets from `since`', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      const before = await publishOne(storage, account.id, 'call.ended', { now: T - HOUR });
+      const ok = await publishOne(storage, account.id, 'call.ended', { now: T + 10 * MINUTE });
+      const bad = await publishOne(storage, account.id, 'call.ended', { now: T + 20 * MINUTE });
+      const waiting = await publishOne(storage, account.id, 'call.ended', { now: T + 70 * MINUTE });
+      const claimed = await claim(storage, T + 70 * MINUTE);
+      const of = (event: { event: { id: string } }) =>
+        claimed.find((c) => c.eventId === event.event.id)!;
+      await complete(
+        storage,
+        of(before),
+        { kind: 'succeeded' },
+        { now: T + 71 * MINUTE, startedAt: T - 100, durationMs: 5 },
+      );
+      await complete(
+        storage,
+        of(ok),
+        { kind: 'succeeded' },
+        { now: T + 71 * MINUTE, startedAt: T + 17 * MINUTE, durationMs: 30 },
+      );
+      await complete(
+        storage,
+        of(bad),
+        { kind: 'failed' },
+        { now: T + 71 * MINUTE, startedAt: T + 22 * MINUTE, durationMs: 10 },
+      );
+      await complete(
+        storage,
+        of(waiting),
+        { kind: 'retry', nextAttemptAt: T + DAY },
+        {
+          now: T + 72 * MINUTE,
+          startedAt: T + 72 * MINUTE,
+          durationMs: 20,
+        },
+      );
+
+      const stats = await storage.webhookStats({
+        accountId: account.id,
+        webhookId: webhook.id,
+        since: T,
+        bucketMs: HOUR,
+      });
+      expect(stats).toEqual({
+        succeeded: 1,
+        failed: 1,
+        pending: 1,
+        lastDeliveryAt: T + 72 * MINUTE,
+        buckets: [
+          { start: T, succeeded: 1, failed: 1, pending: 0, durations: [10, 30] },
+          { start: T + HOUR, succeeded: 0, failed: 0, pending: 1, durations: [20] },
+        ],
+      });
+      const other = await makeAccount(storage);
+      expect(
+        await storage.webhookStats({
+          accountId: other.id,
+          webhookId: webhook.id,
+          since: T,
+          bucketMs: HOUR,
+        }),
+      ).toEqual({
+        succeeded: 0,
+        failed: 0,
+        pending: 0,
+        lastDeliveryAt: null,
+        buckets: [],
+      });
+    });
+  });
+
+  describe('wake-ups', () => {
+    it('calls listeners after a publish that made deliveries, until they unsubscribe', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      await publishOne(storage, account.id, 'call.ended');
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      const calls = woke.mock.calls.length;
+      await publishOne(storage, account.id, 'call.ended');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(woke.mock.calls.length).toBe(calls);
+    });
+
+    it('tells the earliest due time, or null', async () => {
+      expect(await storage.nextDueAt()).toBeNull();
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended', { now: T + 50 });
+      await publishOne(storage, account.id, 'call.ended', { now: T + 20 });
+      expect(await storage.nextDueAt()).toBe(T + 20);
+    });
+  });
+
+  describe('purge', () => {
+    it('deletes finished deliveries, their attempts and their events older than the cutoff', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const done = await publishOne(storage, account.id, 'call.ended', { now: T });
+      const failed = await publishOne(storage, account.id, 'call.ended', { now: T });
+      const pending = await publishOne(storage, account.id, 'call.ended', { now: T });
+      const empty = await publishOne(storage, account.id, 'call.ended', {
+        now: T,
+        id: nextId('evt'),
+      });
+      const claimed = await claim(storage, T);
+      const of = (event: { event: { id: string } }) =>
+        claimed.find((c) => c.eventId === event.event.id)!;
+      await complete(storage, of(done), { kind: 'succeeded' }, { now: T });
+      await complete(storage, of(failed), { kind: 'retry', nextAttemptAt: T + 1 }, { now: T });
+      const [again] = await claim(storage, T + 1);
+      await complete(storage, again!, { kind: 'failed' }, { now: T + 1 });
+      await complete(
+        storage,
+        of(pending),
+        { kind: 'retry', nextAttemptAt: T + 40 * DAY },
+        { now: T },
+      );
+      await complete(storage, of(empty), { kind: 'succeeded' }, { now: T });
+      const recent = await publishOne(storage, account.id, 'call.ended', { now: T + 20 * DAY });
+      const [recentClaim] = await claim(storage, T + 20 * DAY);
+      await complete(storage, recentClaim!, { kind: 'succeeded' }, { now: T + 20 * DAY });
+
+      const cutoff = T + 10 * DAY;
+      let total = { events: 0, deliveries: 0, attempts: 0 };
+      for (let round = 0; round < 20; round++) {
+        const result = await storage.purge(cutoff, 1);
+        expect(result.events).toBeLessThanOrEqual(1);
+        expect(result.deliveries).toBeLessThanOrEqual(1);
+        expect(result.attempts).toBeLessThanOrEqual(1);
+        total = {
+          events: total.events + result.events,
+          deliveries: total.deliveries + result.deliveries,
+          attempts: total.attempts + result.attempts,
+        };
+        if (result.events + result.deliveries + result.attempts === 0) break;
+      }
+      expect(total).toEqual({ events: 3, deliveries: 3, attempts: 4 });
+      expect(await storage.getEvent(account.id, done.event.id)).toBeNull();
+      expect(await storage.getEvent(account.id, failed.event.id)).toBeNull();
+      expect(await storage.getEvent(account.id, pending.event.id)).not.toBeNull();
+      expect(await storage.getEvent(account.id, recent.event.id)).not.toBeNull();
+      const left = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(left.map((d) => d.eventId).sort()).toEqual([pending.event.id, recent.event.id].sort());
+      expect(await storage.purge(cutoff, 100)).toEqual({ events: 0, deliveries: 0, attempts: 0 });
+    });
+  });
+});

@@ -1,0 +1,158 @@
+// Builders shared by the storage tests: accounts, webhooks, events, claims and completions
+// with fixed times and ids that sort in creation order (as the real prefixed ids do).
+import type {
+  Account,
+  AttemptOutcome,
+  ClaimRequest,
+  ClaimedDelivery,
+  NewWebhook,
+  PublishedEvent,
+  Storage,
+  Webhook,
+} from '../../src/storage/index.js';
+
+/** 2023-11-14T22:13:20Z: every test speaks in offsets from it, never the wall clock. */
+export const T = 1_700_000_000_000;
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+export const LEASE_MS = MINUTE;
+
+let seq = 0;
+/** `prefix_` + a zero-padded counter: unique in the process, sorting in creation order. */
+export function nextId(prefix: string): string {
+  seq++;
+  return `${prefix}_${String(seq).padStart(10, '0')}`;
+}
+
+export async function makeAccount(storage: Storage, name = 'acme'): Promise<Account> {
+  return storage.createAccount({ id: nextId('acc'), name, createdAt: T }, nextId('hash'));
+}
+
+export async function makeWebhook(
+  storage: Storage,
+  accountId: string,
+  options: Partial<Omit<NewWebhook, 'id' | 'accountId'>> = {},
+): Promise<Webhook> {
+  const created = await storage.createWebhook(
+    {
+      id: nextId('wh'),
+      accountId,
+      url: options.url ?? 'https://example.com/hooks',
+      description: options.description ?? null,
+      events: options.events ?? ['*'],
+      status: options.status ?? 'enabled',
+      rateLimitPerMinute: options.rateLimitPerMinute ?? null,
+      sealedSecret: options.sealedSecret ?? 'sealed:secret-1',
+      now: options.now ?? T,
+    },
+    1000,
+  );
+  if (created === 'limit_reached') throw new Error('endpoint limit reached');
+  return created;
+}
+
+export interface PublishOptions {
+  now?: number;
+  idempotencyKey?: string | null;
+  windowMs?: number;
+  id?: string;
+}
+
+export function eventPayload(id: string, type: string): string {
+  return JSON.stringify({
+    id,
+    event: type,
+    timestamp: '2023-11-14T22:13:20Z',
+    data: { call_id: 'call_1' },
+  });
+}
+
+export async function publishOne(
+  storage: Storage,
+  accountId: string,
+  type: string,
+  options: PublishOptions = {},
+): Promise<PublishedEvent> {
+  const id = options.id ?? nextId('evt');
+  const [published] = await storage.publish({
+    accountId,
+    events: [
+      {
+        id,
+        type,
+        timestamp: '2023-11-14T22:13:20Z',
+        payload: eventPayload(id, type),
+        idempotencyKey: options.idempotencyKey ?? null,
+      },
+    ],
+    newDeliveryId: () => nextId('dlv'),
+    now: options.now ?? T,
+    idempotencyWindowMs: options.windowMs ?? DAY,
+  });
+  return published!;
+}
+
+let leases = 0;
+export function claim(
+  storage: Storage,
+  now: number,
+  options: Partial<Omit<ClaimRequest, 'now'>> = {},
+): Promise<ClaimedDelivery[]> {
+  return storage.claimDue({
+    leaseToken: options.leaseToken ?? `lease-${++leases}`,
+    limit: options.limit ?? 100,
+    leaseMs: options.leaseMs ?? LEASE_MS,
+    now,
+    maxInFlightPerEndpoint: options.maxInFlightPerEndpoint ?? 100,
+    defaultRateLimitPerMinute: options.defaultRateLimitPerMinute ?? 100_000,
+  });
+}
+
+export interface CompleteOptions {
+  now?: number;
+  statusCode?: number | null;
+  gone?: boolean;
+  autoDisableAfterMs?: number;
+  startedAt?: number;
+  durationMs?: number;
+  error?: string | null;
+}
+
+export async function complete(
+  storage: Storage,
+  claimed: ClaimedDelivery,
+  outcome: AttemptOutcome,
+  options: CompleteOptions = {},
+): Promise<void> {
+  const now = options.now ?? T;
+  const succeeded = outcome.kind === 'succeeded';
+  const statusCode = options.statusCode !== undefined ? options.statusCode : succeeded ? 200 : 500;
+  await storage.completeAttempts(
+    [
+      {
+        claim: claimed,
+        outcome,
+        endpointGone: options.gone ?? false,
+        attempt: {
+          deliveryId: claimed.deliveryId,
+          attempt: claimed.attempt,
+          trigger: claimed.trigger,
+          url: claimed.url,
+          startedAt: options.startedAt ?? now,
+          durationMs: options.durationMs ?? 12,
+          statusCode,
+          responseBody: succeeded ? 'ok' : 'boom',
+          error: options.error !== undefined ? options.error : null,
+          requestHeaders: {
+            'content-type': 'application/json',
+            'x-rizler-attempt': String(claimed.attempt),
+            'x-rizler-delivery': claimed.deliveryId,
+          },
+        },
+      },
+    ],
+    { now, autoDisableAfterMs: options.autoDisableAfterMs ?? DAY },
+  );
+}

@@ -1,0 +1,239 @@
+// Engine-only: scale-out across processes. Several PostgresStorage instances, each with its
+// own pool (as separate processes or machines would have), work the same database at once.
+// SQLite has one writer per file and one process behind it, so none of this can happen there;
+// the shared contract suite (contract.test.ts) covers what both engines must do one call at
+// a time.
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ClaimedDelivery, Storage } from '../../src/storage/index.js';
+import { PostgresStorage } from '../../src/storage/postgres/index.js';
+import { migrations } from '../../src/storage/postgres/migrations.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import {
+  LEASE_MS,
+  T,
+  complete,
+  eventPayload,
+  makeAccount,
+  makeWebhook,
+  nextId,
+} from './fixtures.js';
+
+let db: TestDatabase;
+let admin: pg.Client;
+const open: Storage[] = [];
+
+function instance(url = db.url): PostgresStorage {
+  const storage = new PostgresStorage(url, { poolSize: 3 });
+  open.push(storage);
+  return storage;
+}
+
+function instances(n: number): PostgresStorage[] {
+  return Array.from({ length: n }, () => instance());
+}
+
+async function publishMany(storage: Storage, accountId: string, count: number): Promise<void> {
+  for (let done = 0; done < count; done += 500) {
+    const ids = Array.from({ length: Math.min(500, count - done) }, () => nextId('evt'));
+    await storage.publish({
+      accountId,
+      events: ids.map((id) => ({
+        id,
+        type: 'call.ended',
+        timestamp: '2023-11-14T22:13:20Z',
+        payload: eventPayload(id, 'call.ended'),
+        idempotencyKey: null,
+      })),
+      newDeliveryId: () => nextId('dlv'),
+      now: T,
+      idempotencyWindowMs: 1,
+    });
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  admin = new pg.Client({ connectionString: db.url, application_name: 'concurrency-admin' });
+  await admin.connect();
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+  await admin.query(
+    `DO $$ BEGIN
+       IF to_regclass('deliveries') IS NOT NULL THEN
+         TRUNCATE accounts, webhooks, events, deliveries, attempts;
+       END IF;
+     END $$`,
+  );
+});
+
+afterAll(async () => {
+  await admin?.end();
+  await db?.drop();
+});
+
+describe('PostgreSQL across processes', () => {
+  it('migrates exactly once when ten processes start at once', async () => {
+    const fresh = await createTestDatabase();
+    try {
+      const starting = Array.from({ length: 10 }, () => instance(fresh.url));
+      await Promise.all(starting.map((s) => s.migrate()));
+      const check = new pg.Client({ connectionString: fresh.url });
+      await check.connect();
+      try {
+        const { rows } = await check.query(
+          'SELECT version, name FROM schema_migrations ORDER BY version',
+        );
+        expect(rows).toEqual(migrations.map((m) => ({ version: m.version, name: m.name })));
+        const tables = await check.query(
+          `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'
+             AND tablename IN ('accounts', 'webhooks', 'events', 'deliveries', 'attempts')`,
+        );
+        expect(tables.rows[0].n).toBe(5);
+      } finally {
+        await check.end();
+      }
+      // And again, with the schema in place: nothing to do, nothing fails.
+      await Promise.all(starting.map((s) => s.migrate()));
+      await Promise.all(starting.map((s) => s.ping()));
+    } finally {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+      await fresh.drop();
+    }
+  });
+
+  it('never hands the same delivery to two workers, with thousands due at once', async () => {
+    const [setup, ...workers] = instances(5);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    for (let i = 0; i < 8; i++) await makeWebhook(setup!, account.id);
+    await publishMany(setup!, account.id, 500); // 4000 deliveries
+    const total = 4000;
+
+    const seen = new Map<string, number>();
+    let seq = 0;
+    // Two claim loops per instance, as a worker claiming while its completions are recorded.
+    const loop = async (storage: Storage) => {
+      for (;;) {
+        const claimed = await storage.claimDue({
+          leaseToken: `w${++seq}`,
+          limit: 50,
+          leaseMs: 10 * LEASE_MS,
+          now: T + 1,
+          maxInFlightPerEndpoint: 10_000,
+          defaultRateLimitPerMinute: 1_000_000,
+        });
+        if (claimed.length === 0) return;
+        for (const c of claimed) seen.set(c.deliveryId, (seen.get(c.deliveryId) ?? 0) + 1);
+        await storage.completeAttempts(
+          claimed.map((c) => ({
+            claim: c,
+            outcome: { kind: 'succeeded' },
+            endpointGone: false,
+            attempt: {
+              deliveryId: c.deliveryId,
+              attempt: c.attempt,
+              trigger: c.trigger,
+              url: c.url,
+              startedAt: T + 2,
+              durationMs: 1,
+              statusCode: 200,
+              responseBody: null,
+              error: null,
+              requestHeaders: {},
+            },
+          })),
+          { now: T + 3, autoDisableAfterMs: LEASE_MS },
+        );
+      }
+    };
+    await Promise.all(workers.flatMap((w) => [loop(w), loop(w)]));
+
+    expect(seen.size).toBe(total);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    const { rows } = await admin.query(
+      `SELECT count(*)::int AS attempts, count(DISTINCT delivery_id)::int AS deliveries FROM attempts`,
+    );
+    expect(rows[0]).toEqual({ attempts: total, deliveries: total });
+    const left = await admin.query(
+      `SELECT count(*)::int AS n FROM deliveries WHERE status <> 'succeeded'`,
+    );
+    expect(left.rows[0].n).toBe(0);
+  });
+
+  it('holds the per-endpoint in-flight cap across instances', async () => {
+    const [setup, ...workers] = instances(5);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    const busy = await makeWebhook(setup!, account.id);
+    await publishMany(setup!, account.id, 300);
+    const cap = 5;
+    const claimAll = async (now: number) => {
+      const got = await Promise.all(
+        workers.flatMap((w) =>
+          [0, 1].map(() =>
+            w.claimDue({
+              leaseToken: nextId('lease'),
+              limit: 20,
+              leaseMs: 10 * LEASE_MS,
+              now,
+              maxInFlightPerEndpoint: cap,
+              defaultRateLimitPerMinute: 1_000_000,
+            }),
+          ),
+        ),
+      );
+      return got.flat();
+    };
+
+    // Nothing completes, no lease runs out: however many claims race, only `cap` are out.
+    const first: ClaimedDelivery[] = [];
+    for (let round = 0; round < 3; round++) first.push(...(await claimAll(T + 1 + round)));
+    expect(first).toHaveLength(cap);
+    expect(new Set(first.map((c) => c.deliveryId)).size).toBe(cap);
+    expect(first.every((c) => c.webhookId === busy.id)).toBe(true);
+
+    // Finished attempts, recorded by different instances at once, free exactly their slots.
+    await Promise.all(
+      first.map((c, i) =>
+        complete(workers[i % workers.length]!, c, { kind: 'succeeded' }, { now: T + 10 }),
+      ),
+    );
+    const second: ClaimedDelivery[] = [];
+    for (let round = 0; round < 3; round++) second.push(...(await claimAll(T + 11 + round)));
+    expect(second).toHaveLength(cap);
+    const leased = await admin.query(
+      `SELECT count(*)::int AS n FROM deliveries WHERE lease_token IS NOT NULL AND due_at > $1`,
+      [T + 20],
+    );
+    expect(leased.rows[0].n).toBe(cap);
+  });
+
+  it('holds the per-endpoint rate limit across instances', async () => {
+    const [setup, ...workers] = instances(5);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    await makeWebhook(setup!, account.id, { rateLimitPerMinute: 30 });
+    await publishMany(setup!, account.id, 200);
+    const got = await Promise.all(
+      workers.flatMap((w) =>
+        [0, 1, 2].map(() =>
+          w.claimDue({
+            leaseToken: nextId('lease'),
+            limit: 50,
+            leaseMs: 10 * LEASE_MS,
+            now: T + 1,
+            maxInFlightPerEndpoint: 1000,
+            defaultRateLimitPerMinute: 1000,
+          }),
+        ),
+      ),
+    );
+    // A full bucket holds one minute's worth: 30, whoever takes them.
+    expect(got.flat()).toHaveLength(30);
+    const attempts = await admin.query('SELECT count(*)::int AS n FROM attempts');
+    expect(attempts.rows[0].n).toBe(0);
+  });
+});

@@ -1,0 +1,264 @@
+// Engine-only: what a networked database adds and an embedded file cannot have. An unreachable,
+// hanging, slow or restarting PostgreSQL server must give StorageUnavailableError at once
+// (the API answers 503, workers back off) and the pool must recover by itself; wake-ups travel
+// between processes through LISTEN/NOTIFY on a connection that reconnects by itself. SQLite
+// has no server to lose and no other process to wake.
+import { createServer, type Server, type Socket } from 'node:net';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { StorageUnavailableError, type Storage } from '../../src/storage/index.js';
+import { PostgresStorage, isUnavailable } from '../../src/storage/postgres/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { T, claim, makeAccount, makeWebhook, publishOne } from './fixtures.js';
+
+let db: TestDatabase;
+let admin: pg.Client;
+const open: Storage[] = [];
+
+function instance(url = db.url, options: { statementTimeoutMs?: number } = {}): PostgresStorage {
+  const storage = new PostgresStorage(url, { poolSize: 3, ...options });
+  open.push(storage);
+  return storage;
+}
+
+async function listenBackends(): Promise<number[]> {
+  const { rows } = await admin.query(
+    `SELECT pid FROM pg_stat_activity
+     WHERE datname = current_database() AND query = 'LISTEN rizler_wake'`,
+  );
+  return rows.map((r) => r.pid as number);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  admin = new pg.Client({ connectionString: db.url, application_name: 'engine-admin' });
+  await admin.connect();
+  const storage = instance();
+  await storage.migrate();
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+  await admin.query('SELECT pg_advisory_unlock_all()');
+  await admin.query('TRUNCATE accounts, webhooks, events, deliveries, attempts');
+});
+
+afterAll(async () => {
+  await admin?.end();
+  await db?.drop();
+});
+
+describe('PostgreSQL engine: an unavailable database', () => {
+  it('rejects every call at once with StorageUnavailableError when nothing listens', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const storage = instance(`postgres://postgres@127.0.0.1:${port}/nothing`);
+    const started = Date.now();
+    const calls: Promise<unknown>[] = [
+      storage.ping(),
+      storage.migrate(),
+      storage.getAccount('acc_1'),
+      storage.listDeliveries('acc_1', {}, { limit: 10, after: null }),
+      storage.claimDue({
+        leaseToken: 'x',
+        limit: 10,
+        leaseMs: 1000,
+        now: T,
+        maxInFlightPerEndpoint: 10,
+        defaultRateLimitPerMinute: 10,
+      }),
+      storage.requestRetry('acc_1', 'dlv_1', T),
+    ];
+    for (const call of calls) await expect(call).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('gives up connecting to a server that never answers after ~3 s instead of hanging', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const storage = instance(`postgres://postgres@127.0.0.1:${port}/silent`);
+      const started = Date.now();
+      await expect(storage.ping()).rejects.toBeInstanceOf(StorageUnavailableError);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+      expect(Date.now() - started).toBeLessThan(6000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('turns a statement that outlives the statement timeout into StorageUnavailableError', async () => {
+    const storage = instance(db.url, { statementTimeoutMs: 200 });
+    const account = await makeAccount(storage);
+    // Another session holds the idempotency key's lock: the publish waits on it.
+    await admin.query(
+      "SELECT pg_advisory_lock(hashtextextended('events:' || $1 || ':' || $2, 0))",
+      [account.id, 'key-1'],
+    );
+    const started = Date.now();
+    await expect(
+      publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'key-1' }),
+    ).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await admin.query('SELECT pg_advisory_unlock_all()');
+    expect(
+      (await publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'key-1' })).duplicate,
+    ).toBe(false);
+  });
+
+  it('reports a connection killed mid-transaction as unavailable, then carries on', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await admin.query(
+      "SELECT pg_advisory_lock(hashtextextended('events:' || $1 || ':' || $2, 0))",
+      [account.id, 'key-2'],
+    );
+    const publishing = publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'key-2' });
+    const settled = publishing.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    // The database restarts under it: admin_shutdown (57P01) for the waiting backend.
+    await vi.waitFor(async () => {
+      const { rows } = await admin.query(
+        `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'rizler-webhooks'
+           AND wait_event_type = 'Lock'`,
+      );
+      expect(rows).toHaveLength(1);
+    });
+    expect(await settled).toBeInstanceOf(StorageUnavailableError);
+    await admin.query('SELECT pg_advisory_unlock_all()');
+    await storage.ping();
+    const published = await publishOne(storage, account.id, 'call.ended', {
+      idempotencyKey: 'key-2',
+    });
+    expect(published.duplicate).toBe(false);
+    expect(await storage.listEvents(account.id, {}, { limit: 10, after: null })).toHaveLength(1);
+  });
+
+  it('survives its idle connections being cut and reconnects by itself', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await Promise.all([storage.ping(), storage.ping(), storage.ping()]);
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'rizler-webhooks'`,
+    );
+    // The pool drops the dead clients (no crash from their 'error'); a call may still meet
+    // one of them and say so, the next ones get fresh connections.
+    for (let i = 0; i < 3; i++) {
+      await storage.getAccount(account.id).catch((err: unknown) => {
+        expect(err).toBeInstanceOf(StorageUnavailableError);
+      });
+    }
+    expect(await storage.getAccount(account.id)).toEqual(account);
+  });
+
+  it('classifies connection failures, not bad statements, as unavailable', () => {
+    for (const code of [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      '57P01',
+      '57P03',
+      '08006',
+      '08001',
+      '53300',
+    ]) {
+      expect(isUnavailable(Object.assign(new Error('x'), { code }))).toBe(true);
+    }
+    expect(isUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(
+      isUnavailable(new AggregateError([Object.assign(new Error('a'), { code: 'ECONNREFUSED' })])),
+    ).toBe(true);
+    for (const code of ['23505', '42P01', '22P02', '40P01']) {
+      expect(isUnavailable(Object.assign(new Error('x'), { code }))).toBe(false);
+    }
+    expect(isUnavailable(new Error('syntax error'))).toBe(false);
+  });
+});
+
+describe('PostgreSQL engine: wake-ups between processes', () => {
+  it('wakes a worker in another process when deliveries are published', async () => {
+    const worker = instance();
+    const api = instance();
+    const account = await makeAccount(api);
+    await makeWebhook(api, account.id);
+    const woke = vi.fn();
+    const off = worker.onWake(woke);
+    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(1));
+    await publishOne(api, account.id, 'call.ended');
+    await vi.waitFor(() => expect(woke).toHaveBeenCalledTimes(1));
+    off();
+  });
+
+  it('holds a LISTEN connection only while someone listens', async () => {
+    const storage = instance();
+    await storage.ping();
+    expect(await listenBackends()).toEqual([]);
+    const offA = storage.onWake(() => undefined);
+    const offB = storage.onWake(() => undefined);
+    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(1));
+    offA();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await listenBackends()).toHaveLength(1);
+    offB();
+    await vi.waitFor(async () => expect(await listenBackends()).toEqual([]));
+    // Listening again after that works.
+    const offC = storage.onWake(() => undefined);
+    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(1));
+    offC();
+  });
+
+  it('does not wake its own listeners twice for its own notification', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    const woke = vi.fn();
+    const off = storage.onWake(woke);
+    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(1));
+    await publishOne(storage, account.id, 'call.ended');
+    expect(woke).toHaveBeenCalledTimes(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(woke).toHaveBeenCalledTimes(1);
+    off();
+  });
+
+  it('listens again after its connection is cut, and wakes once for what it may have missed', async () => {
+    const worker = instance();
+    const api = instance();
+    const account = await makeAccount(api);
+    await makeWebhook(api, account.id);
+    const woke = vi.fn();
+    const off = worker.onWake(woke);
+    const [pid] = await vi.waitFor(async () => {
+      const pids = await listenBackends();
+      expect(pids).toHaveLength(1);
+      return pids;
+    });
+    await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    // Deliveries published while it was away are announced by a wake on reconnect.
+    await publishOne(api, account.id, 'call.ended');
+    await vi.waitFor(
+      async () => {
+        const pids = await listenBackends();
+        expect(pids).toHaveLength(1);
+        expect(pids[0]).not.toBe(pid);
+      },
+      { timeout: 5000 },
+    );
+    await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+    const before = woke.mock.calls.length;
+    await publishOne(api, account.id, 'call.ended');
+    await vi.waitFor(() => expect(woke.mock.calls.length).toBeGreaterThan(before));
+    off();
+    expect(await claim(worker, T)).toHaveLength(2);
+  });
+});
