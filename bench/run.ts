@@ -87,7 +87,11 @@ async function endToEnd(
   await receiver.waitFor(eventsNeeded * endpoints);
   // Received is not done: wait until every attempt is recorded.
   for (;;) {
-    const pending = await call<{ data: unknown[] }>(service.port, key, '/v1/deliveries?status=pending&limit=1');
+    const pending = await call<{ data: unknown[] }>(
+      service.port,
+      key,
+      '/v1/deliveries?status=pending&limit=1',
+    );
     if (pending.data.length === 0) break;
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -35,7 +35,9 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
         tags: ['accounts'],
         summary: 'Create an account (admin token)',
         security: [{ adminToken: [] }],
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }),
+        body: Type.Object({
+          name: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000]*$' }),
+        }),
         response: { 201: CreatedAccountBody, ...errorResponses(400, 401) },
       },
     },

@@ -21,7 +21,11 @@ const Events = Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
   description: 'Exact types, a family (`call.*`) or everything (`*`).',
 });
 const Status = Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]);
-const Description = Type.Union([Type.String({ maxLength: 1000 }), Type.Null()]);
+// No NUL: PostgreSQL text cannot hold it, and no person means one.
+const Description = Type.Union([
+  Type.String({ maxLength: 1000, pattern: '^[^\\u0000]*$' }),
+  Type.Null(),
+]);
 const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
   description: 'Deliveries per minute; null for the service default.',
 });
