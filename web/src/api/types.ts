@@ -1,0 +1,116 @@
+// Shapes of the public REST API (SPEC §5) as the dashboard reads them.
+
+export interface Account {
+  id: string;
+  name: string;
+  limits: { max_endpoints: number; api_rate_limit_per_minute: number };
+  usage: { endpoints: number };
+}
+
+export interface EventType {
+  name: string;
+  description: string;
+  example: unknown;
+  schema?: unknown;
+}
+
+export type WebhookStatus = 'enabled' | 'disabled';
+export type DisabledReason = 'manual' | 'failing' | 'gone';
+
+export interface Webhook {
+  id: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  status: WebhookStatus;
+  disabled_reason: DisabledReason | null;
+  rate_limit_per_minute: number | null;
+  created_at: string;
+  updated_at: string;
+  /** Only in the answer to a create. */
+  secret?: string;
+}
+
+export interface WebhookInput {
+  url?: string;
+  events?: string[];
+  secret?: string;
+  status?: WebhookStatus;
+  description?: string | null;
+  rate_limit_per_minute?: number | null;
+}
+
+export interface List<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+export type StatsWindow = '1h' | '24h' | '7d';
+
+export interface StatsBucket {
+  start: string;
+  deliveries: number;
+  succeeded: number;
+  failed: number;
+  pending: number;
+  p50: number | null;
+  p95: number | null;
+}
+
+export interface WebhookStats {
+  window: StatsWindow;
+  deliveries: number;
+  succeeded: number;
+  failed: number;
+  pending: number;
+  success_rate: number | null;
+  response_time_ms: { p50: number | null; p95: number | null; p99: number | null };
+  last_delivery_at?: string | null;
+  bucket_seconds?: number;
+  series?: StatsBucket[];
+}
+
+export interface TestResult {
+  success: boolean;
+  status_code: number | null;
+  duration_ms: number | null;
+  response_body: string | null;
+  error: string | null;
+  delivery_id?: string | null;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface Delivery {
+  id: string;
+  webhook_id: string | null;
+  event_id: string;
+  event: string;
+  status: DeliveryStatus;
+  attempt_count: number;
+  last_status_code: number | null;
+  last_duration_ms: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+  updated_at: string;
+  test?: boolean;
+  url?: string;
+}
+
+export type AttemptTrigger = 'auto' | 'manual' | 'test';
+
+export interface Attempt {
+  attempt: number;
+  trigger: AttemptTrigger;
+  started_at: string;
+  duration_ms: number | null;
+  status_code: number | null;
+  response_body: string | null;
+  error: string | null;
+}
+
+export interface DeliveryDetail extends Delivery {
+  request?: { headers: Record<string, string>; body: string } | null;
+  attempts: Attempt[];
+}

@@ -1,0 +1,198 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { createApi } from '../api/client.js';
+import type { Account, EventType } from '../api/types.js';
+import { DeliveryPage } from '../deliveries/DeliveryPage.js';
+import { TestEndpointPage } from '../testing/TestEndpointPage.js';
+import { WebhookPage } from '../webhooks/WebhookPage.js';
+import { WebhooksPage } from '../webhooks/WebhooksPage.js';
+import { EmptyState } from '../components/States.js';
+import { type Session, SessionContext } from './context.js';
+import { type Route, href, useRoute } from './router.js';
+import { KEY_NOT_ACCEPTED } from './SignIn.js';
+import { useResource } from './useResource.js';
+
+interface Toast {
+  id: number;
+  message: string;
+}
+
+const TOAST_MS = 5000;
+const MAX_TOASTS = 3;
+
+function pageKey(route: Route): string {
+  switch (route.name) {
+    case 'webhook':
+    case 'delivery':
+      return `${route.name}:${route.id}`;
+    default:
+      return route.name;
+  }
+}
+
+export function Shell({
+  apiKey,
+  account,
+  onAccount,
+  onSignOut,
+}: {
+  apiKey: string;
+  account: Account;
+  onAccount: (account: Account) => void;
+  onSignOut: (notice?: string) => void;
+}) {
+  const route = useRoute();
+  const [toasts, setToasts] = useState<Toast[]>([]);
+  const nextToast = useRef(1);
+  const mainRef = useRef<HTMLElement>(null);
+
+  const api = useMemo(
+    () => createApi(apiKey, () => onSignOut(`${KEY_NOT_ACCEPTED} Sign in again.`)),
+    [apiKey, onSignOut],
+  );
+  const eventTypesResource = useResource('event-types', (signal) =>
+    api.get<{ data: EventType[] }>('/v1/event-types', signal),
+  );
+
+  const refreshAccount = useCallback(() => {
+    api
+      .get<Account>('/v1/account')
+      .then(onAccount)
+      .catch(() => {
+        // The usage line keeps its last value; the next refresh corrects it.
+      });
+  }, [api, onAccount]);
+
+  const notify = useCallback((message: string) => {
+    const id = nextToast.current++;
+    setToasts((previous) => [...previous, { id, message }].slice(-MAX_TOASTS));
+    setTimeout(
+      () => setToasts((previous) => previous.filter((toast) => toast.id !== id)),
+      TOAST_MS,
+    );
+  }, []);
+
+  const session: Session = useMemo(
+    () => ({
+      api,
+      account,
+      refreshAccount,
+      eventTypes: {
+        data: eventTypesResource.data?.data,
+        error: eventTypesResource.error,
+        loading: eventTypesResource.loading,
+        reload: eventTypesResource.reload,
+      },
+      notify,
+      signOut: () => onSignOut('You are signed out.'),
+    }),
+    [api, account, refreshAccount, eventTypesResource, notify, onSignOut],
+  );
+
+  // A new page moves focus to the main region, so keyboard and screen-reader users start
+  // there instead of at a link that no longer exists.
+  const key = pageKey(route);
+  const firstPage = useRef(true);
+  useEffect(() => {
+    if (firstPage.current) {
+      firstPage.current = false;
+      return;
+    }
+    mainRef.current?.focus();
+  }, [key]);
+
+  const section = route.name === 'test-endpoint' ? 'test-endpoint' : 'webhooks';
+
+  return (
+    <SessionContext.Provider value={session}>
+      <a
+        className="skip-link"
+        href="#main"
+        onClick={(event) => {
+          event.preventDefault();
+          mainRef.current?.focus();
+        }}
+      >
+        Skip to content
+      </a>
+      <div className="app">
+        <header className="topbar">
+          <div className="brand">
+            <span className="brand-mark" aria-hidden="true" />
+            <span>Rizler Webhooks</span>
+          </div>
+          <div className="topbar-account">
+            <span className="account-name" title={account.id}>
+              {account.name}
+            </span>
+            <button
+              type="button"
+              className="button button-ghost button-small"
+              onClick={session.signOut}
+            >
+              Sign out
+            </button>
+          </div>
+        </header>
+        <nav className="sidebar" aria-label="Main">
+          <p className="nav-group-title" id="nav-setup">
+            Setup
+          </p>
+          <ul className="nav-list" aria-labelledby="nav-setup">
+            <li>
+              <a
+                href={href({ name: 'webhooks' })}
+                className="nav-link"
+                aria-current={section === 'webhooks' ? 'page' : undefined}
+              >
+                Webhooks
+              </a>
+            </li>
+            <li>
+              <a
+                href={href({ name: 'test-endpoint' })}
+                className="nav-link"
+                aria-current={section === 'test-endpoint' ? 'page' : undefined}
+              >
+                Test endpoint
+              </a>
+            </li>
+          </ul>
+        </nav>
+        <main id="main" ref={mainRef} tabIndex={-1} className="content">
+          <Page route={route} />
+        </main>
+      </div>
+      <div className="toasts" role="status" aria-live="polite">
+        {toasts.map((toast) => (
+          <p key={toast.id} className="toast">
+            {toast.message}
+          </p>
+        ))}
+      </div>
+    </SessionContext.Provider>
+  );
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.name) {
+    case 'webhooks':
+      return <WebhooksPage />;
+    case 'webhook':
+      return <WebhookPage key={route.id} id={route.id} tab={route.tab} delivery={route.delivery} />;
+    case 'test-endpoint':
+      return <TestEndpointPage initialUrl={route.url} />;
+    case 'delivery':
+      return <DeliveryPage key={route.id} id={route.id} />;
+    case 'not-found':
+      return (
+        <>
+          <h1 id="page-title" tabIndex={-1}>
+            Page not found
+          </h1>
+          <EmptyState title="There is nothing at this address">
+            <p>Use the navigation to go to Webhooks or Test endpoint.</p>
+          </EmptyState>
+        </>
+      );
+  }
+}

@@ -1,0 +1,52 @@
+import type { ReactNode } from 'react';
+import type { ApiError } from '../api/client.js';
+
+export function Loading({ label = 'Loading…' }: { label?: string }) {
+  return (
+    <div className="state state-loading" role="status">
+      <span className="spinner" aria-hidden="true" />
+      <span>{label}</span>
+    </div>
+  );
+}
+
+export function EmptyState({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="state state-empty">
+      <p className="state-title">{title}</p>
+      {children && <div className="state-body">{children}</div>}
+    </div>
+  );
+}
+
+export function ErrorMessage({
+  error,
+  onRetry,
+  title = 'Something went wrong',
+}: {
+  error: ApiError | Error;
+  onRetry?: () => void;
+  title?: string;
+}) {
+  return (
+    <div className="state state-error" role="alert">
+      <p className="state-title">{title}</p>
+      <p className="state-body">{error.message}</p>
+      {onRetry && (
+        <button type="button" className="button button-secondary" onClick={onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A one-line notice used when a background refresh fails but older data stays on screen. */
+export function StaleNotice({ error }: { error: ApiError | undefined }) {
+  if (!error) return null;
+  return (
+    <p className="notice notice-warning" role="status">
+      Could not refresh: {error.message} Showing the last data received.
+    </p>
+  );
+}

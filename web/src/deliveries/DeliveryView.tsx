@@ -1,0 +1,312 @@
+import { useEffect, useRef, useState } from 'react';
+import { toApiError } from '../api/client.js';
+import type { Attempt, AttemptTrigger, Delivery, DeliveryDetail } from '../api/types.js';
+import { useSession } from '../app/context.js';
+import { formatDuration, formatStatusCode, isSuccessCode, prettyBody } from '../app/format.js';
+import { href } from '../app/router.js';
+import { useResource } from '../app/useResource.js';
+import { DeliveryStatusBadge } from '../components/Badges.js';
+import { ErrorMessage, Loading, StaleNotice } from '../components/States.js';
+import { AbsoluteTime, RelativeTime } from '../components/Time.js';
+
+// After a manual retry the new attempt usually lands within a second or two: poll fast for
+// a while so it appears without a reload, then fall back to a calmer pace.
+const FAST_POLL_MS = 1000;
+const FAST_POLL_FOR_MS = 10_000;
+const POLL_MS = 3000;
+
+const TRIGGERS: Record<AttemptTrigger, string> = {
+  auto: 'Automatic',
+  manual: 'Manual retry',
+  test: 'Test send',
+};
+
+interface DeliveryViewProps {
+  id: string;
+  /** Called when the delivery changed (a retry, a new attempt), so a list can refresh. */
+  onChanged?: () => void;
+  /** Heading level of the view's sections: 3 inside a dialog, 2 on a page. */
+  level?: 2 | 3;
+  showWebhookLink?: boolean;
+}
+
+export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: DeliveryViewProps) {
+  const { api } = useSession();
+  const [fastUntil, setFastUntil] = useState(0);
+  const fast = fastUntil > Date.now();
+  const detail = useResource(
+    `delivery:${id}`,
+    (signal) => api.get<DeliveryDetail>(`/v1/deliveries/${encodeURIComponent(id)}`, signal),
+    { pollMs: fast ? FAST_POLL_MS : POLL_MS },
+  );
+  const [retrying, setRetrying] = useState(false);
+  const [retryNotice, setRetryNotice] = useState('');
+  const [retryError, setRetryError] = useState<string | null>(null);
+
+  // Tell the list when something about this delivery moved.
+  const fingerprint = detail.data
+    ? `${detail.data.status}:${detail.data.attempt_count}:${detail.data.updated_at}`
+    : null;
+  const lastFingerprint = useRef<string | null>(null);
+  const onChangedRef = useRef(onChanged);
+  onChangedRef.current = onChanged;
+  useEffect(() => {
+    if (fingerprint === null) return;
+    if (lastFingerprint.current !== null && lastFingerprint.current !== fingerprint) {
+      onChangedRef.current?.();
+    }
+    lastFingerprint.current = fingerprint;
+  }, [fingerprint]);
+
+  const attemptsBeforeRetry = useRef<number | null>(null);
+  useEffect(() => {
+    if (attemptsBeforeRetry.current === null || !detail.data) return;
+    if (detail.data.attempts.length > attemptsBeforeRetry.current) {
+      attemptsBeforeRetry.current = null;
+      const latest = detail.data.attempts[detail.data.attempts.length - 1];
+      setRetryNotice(
+        latest && isSuccessCode(latest.status_code) && !latest.error
+          ? `The retry succeeded: ${formatStatusCode(latest.status_code)}.`
+          : `The retry failed${latest ? `: ${latest.error ?? formatStatusCode(latest.status_code)}` : ''}.`,
+      );
+    }
+  }, [detail.data]);
+
+  if (detail.loading) return <Loading label="Loading the delivery…" />;
+  if (!detail.data) {
+    return detail.error ? (
+      <ErrorMessage
+        title="Could not load the delivery"
+        error={detail.error}
+        onRetry={detail.reload}
+      />
+    ) : null;
+  }
+
+  const delivery = detail.data;
+  const Heading = `h${level}` as 'h2' | 'h3';
+
+  const retry = async () => {
+    setRetrying(true);
+    setRetryError(null);
+    setRetryNotice('');
+    attemptsBeforeRetry.current = delivery.attempts.length;
+    try {
+      await api.post<Delivery>(`/v1/deliveries/${encodeURIComponent(delivery.id)}/retry`, {});
+      setRetryNotice('Retry queued. The new attempt appears below in a moment.');
+      setFastUntil(Date.now() + FAST_POLL_FOR_MS);
+      detail.reload();
+      onChangedRef.current?.();
+    } catch (caught) {
+      attemptsBeforeRetry.current = null;
+      setRetryError(toApiError(caught).message);
+    } finally {
+      setRetrying(false);
+    }
+  };
+
+  const attempts = [...delivery.attempts].sort((a, b) => b.attempt - a.attempt);
+  return (
+    <div className="delivery-view">
+      <StaleNotice error={detail.error} />
+      <div className="delivery-summary">
+        <dl className="facts">
+          <div>
+            <dt>Status</dt>
+            <dd>
+              <DeliveryStatusBadge status={delivery.status} />
+              {delivery.test && <span className="badge badge-info badge-small">Test</span>}
+            </dd>
+          </div>
+          <div>
+            <dt>Event type</dt>
+            <dd>
+              <code>{delivery.event}</code>
+            </dd>
+          </div>
+          <div>
+            <dt>Attempts</dt>
+            <dd>{delivery.attempt_count}</dd>
+          </div>
+          <div>
+            <dt>Last response</dt>
+            <dd>
+              {delivery.attempt_count === 0 ? '—' : formatStatusCode(delivery.last_status_code)}
+              {delivery.last_duration_ms != null && (
+                <span className="muted"> in {formatDuration(delivery.last_duration_ms)}</span>
+              )}
+            </dd>
+          </div>
+          <div>
+            <dt>Created</dt>
+            <dd>
+              <AbsoluteTime iso={delivery.created_at} />
+            </dd>
+          </div>
+          <div>
+            <dt>Next retry</dt>
+            <dd>
+              {delivery.status === 'pending' && delivery.next_attempt_at ? (
+                <RelativeTime iso={delivery.next_attempt_at} />
+              ) : (
+                <span className="muted">None scheduled</span>
+              )}
+            </dd>
+          </div>
+          {delivery.url && (
+            <div className="facts-wide">
+              <dt>Endpoint URL</dt>
+              <dd className="break">{delivery.url}</dd>
+            </div>
+          )}
+          <div className="facts-wide">
+            <dt>IDs</dt>
+            <dd className="ids">
+              <code>{delivery.id}</code> · event <code>{delivery.event_id}</code>
+            </dd>
+          </div>
+        </dl>
+        <div className="delivery-actions">
+          <button
+            type="button"
+            className="button button-primary"
+            onClick={retry}
+            disabled={retrying || !delivery.webhook_id}
+            aria-describedby={delivery.webhook_id ? undefined : `${delivery.id}-no-retry`}
+          >
+            {retrying ? 'Retrying…' : 'Retry'}
+          </button>
+          {!delivery.webhook_id && (
+            <span id={`${delivery.id}-no-retry`} className="muted small">
+              Sent to a URL that is not a saved webhook: send a new test instead.
+            </span>
+          )}
+          {showWebhookLink && delivery.webhook_id && (
+            <a href={href({ name: 'webhook', id: delivery.webhook_id, tab: 'logs' })}>
+              All deliveries of this webhook
+            </a>
+          )}
+        </div>
+        <p className="status-text" role="status">
+          {retryNotice}
+        </p>
+        {retryError && (
+          <p className="form-error" role="alert">
+            {retryError}
+          </p>
+        )}
+      </div>
+
+      <section aria-labelledby={`${delivery.id}-history`} className="delivery-section">
+        <Heading id={`${delivery.id}-history`} className="section-title">
+          Retry history
+        </Heading>
+        <ol className="timeline" aria-label="Attempts, newest first">
+          {delivery.status === 'pending' && delivery.next_attempt_at && (
+            <li className="timeline-item timeline-next">
+              <p className="attempt-title">
+                Attempt {delivery.attempt_count + 1}: due{' '}
+                <RelativeTime iso={delivery.next_attempt_at} />
+              </p>
+              <p className="muted">
+                Scheduled for <AbsoluteTime iso={delivery.next_attempt_at} />
+              </p>
+            </li>
+          )}
+          {attempts.map((attempt) => (
+            <AttemptItem key={attempt.attempt} attempt={attempt} />
+          ))}
+          {attempts.length === 0 &&
+            !(delivery.status === 'pending' && delivery.next_attempt_at) && (
+              <li className="timeline-item">
+                <p className="muted">No attempt yet.</p>
+              </li>
+            )}
+        </ol>
+        {delivery.status === 'failed' && (
+          <p className="muted">Automatic retries are over. Choose Retry to send it once more.</p>
+        )}
+      </section>
+
+      <section aria-labelledby={`${delivery.id}-request`} className="delivery-section">
+        <Heading id={`${delivery.id}-request`} className="section-title">
+          Request
+        </Heading>
+        {delivery.request ? (
+          <>
+            <p className="body-label">Headers</p>
+            <div className="table-wrap">
+              <table className="table table-compact headers-table">
+                <tbody>
+                  {Object.entries(delivery.request.headers).map(([name, value]) => (
+                    <tr key={name}>
+                      <th scope="row">{name}</th>
+                      <td>
+                        <code className="break">{value}</code>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <p className="body-label">Body</p>
+            <pre className="code-block" tabIndex={0}>
+              {prettyBody(delivery.request.body)}
+            </pre>
+          </>
+        ) : (
+          <p className="muted">The request is not available.</p>
+        )}
+      </section>
+    </div>
+  );
+}
+
+function AttemptItem({ attempt }: { attempt: Attempt }) {
+  const ok = isSuccessCode(attempt.status_code) && !attempt.error;
+  return (
+    <li className={`timeline-item ${ok ? 'timeline-success' : 'timeline-failure'}`}>
+      <div className="attempt-header">
+        <p className="attempt-title">
+          <span>Attempt {attempt.attempt}</span>
+          <span className="badge badge-neutral badge-small">
+            {TRIGGERS[attempt.trigger] ?? attempt.trigger}
+          </span>
+        </p>
+        <span className={`badge ${ok ? 'badge-success' : 'badge-danger'}`}>
+          <span className="badge-dot" aria-hidden="true" />
+          {ok ? 'Succeeded' : 'Failed'}
+        </span>
+      </div>
+      <dl className="facts facts-inline">
+        <div>
+          <dt>Time</dt>
+          <dd>
+            <AbsoluteTime iso={attempt.started_at} />
+          </dd>
+        </div>
+        <div>
+          <dt>Status code</dt>
+          <dd>{formatStatusCode(attempt.status_code)}</dd>
+        </div>
+        <div>
+          <dt>Duration</dt>
+          <dd>{formatDuration(attempt.duration_ms)}</dd>
+        </div>
+      </dl>
+      {attempt.error && (
+        <p className="error-text">
+          <span className="label-inline">Error:</span> {attempt.error}
+        </p>
+      )}
+      <p className="body-label">Response body</p>
+      {attempt.response_body ? (
+        <pre className="code-block code-block-short" tabIndex={0}>
+          {prettyBody(attempt.response_body)}
+        </pre>
+      ) : (
+        <p className="muted small">Empty</p>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,49 @@
+import type { TestResult } from '../api/types.js';
+import { formatDuration, formatStatusCode, prettyBody } from '../app/format.js';
+
+/** The outcome of a test send: success or failure, status, time, body and error. */
+export function TestResultView({ result, logsHref }: { result: TestResult; logsHref?: string }) {
+  return (
+    <div
+      className={`test-result ${result.success ? 'test-result-success' : 'test-result-failure'}`}
+    >
+      <p className="test-result-title">
+        <span className="test-result-icon" aria-hidden="true">
+          {result.success ? '✓' : '✕'}
+        </span>
+        {result.success ? 'Test delivered' : 'Test failed'}
+      </p>
+      <dl className="facts">
+        <div>
+          <dt>Status code</dt>
+          <dd>{formatStatusCode(result.status_code)}</dd>
+        </div>
+        <div>
+          <dt>Response time</dt>
+          <dd>{formatDuration(result.duration_ms)}</dd>
+        </div>
+        {result.error && (
+          <div className="facts-wide">
+            <dt>Error</dt>
+            <dd className="error-text">{result.error}</dd>
+          </div>
+        )}
+      </dl>
+      <div className="body-block">
+        <p className="body-label">Response body</p>
+        {result.response_body ? (
+          <pre className="code-block" tabIndex={0}>
+            {prettyBody(result.response_body)}
+          </pre>
+        ) : (
+          <p className="muted">Empty</p>
+        )}
+      </div>
+      {logsHref && (
+        <p>
+          <a href={logsHref}>View this delivery in the logs</a>
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,69 @@
+import type { Webhook } from '../api/types.js';
+import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
+import { AbsoluteTime } from '../components/Time.js';
+import { SecretPanel } from './SecretPanel.js';
+import { SendTestPanel } from './SendTestPanel.js';
+
+export function OverviewTab({ webhook }: { webhook: Webhook }) {
+  return (
+    <div className="overview-grid">
+      <div className="overview-main">
+        <SendTestPanel webhook={webhook} />
+        <SecretPanel webhook={webhook} />
+      </div>
+      <section className="card" aria-labelledby="details-title">
+        <h2 id="details-title" className="card-title">
+          Details
+        </h2>
+        <dl className="details">
+          <div>
+            <dt>Endpoint URL</dt>
+            <dd className="break">{webhook.url}</dd>
+          </div>
+          <div>
+            <dt>Events</dt>
+            <dd>
+              <EventChips events={webhook.events} max={50} />
+            </dd>
+          </div>
+          <div>
+            <dt>Status</dt>
+            <dd>
+              <WebhookStatusBadge webhook={webhook} />
+            </dd>
+          </div>
+          <div>
+            <dt>Rate limit</dt>
+            <dd>
+              {webhook.rate_limit_per_minute != null
+                ? `${webhook.rate_limit_per_minute} deliveries per minute`
+                : 'Server default'}
+            </dd>
+          </div>
+          <div>
+            <dt>Description</dt>
+            <dd>{webhook.description ?? <span className="muted">None</span>}</dd>
+          </div>
+          <div>
+            <dt>ID</dt>
+            <dd>
+              <code>{webhook.id}</code>
+            </dd>
+          </div>
+          <div>
+            <dt>Created</dt>
+            <dd>
+              <AbsoluteTime iso={webhook.created_at} />
+            </dd>
+          </div>
+          <div>
+            <dt>Updated</dt>
+            <dd>
+              <AbsoluteTime iso={webhook.updated_at} />
+            </dd>
+          </div>
+        </dl>
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,271 @@
+import { type FormEvent, useRef, useState } from 'react';
+import { toApiError } from '../api/client.js';
+import type { Webhook, WebhookInput } from '../api/types.js';
+import { useSession } from '../app/context.js';
+import { Dialog } from '../components/Dialog.js';
+import { Field, focusFirstInvalid } from '../components/Field.js';
+import { ErrorMessage, Loading } from '../components/States.js';
+import { EventPicker } from './EventPicker.js';
+import { normalizeSelection } from './events.js';
+import { type WebhookField, fieldOfError } from './fieldErrors.js';
+
+interface WebhookFormDialogProps {
+  /** The webhook to edit; absent to add one. */
+  webhook?: Webhook;
+  onClose: () => void;
+  onSaved: (webhook: Webhook) => void;
+}
+
+type Errors = Partial<Record<WebhookField, string>>;
+
+function sameEvents(a: string[], b: string[]): boolean {
+  const left = [...a].sort();
+  const right = [...b].sort();
+  return left.length === right.length && left.every((value, index) => value === right[index]);
+}
+
+export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDialogProps) {
+  const { api, eventTypes } = useSession();
+  const editing = webhook !== undefined;
+  const [url, setUrl] = useState(webhook?.url ?? '');
+  const [description, setDescription] = useState(webhook?.description ?? '');
+  const [selection, setSelection] = useState<Set<string>>(() => new Set(webhook?.events ?? []));
+  const [secret, setSecret] = useState('');
+  const [enabled, setEnabled] = useState(webhook ? webhook.status === 'enabled' : true);
+  const [rateLimit, setRateLimit] = useState(
+    webhook?.rate_limit_per_minute != null ? String(webhook.rate_limit_per_minute) : '',
+  );
+  const [errors, setErrors] = useState<Errors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const formRef = useRef<HTMLFormElement>(null);
+  // Editing a field clears the error shown next to it; the rest stay until the next save.
+  const edited = (field: WebhookField) =>
+    setErrors((previous) => {
+      if (!(field in previous)) return previous;
+      const next = { ...previous };
+      delete next[field];
+      return next;
+    });
+
+  const body = (): WebhookInput | Errors => {
+    const trimmedRate = rateLimit.trim();
+    if (trimmedRate !== '' && !/^\d+$/.test(trimmedRate)) {
+      return {
+        rate_limit_per_minute: 'Enter a whole number of deliveries per minute, or leave it empty.',
+      };
+    }
+    const input: WebhookInput = {
+      url: url.trim(),
+      events: normalizeSelection(selection),
+      status: enabled ? 'enabled' : 'disabled',
+    };
+    const rate = trimmedRate === '' ? null : Number(trimmedRate);
+    const text = description.trim() === '' ? null : description.trim();
+    if (!editing) {
+      if (text !== null) input.description = text;
+      if (rate !== null) input.rate_limit_per_minute = rate;
+      if (secret !== '') input.secret = secret;
+      return input;
+    }
+    // An edit sends only what changed, so it cannot undo someone else's change to another field.
+    const patch: WebhookInput = {};
+    if (input.url !== webhook.url) patch.url = input.url;
+    if (!sameEvents(input.events ?? [], webhook.events)) patch.events = input.events;
+    if (input.status !== webhook.status) patch.status = input.status;
+    if (text !== webhook.description) patch.description = text;
+    if (rate !== webhook.rate_limit_per_minute) patch.rate_limit_per_minute = rate;
+    if (secret !== '') patch.secret = secret;
+    return patch;
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (saving) return;
+    const built = body();
+    if ('rate_limit_per_minute' in built && typeof built.rate_limit_per_minute === 'string') {
+      setErrors(built as Errors);
+      setFormError(null);
+      requestAnimationFrame(() => focusFirstInvalid(formRef.current));
+      return;
+    }
+    const input = built as WebhookInput;
+    setSaving(true);
+    setErrors({});
+    setFormError(null);
+    try {
+      if (editing && Object.keys(input).length === 0) {
+        onSaved(webhook);
+        return;
+      }
+      const saved = editing
+        ? await api.patch<Webhook>(`/v1/webhooks/${encodeURIComponent(webhook.id)}`, input)
+        : await api.post<Webhook>('/v1/webhooks', input);
+      onSaved(saved);
+    } catch (caught) {
+      const error = toApiError(caught);
+      const field = fieldOfError(error);
+      if (field) setErrors({ [field]: error.message });
+      else setFormError(error.message);
+      setSaving(false);
+      requestAnimationFrame(() => {
+        if (field) focusFirstInvalid(formRef.current);
+        else formRef.current?.querySelector<HTMLElement>('.form-error')?.focus();
+      });
+    }
+  };
+
+  const formId = editing ? 'webhook-edit-form' : 'webhook-add-form';
+  return (
+    <Dialog
+      title={editing ? 'Edit webhook' : 'Add Webhook'}
+      onClose={onClose}
+      size="large"
+      footer={
+        <>
+          <button type="button" className="button button-secondary" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" form={formId} className="button button-primary" disabled={saving}>
+            {saving ? 'Saving…' : 'Save'}
+          </button>
+        </>
+      }
+    >
+      <form id={formId} ref={formRef} onSubmit={submit} noValidate className="form">
+        {formError && (
+          <p className="form-error" role="alert" tabIndex={-1}>
+            {formError}
+          </p>
+        )}
+        <Field
+          label="Endpoint URL"
+          hint="Rizler sends a signed HTTP POST here for every subscribed event."
+          error={errors.url}
+        >
+          {(control) => (
+            <input
+              {...control}
+              data-autofocus
+              className="input"
+              type="url"
+              inputMode="url"
+              autoComplete="off"
+              spellCheck={false}
+              placeholder="https://example.com/webhooks/rizler"
+              value={url}
+              onChange={(event) => {
+                setUrl(event.target.value);
+                edited('url');
+              }}
+            />
+          )}
+        </Field>
+        <Field label="Description" optional error={errors.description}>
+          {(control) => (
+            <input
+              {...control}
+              className="input"
+              type="text"
+              placeholder="CRM sync, production"
+              value={description}
+              onChange={(event) => {
+                setDescription(event.target.value);
+                edited('description');
+              }}
+            />
+          )}
+        </Field>
+        {eventTypes.data ? (
+          <EventPicker
+            types={eventTypes.data}
+            selection={selection}
+            onChange={(next) => {
+              setSelection(next);
+              edited('events');
+            }}
+            error={errors.events}
+          />
+        ) : eventTypes.error ? (
+          <ErrorMessage
+            title="Could not load the event types"
+            error={eventTypes.error}
+            onRetry={eventTypes.reload}
+          />
+        ) : (
+          <Loading label="Loading event types…" />
+        )}
+        <Field
+          label="Secret Key"
+          optional
+          hint={
+            editing
+              ? 'Leave empty to keep the current secret. A new value replaces it at once; to switch without dropping signatures, rotate the secret instead.'
+              : 'Leave empty to generate one (whsec_…). Receivers use it to verify signatures.'
+          }
+          error={errors.secret}
+        >
+          {(control) => (
+            <input
+              {...control}
+              className="input input-mono"
+              type="text"
+              autoComplete="off"
+              spellCheck={false}
+              value={secret}
+              onChange={(event) => {
+                setSecret(event.target.value);
+                edited('secret');
+              }}
+            />
+          )}
+        </Field>
+        <Field
+          label="Rate limit per minute"
+          optional
+          hint="Deliveries beyond it wait; they do not fail. Leave empty for the server's default."
+          error={errors.rate_limit_per_minute}
+        >
+          {(control) => (
+            <input
+              {...control}
+              className="input input-narrow"
+              type="text"
+              inputMode="numeric"
+              value={rateLimit}
+              onChange={(event) => {
+                setRateLimit(event.target.value);
+                edited('rate_limit_per_minute');
+              }}
+            />
+          )}
+        </Field>
+        <Field
+          label="Status"
+          hint={
+            enabled
+              ? 'Enabled: receives events.'
+              : 'Disabled: receives no new events until enabled.'
+          }
+          error={errors.status}
+        >
+          {(control) => (
+            <div className="switch-row">
+              <input
+                {...control}
+                className="switch"
+                type="checkbox"
+                role="switch"
+                checked={enabled}
+                onChange={(event) => setEnabled(event.target.checked)}
+              />
+              <span className="switch-state" aria-hidden="true">
+                {enabled ? 'Enabled' : 'Disabled'}
+              </span>
+            </div>
+          )}
+        </Field>
+      </form>
+    </Dialog>
+  );
+}
