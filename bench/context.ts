@@ -1,0 +1,112 @@
+// What every bench scenario is handed: a receiver, a scratch folder, a way to start the
+// service as a real process, and the ceiling measured at the start of the run.
+import { startProcess, type ServiceProcess } from '../test/helpers/process.js';
+import type { CountingReceiver } from './receiver.js';
+
+export const ADMIN = 'bench-admin-token';
+export const DATA = {
+  call_id: 'call_123456',
+  agent_id: 'agent_789',
+  duration: 180,
+  status: 'completed',
+};
+
+export interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
+
+export interface BenchContext {
+  receiver: CountingReceiver;
+  dir: string;
+  /** Deliveries per throughput figure (BENCH_DELIVERIES, default 20,000). */
+  total: number;
+  /** The bare undici rate to the same receiver, measured first in this run. */
+  ceiling: number;
+}
+
+export async function call<T>(port: number, key: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Starts `rizler-webhooks <command>` with the bench's settings (BENCH_PROFILE=dir for CPU profiles). */
+export function startService(
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+  command: 'serve' | 'worker' = 'serve',
+): Promise<ServiceProcess> {
+  const profile = process.env.BENCH_PROFILE;
+  return startProcess(
+    [command],
+    {
+      RIZLER_DATABASE_URL: databaseUrl,
+      RIZLER_ADMIN_TOKEN: ADMIN,
+      RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
+      RIZLER_ENDPOINT_RATE_LIMIT: '100000000',
+      RIZLER_API_RATE_LIMIT: '1000000',
+      RIZLER_LOG_LEVEL: 'info',
+      ...extra,
+    },
+    30_000,
+    profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+  );
+}
+
+export async function stopService(service: ServiceProcess): Promise<void> {
+  service.kill('SIGTERM');
+  await service.exited;
+}
+
+/**
+ * Publishes enough events in batches of 1000 for `total` deliveries over `endpoints`
+ * endpoints, and times publish → received → every attempt recorded, in deliveries/s.
+ * `apiPort` serves the API; the workers may be other processes.
+ */
+export async function endToEnd(
+  ctx: BenchContext,
+  apiPort: number,
+  endpoints: number,
+  total: number,
+): Promise<number> {
+  const { receiver } = ctx;
+  const account = await call<{ api_key: string }>(apiPort, ADMIN, '/v1/accounts', {
+    name: `bench-${endpoints}-${total}-${Date.now()}`,
+  });
+  const key = account.api_key;
+  for (let i = 0; i < endpoints; i++) {
+    await call(apiPort, key, '/v1/webhooks', {
+      url: `${receiver.url}?e=${i}`,
+      events: ['call.ended'],
+    });
+  }
+  const eventsNeeded = Math.ceil(total / endpoints);
+  receiver.reset();
+  const started = performance.now();
+  const batches: Promise<unknown>[] = [];
+  for (let sent = 0; sent < eventsNeeded; sent += 1000) {
+    const n = Math.min(1000, eventsNeeded - sent);
+    const events = Array.from({ length: n }, () => ({ event: 'call.ended', data: DATA }));
+    batches.push(call(apiPort, key, '/v1/events/batch', { events }));
+  }
+  await Promise.all(batches);
+  await receiver.waitFor(eventsNeeded * endpoints);
+  // Received is not done: wait until every attempt is recorded.
+  for (;;) {
+    const pending = await call<{ data: unknown[] }>(
+      apiPort,
+      key,
+      '/v1/deliveries?status=pending&limit=1',
+    );
+    if (pending.data.length === 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return (eventsNeeded * endpoints) / ((performance.now() - started) / 1000);
+}
