@@ -11,18 +11,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { accountRoutes } from './accounts/routes.js';
 import { deliveryRoutes } from './deliveries/routes.js';
 import { eventRoutes } from './events/routes.js';
+import { streamRoutes } from './events/stream.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import type { Api, AppContext } from './http/context.js';
 import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
 import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
 import { ErrorBody } from './http/schemas.js';
-import type { Metrics } from './observability/metrics.js';
 import { StorageUnavailableError } from './storage/index.js';
 import { VERSION } from './version.js';
 
 export interface BuildAppOptions extends AppContext {
-  metrics: Metrics;
   logger?: FastifyServerOptions['loggerInstance'];
   /** Folder of the built dashboard; default dist/web beside the package. */
   webRoot?: string;
@@ -81,7 +80,8 @@ function toApiError(error: FastifyError | Error): ApiError {
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<Api> {
-  const { metrics, webRoot = defaultWebRoot(), ...ctx } = options;
+  const { webRoot = defaultWebRoot(), logger: _logger, ...ctx } = options;
+  const { metrics } = ctx;
   const app = Fastify({
     loggerInstance: options.logger,
     // 1 MiB for management calls; publishing routes set their own limits.
@@ -233,6 +233,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   webhookRoutes(app, ctx);
   eventRoutes(app, ctx);
   deliveryRoutes(app, ctx);
+  streamRoutes(app, ctx);
 
   if (hasWeb) {
     await app.register(fastifyStatic, {

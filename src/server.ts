@@ -11,6 +11,7 @@ import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { createDeliveryDispatcher } from './worker/dispatcher.js';
 import { DeliveryWorker } from './worker/pipeline.js';
+import { RetentionJob } from './worker/retention.js';
 import { Sender } from './worker/sender.js';
 
 export interface RunningService {
@@ -65,7 +66,9 @@ function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics
       pollIntervalMs: config.pollIntervalMs,
     },
   });
-  return { dispatcher, sender, secrets, worker };
+  const retention = new RetentionJob(storage, { retentionDays: config.retentionDays }, logger);
+  metrics.observeQueue(storage);
+  return { dispatcher, sender, secrets, worker, retention };
 }
 
 /** `serve`: API + dashboard, and a delivery worker unless RIZLER_RUN_WORKER=false. */
@@ -81,12 +84,20 @@ export async function startServer(
   await storage.migrate();
   const created = await ensureDefaultAccount(storage, config.adminToken);
   const metrics = new Metrics();
-  const { dispatcher, sender, secrets, worker } = buildDelivery(config, storage, logger, metrics);
+  const { dispatcher, sender, secrets, worker, retention } = buildDelivery(
+    config,
+    storage,
+    logger,
+    metrics,
+  );
   const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (config.runWorker) worker.start();
+  if (config.runWorker) {
+    worker.start();
+    retention.start();
+  }
   if (created) {
     announce(
       [
@@ -109,6 +120,7 @@ export async function startServer(
     storage,
     async stop() {
       await app.close();
+      await retention.stop();
       await worker.stop();
       await dispatcher.close();
       await storage.close();
@@ -127,7 +139,7 @@ export async function startWorker(
   });
   await storage.migrate();
   const metrics = new Metrics();
-  const { dispatcher, worker } = buildDelivery(config, storage, logger, metrics);
+  const { dispatcher, worker, retention } = buildDelivery(config, storage, logger, metrics);
   const ops = Fastify({ loggerInstance: logger });
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {
@@ -148,12 +160,14 @@ export async function startWorker(
   const address = ops.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   worker.start();
+  retention.start();
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');
   return {
     port,
     storage,
     async stop() {
       await ops.close();
+      await retention.stop();
       await worker.stop();
       await dispatcher.close();
       await storage.close();

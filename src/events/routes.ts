@@ -170,6 +170,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
       });
       if (published!.duplicate) reply.header('idempotent-replayed', 'true');
+      else ctx.metrics.eventsPublished.inc();
       return reply.code(202).send(renderPublished(published!));
     },
   );
@@ -205,6 +206,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         now,
         idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
       });
+      ctx.metrics.eventsPublished.inc(published.filter((p) => !p.duplicate).length);
       return reply.code(202).send({ data: published.map(renderPublished) });
     },
   );

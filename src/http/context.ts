@@ -9,6 +9,7 @@ import type {
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.js';
 import type { SecretBox } from '../core/secret-box.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Storage } from '../storage/index.js';
 import type { Sender } from '../worker/sender.js';
 
@@ -26,6 +27,7 @@ export interface AppContext {
   secrets: SecretBox;
   /** Sends test attempts; the same sender the worker uses. */
   sender: Sender;
+  metrics: Metrics;
   now: () => number;
 }
 

@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client). One registry per process, handed to the app and worker.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AttemptOutcome, ClaimedDelivery } from '../storage/index.js';
+import type { AttemptOutcome, ClaimedDelivery, QueueStats, Storage } from '../storage/index.js';
 import type { WorkerObserver } from '../worker/pipeline.js';
 import type { AttemptResult } from '../worker/sender.js';
 
@@ -37,6 +37,59 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'rizler_process_' });
+  }
+
+  /**
+   * Queue depth by state, the age of the longest-waiting due delivery, and endpoints by
+   * state, read from the store at each scrape (a few index counts).
+   */
+  observeQueue(storage: Storage, now: () => number = Date.now): void {
+    let pending: Promise<QueueStats | null> | null = null;
+    let readAt = 0;
+    // Three gauges share one read per scrape.
+    const read = (): Promise<QueueStats | null> => {
+      if (!pending || now() - readAt > 1000) {
+        readAt = now();
+        pending = storage.queueStats(readAt).catch(() => null);
+      }
+      return pending;
+    };
+    new Gauge({
+      name: 'rizler_queue_depth',
+      help: 'Pending deliveries by state: due (waiting for a worker), in_flight, scheduled (retry or rate limit), held (endpoint at its in-flight cap).',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (!q) return;
+        this.set({ state: 'due' }, q.due);
+        this.set({ state: 'in_flight' }, q.inFlight);
+        this.set({ state: 'scheduled' }, q.scheduled);
+        this.set({ state: 'held' }, q.held);
+      },
+    });
+    new Gauge({
+      name: 'rizler_queue_oldest_due_age_seconds',
+      help: 'How long the longest-waiting due delivery has been due; 0 when none is.',
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (!q) return;
+        this.set(q.oldestDueAt === null ? 0 : Math.max(0, (readAt - q.oldestDueAt) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'rizler_endpoints',
+      help: 'Endpoints by state: enabled, or disabled:<reason> (manual, failing, gone).',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (!q) return;
+        this.reset();
+        for (const [state, n] of Object.entries(q.endpoints)) this.set({ state }, n);
+      },
+    });
   }
 
   workerObserver(

@@ -147,6 +147,8 @@ export interface DeliveryFilter {
   eventType?: string;
   since?: number;
   until?: number;
+  /** Only deliveries changed (created, attempted, retried) at or after this time. */
+  updatedSince?: number;
 }
 
 export interface EventFilter {
@@ -305,6 +307,24 @@ export interface Storage {
 
   /** Deletes finished deliveries, their attempts and events older than `before`, at most `batch` rows of each. */
   purge(before: number, batch: number): Promise<PurgeResult>;
+
+  /** The operator's view of the queue and the endpoints, for metrics. */
+  queueStats(now: number): Promise<QueueStats>;
+}
+
+/** Pending deliveries by where they stand, read from the queue's own indexes. */
+export interface QueueStats {
+  /** Due now and waiting for a worker; `oldestDueAt` is when the longest-waiting fell due. */
+  due: number;
+  oldestDueAt: number | null;
+  /** Leased by a worker: an attempt in flight. */
+  inFlight: number;
+  /** Waiting for a retry or for the endpoint's rate limit. */
+  scheduled: number;
+  /** Held while their endpoint is at its in-flight cap. */
+  held: number;
+  /** Endpoints by state: `enabled`, or `disabled:<reason>`. */
+  endpoints: Record<string, number>;
 }
 
 /** The database cannot be reached; the API answers 503 and the caller may try again. */

@@ -26,6 +26,7 @@ import {
   type PublishRequest,
   type PublishedEvent,
   type PurgeResult,
+  type QueueStats,
   type SecretRotation,
   type StatsRequest,
   type Storage,
@@ -1462,5 +1463,38 @@ export class PostgresStorage implements Storage {
       );
       return { events: events.length, deliveries: deliveries.length, attempts: attempts.length };
     });
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    const [due] = await this.query(
+      'SELECT count(*) AS n, min(due_at) AS oldest FROM deliveries WHERE due_at <= $1',
+      [now],
+    );
+    const [later] = await this.query('SELECT count(*) AS n FROM deliveries WHERE due_at > $1', [
+      now,
+    ]);
+    const [inFlight] = await this.query(
+      'SELECT count(*) AS n FROM deliveries WHERE lease_token IS NOT NULL AND due_at > $1',
+      [now],
+    );
+    const [held] = await this.query('SELECT count(*) AS n FROM deliveries WHERE held');
+    const endpoints: Record<string, number> = {};
+    for (const row of await this.query(
+      'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
+    )) {
+      const key =
+        row.status === 'enabled'
+          ? 'enabled'
+          : `disabled:${String(row.disabled_reason ?? 'manual')}`;
+      endpoints[key] = (endpoints[key] ?? 0) + Number(row.n);
+    }
+    return {
+      due: Number(due!.n),
+      oldestDueAt: due!.oldest === null ? null : Number(due!.oldest),
+      inFlight: Number(inFlight!.n),
+      scheduled: Number(later!.n) - Number(inFlight!.n),
+      held: Number(held!.n),
+      endpoints,
+    };
   }
 }

@@ -22,6 +22,7 @@ import {
   type PublishRequest,
   type PublishedEvent,
   type PurgeResult,
+  type QueueStats,
   type SecretRotation,
   type StatsRequest,
   type Storage,
@@ -550,6 +551,10 @@ export class SqliteStorage implements Storage {
       where.push('created_at < ?');
       args.push(filter.until);
     }
+    if (filter.updatedSince !== undefined) {
+      where.push('updated_at >= ?');
+      args.push(filter.updatedSince);
+    }
     if (page.after !== null) {
       where.push('id < ?');
       args.push(page.after);
@@ -1012,6 +1017,43 @@ export class SqliteStorage implements Storage {
            LIMIT ?)`,
       ).run(before, batch).changes;
       return { events, deliveries, attempts };
+    });
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    return this.run(() => {
+      const due = this.stmt(
+        `SELECT count(*) AS n, min(due_at) AS oldest FROM deliveries INDEXED BY deliveries_due
+         WHERE due_at <= ?`,
+      ).get(now) as Row;
+      const later = this.stmt(
+        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE due_at > ?',
+      ).get(now) as Row;
+      const inFlight = this.stmt(
+        `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
+         WHERE lease_token IS NOT NULL AND due_at > ?`,
+      ).get(now) as Row;
+      const held = this.stmt(
+        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_held WHERE held = 1',
+      ).get() as Row;
+      const endpoints: Record<string, number> = {};
+      for (const row of this.stmt(
+        'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
+      ).all() as Row[]) {
+        const key =
+          row.status === 'enabled'
+            ? 'enabled'
+            : `disabled:${String(row.disabled_reason ?? 'manual')}`;
+        endpoints[key] = (endpoints[key] ?? 0) + num(row.n);
+      }
+      return {
+        due: num(due.n),
+        oldestDueAt: numOrNull(due.oldest),
+        inFlight: num(inFlight.n),
+        scheduled: num(later.n) - num(inFlight.n),
+        held: num(held.n),
+        endpoints,
+      };
     });
   }
 }
