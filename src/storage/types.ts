@@ -310,6 +310,12 @@ export interface Storage {
 
   /** The operator's view of the queue and the endpoints, for metrics. */
   queueStats(now: number): Promise<QueueStats>;
+
+  /**
+   * Rewrites every stored endpoint secret (current and previous) through `reseal`, in
+   * batches; returns how many webhooks changed. Encryption key rotation uses it.
+   */
+  resealSecrets(reseal: (sealed: string) => string): Promise<number>;
 }
 
 /** Pending deliveries by where they stand, read from the queue's own indexes. */

@@ -35,6 +35,18 @@ describe('secret box', () => {
     expect(createSecretBox('key').open(stored)).toBe('whsec_old');
     expect(() => plain.open(createSecretBox('key').seal('x'))).toThrow(/RIZLER_ENCRYPTION_KEY/);
   });
+
+  it('rotates keys: the first key seals, every listed key opens', () => {
+    const old = createSecretBox('old key');
+    const sealedOld = old.seal('whsec_a');
+    const rotated = createSecretBox('new key, old key');
+    expect(rotated.open(sealedOld)).toBe('whsec_a');
+    expect(rotated.isCurrent(sealedOld)).toBe(false);
+    const resealed = rotated.seal(rotated.open(sealedOld));
+    expect(rotated.isCurrent(resealed)).toBe(true);
+    expect(createSecretBox('new key').open(resealed)).toBe('whsec_a');
+    expect(() => createSecretBox('new key').open(sealedOld)).toThrow(/does not list/);
+  });
 });
 
 describe('claim plan', () => {

@@ -1497,4 +1497,33 @@ export class PostgresStorage implements Storage {
       endpoints,
     };
   }
+
+  async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
+    let changed = 0;
+    let after = '';
+    for (;;) {
+      const rows = await this.query(
+        'SELECT id, secret, previous_secret FROM webhooks WHERE id > $1 ORDER BY id LIMIT 500',
+        [after],
+      );
+      if (rows.length === 0) return changed;
+      changed += await this.tx(async (q) => {
+        let n = 0;
+        for (const row of rows) {
+          const secret = reseal(String(row.secret));
+          const previous =
+            row.previous_secret === null ? null : reseal(String(row.previous_secret));
+          if (secret === row.secret && previous === row.previous_secret) continue;
+          await q('UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3', [
+            secret,
+            previous,
+            row.id,
+          ]);
+          n++;
+        }
+        return n;
+      });
+      after = String(rows[rows.length - 1]!.id);
+    }
+  }
 }

@@ -1056,4 +1056,35 @@ export class SqliteStorage implements Storage {
       };
     });
   }
+
+  async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
+    let changed = 0;
+    let after = '';
+    for (;;) {
+      const rows = await this.run(
+        () =>
+          this.stmt(
+            'SELECT id, secret, previous_secret FROM webhooks WHERE id > ? ORDER BY id LIMIT 500',
+          ).all(after) as Row[],
+      );
+      if (rows.length === 0) return changed;
+      changed += await this.tx(() => {
+        let n = 0;
+        for (const row of rows) {
+          const secret = reseal(String(row.secret));
+          const previous =
+            row.previous_secret === null ? null : reseal(String(row.previous_secret));
+          if (secret === row.secret && previous === row.previous_secret) continue;
+          this.stmt('UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?').run(
+            secret,
+            previous,
+            row.id,
+          );
+          n++;
+        }
+        return n;
+      });
+      after = String(rows[rows.length - 1]!.id);
+    }
+  }
 }
