@@ -2,7 +2,7 @@
 // found, which to lease now, which to hold back for the endpoint's rate limit, and which to
 // park because their endpoint is gone or disabled. Pure: the engines read the inputs and
 // write the result inside their claim transaction.
-import type { ClaimRequest } from './types.js';
+import type { ClaimRequest, ClaimedDelivery, Webhook } from './types.js';
 
 export interface ClaimCandidate {
   deliveryId: string;
@@ -77,4 +77,35 @@ export function planClaim(
     if (wanted.length > 0) plan.buckets.push({ webhookId, tokens });
   }
   return plan;
+}
+
+/** What the worker gets for one leased delivery: the endpoint as it is now, the event body. */
+export function toClaimed(
+  c: ClaimCandidate,
+  webhook: Webhook,
+  event: { type: string; payload: string },
+  request: Pick<ClaimRequest, 'now' | 'leaseToken'>,
+): ClaimedDelivery {
+  const sealedSecrets = [webhook.sealedSecret];
+  // The secret before a rotation keeps signing webhook-signature until it expires.
+  if (
+    webhook.sealedPreviousSecret !== null &&
+    (webhook.previousSecretExpiresAt ?? 0) > request.now
+  ) {
+    sealedSecrets.push(webhook.sealedPreviousSecret);
+  }
+  return {
+    deliveryId: c.deliveryId,
+    leaseToken: request.leaseToken,
+    accountId: webhook.accountId,
+    webhookId: webhook.id,
+    eventId: c.eventId,
+    eventType: event.type,
+    url: webhook.url,
+    payload: event.payload,
+    attempt: c.attemptCount + 1,
+    autoAttempts: c.autoAttempts,
+    trigger: c.manual ? 'manual' : 'auto',
+    sealedSecrets,
+  };
 }

@@ -37,7 +37,7 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
-import { planClaim, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
 type Row = Record<string, unknown>;
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
@@ -1165,24 +1165,14 @@ export class PostgresStorage implements Storage {
       for (const c of plan.lease) {
         const webhook = endpoints.get(c.webhookId!)!.webhook;
         const event = events.get(c.deliveryId)!;
-        const sealedSecrets = [webhook.sealedSecret];
-        if (webhook.sealedPreviousSecret !== null && (webhook.previousSecretExpiresAt ?? 0) > now) {
-          sealedSecrets.push(webhook.sealedPreviousSecret);
-        }
-        claimed.push({
-          deliveryId: c.deliveryId,
-          leaseToken: request.leaseToken,
-          accountId: webhook.accountId,
-          webhookId: webhook.id,
-          eventId: c.eventId,
-          eventType: String(event.type),
-          url: webhook.url,
-          payload: String(event.payload),
-          attempt: c.attemptCount + 1,
-          autoAttempts: c.autoAttempts,
-          trigger: c.manual ? 'manual' : 'auto',
-          sealedSecrets,
-        });
+        claimed.push(
+          toClaimed(
+            c,
+            webhook,
+            { type: String(event.type), payload: String(event.payload) },
+            request,
+          ),
+        );
       }
       return claimed;
     });

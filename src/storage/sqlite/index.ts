@@ -33,7 +33,7 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
-import { planClaim, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
 type Row = Record<string, unknown>;
 
@@ -113,6 +113,26 @@ function toAttempt(row: Row): Attempt {
     error: strOrNull(row.error),
     requestHeaders: JSON.parse(String(row.request_headers)) as Record<string, string>,
   };
+}
+
+/** An account's rows, the filters that are set, and the page's starting point. */
+function conditions(
+  accountId: string,
+  page: Page,
+  filters: [sql: string, value: string | number | undefined][],
+): { where: string; args: (string | number)[] } {
+  const where = ['account_id = ?'];
+  const args: (string | number)[] = [accountId];
+  for (const [sql, value] of filters) {
+    if (value === undefined) continue;
+    where.push(sql);
+    args.push(value);
+  }
+  if (page.after !== null) {
+    where.push('id < ?');
+    args.push(page.after);
+  }
+  return { where: where.join(' AND '), args };
 }
 
 export class SqliteStorage implements Storage {
@@ -498,27 +518,14 @@ export class SqliteStorage implements Storage {
   }
 
   async listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]> {
-    const where = ['account_id = ?'];
-    const args: unknown[] = [accountId];
-    if (filter.eventType !== undefined) {
-      where.push('type = ?');
-      args.push(filter.eventType);
-    }
-    if (filter.since !== undefined) {
-      where.push('created_at >= ?');
-      args.push(filter.since);
-    }
-    if (filter.until !== undefined) {
-      where.push('created_at < ?');
-      args.push(filter.until);
-    }
-    if (page.after !== null) {
-      where.push('id < ?');
-      args.push(page.after);
-    }
+    const { where, args } = conditions(accountId, page, [
+      ['type = ?', filter.eventType],
+      ['created_at >= ?', filter.since],
+      ['created_at < ?', filter.until],
+    ]);
     const rows = await this.run(
       () =>
-        this.stmt(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`).all(
+        this.stmt(`SELECT * FROM events WHERE ${where} ORDER BY id DESC LIMIT ?`).all(
           ...args,
           page.limit,
         ) as Row[],
@@ -529,41 +536,20 @@ export class SqliteStorage implements Storage {
   // ---- deliveries ----
 
   async listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]> {
-    const where = ['account_id = ?'];
-    const args: unknown[] = [accountId];
-    if (filter.webhookId !== undefined) {
-      where.push('webhook_id = ?');
-      args.push(filter.webhookId);
-    }
-    if (filter.status !== undefined) {
-      where.push('status = ?');
-      args.push(filter.status);
-    }
-    if (filter.eventType !== undefined) {
-      where.push('event_type = ?');
-      args.push(filter.eventType);
-    }
-    if (filter.since !== undefined) {
-      where.push('created_at >= ?');
-      args.push(filter.since);
-    }
-    if (filter.until !== undefined) {
-      where.push('created_at < ?');
-      args.push(filter.until);
-    }
-    if (filter.updatedSince !== undefined) {
-      where.push('updated_at >= ?');
-      args.push(filter.updatedSince);
-    }
-    if (page.after !== null) {
-      where.push('id < ?');
-      args.push(page.after);
-    }
+    const { where, args } = conditions(accountId, page, [
+      ['webhook_id = ?', filter.webhookId],
+      ['status = ?', filter.status],
+      ['event_type = ?', filter.eventType],
+      ['created_at >= ?', filter.since],
+      ['created_at < ?', filter.until],
+      ['updated_at >= ?', filter.updatedSince],
+    ]);
     const rows = await this.run(
       () =>
-        this.stmt(
-          `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
-        ).all(...args, page.limit) as Row[],
+        this.stmt(`SELECT * FROM deliveries WHERE ${where} ORDER BY id DESC LIMIT ?`).all(
+          ...args,
+          page.limit,
+        ) as Row[],
     );
     return rows.map(toDelivery);
   }
@@ -819,24 +805,14 @@ export class SqliteStorage implements Storage {
         const endpoint = endpoints.get(c.webhookId!)!;
         const event = payloads.get(c.eventId) as Row;
         const webhook = endpoint.webhook;
-        const sealedSecrets = [webhook.sealedSecret];
-        if (webhook.sealedPreviousSecret !== null && (webhook.previousSecretExpiresAt ?? 0) > now) {
-          sealedSecrets.push(webhook.sealedPreviousSecret);
-        }
-        claimed.push({
-          deliveryId: c.deliveryId,
-          leaseToken: request.leaseToken,
-          accountId: webhook.accountId,
-          webhookId: webhook.id,
-          eventId: c.eventId,
-          eventType: String(event.type),
-          url: webhook.url,
-          payload: String(event.payload),
-          attempt: c.attemptCount + 1,
-          autoAttempts: c.autoAttempts,
-          trigger: c.manual ? 'manual' : 'auto',
-          sealedSecrets,
-        });
+        claimed.push(
+          toClaimed(
+            c,
+            webhook,
+            { type: String(event.type), payload: String(event.payload) },
+            request,
+          ),
+        );
       }
       return claimed;
     });
