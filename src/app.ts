@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -88,6 +88,29 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     bodyLimit: 1024 * 1024,
     trustProxy: false,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    // Errors Fastify raises before routing (a malformed or over-long path) get the API's shape.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const apiError =
+        error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ApiError('not_found', 'There is no object at that path.')
+          : toApiError(error);
+      void reply.code(apiError.status).send(errorBody(apiError.code, apiError.message));
+    },
+    // Requests Node's HTTP parser refuses never reach Fastify: answer them on the socket.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return;
+      const tooLarge = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify(
+        tooLarge
+          ? errorBody('validation_error', 'The request headers are too large.')
+          : errorBody('validation_error', 'The request is not valid HTTP.'),
+      );
+      socket.end(
+        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+          `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `connection: close\r\n\r\n${body}`,
+      );
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
 
   // Any content type is read as JSON: `curl -d` without a Content-Type still works.
@@ -166,6 +189,11 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
         { 'retry-after': String(decision.retryAfterSeconds) },
       );
     }
+  });
+
+  // API answers may carry keys and secrets: no browser or proxy may keep them.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
   });
 
   // A POST without a body is an empty object: optional-only bodies (test sends, rotation)

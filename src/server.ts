@@ -1,12 +1,12 @@
 // Runs the service: `serve` (API, dashboard and, by default, a delivery worker) and `worker`
 // (a delivery worker with health and metrics only). Listens, and shuts down gracefully.
 import Fastify from 'fastify';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
 import type { Config } from './config.js';
 import { idTime } from './core/ids.js';
-import { createSecretBox } from './core/secret-box.js';
+import { createSecretBox, type SecretBox } from './core/secret-box.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { createDeliveryDispatcher } from './worker/dispatcher.js';
@@ -21,8 +21,11 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({
+export function createLogger(
+  config: Pick<Config, 'logLevel'>,
+  destination?: DestinationStream,
+): Logger {
+  const options = {
     level: config.logLevel,
     // Keys, tokens and secrets never reach the logs, whatever logs them.
     redact: {
@@ -38,7 +41,8 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics: Metrics) {
@@ -71,6 +75,26 @@ function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics
   return { dispatcher, sender, secrets, worker, retention };
 }
 
+/**
+ * Refuses to start when RIZLER_ENCRYPTION_KEY cannot open the stored endpoint secrets: with a
+ * wrong key every attempt would fail on our side and healthy endpoints would be disabled.
+ */
+async function checkSecretsReadable(storage: Storage, secrets: SecretBox): Promise<void> {
+  try {
+    // Passing every sealed value through unchanged reads them all and writes nothing.
+    await storage.resealSecrets((sealed) => {
+      secrets.open(sealed);
+      return sealed;
+    });
+  } catch (err) {
+    await storage.close();
+    throw new Error(
+      `RIZLER_ENCRYPTION_KEY cannot open the endpoint secrets stored in the database (${(err as Error).message}); set it to the key, or the comma-separated keys, they were sealed with`,
+      { cause: err },
+    );
+  }
+}
+
 /** `serve`: API + dashboard, and a delivery worker unless RIZLER_RUN_WORKER=false. */
 export async function startServer(
   config: Config,
@@ -90,6 +114,7 @@ export async function startServer(
     logger,
     metrics,
   );
+  await checkSecretsReadable(storage, secrets);
   const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
@@ -139,7 +164,13 @@ export async function startWorker(
   });
   await storage.migrate();
   const metrics = new Metrics();
-  const { dispatcher, worker, retention } = buildDelivery(config, storage, logger, metrics);
+  const { dispatcher, worker, retention, secrets } = buildDelivery(
+    config,
+    storage,
+    logger,
+    metrics,
+  );
+  await checkSecretsReadable(storage, secrets);
   const ops = Fastify({ loggerInstance: logger });
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {

@@ -1,10 +1,15 @@
 // The `rizler-webhooks` command.
 import { Command } from 'commander';
 import { createAccount } from '../accounts/keys.js';
+import { createSecretBox } from '../core/secret-box.js';
 import { loadConfig } from '../config.js';
 import { openStorage } from '../storage/index.js';
 import { createLogger, startServer, startWorker, stopOnSignals } from '../server.js';
 import { VERSION } from '../version.js';
+import { processIo, untilInterrupted } from './client/io.js';
+import { listen } from './client/listen.js';
+import { tail } from './client/tail.js';
+import { trigger } from './client/trigger.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('rizler-webhooks')
@@ -52,6 +57,71 @@ export async function main(argv: string[]): Promise<void> {
       const { account, apiKey } = await createAccount(storage, options.name);
       await storage.close();
       console.log(JSON.stringify({ id: account.id, name: account.name, api_key: apiKey }));
+    });
+
+  // The receiver's toolkit: clients of a running server (RIZLER_API_URL, RIZLER_API_KEY).
+  const clientHelp =
+    '\nEnvironment:\n  RIZLER_API_URL  the API to use (default http://localhost:8080)\n  RIZLER_API_KEY  the API key of the account';
+
+  program
+    .command('trigger')
+    .description("publish an event type's catalogue example (or --data) to the account")
+    .argument('<event>', 'an event type, such as call.ended')
+    .option('--data <file>', "a JSON file holding the event's data instead of the example")
+    .option('--json', 'print the published event as JSON')
+    .addHelpText('after', clientHelp)
+    .action(async (event: string, options: { data?: string; json?: boolean }) => {
+      await trigger(event, options, processIo);
+    });
+
+  program
+    .command('tail')
+    .description('print each new delivery, attempt and status change of the account as it happens')
+    .option('--webhook <id>', "only this webhook's deliveries")
+    .option('--status <status>', 'only deliveries with this status: pending, succeeded or failed')
+    .option('--json', 'print each delivery as one JSON object per line')
+    .addHelpText('after', clientHelp)
+    .action(async (options: { webhook?: string; status?: string; json?: boolean }) => {
+      await tail(options, processIo, untilInterrupted());
+    });
+
+  program
+    .command('listen')
+    .description(
+      "forward the account's events to a local URL, signed with a session secret it prints",
+    )
+    .requiredOption(
+      '--forward-to <url>',
+      'where to POST each event, such as http://localhost:3000/webhooks',
+    )
+    .option(
+      '--events <patterns>',
+      'comma-separated types or families, such as call.*,agent.created',
+      '*',
+    )
+    .option('--json', 'print one JSON object per line')
+    .addHelpText('after', clientHelp)
+    .action(async (options: { forwardTo: string; events?: string; json?: boolean }) => {
+      await listen(options, processIo, untilInterrupted());
+    });
+
+  program
+    .command('secrets')
+    .description('endpoint secrets at rest')
+    .command('reseal')
+    .description(
+      're-encrypt every endpoint secret under the first key of RIZLER_ENCRYPTION_KEY (key rotation)',
+    )
+    .action(async () => {
+      const config = loadConfig();
+      const box = createSecretBox(config.encryptionKey);
+      const storage = await openStorage(config.databaseUrl);
+      await storage.migrate();
+      const changed = await storage.resealSecrets((sealed) =>
+        box.isCurrent(sealed) ? sealed : box.seal(box.open(sealed)),
+      );
+      await storage.close();
+      console.log(`resealed the secrets of ${changed} webhooks`);
     });
 
   await program.parseAsync(argv, { from: 'user' });

@@ -5,7 +5,7 @@ import { iso, isoOrNull } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
-import { DateTime, IdParams, errorResponses, listOf } from '../http/schemas.js';
+import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { Delivery, DeliveryDetail } from '../storage/index.js';
 import { USER_AGENT } from '../version.js';
 
@@ -132,8 +132,8 @@ export function deliveryRoutes(app: Api, ctx: AppContext): void {
           webhookId: q.webhook_id,
           status: q.status,
           eventType: q.event,
-          since: q.since === undefined ? undefined : Date.parse(q.since),
-          until: q.until === undefined ? undefined : Date.parse(q.until),
+          since: parseTime(q.since, 'since'),
+          until: parseTime(q.until, 'until'),
         },
         plusOne(page),
       );

@@ -7,7 +7,7 @@ import { iso } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
-import { DateTime, IdParams, errorResponses, listOf } from '../http/schemas.js';
+import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { NewEvent, PublishedEvent, StoredEvent } from '../storage/index.js';
 import { eventPayload } from './payload.js';
 
@@ -17,6 +17,20 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 export const MAX_BATCH_EVENTS = 1000;
 const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** Deeper data breaks JSON.stringify's recursion long before 256 KiB; no event needs it. */
+const MAX_DATA_DEPTH = 64;
+
+/** Iterative, so that the check itself cannot overflow the stack. */
+function depthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 const EventInput = Type.Object({
   event: Type.String({
@@ -94,6 +108,12 @@ function prepare(
   const data = input.data;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ApiError('invalid_event_data', `${where}data must be a JSON object.`);
+  }
+  if (depthExceeds(data, MAX_DATA_DEPTH)) {
+    throw new ApiError(
+      'invalid_event_data',
+      `${where}data is nested more than ${MAX_DATA_DEPTH} levels deep; flatten it.`,
+    );
   }
   const valid = validateEventData(input.event, data);
   if (!valid.ok) {
@@ -236,8 +256,8 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         account.id,
         {
           eventType: q.event,
-          since: q.since === undefined ? undefined : Date.parse(q.since),
-          until: q.until === undefined ? undefined : Date.parse(q.until),
+          since: parseTime(q.since, 'since'),
+          until: parseTime(q.until, 'until'),
         },
         plusOne(page),
       );

@@ -1,5 +1,6 @@
 // Schemas shared by several route modules.
 import { Type, type TSchema } from '@sinclair/typebox';
+import { ApiError } from './errors.js';
 
 export const ErrorBody = Type.Object(
   {
@@ -27,4 +28,22 @@ export function listOf<T extends TSchema>(item: T) {
     data: Type.Array(item),
     next_cursor: Type.Union([Type.String(), Type.Null()]),
   });
+}
+
+/**
+ * Milliseconds of a date-time query or body field. The schema's format accepts forms that
+ * Date cannot read (a leap second, 23:59:60): those are refused, never read as "no filter".
+ */
+export function parseTime(value: string, field: string): number;
+export function parseTime(value: string | undefined, field: string): number | undefined;
+export function parseTime(value: string | undefined, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) {
+    throw new ApiError(
+      'validation_error',
+      `${field} must be an ISO-8601 date and time, e.g. 2024-01-15T10:30:00Z.`,
+    );
+  }
+  return ms;
 }

@@ -56,6 +56,8 @@ export interface WebhookPatch {
 
 export interface SecretRotation {
   sealedSecret: string;
+  /** The secret being replaced, sealed again under the current key. */
+  sealedPreviousSecret: string;
   /** The old secret keeps signing until this time. */
   previousExpiresAt: number;
 }

@@ -8,7 +8,7 @@ import { iso } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
-import { DateTime, IdParams, errorResponses, listOf } from '../http/schemas.js';
+import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { Webhook, WebhookPatch } from '../storage/index.js';
 import { generateSecret, SECRET_OVERLAP_MS, SecretField } from './secrets.js';
 import { sendTest, TestResultBody } from './test-send.js';
@@ -273,13 +273,19 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
     },
     async (request) => {
       const account = requireAccount(request);
+      const current = await load(account.id, request.params.id);
       const secret = request.body.secret ?? generateSecret();
       const now = ctx.now();
       const previousExpiresAt = now + SECRET_OVERLAP_MS;
+      // The replaced secret is sealed again, so a rotation never keeps a secret in clear
+      // that was stored before RIZLER_ENCRYPTION_KEY was set.
+      const sealedPreviousSecret = ctx.secrets.isCurrent(current.sealedSecret)
+        ? current.sealedSecret
+        : ctx.secrets.seal(ctx.secrets.open(current.sealedSecret));
       const rotated = await ctx.storage.rotateSecret(
         account.id,
         request.params.id,
-        { sealedSecret: ctx.secrets.seal(secret), previousExpiresAt },
+        { sealedSecret: ctx.secrets.seal(secret), sealedPreviousSecret, previousExpiresAt },
         now,
       );
       if (!rotated) throw notFound('webhook');
@@ -389,10 +395,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
     async (request, reply) => {
       const account = requireAccount(request);
       await load(account.id, request.params.id);
-      const since = Date.parse(request.body.since);
-      if (Number.isNaN(since)) {
-        throw new ApiError('validation_error', 'since must be an ISO-8601 date and time.');
-      }
+      const since = parseTime(request.body.since, 'since');
       const count = await ctx.storage.recoverFailed(
         account.id,
         request.params.id,

@@ -242,7 +242,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         await storage.rotateSecret(
           b.id,
           webhook.id,
-          { sealedSecret: 'x', previousExpiresAt: T },
+          { sealedSecret: 'x', sealedPreviousSecret: 'y', previousExpiresAt: T },
           T,
         ),
       ).toBeNull();
@@ -394,7 +394,11 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const rotated = await storage.rotateSecret(
         account.id,
         webhook.id,
-        { sealedSecret: 'sealed:s2', previousExpiresAt: T + DAY },
+        {
+          sealedSecret: 'sealed:s2',
+          sealedPreviousSecret: 'sealed:secret-1',
+          previousExpiresAt: T + DAY,
+        },
         T + 10,
       );
       expect(rotated).toMatchObject({
@@ -412,7 +416,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         await storage.rotateSecret(
           account.id,
           'wh_missing',
-          { sealedSecret: 'x', previousExpiresAt: T },
+          { sealedSecret: 'x', sealedPreviousSecret: 'y', previousExpiresAt: T },
           T,
         ),
       ).toBeNull();

@@ -652,11 +652,18 @@ export class PostgresStorage implements Storage {
     now: number,
   ): Promise<Webhook | null> {
     const [row] = await this.query(
-      `UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = $1, secret = $2,
+      `UPDATE webhooks SET previous_secret = $6, previous_secret_expires_at = $1, secret = $2,
          updated_at = $3
        WHERE account_id = $4 AND id = $5
        RETURNING *`,
-      [rotation.previousExpiresAt, rotation.sealedSecret, now, accountId, id],
+      [
+        rotation.previousExpiresAt,
+        rotation.sealedSecret,
+        now,
+        accountId,
+        id,
+        rotation.sealedPreviousSecret,
+      ],
     );
     return row ? toWebhook(row) : null;
   }
@@ -891,6 +898,7 @@ export class PostgresStorage implements Storage {
     if (filter.eventType !== undefined) add('event_type = ?', filter.eventType);
     if (filter.since !== undefined) add('created_at >= ?', filter.since);
     if (filter.until !== undefined) add('created_at < ?', filter.until);
+    if (filter.updatedSince !== undefined) add('updated_at >= ?', filter.updatedSince);
     if (page.after !== null) add('id < ?', page.after);
     args.push(page.limit);
     const rows = await this.query(

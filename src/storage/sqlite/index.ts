@@ -402,10 +402,17 @@ export class SqliteStorage implements Storage {
   ): Promise<Webhook | null> {
     return this.tx(() => {
       const info = this.stmt(
-        `UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?, secret = ?,
+        `UPDATE webhooks SET previous_secret = ?, previous_secret_expires_at = ?, secret = ?,
            updated_at = ?
          WHERE account_id = ? AND id = ?`,
-      ).run(rotation.previousExpiresAt, rotation.sealedSecret, now, accountId, id);
+      ).run(
+        rotation.sealedPreviousSecret,
+        rotation.previousExpiresAt,
+        rotation.sealedSecret,
+        now,
+        accountId,
+        id,
+      );
       if (info.changes === 0) return null;
       return toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row);
     });
