@@ -22,6 +22,10 @@ const ID = /^[a-z]{2,4}_[0-9A-Z]{10,40}$/;
 
 export function toPage(query: { limit?: number; cursor?: string }): Page {
   const limit = query.limit ?? 50;
+  // The schema says 1 to 100, but ajv's coercion lets "Infinity" through as a number.
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new ApiError('validation_error', 'limit must be a whole number from 1 to 100.');
+  }
   if (query.cursor === undefined || query.cursor === '') return { limit, after: null };
   const after = Buffer.from(query.cursor, 'base64url').toString('utf8');
   if (!ID.test(after)) {

@@ -283,6 +283,8 @@ describe('API edges', () => {
       'validation_error',
     );
     expectError(await server.api('/v1/nothing-here'), 404, 'not_found');
+    // ajv coerces "Infinity" to a number that passes `integer`; the page check refuses it.
+    expectError(await server.api('/v1/events?limit=Infinity'), 400, 'validation_error');
   });
 
   it('publishes idempotently: the same key within 24 h returns the first event', async () => {
