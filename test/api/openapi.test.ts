@@ -20,7 +20,14 @@ describe('OpenAPI document', () => {
     expect(res.status).toBe(200);
     const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ['/v1/webhooks', '/v1/webhooks/{id}', '/v1/events', '/v1/events/batch', '/v1/deliveries/{id}/retry', '/v1/event-types']) {
+    for (const path of [
+      '/v1/webhooks',
+      '/v1/webhooks/{id}',
+      '/v1/events',
+      '/v1/events/batch',
+      '/v1/deliveries/{id}/retry',
+      '/v1/event-types',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
     const docs = await fetch(server.url + '/docs', { redirect: 'follow' });
@@ -29,13 +36,18 @@ describe('OpenAPI document', () => {
   });
 
   it('matches the committed docs/openapi.json', async () => {
-    const doc = (await (await fetch(server.url + '/openapi.json')).json()) as { info: { version: string } };
+    const doc = (await (await fetch(server.url + '/openapi.json')).json()) as {
+      info: { version: string };
+    };
     const generated = JSON.stringify(doc, null, 2) + '\n';
     if (process.env.UPDATE_GENERATED === '1') {
       mkdirSync(join(ROOT, 'docs'), { recursive: true });
       writeFileSync(FILE, generated);
     }
     expect(existsSync(FILE), 'docs/openapi.json is missing: run npm run openapi').toBe(true);
-    expect(readFileSync(FILE, 'utf8'), 'the API changed: run npm run openapi and commit docs/openapi.json').toBe(generated);
+    expect(
+      readFileSync(FILE, 'utf8'),
+      'the API changed: run npm run openapi and commit docs/openapi.json',
+    ).toBe(generated);
   });
 });
