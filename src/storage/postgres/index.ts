@@ -1333,19 +1333,44 @@ export class PostgresStorage implements Storage {
       // first too, so neither waits on the other in a cycle).
       const recorded = completed.filter((c) => stored.has(c.claim.deliveryId));
       if (recorded.length > 0) {
+        // Claims lock the endpoint rows too, so locking them here serialised every claim and
+        // completion of a busy endpoint across all workers: a second worker process added
+        // nothing (bench). Most completions change nothing of the endpoint: a healthy endpoint
+        // that succeeded again, with no held rows to bring back. Only the others are locked.
+        // (A failure committed concurrently with the unlocked read can leave failing_since set
+        // after this success; the next success clears it.)
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
-        const rows = await q(
-          `SELECT id, status, failing_since FROM webhooks WHERE id = ANY($1::text[])
-           ORDER BY id FOR NO KEY UPDATE`,
+        const current = await q(
+          `SELECT w.id, w.failing_since,
+             EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.held) AS has_held
+           FROM webhooks w WHERE w.id = ANY($1::text[])`,
           [webhookIds],
         );
-        await this.recordHealth(q, rows, recorded, policy);
-        // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
-        // Under the endpoint's lock, so no claim is holding more of them meanwhile.
-        const freed = new Map<string, number>();
-        for (const c of recorded)
-          freed.set(c.claim.webhookId, (freed.get(c.claim.webhookId) ?? 0) + 1);
-        if ((await this.unhold(q, freed, now)) > 0) wake = true;
+        const failed = new Set(
+          recorded.filter((c) => c.outcome.kind !== 'succeeded').map((c) => c.claim.webhookId),
+        );
+        const lockIds = current
+          .filter(
+            (r) => r.failing_since !== null || r.has_held === true || failed.has(String(r.id)),
+          )
+          .map((r) => String(r.id))
+          .sort();
+        if (lockIds.length > 0) {
+          const rows = await q(
+            `SELECT id, status, failing_since FROM webhooks WHERE id = ANY($1::text[])
+             ORDER BY id FOR NO KEY UPDATE`,
+            [lockIds],
+          );
+          const locked = new Set(lockIds);
+          const concerned = recorded.filter((c) => locked.has(c.claim.webhookId));
+          await this.recordHealth(q, rows, concerned, policy);
+          // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
+          // Under the endpoint's lock, so no claim is holding more of them meanwhile.
+          const freed = new Map<string, number>();
+          for (const c of concerned)
+            freed.set(c.claim.webhookId, (freed.get(c.claim.webhookId) ?? 0) + 1);
+          if ((await this.unhold(q, freed, now)) > 0) wake = true;
+        }
       }
       if (wake) await this.notify(q);
       return wake;
