@@ -1,5 +1,6 @@
 // What every bench scenario is handed: a receiver, a scratch folder, a way to start the
 // service as a real process, and the ceiling measured at the start of the run.
+import { readFileSync } from 'node:fs';
 import { startProcess, type ServiceProcess } from '../test/helpers/process.js';
 import type { CountingReceiver } from './receiver.js';
 
@@ -109,4 +110,16 @@ export async function endToEnd(
     await new Promise((r) => setTimeout(r, 10));
   }
   return (eventsNeeded * endpoints) / ((performance.now() - started) / 1000);
+}
+
+/** CPU seconds (user + system) a process has used so far; null off Linux. */
+export function cpuSeconds(pid: number | undefined): number | null {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }

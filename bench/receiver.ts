@@ -1,25 +1,47 @@
 // The bench's receiver: a bare node:http server answering 200 at once, counting requests.
+// Options: record when each event first arrived (latency), or never answer (a hanging endpoint).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface CountingReceiver {
   url: string;
   count: number;
+  /**
+   * With `recordArrivals`: performance.now() when each event id (`webhook-id`) first arrived;
+   * compare with performance.now() taken in the same process. Cleared by reset().
+   */
+  arrivals: Map<string, number>;
   /** Resolves when `total` requests have arrived since the last reset. */
   waitFor(total: number): Promise<void>;
   reset(): void;
   close(): Promise<void>;
 }
 
-export async function startCountingReceiver(): Promise<CountingReceiver> {
+export interface ReceiverOptions {
+  /** Keep the first arrival time of every event id (costs a map entry per event). */
+  recordArrivals?: boolean;
+  /** Read each request and never answer it: an endpoint that hangs. */
+  hang?: boolean;
+}
+
+export async function startCountingReceiver(
+  options: ReceiverOptions = {},
+): Promise<CountingReceiver> {
   let waiter: { total: number; resolve: () => void } | null = null;
   const state = { count: 0 };
+  const arrivals = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       state.count++;
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
-      res.end('ok');
+      if (options.recordArrivals) {
+        const id = req.headers['webhook-id'];
+        if (typeof id === 'string' && !arrivals.has(id)) arrivals.set(id, performance.now());
+      }
+      if (!options.hang) {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+        res.end('ok');
+      }
       if (waiter && state.count >= waiter.total) {
         const w = waiter;
         waiter = null;
@@ -35,12 +57,14 @@ export async function startCountingReceiver(): Promise<CountingReceiver> {
     get count() {
       return state.count;
     },
+    arrivals,
     waitFor(total) {
       if (state.count >= total) return Promise.resolve();
       return new Promise((resolve) => (waiter = { total, resolve }));
     },
     reset() {
       state.count = 0;
+      arrivals.clear();
     },
     async close() {
       server.closeAllConnections();

@@ -6,24 +6,18 @@
 // behind "How many workers" in README's "Running at scale".
 // Skipped, with a line on stderr, when no PostgreSQL answers at RIZLER_TEST_POSTGRES_URL
 // (default postgres://postgres@127.0.0.1:5432/test).
-import { readFileSync } from 'node:fs';
 import type { ServiceProcess } from '../../test/helpers/process.js';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
-import { endToEnd, startService, stopService, type BenchContext, type Row } from '../context.js';
+import {
+  cpuSeconds,
+  endToEnd,
+  startService,
+  stopService,
+  type BenchContext,
+  type Row,
+} from '../context.js';
 
 const ENDPOINTS = 10;
-
-/** CPU seconds (user + system) a process has used so far; null off Linux. */
-function cpuSeconds(pid: number | undefined): number | null {
-  try {
-    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
 
 /** Deliveries/s, and a note with each process's share of one core while it ran. */
 async function measure(

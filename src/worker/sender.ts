@@ -92,6 +92,10 @@ export function describeError(err: unknown, timeoutMs: number): string {
     return `timeout after ${timeoutMs} ms`;
   }
   if (e.code === 'blocked_address') return e.message ?? 'blocked address';
+  // undici 7 raises its llhttp errors without a code, only this name.
+  if (e.name === 'HTTPParserError') {
+    return 'the receiver answered with something that is not valid HTTP';
+  }
   if (e.cause && (e.cause as { code?: string }).code === 'blocked_address') {
     return (e.cause as Error).message;
   }

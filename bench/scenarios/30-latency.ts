@@ -1,0 +1,122 @@
+// Latency at a steady rate: one event per POST /v1/events, 200 a second for 10 s, paced by a
+// timer. Each event is timed from the start of its publish request to its first arrival at
+// the receiver (both clocks are this process's performance.now()).
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import {
+  cpuSeconds,
+  ADMIN,
+  DATA,
+  call,
+  startService,
+  stopService,
+  type BenchContext,
+  type Row,
+} from '../context.js';
+import { startCountingReceiver } from '../receiver.js';
+
+const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
+const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The value below which `p` % of the sorted values lie (nearest rank). */
+function percentile(sorted: number[], p: number): number {
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1] ?? NaN;
+}
+
+interface Published {
+  id: string;
+  started: number;
+  /** When the 202 came back. */
+  answered: number;
+}
+
+/**
+ * Calls `publish` `count` times at `rate` per second on an absolute schedule (a late timer
+ * does not shift the ones after it); returns the results and how late the latest start was.
+ */
+async function paced(
+  rate: number,
+  count: number,
+  publish: () => Promise<Published>,
+): Promise<{ published: Published[]; maxLagMs: number; seconds: number }> {
+  const interval = 1000 / rate;
+  const begin = performance.now();
+  const pending: Promise<Published>[] = [];
+  let maxLagMs = 0;
+  for (let i = 0; i < count; i++) {
+    const due = begin + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    maxLagMs = Math.max(maxLagMs, performance.now() - due);
+    pending.push(publish());
+  }
+  const published = await Promise.all(pending);
+  return { published, maxLagMs, seconds: (performance.now() - begin) / 1000 };
+}
+
+export default async function latency(ctx: BenchContext): Promise<Row[]> {
+  const receiver = await startCountingReceiver({ recordArrivals: true });
+  const service = await startService(`sqlite:${join(ctx.dir, 'latency.db')}`);
+  try {
+    const { api_key: key } = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
+      name: 'bench-latency',
+    });
+    await call(service.port, key, '/v1/webhooks', { url: receiver.url, events: ['call.ended'] });
+    const publish = async (): Promise<Published> => {
+      const started = performance.now();
+      const { id } = await call<{ id: string }>(service.port, key, '/v1/events', {
+        event: 'call.ended',
+        data: DATA,
+      });
+      return { id, started, answered: performance.now() };
+    };
+
+    // One second at the same rate warms both processes; it is not measured.
+    await paced(RATE, RATE, publish);
+    await receiver.waitFor(RATE);
+    receiver.reset();
+
+    const cpuBefore = cpuSeconds(service.child.pid);
+    const run = await paced(RATE, RATE * SECONDS, publish);
+    const deadline = Date.now() + 30_000;
+    while (run.published.some((p) => !receiver.arrivals.has(p.id))) {
+      if (Date.now() > deadline) throw new Error('latency: events did not all arrive in 30 s');
+      await sleep(10);
+    }
+    const cpuAfter = cpuSeconds(service.child.pid);
+    const cpu =
+      cpuBefore === null || cpuAfter === null
+        ? ''
+        : `; service CPU ${Math.round((100 * (cpuAfter - cpuBefore)) / run.seconds)} % of a core`;
+    const answers = run.published.map((p) => p.answered - p.started).sort((a, b) => a - b);
+    const latencies = run.published
+      .map((p) => receiver.arrivals.get(p.id)! - p.started)
+      .sort((a, b) => a - b);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    const max = latencies.at(-1) ?? NaN;
+    const achieved = latencies.length / run.seconds;
+    const conditions = `${latencies.length} events at ${achieved.toFixed(0)}/s, one per request`;
+    const context = `202 answered in p50 ${percentile(answers, 50).toFixed(1)} / p99 ${percentile(answers, 99).toFixed(1)} ms${cpu}; load average ${loadavg()[0]!.toFixed(1)}`;
+    return [
+      {
+        name: `publish → arrival p50, ${RATE} events/s`,
+        value: p50,
+        unit: 'ms',
+        note: `${p50.toFixed(1)} ms; ${conditions}`,
+      },
+      {
+        name: `publish → arrival p99, ${RATE} events/s`,
+        value: p99,
+        unit: 'ms',
+        note: `${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; goal ≤ 50 ms; ${context}; publisher timer late by up to ${run.maxLagMs.toFixed(1)} ms`,
+      },
+    ];
+  } finally {
+    await stopService(service);
+    await receiver.close();
+  }
+}

@@ -1,0 +1,271 @@
+// What the chaos tests share: an API client for a service process, a receiver that knows
+// whether each request it got was answered or cut off, a raw TCP "receiver" that can
+// misbehave below HTTP, and a way to read a whole delivery log.
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+
+export const DATA = { call_id: 'call_1', agent_id: 'agent_1', duration: 3, status: 'completed' };
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function api(
+  port: number,
+  key: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? null : JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** The key the first start of an empty store prints for the `default` account. */
+export function apiKeyFrom(output: string): string {
+  const match = /(rzk_[A-Za-z0-9_-]+)/.exec(output);
+  if (!match) throw new Error('the first start did not print an API key:\n' + output);
+  return match[1]!;
+}
+
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not met in ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}
+
+export interface DeliveryRow {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  attempt_count: number;
+  last_error: string | null;
+}
+
+/** Every delivery of the account with this status, following next_cursor to the end. */
+export async function allDeliveries(
+  port: number,
+  key: string,
+  status: DeliveryRow['status'],
+): Promise<DeliveryRow[]> {
+  const rows: DeliveryRow[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await api(
+      port,
+      key,
+      `/v1/deliveries?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+    );
+    if (page.status !== 200) throw new Error(`listing deliveries: ${page.status}`);
+    rows.push(...(page.body.data as DeliveryRow[]));
+    cursor = page.body.next_cursor as string | null;
+  } while (cursor);
+  return rows;
+}
+
+// ---- a receiver that tells answered requests from cut-off ones ----
+
+export interface TracedRequest {
+  eventId: string;
+  deliveryId: string;
+  attempt: number;
+  path: string;
+  headers: IncomingHttpHeaders;
+  receivedAt: number;
+  /** The response was written completely to the socket. */
+  answered: boolean;
+  /** The connection closed before the response was written: the attempt was cut off. */
+  cut: boolean;
+}
+
+export interface TracingReceiver {
+  url: string;
+  requests: TracedRequest[];
+  /** Milliseconds to wait before answering 200 (may change during a test). */
+  delayMs: number;
+  /** Requests received and neither answered nor cut off yet. */
+  open(): TracedRequest[];
+  /** Distinct `webhook-id|path` pairs seen. */
+  seen(): Set<string>;
+  close(): Promise<void>;
+}
+
+export async function startTracingReceiver(delayMs = 0): Promise<TracingReceiver> {
+  const requests: TracedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const receiver = { delayMs };
+  const openBySocket = new WeakMap<Socket, Set<TracedRequest>>();
+  const openOn = (s: Socket) => {
+    let set = openBySocket.get(s);
+    if (!set) openBySocket.set(s, (set = new Set()));
+    return set;
+  };
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const traced: TracedRequest = {
+        eventId: String(req.headers['webhook-id']),
+        deliveryId: String(req.headers['x-rizler-delivery']),
+        attempt: Number(req.headers['x-rizler-attempt']),
+        path: req.url ?? '',
+        headers: req.headers,
+        receivedAt: Date.now(),
+        answered: false,
+        cut: false,
+      };
+      requests.push(traced);
+      // Answered: the whole response was written while the sender still held the connection.
+      // Cut: the sender closed its side (a FIN or RST, as when its process dies) first.
+      const pending = openOn(req.socket);
+      pending.add(traced);
+      res.on('finish', () => {
+        if (!traced.cut) traced.answered = true;
+        pending.delete(traced);
+      });
+      const answer = () => {
+        if (res.destroyed) return;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+        res.end('ok');
+      };
+      if (receiver.delayMs <= 0) return answer();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        answer();
+      }, receiver.delayMs);
+      timers.add(timer);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    const cutOff = () => {
+      for (const r of openOn(s)) r.cut = true;
+      openOn(s).clear();
+    };
+    s.on('end', cutOff);
+    s.on('close', () => {
+      cutOff();
+      sockets.delete(s);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    requests,
+    get delayMs() {
+      return receiver.delayMs;
+    },
+    set delayMs(ms: number) {
+      receiver.delayMs = ms;
+    },
+    open: () => requests.filter((r) => !r.answered && !r.cut),
+    seen: () => new Set(requests.map((r) => `${r.eventId}|${r.path}`)),
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// ---- a raw TCP receiver, for faults below HTTP ----
+
+export interface RawRequest {
+  head: string;
+  body: string;
+}
+
+/** Called once per complete HTTP request read from a connection; `index` counts from 0. */
+export type RawHandler = (socket: Socket, index: number, request: RawRequest) => void;
+
+export interface RawServer {
+  url: string;
+  /** How many complete requests arrived. */
+  readonly count: number;
+  /** Schedules work that close() cancels. */
+  later(ms: number, work: () => void): void;
+  close(): Promise<void>;
+}
+
+/** A valid, complete 200 answer; closes the connection after it. */
+export function answerOk(socket: Socket): void {
+  if (socket.destroyed) return;
+  socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+}
+
+/** Writes as fast as the peer reads, until the connection goes away. */
+export function writeForever(socket: Socket, chunk: string | Buffer): void {
+  const pump = () => {
+    while (!socket.destroyed && socket.write(chunk)) {
+      // keep the buffer full
+    }
+    if (!socket.destroyed) socket.once('drain', pump);
+  };
+  pump();
+}
+
+export async function startRawServer(handler: RawHandler): Promise<RawServer> {
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // the peer gives up on us: expected here
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buffer.subarray(0, end).toString('latin1');
+        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffer.length < end + 4 + length) return;
+        const body = buffer.subarray(end + 4, end + 4 + length).toString('utf8');
+        buffer = buffer.subarray(end + 4 + length);
+        handler(socket, count++, { head, body });
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    get count() {
+      return count;
+    },
+    later(ms, work) {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        work();
+      }, ms);
+      timers.add(timer);
+    },
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
