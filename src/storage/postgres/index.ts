@@ -37,9 +37,19 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
+import {
+  num,
+  numOrNull,
+  strOrNull,
+  toAccount,
+  toAttempt,
+  toDelivery,
+  toEvent,
+  toWebhook,
+  type Row,
+} from '../rows.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
-type Row = Record<string, unknown>;
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
 /** The NOTIFY channel every process listens on for "deliveries may be due". */
@@ -106,85 +116,6 @@ function retryable(err: unknown): boolean {
 }
 
 // ---- rows ----
-
-function num(value: unknown): number {
-  return Number(value);
-}
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-function strOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-
-function toAccount(row: Row): Account {
-  return { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) };
-}
-
-function toWebhook(row: Row): Webhook {
-  return {
-    id: String(row.id),
-    accountId: String(row.account_id),
-    url: String(row.url),
-    description: strOrNull(row.description),
-    events: row.events as string[],
-    status: row.status as Webhook['status'],
-    disabledReason: (row.disabled_reason ?? null) as Webhook['disabledReason'],
-    rateLimitPerMinute: numOrNull(row.rate_limit_per_minute),
-    sealedSecret: String(row.secret),
-    sealedPreviousSecret: strOrNull(row.previous_secret),
-    previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
-    createdAt: num(row.created_at),
-    updatedAt: num(row.updated_at),
-  };
-}
-
-function toEvent(row: Row): StoredEvent {
-  return {
-    id: String(row.id),
-    accountId: String(row.account_id),
-    type: String(row.type),
-    timestamp: String(row.timestamp),
-    payload: String(row.payload),
-    test: row.test === true,
-    createdAt: num(row.created_at),
-  };
-}
-
-function toDelivery(row: Row): Delivery {
-  return {
-    id: String(row.id),
-    accountId: String(row.account_id),
-    webhookId: strOrNull(row.webhook_id),
-    eventId: String(row.event_id),
-    eventType: String(row.event_type),
-    url: String(row.url),
-    status: row.status as Delivery['status'],
-    attemptCount: num(row.attempt_count),
-    lastStatusCode: numOrNull(row.last_status_code),
-    lastDurationMs: numOrNull(row.last_duration_ms),
-    lastError: strOrNull(row.last_error),
-    nextAttemptAt: numOrNull(row.next_attempt_at),
-    test: row.test === true,
-    createdAt: num(row.created_at),
-    updatedAt: num(row.updated_at),
-  };
-}
-
-function toAttempt(row: Row): Attempt {
-  return {
-    deliveryId: String(row.delivery_id),
-    attempt: num(row.attempt),
-    trigger: row.trigger as Attempt['trigger'],
-    url: String(row.url),
-    startedAt: num(row.started_at),
-    durationMs: num(row.duration_ms),
-    statusCode: numOrNull(row.status_code),
-    responseBody: strOrNull(row.response_body),
-    error: strOrNull(row.error),
-    requestHeaders: row.request_headers as Record<string, string>,
-  };
-}
 
 /** Times are bigint (INT8, oid 20) milliseconds: read as numbers (exact to 2^53), on our pool only. */
 const types = {

@@ -33,87 +33,21 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
+import {
+  num,
+  numOrNull,
+  strOrNull,
+  toAccount,
+  toAttempt,
+  toDelivery,
+  toEvent,
+  toWebhook,
+  type Row,
+} from '../rows.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
-
-type Row = Record<string, unknown>;
 
 /** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
-
-function num(value: unknown): number {
-  return Number(value);
-}
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-function strOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-
-function toWebhook(row: Row): Webhook {
-  return {
-    id: String(row.id),
-    accountId: String(row.account_id),
-    url: String(row.url),
-    description: strOrNull(row.description),
-    events: JSON.parse(String(row.events)) as string[],
-    status: row.status as Webhook['status'],
-    disabledReason: (row.disabled_reason ?? null) as Webhook['disabledReason'],
-    rateLimitPerMinute: numOrNull(row.rate_limit_per_minute),
-    sealedSecret: String(row.secret),
-    sealedPreviousSecret: strOrNull(row.previous_secret),
-    previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
-    createdAt: num(row.created_at),
-    updatedAt: num(row.updated_at),
-  };
-}
-
-function toEvent(row: Row): StoredEvent {
-  return {
-    id: String(row.id),
-    accountId: String(row.account_id),
-    type: String(row.type),
-    timestamp: String(row.timestamp),
-    payload: String(row.payload),
-    test: row.test === 1,
-    createdAt: num(row.created_at),
-  };
-}
-
-function toDelivery(row: Row): Delivery {
-  return {
-    id: String(row.id),
-    accountId: String(row.account_id),
-    webhookId: strOrNull(row.webhook_id),
-    eventId: String(row.event_id),
-    eventType: String(row.event_type),
-    url: String(row.url),
-    status: row.status as Delivery['status'],
-    attemptCount: num(row.attempt_count),
-    lastStatusCode: numOrNull(row.last_status_code),
-    lastDurationMs: numOrNull(row.last_duration_ms),
-    lastError: strOrNull(row.last_error),
-    nextAttemptAt: numOrNull(row.next_attempt_at),
-    test: row.test === 1,
-    createdAt: num(row.created_at),
-    updatedAt: num(row.updated_at),
-  };
-}
-
-function toAttempt(row: Row): Attempt {
-  return {
-    deliveryId: String(row.delivery_id),
-    attempt: num(row.attempt),
-    trigger: row.trigger as Attempt['trigger'],
-    url: String(row.url),
-    startedAt: num(row.started_at),
-    durationMs: num(row.duration_ms),
-    statusCode: numOrNull(row.status_code),
-    responseBody: strOrNull(row.response_body),
-    error: strOrNull(row.error),
-    requestHeaders: JSON.parse(String(row.request_headers)) as Record<string, string>,
-  };
-}
 
 /** An account's rows, the filters that are set, and the page's starting point. */
 function conditions(
@@ -237,18 +171,14 @@ export class SqliteStorage implements Storage {
     const row = await this.run(
       () => this.stmt('SELECT * FROM accounts WHERE api_key_hash = ?').get(apiKeyHash) as Row,
     );
-    return row
-      ? { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) }
-      : null;
+    return row ? toAccount(row) : null;
   }
 
   async getAccount(id: string): Promise<Account | null> {
     const row = await this.run(
       () => this.stmt('SELECT * FROM accounts WHERE id = ?').get(id) as Row,
     );
-    return row
-      ? { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) }
-      : null;
+    return row ? toAccount(row) : null;
   }
 
   async countAccounts(): Promise<number> {
