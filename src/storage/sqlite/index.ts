@@ -795,6 +795,7 @@ export class SqliteStorage implements Storage {
     const woke = await this.tx(() => {
       let wake = false;
       const freed = new Map<string, number>();
+      const lastOutcome = new Map<string, boolean>();
       const update = this.stmt(
         `UPDATE deliveries SET
            status = ?, attempt_count = attempt_count + 1, auto_attempts = auto_attempts + ?,
@@ -855,7 +856,13 @@ export class SqliteStorage implements Storage {
           claim.deliveryId,
           claim.leaseToken,
         );
-        this.recordHealth(claim.webhookId, outcome.kind === 'succeeded', endpointGone, policy);
+        // Health changes only when the outcome differs from the endpoint's previous one in this
+        // batch (or on a 410): a run of successes is one statement, not one per attempt.
+        const succeeded = outcome.kind === 'succeeded';
+        if (endpointGone || lastOutcome.get(claim.webhookId) !== succeeded) {
+          this.recordHealth(claim.webhookId, succeeded, endpointGone, policy);
+          lastOutcome.set(claim.webhookId, succeeded);
+        }
         freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
       }
       // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
