@@ -590,23 +590,28 @@ export class SqliteStorage implements Storage {
     });
   }
 
-  private insertAttempt(attempt: Attempt, webhookId: string | null): void {
-    this.stmt(
-      `INSERT INTO attempts (delivery_id, webhook_id, attempt, trigger, url, started_at,
-         duration_ms, status_code, response_body, error, request_headers)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      attempt.deliveryId,
-      webhookId,
-      attempt.attempt,
-      attempt.trigger,
-      attempt.url,
-      attempt.startedAt,
-      attempt.durationMs,
-      attempt.statusCode,
-      attempt.responseBody,
-      attempt.error,
-      JSON.stringify(attempt.requestHeaders),
+  /** Inserts the attempt when its delivery still exists; returns whether it did. */
+  private insertAttempt(attempt: Attempt, webhookId: string | null): boolean {
+    return (
+      this.stmt(
+        `INSERT INTO attempts (delivery_id, webhook_id, attempt, trigger, url, started_at,
+           duration_ms, status_code, response_body, error, request_headers)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`,
+      ).run(
+        attempt.deliveryId,
+        webhookId,
+        attempt.attempt,
+        attempt.trigger,
+        attempt.url,
+        attempt.startedAt,
+        attempt.durationMs,
+        attempt.statusCode,
+        attempt.responseBody,
+        attempt.error,
+        JSON.stringify(attempt.requestHeaders),
+        attempt.deliveryId,
+      ).changes > 0
     );
   }
 
@@ -796,66 +801,46 @@ export class SqliteStorage implements Storage {
       let wake = false;
       const freed = new Map<string, number>();
       const lastOutcome = new Map<string, boolean>();
+      // One statement per outcome, no read first: SET expressions see the row as it was, so
+      // a manual retry asked for during an auto attempt, and a manual failure that leaves the
+      // status as it was, are decided in SQL.
       const update = this.stmt(
         `UPDATE deliveries SET
-           status = ?, attempt_count = attempt_count + 1, auto_attempts = auto_attempts + ?,
-           last_status_code = ?, last_duration_ms = ?, last_error = ?, last_attempt_at = ?,
-           next_attempt_at = ?, due_at = ?, lease_token = NULL, held = 0, manual_requested = ?,
-           updated_at = ?
-         WHERE id = ? AND lease_token = ?`,
-      );
-      const current = this.stmt(
-        'SELECT status, next_attempt_at, manual_requested FROM deliveries WHERE id = ?',
+           status = CASE :kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'pending'
+                               WHEN 'failed' THEN 'failed' ELSE status END,
+           next_attempt_at = CASE :kind WHEN 'retry' THEN :next WHEN 'unchanged' THEN next_attempt_at
+                                        ELSE NULL END,
+           due_at = CASE
+             WHEN :auto = 1 AND manual_requested = 1 AND :kind <> 'succeeded' THEN :now
+             WHEN :kind = 'retry' THEN :next
+             WHEN :kind = 'unchanged' AND status = 'pending' THEN next_attempt_at
+             ELSE NULL END,
+           manual_requested = CASE
+             WHEN :auto = 1 AND manual_requested = 1 AND :kind <> 'succeeded' THEN 1 ELSE 0 END,
+           attempt_count = attempt_count + 1, auto_attempts = auto_attempts + :auto,
+           last_status_code = :code, last_duration_ms = :duration, last_error = :error,
+           last_attempt_at = :started, lease_token = NULL, held = 0, updated_at = :now
+         WHERE id = :id AND lease_token = :lease
+         RETURNING manual_requested`,
       );
       for (const { claim, attempt, outcome, endpointGone } of completed) {
-        const row = current.get(claim.deliveryId) as Row | undefined;
         // The delivery is gone (its webhook was deleted mid-attempt): nothing to record.
-        if (!row) continue;
-        this.insertAttempt(attempt, claim.webhookId);
-        const isAuto = claim.trigger === 'auto' ? 1 : 0;
-        // A manual retry asked for while this attempt was in flight still gets its attempt.
-        const manualStillWanted = claim.trigger === 'auto' && row.manual_requested === 1;
-        let status = String(row.status);
-        let next = numOrNull(row.next_attempt_at);
-        let due: number | null;
-        switch (outcome.kind) {
-          case 'succeeded':
-            status = 'succeeded';
-            next = null;
-            due = null;
-            break;
-          case 'retry':
-            status = 'pending';
-            next = outcome.nextAttemptAt;
-            due = outcome.nextAttemptAt;
-            break;
-          case 'failed':
-            status = 'failed';
-            next = null;
-            due = null;
-            break;
-          case 'unchanged':
-            due = status === 'pending' ? next : null;
-            break;
-        }
-        if (manualStillWanted && outcome.kind !== 'succeeded') {
-          due = now;
-          wake = true;
-        }
-        update.run(
-          status,
-          isAuto,
-          attempt.statusCode,
-          attempt.durationMs,
-          attempt.error,
-          attempt.startedAt,
-          next,
-          due,
-          manualStillWanted && outcome.kind !== 'succeeded' ? 1 : 0,
+        if (!this.insertAttempt(attempt, claim.webhookId)) continue;
+        const auto = claim.trigger === 'auto' ? 1 : 0;
+        const updated = update.get({
+          kind: outcome.kind,
+          next: outcome.kind === 'retry' ? outcome.nextAttemptAt : null,
+          auto,
           now,
-          claim.deliveryId,
-          claim.leaseToken,
-        );
+          code: attempt.statusCode,
+          duration: attempt.durationMs,
+          error: attempt.error,
+          started: attempt.startedAt,
+          id: claim.deliveryId,
+          lease: claim.leaseToken,
+        }) as Row | undefined;
+        // A manual retry asked for while this attempt was in flight still gets its attempt.
+        if (updated?.manual_requested === 1) wake = true;
         // Health changes only when the outcome differs from the endpoint's previous one in this
         // batch (or on a 410): a run of successes is one statement, not one per attempt.
         const succeeded = outcome.kind === 'succeeded';
