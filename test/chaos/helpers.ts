@@ -8,34 +8,9 @@ export const DATA = { call_id: 'call_1', agent_id: 'agent_1', duration: 3, statu
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function api(
-  port: number,
-  key: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; headers: Headers; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === '' ? null : JSON.parse(text);
-  } catch {
-    // not JSON: keep the text
-  }
-  return { status: res.status, headers: res.headers, body: parsed };
-}
+import { api, apiKeyFrom } from '../helpers/process.js';
 
-/** The key the first start of an empty store prints for the `default` account. */
-export function apiKeyFrom(output: string): string {
-  const match = /(rzk_[A-Za-z0-9_-]+)/.exec(output);
-  if (!match) throw new Error('the first start did not print an API key:\n' + output);
-  return match[1]!;
-}
+export { api, apiKeyFrom };
 
 export async function waitUntil<T>(
   what: string,

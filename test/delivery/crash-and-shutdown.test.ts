@@ -4,25 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startProcess, type ServiceProcess } from '../helpers/process.js';
+import { api, apiKeyFrom, startProcess, type ServiceProcess } from '../helpers/process.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
 const DATA = { call_id: 'call_1', agent_id: 'agent_1', duration: 3, status: 'completed' };
-
-async function api(port: number, key: string, path: string, body?: unknown) {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
-
-function apiKeyFrom(output: string): string {
-  const match = /(rzk_[A-Za-z0-9_-]+)/.exec(output);
-  if (!match) throw new Error('the first start did not print an API key:\n' + output);
-  return match[1]!;
-}
 
 describe('crash and shutdown', () => {
   let dir: string;

@@ -75,3 +75,49 @@ export function startProcess(
     });
   });
 }
+
+/** What `api` answers: status, headers, the body parsed as JSON when it is JSON, and the time. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+  /** Wall time of the request, in ms. */
+  ms: number;
+}
+
+/** Calls a service process's API as `key`: GET without a body, POST with one. */
+export async function api(
+  port: number,
+  key: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 15_000,
+): Promise<Answer> {
+  const started = performance.now();
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? null : JSON.parse(text);
+  } catch {
+    // not JSON (/metrics): keep the text
+  }
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: parsed,
+    ms: performance.now() - started,
+  };
+}
+
+/** The key the first start of an empty store prints for the `default` account. */
+export function apiKeyFrom(output: string): string {
+  const match = /(rzk_[A-Za-z0-9_-]+)/.exec(output);
+  if (!match) throw new Error('the first start did not print an API key:\n' + output);
+  return match[1]!;
+}

@@ -2,47 +2,12 @@
 // (an API-only `serve` and `worker` nodes, started from the built CLI), a small API client,
 // and readers for the receiver's log and each node's /metrics.
 import type { Receiver, ReceivedRequest } from '../helpers/receiver.js';
-import { startProcess, type ServiceProcess } from '../helpers/process.js';
+import { api, startProcess, type Answer, type ServiceProcess } from '../helpers/process.js';
 
 export const ADMIN_TOKEN = 'scale-admin-token-0123456789';
 export const DATA = { call_id: 'call_1', agent_id: 'agent_1', duration: 3, status: 'completed' };
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-  /** Wall time of the request, in ms. */
-  ms: number;
-}
-
-export async function api(
-  port: number,
-  key: string,
-  path: string,
-  body?: unknown,
-  timeoutMs = 10_000,
-): Promise<Answer> {
-  const started = performance.now();
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === '' ? null : JSON.parse(text);
-  } catch {
-    // not JSON (/metrics): keep the text
-  }
-  return {
-    status: res.status,
-    headers: res.headers,
-    body: parsed,
-    ms: performance.now() - started,
-  };
-}
+export { api, type Answer };
 
 /** The sum of every sample of a Prometheus counter (all label sets) on a node's /metrics. */
 export async function counterTotal(port: number, name: string): Promise<number> {
