@@ -85,9 +85,15 @@ describe('endpoint health', () => {
   it('keeps an endpoint enabled while some deliveries succeed', async () => {
     receiver.respondWith((_r, i) => (i % 2 === 0 ? { status: 500 } : { status: 200 }));
     const hook = await server.api('/v1/webhooks', { body: { url: receiver.url, events: ['*'] } });
-    for (let i = 0; i < 4; i++)
+    // Failures and successes alternate for longer than RIZLER_AUTO_DISABLE_AFTER (1 s): only
+    // a success clearing the failing clock keeps the endpoint enabled.
+    const started = Date.now();
+    for (let i = 0; i < 8; i++) {
       await server.api('/v1/events', { body: { event: 'call.ended', data: DATA } });
-    await receiver.waitFor(8);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await receiver.waitFor(16);
+    expect(receiver.requests.at(-1)!.receivedAt - started).toBeGreaterThan(1000);
     const w = await server.api(`/v1/webhooks/${hook.body.id}`);
     expect(w.body.status).toBe('enabled');
   });
