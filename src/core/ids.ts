@@ -1,6 +1,6 @@
 // Prefixed, time-ordered ids (`evt_…`, `dlv_…`): the prefix tells a person what an id is, and
 // the leading timestamp makes ids sort by creation, so "newest first" is an index scan on id.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 export type IdPrefix = 'acc' | 'wh' | 'evt' | 'dlv' | 'key';
 
@@ -8,6 +8,23 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base32, sorts 
 
 let lastMs = 0;
 let counter = 0;
+
+// Random bytes for ids, drawn from a pool refilled 4 KiB at a time: one randomFillSync call per
+// 341 ids instead of one per id (a publish of 1,000 events to 10 endpoints makes 11,000 ids).
+const pool = Buffer.alloc(4096);
+let poolUsed = pool.length;
+
+function randomChars(count: number): string {
+  if (poolUsed + count > pool.length) {
+    randomFillSync(pool);
+    poolUsed = 0;
+  }
+  let out = '';
+  // 256 is a multiple of 32, so `% 32` keeps every character equally likely.
+  for (let i = 0; i < count; i++) out += ALPHABET[pool[poolUsed + i]! % 32];
+  poolUsed += count;
+  return out;
+}
 
 function encodeTime(ms: number): string {
   let out = '';
@@ -30,9 +47,7 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
     lastMs = now;
     counter = 0;
   }
-  const bytes = randomBytes(12);
-  let rand = '';
-  for (const b of bytes) rand += ALPHABET[b % 32];
+  const rand = randomChars(12);
   let seq = '';
   let c = counter;
   for (let i = 0; i < 4; i++) {

@@ -17,6 +17,20 @@ describe('ids', () => {
     expect(idTime(c)).toBe(1_700_000_000_001);
     expect(idTime('nonsense')).toBeNull();
   });
+
+  it('stay unique and random across many refills of the random pool', () => {
+    // 20,000 ids use 240,000 random bytes: the 4 KiB pool is refilled about 58 times.
+    const ids = Array.from({ length: 20_000 }, () => newId('dlv', 1_700_000_000_000));
+    expect(new Set(ids).size).toBe(ids.length);
+    const randomParts = new Set(ids.map((id) => id.slice(-12)));
+    expect(randomParts.size).toBe(ids.length);
+    // Every character of the alphabet turns up in the random part, roughly evenly.
+    const counts = new Map<string, number>();
+    for (const id of ids) for (const ch of id.slice(-12)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    expect(counts.size).toBe(32);
+    const expected = (ids.length * 12) / 32;
+    for (const n of counts.values()) expect(Math.abs(n - expected) / expected).toBeLessThan(0.1);
+  });
 });
 
 describe('secret box', () => {
