@@ -300,8 +300,16 @@ export interface Storage {
 
   /** Leases due deliveries, honouring per-endpoint in-flight caps and rate limits. */
   claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]>;
-  /** Records attempts and their outcomes, in one transaction. */
-  completeAttempts(completed: CompletedAttempt[], policy: CompletionPolicy): Promise<void>;
+  /**
+   * Records attempts and their outcomes, in one transaction. With `next`, also claims as
+   * `claimDue(next)` would and returns what it leased: the slots the attempts free are
+   * refilled without a transaction of their own.
+   */
+  completeAttempts(
+    completed: CompletedAttempt[],
+    policy: CompletionPolicy,
+    next?: ClaimRequest,
+  ): Promise<ClaimedDelivery[]>;
   /** Earliest time a delivery falls due, or null when none is scheduled: the worker's alarm. */
   nextDueAt(): Promise<number | null>;
   /** Calls back when deliveries may have become due (publish, retry, enable); returns unsubscribe. */

@@ -9,6 +9,7 @@ import { nextRetry } from '../core/retry.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type {
   AttemptOutcome,
+  ClaimRequest,
   ClaimedDelivery,
   CompletedAttempt,
   Storage,
@@ -65,6 +66,8 @@ export class DeliveryWorker {
   private claimSeq = 0;
   private running = false;
   private inFlight = 0;
+  /** Slots promised to claims under way, so two claims never overfill maxInFlight. */
+  private claiming = 0;
   private completions: CompletedAttempt[] = [];
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
@@ -97,8 +100,13 @@ export class DeliveryWorker {
     this.unsubscribe?.();
     this.wake();
     await this.loopDone;
-    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    await this.flush();
+    // A completion under way may still hand out what it claimed before the stop: wait until
+    // nothing is in flight and everything finished is recorded.
+    for (;;) {
+      if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+      await this.flush();
+      if (this.inFlight === 0 && this.completions.length === 0) return;
+    }
   }
 
   private wake(): void {
@@ -127,36 +135,50 @@ export class DeliveryWorker {
     let failures = 0;
     while (this.running) {
       this.wakeRequested = false;
-      const room = settings.maxInFlight - this.inFlight;
-      if (room <= 0) {
+      const limit = this.room();
+      if (limit <= 0) {
         await this.sleep(settings.pollIntervalMs);
         continue;
       }
       let claimed: ClaimedDelivery[];
+      this.claiming += limit;
       try {
-        claimed = await storage.claimDue({
-          leaseToken: `${this.workerId}:${++this.claimSeq}`,
-          limit: Math.min(settings.claimBatchSize, room),
-          leaseMs: settings.leaseMs,
-          now: this.now(),
-          maxInFlightPerEndpoint: settings.maxInFlightPerEndpoint,
-          defaultRateLimitPerMinute: settings.endpointRateLimit,
-        });
+        claimed = await storage.claimDue(this.claimRequest(limit));
         failures = 0;
       } catch (err) {
         failures++;
         logger.warn({ err }, 'claiming deliveries failed; retrying');
         await this.sleep(Math.min(5000, 100 * 2 ** failures));
         continue;
+      } finally {
+        this.claiming -= limit;
       }
       for (const claim of claimed) this.attempt(claim);
-      if (claimed.length > 0 && claimed.length === Math.min(settings.claimBatchSize, room)) {
+      if (claimed.length > 0 && claimed.length === limit) {
         // A full batch: more may be due. Yield so responses and completions get the loop.
         await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       await this.sleep(await this.untilNextDue());
     }
+  }
+
+  /** How many deliveries a claim may lease now: the batch size, within maxInFlight. */
+  private room(): number {
+    const { settings } = this.deps;
+    return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
+  }
+
+  private claimRequest(limit: number): ClaimRequest {
+    const { settings } = this.deps;
+    return {
+      leaseToken: `${this.workerId}:${++this.claimSeq}`,
+      limit,
+      leaseMs: settings.leaseMs,
+      now: this.now(),
+      maxInFlightPerEndpoint: settings.maxInFlightPerEndpoint,
+      defaultRateLimitPerMinute: settings.endpointRateLimit,
+    };
   }
 
   /** Sleep until the earliest scheduled delivery, but never longer than the poll interval. */
@@ -243,7 +265,8 @@ export class DeliveryWorker {
 
   /**
    * Records finished attempts. Attempts that finish while a write is under way are written by
-   * the next one, so under load one transaction carries many attempts.
+   * the next one, so under load one transaction carries many attempts. The same transaction
+   * claims deliveries for the slots they free, so under load the claim loop mostly sleeps.
    */
   private async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
@@ -252,15 +275,23 @@ export class DeliveryWorker {
     this.completions = [];
     this.flushing = (async () => {
       for (let tries = 0; ; tries++) {
+        const limit = this.running ? this.room() : 0;
+        this.claiming += Math.max(0, limit);
         try {
-          await this.deps.storage.completeAttempts(batch, {
-            now: this.now(),
-            autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
-          });
-          // Recorded attempts free their leases and slots: a claim may take more now.
-          if (this.running) this.wake();
+          const claimed = await this.deps.storage.completeAttempts(
+            batch,
+            { now: this.now(), autoDisableAfterMs: this.deps.settings.autoDisableAfterMs },
+            limit > 0 ? this.claimRequest(limit) : undefined,
+          );
+          this.claiming -= Math.max(0, limit);
+          for (const claim of claimed) this.attempt(claim);
+          // The loop claims again after a full batch (more may be due), once there is room
+          // if there was none, and after a retry was scheduled (its alarm may be earlier).
+          const retried = batch.some((c) => c.outcome.kind === 'retry');
+          if (this.running && (limit <= 0 || claimed.length === limit || retried)) this.wake();
           return;
         } catch (err) {
+          this.claiming -= Math.max(0, limit);
           // The lease keeps the deliveries safe meanwhile: if we never get through, another
           // worker sends them again after it expires (at-least-once).
           this.deps.logger.warn(

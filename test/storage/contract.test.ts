@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ClaimedDelivery, Storage } from '../../src/storage/index.js';
+import type { ClaimRequest, ClaimedDelivery, Storage } from '../../src/storage/index.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
@@ -932,6 +932,50 @@ describe.each(engines)('storage contract: $name', (engine) => {
         { limit: 10, after: null },
       );
       expect(left).toEqual([]);
+    });
+
+    it('claims for the slots a completion frees in the same call', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const ids = [];
+      for (let i = 0; i < 5; i++)
+        ids.push((await publishOne(storage, account.id, 'call.ended')).event.id);
+      const request = (now: number, leaseToken: string): ClaimRequest => ({
+        leaseToken,
+        limit: 10,
+        leaseMs: LEASE_MS,
+        now,
+        maxInFlightPerEndpoint: 2,
+        defaultRateLimitPerMinute: 100_000,
+      });
+      let inFlight = await claim(storage, T, { maxInFlightPerEndpoint: 2 });
+      expect(inFlight).toHaveLength(2);
+      const sent = inFlight.map((c) => c.eventId);
+      let now = T;
+      while (inFlight.length > 0) {
+        now += 10;
+        const [done, ...rest] = inFlight;
+        const next = await complete(
+          storage,
+          done!,
+          { kind: 'succeeded' },
+          { now, next: request(now, `refill-${now}`) },
+        );
+        // The freed slot is refilled at once, under the new lease, and nothing beyond the cap:
+        // a claim of its own finds the endpoint full, or nothing left.
+        expect(next.length).toBe(sent.length < ids.length ? 1 : 0);
+        for (const c of next) expect(c.leaseToken).toBe(`refill-${now}`);
+        expect(await claim(storage, now, { maxInFlightPerEndpoint: 2 })).toEqual([]);
+        sent.push(...next.map((c) => c.eventId));
+        inFlight = [...rest, ...next];
+      }
+      expect(sent.sort()).toEqual(ids.sort());
+      const pending = await storage.listDeliveries(
+        account.id,
+        { status: 'pending' },
+        { limit: 10, after: null },
+      );
+      expect(pending).toEqual([]);
     });
 
     it("brings held deliveries back after a dead worker's lease runs out", async () => {

@@ -115,6 +115,8 @@ export interface CompleteOptions {
   statusCode?: number | null;
   gone?: boolean;
   autoDisableAfterMs?: number;
+  /** Also claim, in the same call, as `claimDue(next)` would. */
+  next?: ClaimRequest;
   startedAt?: number;
   durationMs?: number;
   error?: string | null;
@@ -125,11 +127,11 @@ export async function complete(
   claimed: ClaimedDelivery,
   outcome: AttemptOutcome,
   options: CompleteOptions = {},
-): Promise<void> {
+): Promise<ClaimedDelivery[]> {
   const now = options.now ?? T;
   const succeeded = outcome.kind === 'succeeded';
   const statusCode = options.statusCode !== undefined ? options.statusCode : succeeded ? 200 : 500;
-  await storage.completeAttempts(
+  return storage.completeAttempts(
     [
       {
         claim: claimed,
@@ -154,5 +156,6 @@ export async function complete(
       },
     ],
     { now, autoDisableAfterMs: options.autoDisableAfterMs ?? DAY },
+    options.next,
   );
 }

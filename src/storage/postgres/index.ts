@@ -1197,8 +1197,12 @@ export class PostgresStorage implements Storage {
     });
   }
 
-  async completeAttempts(completed: CompletedAttempt[], policy: CompletionPolicy): Promise<void> {
-    if (completed.length === 0) return;
+  async completeAttempts(
+    completed: CompletedAttempt[],
+    policy: CompletionPolicy,
+    next?: ClaimRequest,
+  ): Promise<ClaimedDelivery[]> {
+    if (completed.length === 0) return next ? this.claimDue(next) : [];
     const { now } = policy;
     const woke = await this.tx(async (q) => {
       const stored = new Set(
@@ -1306,7 +1310,20 @@ export class PostgresStorage implements Storage {
       if (wake) await this.notify(q);
       return wake;
     });
-    if (woke) this.emitWake();
+    if (!next) {
+      if (woke) this.emitWake();
+      return [];
+    }
+    // Here the claim is a transaction of its own: the completion's endpoint locks are never
+    // held across the claim's SKIP LOCKED scan. The attempts are recorded whatever happens to
+    // the claim, so a failed claim must not fail the call (the caller would record them
+    // twice): the worker's own loop claims instead.
+    try {
+      return await this.claimDue(next);
+    } catch {
+      this.emitWake();
+      return [];
+    }
   }
 
   /**
