@@ -1,78 +1,24 @@
 // Runs the service: `serve` (API, dashboard and, by default, a delivery worker) and `worker`
 // (a delivery worker with health and metrics only). Listens, and shuts down gracefully.
 import Fastify from 'fastify';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
 import type { Config } from './config.js';
-import { idTime } from './core/ids.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
+import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
-import { createDeliveryDispatcher } from './worker/dispatcher.js';
-import { DeliveryWorker } from './worker/pipeline.js';
-import { RetentionJob } from './worker/retention.js';
-import { Sender } from './worker/sender.js';
+import { buildDelivery, buildSender } from './worker/delivery.js';
+import { DeliveryThread } from './worker/delivery-thread.js';
+
+export { createLogger };
 
 export interface RunningService {
   /** The port actually bound (useful with PORT=0). */
   port: number;
   storage: Storage;
   stop(): Promise<void>;
-}
-
-export function createLogger(
-  config: Pick<Config, 'logLevel'>,
-  destination?: DestinationStream,
-): Logger {
-  const options = {
-    level: config.logLevel,
-    // Keys, tokens and secrets never reach the logs, whatever logs them.
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'headers.authorization',
-        'authorization',
-        'secret',
-        '*.secret',
-        'api_key',
-        '*.api_key',
-        'apiKey',
-      ],
-      censor: '[redacted]',
-    },
-  };
-  return destination ? pino(options, destination) : pino(options);
-}
-
-function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics: Metrics) {
-  const dispatcher = createDeliveryDispatcher({
-    allowPrivateNetworks: config.allowPrivateNetworks,
-    allowedNetworks: config.allowedNetworks,
-    connectionsPerOrigin: config.connectionsPerOrigin,
-  });
-  const sender = new Sender({ dispatcher, timeoutMs: config.deliveryTimeoutMs });
-  const secrets = createSecretBox(config.encryptionKey);
-  const worker = new DeliveryWorker({
-    storage,
-    sender,
-    secrets,
-    logger: logger.child({ component: 'worker' }),
-    observer: metrics.workerObserver((claim) => idTime(claim.eventId)),
-    settings: {
-      retryScheduleMs: config.retryScheduleMs,
-      leaseMs: config.leaseMs,
-      claimBatchSize: config.claimBatchSize,
-      maxInFlight: config.maxInFlight,
-      maxInFlightPerEndpoint: config.maxInFlightPerEndpoint,
-      endpointRateLimit: config.endpointRateLimit,
-      autoDisableAfterMs: config.autoDisableAfterMs,
-      pollIntervalMs: config.pollIntervalMs,
-    },
-  });
-  const retention = new RetentionJob(storage, { retentionDays: config.retentionDays }, logger);
-  metrics.observeQueue(storage);
-  return { dispatcher, sender, secrets, worker, retention };
 }
 
 /**
@@ -95,6 +41,44 @@ async function checkSecretsReadable(storage: Storage, secrets: SecretBox): Promi
   }
 }
 
+/**
+ * The delivery worker of `serve`, on a thread of its own. An in-memory database cannot be
+ * opened a second time, so there the worker runs on this thread.
+ */
+async function startDelivery(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<{ stop(): Promise<void> }> {
+  if (config.databaseUrl === 'sqlite::memory:') {
+    const { dispatcher, worker, retention } = buildDelivery(config, storage, logger, metrics);
+    worker.start();
+    retention.start();
+    return {
+      async stop() {
+        await retention.stop();
+        await worker.stop();
+        await dispatcher.close();
+      },
+    };
+  }
+  const thread = new DeliveryThread(config, logger);
+  await thread.start();
+  // What this thread makes due (publish, retry, enable) the worker learns at once. SQLite's
+  // wake-ups stay in the connection that made them; PostgreSQL's NOTIFY reaches the thread's
+  // own LISTEN, so a second LISTEN here would only duplicate it.
+  const unsubscribe =
+    storage.engine === 'sqlite' ? storage.onWake(() => thread.wake()) : () => undefined;
+  metrics.addSource(() => thread.metrics());
+  return {
+    async stop() {
+      unsubscribe();
+      await thread.stop();
+    },
+  };
+}
+
 /** `serve`: API + dashboard, and a delivery worker unless RIZLER_RUN_WORKER=false. */
 export async function startServer(
   config: Config,
@@ -108,21 +92,23 @@ export async function startServer(
   await storage.migrate();
   const created = await ensureDefaultAccount(storage, config.adminToken);
   const metrics = new Metrics();
-  const { dispatcher, sender, secrets, worker, retention } = buildDelivery(
-    config,
-    storage,
-    logger,
-    metrics,
-  );
+  metrics.observeQueue(storage);
+  const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
+  // The API's own sender, for test sends; the worker has its own.
+  const { dispatcher, sender } = buildSender(config);
+  const delivery = config.runWorker ? await startDelivery(config, storage, logger, metrics) : null;
   const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await delivery?.stop();
+    await dispatcher.close();
+    await storage.close();
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  if (config.runWorker) {
-    worker.start();
-    retention.start();
-  }
   if (created) {
     announce(
       [
@@ -145,8 +131,7 @@ export async function startServer(
     storage,
     async stop() {
       await app.close();
-      await retention.stop();
-      await worker.stop();
+      await delivery?.stop();
       await dispatcher.close();
       await storage.close();
     },
@@ -164,6 +149,7 @@ export async function startWorker(
   });
   await storage.migrate();
   const metrics = new Metrics();
+  metrics.observeQueue(storage);
   const { dispatcher, worker, retention, secrets } = buildDelivery(
     config,
     storage,
@@ -185,7 +171,7 @@ export async function startWorker(
   });
   ops.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return metrics.render();
   });
   await ops.listen({ port: config.port, host: config.host });
   const address = ops.server.address();

@@ -109,7 +109,8 @@ export class DeliveryWorker {
     }
   }
 
-  private wake(): void {
+  /** Claims now rather than at the next alarm: deliveries may have become due elsewhere. */
+  wake(): void {
     this.wakeRequested = true;
     const resolve = this.wakeUp;
     this.wakeUp = null;

@@ -45,6 +45,10 @@ describe('metrics and retention', () => {
     expect(text).toMatch(/rizler_queue_oldest_due_age_seconds \d/);
     expect(text).toMatch(/rizler_delivery_in_flight \d/);
     expect(text).toMatch(/rizler_endpoints\{state="enabled"\} 1/);
+    // The worker counts on its own thread; its figures and the API's are summed, each metric
+    // described once, and the process figures come from one thread only.
+    expect(text.match(/^# TYPE rizler_delivery_attempts_total counter$/gm)).toHaveLength(1);
+    expect(text.match(/^rizler_process_process_cpu_user_seconds_total \S+$/gm)).toHaveLength(1);
   });
 
   it('purges finished rows older than the retention period in batches, keeping newer ones', async () => {

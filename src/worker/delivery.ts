@@ -1,0 +1,47 @@
+// The delivery side of a process, assembled from the settings: the SSRF-checked HTTP pool and
+// sender, the worker that claims, sends and records, and the retention purge.
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { idTime } from '../core/ids.js';
+import { createSecretBox } from '../core/secret-box.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Storage } from '../storage/index.js';
+import { createDeliveryDispatcher } from './dispatcher.js';
+import { DeliveryWorker } from './pipeline.js';
+import { RetentionJob } from './retention.js';
+import { Sender } from './sender.js';
+
+/** The HTTP pool (every connection checked against the address guard) and the sender. */
+export function buildSender(config: Config) {
+  const dispatcher = createDeliveryDispatcher({
+    allowPrivateNetworks: config.allowPrivateNetworks,
+    allowedNetworks: config.allowedNetworks,
+    connectionsPerOrigin: config.connectionsPerOrigin,
+  });
+  const sender = new Sender({ dispatcher, timeoutMs: config.deliveryTimeoutMs });
+  return { dispatcher, sender };
+}
+
+export function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics: Metrics) {
+  const { dispatcher, sender } = buildSender(config);
+  const secrets = createSecretBox(config.encryptionKey);
+  const worker = new DeliveryWorker({
+    storage,
+    sender,
+    secrets,
+    logger: logger.child({ component: 'worker' }),
+    observer: metrics.workerObserver((claim) => idTime(claim.eventId)),
+    settings: {
+      retryScheduleMs: config.retryScheduleMs,
+      leaseMs: config.leaseMs,
+      claimBatchSize: config.claimBatchSize,
+      maxInFlight: config.maxInFlight,
+      maxInFlightPerEndpoint: config.maxInFlightPerEndpoint,
+      endpointRateLimit: config.endpointRateLimit,
+      autoDisableAfterMs: config.autoDisableAfterMs,
+      pollIntervalMs: config.pollIntervalMs,
+    },
+  });
+  const retention = new RetentionJob(storage, { retentionDays: config.retentionDays }, logger);
+  return { dispatcher, sender, secrets, worker, retention };
+}
