@@ -253,7 +253,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
-      return metrics.render();
+      return metrics.registry.metrics();
     },
   );
 

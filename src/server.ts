@@ -10,7 +10,7 @@ import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
-import { DeliveryThread } from './worker/delivery-thread.js';
+import { ThreadedSender } from './worker/threaded-sender.js';
 
 export { createLogger };
 
@@ -42,8 +42,8 @@ async function checkSecretsReadable(storage: Storage, secrets: SecretBox): Promi
 }
 
 /**
- * The delivery worker of `serve`, on a thread of its own. An in-memory database cannot be
- * opened a second time, so there the worker runs on this thread.
+ * The delivery worker: claims and completions on this thread, with this process's database
+ * connection; signing, sending and reading responses on a thread of its own.
  */
 async function startDelivery(
   config: Config,
@@ -51,30 +51,16 @@ async function startDelivery(
   logger: Logger,
   metrics: Metrics,
 ): Promise<{ stop(): Promise<void> }> {
-  if (config.databaseUrl === 'sqlite::memory:') {
-    const { dispatcher, worker, retention } = buildDelivery(config, storage, logger, metrics);
-    worker.start();
-    retention.start();
-    return {
-      async stop() {
-        await retention.stop();
-        await worker.stop();
-        await dispatcher.close();
-      },
-    };
-  }
-  const thread = new DeliveryThread(config, logger);
-  await thread.start();
-  // What this thread makes due (publish, retry, enable) the worker learns at once. SQLite's
-  // wake-ups stay in the connection that made them; PostgreSQL's NOTIFY reaches the thread's
-  // own LISTEN, so a second LISTEN here would only duplicate it.
-  const unsubscribe =
-    storage.engine === 'sqlite' ? storage.onWake(() => thread.wake()) : () => undefined;
-  metrics.addSource(() => thread.metrics());
+  const sending = new ThreadedSender(config, logger);
+  await sending.start();
+  const { worker, retention } = buildDelivery(config, storage, logger, metrics, sending);
+  worker.start();
+  retention.start();
   return {
     async stop() {
-      unsubscribe();
-      await thread.stop();
+      await retention.stop();
+      await worker.stop();
+      await sending.close();
     },
   };
 }
@@ -150,13 +136,7 @@ export async function startWorker(
   await storage.migrate();
   const metrics = new Metrics();
   metrics.observeQueue(storage);
-  const { dispatcher, worker, retention, secrets } = buildDelivery(
-    config,
-    storage,
-    logger,
-    metrics,
-  );
-  await checkSecretsReadable(storage, secrets);
+  await checkSecretsReadable(storage, createSecretBox(config.encryptionKey));
   const ops = Fastify({ loggerInstance: logger });
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {
@@ -171,22 +151,19 @@ export async function startWorker(
   });
   ops.get('/metrics', async (_request, reply) => {
     reply.type(metrics.registry.contentType);
-    return metrics.render();
+    return metrics.registry.metrics();
   });
   await ops.listen({ port: config.port, host: config.host });
   const address = ops.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  worker.start();
-  retention.start();
+  const delivery = await startDelivery(config, storage, logger, metrics);
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');
   return {
     port,
     storage,
     async stop() {
       await ops.close();
-      await retention.stop();
-      await worker.stop();
-      await dispatcher.close();
+      await delivery.stop();
       await storage.close();
     },
   };

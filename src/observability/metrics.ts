@@ -1,14 +1,5 @@
 // Prometheus metrics (prom-client). One registry per process, handed to the app and worker.
-import {
-  AggregatorRegistry,
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  collectDefaultMetrics,
-  type MetricObjectWithValues,
-  type MetricValue,
-} from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AttemptOutcome, ClaimedDelivery, QueueStats, Storage } from '../storage/index.js';
 import type { WorkerObserver } from '../worker/pipeline.js';
 import type { AttemptResult } from '../worker/sender.js';
@@ -44,28 +35,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Other threads' metrics (the delivery worker's), summed with these at each scrape. */
-  private readonly sources: (() => Promise<MetricObjectWithValues<MetricValue<string>>[]>)[] = [];
-
-  /** `processMetrics`: CPU, memory and event-loop figures; once per process, not per thread. */
-  constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: 'rizler_process_' });
-    }
-  }
-
-  addSource(source: () => Promise<MetricObjectWithValues<MetricValue<string>>[]>): void {
-    this.sources.push(source);
-  }
-
-  /** The exposition text: this registry's metrics, plus every source's, summed by name and labels. */
-  async render(): Promise<string> {
-    if (this.sources.length === 0) return this.registry.metrics();
-    const all = await Promise.all([
-      this.registry.getMetricsAsJSON(),
-      ...this.sources.map((source) => source()),
-    ]);
-    return AggregatorRegistry.aggregate(all).metrics();
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'rizler_process_' });
   }
 
   /**

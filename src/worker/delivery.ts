@@ -9,7 +9,7 @@ import type { Storage } from '../storage/index.js';
 import { createDeliveryDispatcher } from './dispatcher.js';
 import { DeliveryWorker } from './pipeline.js';
 import { RetentionJob } from './retention.js';
-import { Sender } from './sender.js';
+import { Sender, type AttemptSender } from './sender.js';
 
 /** The HTTP pool (every connection checked against the address guard) and the sender. */
 export function buildSender(config: Config) {
@@ -22,8 +22,14 @@ export function buildSender(config: Config) {
   return { dispatcher, sender };
 }
 
-export function buildDelivery(config: Config, storage: Storage, logger: Logger, metrics: Metrics) {
-  const { dispatcher, sender } = buildSender(config);
+/** The worker and the retention purge; `sender` sends the attempts (see ThreadedSender). */
+export function buildDelivery(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+  metrics: Metrics,
+  sender: AttemptSender,
+) {
   const secrets = createSecretBox(config.encryptionKey);
   const worker = new DeliveryWorker({
     storage,
@@ -43,5 +49,5 @@ export function buildDelivery(config: Config, storage: Storage, logger: Logger, 
     },
   });
   const retention = new RetentionJob(storage, { retentionDays: config.retentionDays }, logger);
-  return { dispatcher, sender, secrets, worker, retention };
+  return { worker, retention };
 }

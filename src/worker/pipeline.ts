@@ -14,7 +14,7 @@ import type {
   CompletedAttempt,
   Storage,
 } from '../storage/index.js';
-import type { AttemptResult, Sender } from './sender.js';
+import type { AttemptResult, AttemptSender } from './sender.js';
 
 export interface WorkerSettings {
   retryScheduleMs: number[];
@@ -34,7 +34,7 @@ export interface WorkerObserver {
 
 export interface WorkerDeps {
   storage: Storage;
-  sender: Sender;
+  sender: AttemptSender;
   secrets: SecretBox;
   settings: WorkerSettings;
   logger: Logger;

@@ -32,6 +32,11 @@ export interface AttemptResult {
   requestHeaders: Record<string, string>;
 }
 
+/** What sends an attempt: the Sender itself, or the ThreadedSender that hands it to a thread. */
+export interface AttemptSender {
+  send(out: OutgoingAttempt): Promise<AttemptResult>;
+}
+
 export interface SenderOptions {
   dispatcher: Dispatcher;
   timeoutMs: number;
@@ -133,7 +138,7 @@ export function describeError(err: unknown, timeoutMs: number): string {
   return e.message || 'the request failed';
 }
 
-export class Sender {
+export class Sender implements AttemptSender {
   private readonly now: () => number;
 
   constructor(private readonly options: SenderOptions) {

@@ -1,0 +1,39 @@
+// The sending thread's entry (see threaded-sender.ts): signs and sends the attempts the
+// worker hands over in batches, and answers with their results in batches.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../config.js';
+import { buildSender } from './delivery.js';
+import type { SendHostMessage, SendOutcome, SendThreadMessage } from './threaded-sender.js';
+
+const port = parentPort!;
+const post = (message: SendThreadMessage) => port.postMessage(message);
+const { dispatcher, sender } = buildSender((workerData as { config: Config }).config);
+
+let results: SendOutcome[] = [];
+let scheduled = false;
+function answer(outcome: SendOutcome): void {
+  results.push(outcome);
+  if (scheduled) return;
+  scheduled = true;
+  // Everything that finished in this turn of the event loop goes back in one message.
+  setImmediate(() => {
+    scheduled = false;
+    const batch = results;
+    results = [];
+    post({ type: 'results', batch });
+  });
+}
+
+port.on('message', (message: SendHostMessage) => {
+  if (message.type === 'send') {
+    for (const [id, attempt] of message.batch) {
+      sender.send(attempt).then(
+        (result) => answer({ id, result }),
+        (err: unknown) => answer({ id, error: (err as Error).message }),
+      );
+    }
+  } else {
+    void dispatcher.close().then(() => post({ type: 'closed' }));
+  }
+});
+post({ type: 'ready' });

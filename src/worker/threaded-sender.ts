@@ -1,0 +1,128 @@
+// Sending on a thread of its own. The worker's thread keeps the database work (claims,
+// completions) and this one signs, sends and reads responses: the two halves of each
+// attempt run on two cores. Attempts cross in batches, one message per turn of either event
+// loop. Same contract as Sender: a promise per attempt that resolves with its result.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { threadEntry } from '../core/thread-entry.js';
+import type { AttemptResult, AttemptSender, OutgoingAttempt } from './sender.js';
+
+export type SendHostMessage =
+  { type: 'send'; batch: [id: number, attempt: OutgoingAttempt][] } | { type: 'close' };
+
+export type SendOutcome = { id: number; result: AttemptResult } | { id: number; error: string };
+
+export type SendThreadMessage =
+  { type: 'ready' } | { type: 'results'; batch: SendOutcome[] } | { type: 'closed' };
+
+interface Waiting {
+  resolve: (result: AttemptResult) => void;
+  reject: (err: Error) => void;
+}
+
+const RESTART_DELAY_MS = 1000;
+
+export class ThreadedSender implements AttemptSender {
+  /** The running thread, once it said it is ready; null while it starts or restarts. */
+  private thread: Worker | null = null;
+  private nextId = 0;
+  private readonly waiting = new Map<number, Waiting>();
+  private outbox: [number, OutgoingAttempt][] = [];
+  private flushScheduled = false;
+  private closing = false;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts the thread; resolves once it can send. */
+  start(): Promise<void> {
+    const thread = new Worker(threadEntry(import.meta.url, './send-thread.js'), {
+      workerData: { config: this.config },
+    });
+    return new Promise((resolve, reject) => {
+      let started = false;
+      thread.on('message', (message: SendThreadMessage) => {
+        if (message.type === 'ready') {
+          started = true;
+          this.thread = thread;
+          this.flush();
+          resolve();
+        } else if (message.type === 'results') {
+          for (const outcome of message.batch) this.settle(outcome);
+        }
+      });
+      thread.on('error', (err) => {
+        if (!started) reject(err);
+        else this.logger.error({ err }, 'the sending thread failed');
+      });
+      thread.on('exit', (code) => {
+        if (this.thread === thread) this.thread = null;
+        // Attempts it had in flight fail on our side; their deliveries are retried.
+        for (const id of [...this.waiting.keys()]) {
+          this.settle({ id, error: 'the sending thread stopped during the attempt' });
+        }
+        if (!started || this.closing) return;
+        this.logger.error({ code }, 'the sending thread stopped; restarting it');
+        setTimeout(() => {
+          if (!this.closing)
+            this.start().catch((err: unknown) =>
+              this.logger.error({ err }, 'the sending thread could not restart'),
+            );
+        }, RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+
+  /** Hands the attempt to the thread; while it restarts, the attempt waits for it. */
+  send(attempt: OutgoingAttempt): Promise<AttemptResult> {
+    if (this.closing) return Promise.reject(new Error('the sending thread is closed'));
+    const id = ++this.nextId;
+    this.outbox.push([id, attempt]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+  }
+
+  /** Ends the thread after its attempts in flight (each bounded by its timeout) are answered. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const thread = this.thread;
+    if (!thread) {
+      // Closed while restarting: what waited for the thread is not sent.
+      for (const id of [...this.waiting.keys()]) {
+        this.settle({ id, error: 'the sending thread closed before the attempt' });
+      }
+      return;
+    }
+    if (this.waiting.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await new Promise<void>((resolve) => {
+      thread.on('message', (m: SendThreadMessage) => m.type === 'closed' && resolve());
+      thread.on('exit', () => resolve());
+      thread.postMessage({ type: 'close' } satisfies SendHostMessage);
+    });
+    await thread.terminate();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (!this.thread || this.outbox.length === 0) return;
+    const batch = this.outbox;
+    this.outbox = [];
+    this.thread.postMessage({ type: 'send', batch } satisfies SendHostMessage);
+  }
+
+  private settle(outcome: SendOutcome): void {
+    const waiting = this.waiting.get(outcome.id);
+    if (!waiting) return;
+    this.waiting.delete(outcome.id);
+    if ('result' in outcome) waiting.resolve(outcome.result);
+    else waiting.reject(new Error(outcome.error));
+    if (this.waiting.size === 0) this.drained?.();
+  }
+}

@@ -1,0 +1,131 @@
+// The worker sends on a thread of its own (src/worker/threaded-sender.ts): the same results
+// as the Sender, each to the attempt that asked; attempts that wait while the thread
+// restarts; failures when it dies mid-attempt; and a close that waits for what is in flight.
+import { Writable } from 'node:stream';
+import type { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { verifyWebhook } from '../../src/receiver/index.js';
+import type { OutgoingAttempt } from '../../src/worker/sender.js';
+import { ThreadedSender } from '../../src/worker/threaded-sender.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+
+const SECRET = 'whsec_' + Buffer.from('a secret of thirty-two bytes....').toString('base64');
+
+function capturedLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+function attempt(url: string, n: number): OutgoingAttempt {
+  return {
+    url,
+    eventId: `evt_${n}`,
+    eventType: 'call.ended',
+    deliveryId: `dlv_${n}`,
+    attempt: 1,
+    payload: JSON.stringify({
+      id: `evt_${n}`,
+      event: 'call.ended',
+      timestamp: new Date().toISOString(),
+      data: { n },
+    }),
+    secrets: [SECRET],
+  };
+}
+
+/** The private thread, to end it as a crash would. */
+const threadOf = (sender: ThreadedSender) =>
+  (sender as unknown as { thread: Worker | null }).thread;
+
+describe('sending on a thread of its own', () => {
+  let receiver: Receiver;
+  const config = loadConfig({
+    RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
+    RIZLER_DELIVERY_TIMEOUT_MS: '5000',
+  });
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+  });
+
+  it('answers each attempt with its own result, signed as the Sender signs', async () => {
+    receiver.respondWith((req) =>
+      req.url.includes('fail') ? { status: 503, body: 'later' } : { status: 200, body: 'ok' },
+    );
+    const sender = new ThreadedSender(config, pino({ level: 'silent' }));
+    await sender.start();
+    try {
+      const before = receiver.requests.length;
+      const urls = Array.from({ length: 300 }, (_, i) =>
+        i % 3 === 0 ? `${receiver.url}?fail=${i}` : `${receiver.url}?ok=${i}`,
+      );
+      const results = await Promise.all(urls.map((url, i) => sender.send(attempt(url, i))));
+      expect(receiver.requests.length - before).toBe(300);
+      results.forEach((result, i) => {
+        expect(result.requestHeaders['x-rizler-delivery']).toBe(`dlv_${i}`);
+        expect(result.statusCode).toBe(i % 3 === 0 ? 503 : 200);
+        expect(result.succeeded).toBe(i % 3 !== 0);
+        expect(result.responseBody).toBe(i % 3 === 0 ? 'later' : 'ok');
+      });
+      // What arrived verifies with the endpoint secret.
+      const last = receiver.requests.at(-1)!;
+      const headers = Object.fromEntries(
+        Object.entries(last.headers).map(([k, v]) => [k, String(v)]),
+      );
+      expect(() => verifyWebhook(last.body, headers, SECRET)).not.toThrow();
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it('fails the attempts in flight when the thread dies, restarts it, and sends again', async () => {
+    receiver.respondWith((req) =>
+      req.url.includes('hang') ? { hang: true } : { status: 200, body: 'ok' },
+    );
+    const { logger, lines } = capturedLogger();
+    const sender = new ThreadedSender(config, logger);
+    await sender.start();
+    try {
+      const before = receiver.requests.length;
+      const hanging = sender.send(attempt(`${receiver.url}?hang=1`, 1));
+      await receiver.waitFor(before + 1);
+      await threadOf(sender)!.terminate();
+      await expect(hanging).rejects.toThrow('the sending thread stopped during the attempt');
+      expect(lines.some((l) => l.includes('the sending thread stopped; restarting it'))).toBe(true);
+      // Sent while it restarts: the attempt waits for the new thread instead of failing.
+      const meanwhile = await sender.send(attempt(`${receiver.url}?ok=2`, 2));
+      expect(meanwhile.statusCode).toBe(200);
+      expect(threadOf(sender)).not.toBeNull();
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it('closes once the attempts in flight are answered, and sends nothing after', async () => {
+    receiver.respondWith(() => ({ status: 200, body: 'slow', delayMs: 300 }));
+    const { logger, lines } = capturedLogger();
+    const sender = new ThreadedSender(config, logger);
+    await sender.start();
+    const inFlight = sender.send(attempt(`${receiver.url}?slow=1`, 1));
+    await new Promise((resolve) => setImmediate(resolve));
+    const closed = sender.close();
+    const result = await inFlight;
+    await closed;
+    expect(result).toMatchObject({ succeeded: true, responseBody: 'slow' });
+    // Its end is not mistaken for a crash.
+    expect(threadOf(sender)).toBeNull();
+    expect(lines.filter((l) => l.includes('restarting'))).toEqual([]);
+    await expect(sender.send(attempt(receiver.url, 2))).rejects.toThrow('closed');
+  });
+});
