@@ -74,6 +74,7 @@ export async function startServer(
   const storage = await openStorage(config.databaseUrl, {
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
+    backgroundCheckpoints: true,
   });
   await storage.migrate();
   const created = await ensureDefaultAccount(storage, config.adminToken);
@@ -132,6 +133,7 @@ export async function startWorker(
   const storage = await openStorage(config.databaseUrl, {
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
+    backgroundCheckpoints: true,
   });
   await storage.migrate();
   const metrics = new Metrics();

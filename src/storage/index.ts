@@ -5,6 +5,8 @@ import type { Storage } from './types.js';
 export interface StorageOptions {
   poolSize?: number;
   statementTimeoutMs?: number;
+  /** SQLite: checkpoint the WAL on a thread of its own (long-running processes). */
+  backgroundCheckpoints?: boolean;
 }
 
 /** `sqlite:PATH` opens the embedded engine; `postgres://…` the PostgreSQL engine. */
@@ -14,7 +16,9 @@ export async function openStorage(
 ): Promise<Storage> {
   if (databaseUrl.startsWith('sqlite:')) {
     const { SqliteStorage } = await import('./sqlite/index.js');
-    return new SqliteStorage(databaseUrl.slice('sqlite:'.length) || './data/rizler-webhooks.db');
+    return new SqliteStorage(databaseUrl.slice('sqlite:'.length) || './data/rizler-webhooks.db', {
+      backgroundCheckpoints: options.backgroundCheckpoints,
+    });
   }
   if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     const { PostgresStorage } = await import('./postgres/index.js');
