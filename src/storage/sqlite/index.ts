@@ -714,8 +714,12 @@ export class SqliteStorage implements Storage {
     return this.tx(() => this.claimWithin(request));
   }
 
-  /** The claim, inside a transaction the caller opened. */
-  private claimWithin(request: ClaimRequest): ClaimedDelivery[] {
+  /**
+   * The claim, inside a transaction the caller opened. `freed`: endpoints whose attempts the
+   * same transaction just recorded, with how many: their held rows are candidates first, so
+   * a busy endpoint's backlog goes from held to leased without a trip through the due index.
+   */
+  private claimWithin(request: ClaimRequest, freed?: Map<string, number>): ClaimedDelivery[] {
     const { now } = request;
     // Leased rows per endpoint, counted from the covering index of leased rows, only for
     // the endpoints this claim is about: a count over every lease costs 0.1 ms per claim
@@ -739,13 +743,27 @@ export class SqliteStorage implements Storage {
     // on this 2-core machine with 20k due rows of one saturated endpoint, claims of 200:
     // 4.95 ms per claim when they were skipped with NOT IN (every claim rescans them all),
     // 1.8-2.0 ms with holding, each of those claims writing its 200 rows out of the index.
-    const candidates = (
-      this.stmt(
-        `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
-           FROM deliveries INDEXED BY deliveries_due
-           WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
-      ).all(now, request.limit) as Row[]
-    ).map((r): ClaimCandidate => ({
+    const rows: Row[] = [];
+    const heldOf = this.stmt(
+      `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+         FROM deliveries WHERE webhook_id = ? AND held = 1 AND due_at IS NULL
+         ORDER BY id LIMIT ?`,
+    );
+    for (const [webhookId, count] of freed ?? []) {
+      const room = request.limit - rows.length;
+      if (room <= 0) break;
+      rows.push(...(heldOf.all(webhookId, Math.min(count, room)) as Row[]));
+    }
+    if (rows.length < request.limit) {
+      rows.push(
+        ...(this.stmt(
+          `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+             FROM deliveries INDEXED BY deliveries_due
+             WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
+        ).all(now, request.limit - rows.length) as Row[]),
+      );
+    }
+    const candidates = rows.map((r): ClaimCandidate => ({
       deliveryId: String(r.id),
       webhookId: strOrNull(r.webhook_id),
       eventId: String(r.event_id),
@@ -774,11 +792,14 @@ export class SqliteStorage implements Storage {
 
     const plan = planClaim(candidates, endpoints, request);
 
-    const park = this.stmt('UPDATE deliveries SET due_at = NULL WHERE id = ?');
+    // A candidate may come from the held rows: each outcome sets `held` as well as `due_at`.
+    const park = this.stmt('UPDATE deliveries SET due_at = NULL, held = 0 WHERE id = ?');
     for (const id of plan.park) park.run(id);
-    const hold = this.stmt('UPDATE deliveries SET due_at = NULL, held = 1 WHERE id = ?');
+    const hold = this.stmt(
+      'UPDATE deliveries SET due_at = NULL, held = 1 WHERE id = ? AND held = 0',
+    );
     for (const id of plan.hold) hold.run(id);
-    const defer = this.stmt('UPDATE deliveries SET due_at = ? WHERE id = ?');
+    const defer = this.stmt('UPDATE deliveries SET due_at = ?, held = 0 WHERE id = ?');
     for (const d of plan.defer) defer.run(d.dueAt, d.deliveryId);
     const bucket = this.stmt(
       'UPDATE webhooks SET rate_tokens = ?, rate_refilled_at = ? WHERE id = ?',
@@ -901,11 +922,13 @@ export class SqliteStorage implements Storage {
         }
         freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
       }
-      // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
+      // Each finished attempt frees a slot of its endpoint: as many held rows become due,
+      // or, when this transaction claims too, become its first candidates.
+      if (next) return { woke: wake, claimed: this.claimWithin(next, freed) };
       for (const [webhookId, count] of freed) {
         if (this.unhold(webhookId, count, now) > 0) wake = true;
       }
-      return { woke: wake, claimed: next ? this.claimWithin(next) : [] };
+      return { woke: wake, claimed: [] };
     });
     // With `next`, what became due was claimed just now; the caller claims again if its batch
     // came back full.
