@@ -1,5 +1,7 @@
-// The ceiling: a bare undici loop posting the same body to the same receiver, with the same
-// number of requests in flight as the worker allows per endpoint.
+// The ceiling: a bare undici loop posting the same body to the same receiver, with as many
+// requests on the wire as the worker has connections per origin (RIZLER_CONNECTIONS_PER_ORIGIN,
+// 64). The worker leases up to 128 per endpoint, but the other 64 are being signed or
+// recorded, not sent.
 import { Agent, request } from 'undici';
 
 export async function bareUndiciRate(

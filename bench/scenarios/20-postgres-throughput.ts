@@ -1,7 +1,7 @@
 // Throughput on the scale-out engine: an API-only `serve` and worker processes on one
 // PostgreSQL database, first with one worker process, then with two, against the bare-undici
-// ceiling of the same run. Ten endpoints: the per-endpoint in-flight cap (64, across all
-// workers) leaves 640 slots, more than one worker's 512, so a second worker has room to add.
+// ceiling of the same run. Ten endpoints: the per-endpoint in-flight cap (128, across all
+// workers) leaves 1,280 slots, more than one worker's 512, so a second worker has room to add.
 // Each row's note gives the CPU each process used during the figure (from /proc): the figures
 // behind "How many workers" in README's "Running at scale".
 // Skipped, with a line on stderr, when no PostgreSQL answers at RIZLER_TEST_POSTGRES_URL

@@ -117,7 +117,7 @@ export default async function isolation(ctx: BenchContext): Promise<Row[]> {
         name: 'isolation: healthy endpoint beside a hanging one',
         value: withHang,
         unit: 'deliveries/s',
-        note: `${spread(rates.hang)}; up to ${held} attempts sent to the hanging endpoint (64 open at a time, 10 s timeout)`,
+        note: `${spread(rates.hang)}; up to ${held} attempts sent to the hanging endpoint (128 open at a time, 10 s timeout)`,
       },
       {
         name: 'isolation ratio, hanging / alone',
