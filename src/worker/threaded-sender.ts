@@ -65,7 +65,11 @@ export class ThreadedSender implements AttemptSender {
         for (const id of [...this.waiting.keys()]) {
           this.settle({ id, error: 'the sending thread stopped during the attempt' });
         }
-        if (!started || this.closing) return;
+        if (!started) {
+          reject(new Error(`the sending thread exited (${code}) before it was ready`));
+          return;
+        }
+        if (this.closing) return;
         this.logger.error({ code }, 'the sending thread stopped; restarting it');
         setTimeout(() => {
           if (!this.closing)
