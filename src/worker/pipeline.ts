@@ -59,6 +59,16 @@ export function decideOutcome(
   return { kind: 'retry', nextAttemptAt: now + decision.delayMs };
 }
 
+/**
+ * A completion claims for the slots its attempts free, and at most this many more. Where
+ * endpoint caps bind rather than maxInFlight, a larger claim mostly holds back rows of the
+ * endpoints it has just refilled, to be brought back by the next completion: a third write
+ * for each of their deliveries. Bench, SQLite, one endpoint, six runs each: ratio to the
+ * ceiling 0.44-0.56 (mean 0.48) when claiming the whole batch size, 0.48-0.56 (mean 0.52) with
+ * this margin; ten endpoints unchanged (mean 0.63 both). Growth beyond it is the loop's job.
+ */
+const REFILL_MARGIN = 8;
+
 export class DeliveryWorker {
   private readonly now: () => number;
   private readonly random: () => number;
@@ -276,7 +286,7 @@ export class DeliveryWorker {
     this.completions = [];
     this.flushing = (async () => {
       for (let tries = 0; ; tries++) {
-        const limit = this.running ? this.room() : 0;
+        const limit = this.running ? Math.min(this.room(), batch.length + REFILL_MARGIN) : 0;
         this.claiming += Math.max(0, limit);
         try {
           const claimed = await this.deps.storage.completeAttempts(
