@@ -50,10 +50,11 @@ async function startDelivery(
   storage: Storage,
   logger: Logger,
   metrics: Metrics,
+  secrets: SecretBox,
 ): Promise<{ stop(): Promise<void> }> {
   const sending = new ThreadedSender(config, logger);
   await sending.start();
-  const { worker, retention } = buildDelivery(config, storage, logger, metrics, sending);
+  const { worker, retention } = buildDelivery(config, storage, logger, metrics, sending, secrets);
   worker.start();
   retention.start();
   return {
@@ -84,7 +85,9 @@ export async function startServer(
   await checkSecretsReadable(storage, secrets);
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
-  const delivery = config.runWorker ? await startDelivery(config, storage, logger, metrics) : null;
+  const delivery = config.runWorker
+    ? await startDelivery(config, storage, logger, metrics, secrets)
+    : null;
   const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
   try {
     await app.listen({ port: config.port, host: config.host });
@@ -138,7 +141,8 @@ export async function startWorker(
   await storage.migrate();
   const metrics = new Metrics();
   metrics.observeQueue(storage);
-  await checkSecretsReadable(storage, createSecretBox(config.encryptionKey));
+  const secrets = createSecretBox(config.encryptionKey);
+  await checkSecretsReadable(storage, secrets);
   const ops = Fastify({ loggerInstance: logger });
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {
@@ -158,7 +162,7 @@ export async function startWorker(
   await ops.listen({ port: config.port, host: config.host });
   const address = ops.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const delivery = await startDelivery(config, storage, logger, metrics);
+  const delivery = await startDelivery(config, storage, logger, metrics, secrets);
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');
   return {
     port,

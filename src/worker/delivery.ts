@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { idTime } from '../core/ids.js';
-import { createSecretBox } from '../core/secret-box.js';
+import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Storage } from '../storage/index.js';
 import { createDeliveryDispatcher } from './dispatcher.js';
@@ -22,15 +22,18 @@ export function buildSender(config: Config) {
   return { dispatcher, sender };
 }
 
-/** The worker and the retention purge; `sender` sends the attempts (see ThreadedSender). */
+/**
+ * The worker and the retention purge. `sender` sends the attempts (see ThreadedSender);
+ * `secrets` opens the endpoints' sealed secrets, the process's one SecretBox.
+ */
 export function buildDelivery(
   config: Config,
   storage: Storage,
   logger: Logger,
   metrics: Metrics,
   sender: AttemptSender,
+  secrets: SecretBox,
 ) {
-  const secrets = createSecretBox(config.encryptionKey);
   const worker = new DeliveryWorker({
     storage,
     sender,

@@ -275,6 +275,30 @@ export class DeliveryWorker {
   }
 
   /**
+   * Records the batch and, in the same call, leases deliveries for the slots it frees and
+   * starts them. Returns how many it asked for and how many it got.
+   */
+  private async recordAndRefill(
+    batch: CompletedAttempt[],
+  ): Promise<{ limit: number; claimed: number }> {
+    const limit = this.running
+      ? Math.max(0, Math.min(this.room(), batch.length + REFILL_MARGIN))
+      : 0;
+    this.claiming += limit;
+    try {
+      const claimed = await this.deps.storage.completeAttempts(
+        batch,
+        { now: this.now(), autoDisableAfterMs: this.deps.settings.autoDisableAfterMs },
+        limit > 0 ? this.claimRequest(limit) : undefined,
+      );
+      for (const claim of claimed) this.attempt(claim);
+      return { limit, claimed: claimed.length };
+    } finally {
+      this.claiming -= limit;
+    }
+  }
+
+  /**
    * Records finished attempts. Attempts that finish while a write is under way are written by
    * the next one, so under load one transaction carries many attempts. The same transaction
    * claims deliveries for the slots they free, so under load the claim loop mostly sleeps.
@@ -286,23 +310,14 @@ export class DeliveryWorker {
     this.completions = [];
     this.flushing = (async () => {
       for (let tries = 0; ; tries++) {
-        const limit = this.running ? Math.min(this.room(), batch.length + REFILL_MARGIN) : 0;
-        this.claiming += Math.max(0, limit);
         try {
-          const claimed = await this.deps.storage.completeAttempts(
-            batch,
-            { now: this.now(), autoDisableAfterMs: this.deps.settings.autoDisableAfterMs },
-            limit > 0 ? this.claimRequest(limit) : undefined,
-          );
-          this.claiming -= Math.max(0, limit);
-          for (const claim of claimed) this.attempt(claim);
+          const { limit, claimed } = await this.recordAndRefill(batch);
           // The loop claims again after a full batch (more may be due), once there is room
           // if there was none, and after a retry was scheduled (its alarm may be earlier).
           const retried = batch.some((c) => c.outcome.kind === 'retry');
-          if (this.running && (limit <= 0 || claimed.length === limit || retried)) this.wake();
+          if (this.running && (limit <= 0 || claimed === limit || retried)) this.wake();
           return;
         } catch (err) {
-          this.claiming -= Math.max(0, limit);
           // The lease keeps the deliveries safe meanwhile: if we never get through, another
           // worker sends them again after it expires (at-least-once).
           this.deps.logger.warn(

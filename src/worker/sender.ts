@@ -234,14 +234,8 @@ export class Sender implements AttemptSender {
         error = `redirect (HTTP ${statusCode}${location ? ` to ${location.slice(0, 200)}` : ''}) not followed; point the endpoint at the final URL`;
       }
       return {
-        succeeded: false,
-        startedAt,
-        durationMs,
-        statusCode,
-        responseBody,
-        error,
+        ...this.failed(startedAt, durationMs, statusCode, responseBody, error, headers),
         retryAfterMs,
-        requestHeaders: headers,
       };
     } catch (err) {
       return this.failed(startedAt, elapsed(), null, null, describe(err), headers);

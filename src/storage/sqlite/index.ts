@@ -48,10 +48,10 @@ import {
 } from '../rows.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
-/** SQLite error codes that mean the database, not the request, is at fault. */
-
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
+
+/** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
 
 /** An account's rows, the filters that are set, and the page's starting point. */
@@ -867,8 +867,9 @@ export class SqliteStorage implements Storage {
   ): Promise<ClaimedDelivery[]> {
     if (completed.length === 0) return next ? this.claimDue(next) : [];
     const { now } = policy;
-    // One commit for both: on this machine a commit costs about as much as recording 30
-    // attempts, and the claim rewrites the pages the completion just wrote.
+    // One commit for both. Measured in the bench, each transaction spent 360-460 µs in BEGIN
+    // and COMMIT, as long as recording about 20 attempts, and the claim rewrites pages the
+    // completion has just written.
     const { woke, claimed } = await this.tx(() => {
       let wake = false;
       const freed = new Map<string, number>();
