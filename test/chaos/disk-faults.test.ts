@@ -19,16 +19,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProcess, type ServiceProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
 import {
   DATA,
   allDeliveries,
   api,
   apiKeyFrom,
-  startTracingReceiver,
+  createEndpoints,
+  useChaosServer,
   waitUntil,
-  type TracingReceiver,
+  type ChaosServer,
 } from './helpers.js';
 
 /** True when `work` runs without throwing (a probe of what this sandbox permits). */
@@ -90,53 +90,20 @@ function fillDisk(path: string): number {
 /** call.ended data with a filler field, to make an event of about `bytes`. */
 const bulky = (bytes: number) => ({ ...DATA, notes: 'n'.repeat(bytes) });
 
-interface Harness {
-  dbDir: string;
-  receiver: TracingReceiver;
-  start(): Promise<ServiceProcess>;
-}
-
-/** A server process on a SQLite file in `dbDir`, one endpoint, cleaned up by the caller. */
-function useServer(prepare: (dir: string) => string, release: (dbDir: string) => void): Harness {
-  const h = {} as Harness;
-  let dir: string;
-  const processes: ServiceProcess[] = [];
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rizler-chaos-disk-'));
-    h.dbDir = prepare(dir);
-    h.receiver = await startTracingReceiver(0);
-    h.start = async () => {
-      const p = await startProcess(['serve'], {
-        RIZLER_DATABASE_URL: `sqlite:${join(h.dbDir, 'rizler.db')}`,
-        RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
-        RIZLER_LEASE: '2s',
-        RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
-        RIZLER_POLL_INTERVAL: '100ms',
-        RIZLER_API_RATE_LIMIT: '1000000',
-        RIZLER_ENDPOINT_RATE_LIMIT: '10000000',
-      });
-      processes.push(p);
-      return p;
-    };
-  });
-  afterAll(async () => {
-    for (const p of processes) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-    await h.receiver?.close();
-    try {
-      if (h.dbDir) release(h.dbDir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-  return h;
+/** Starts the server with one endpoint and `count` events accepted, before any fault. */
+async function startWithEvents(h: ChaosServer, count: number) {
+  const server = await h.start();
+  const key = apiKeyFrom(server.output());
+  await createEndpoints(server.port, key, h.receiver.url, 1);
+  const before = await publishBatch(server.port, key, count);
+  expect(before.status).toBe(202);
+  const accepted = new Set<string>(before.body.data.map((e: { id: string }) => e.id));
+  return { server, key, accepted, before };
 }
 
 /** Publishes, then checks every accepted event reaches the endpoint and ends succeeded. */
 async function expectAllDelivered(
-  h: Harness,
+  h: ChaosServer,
   port: number,
   key: string,
   accepted: Set<string>,
@@ -172,34 +139,26 @@ function expectUnavailable(res: { status: number; headers: Headers; body: any })
 }
 
 describe.skipIf(!CAN_MOUNT)('a full disk under a running server (SQLite on a 24 MiB tmpfs)', () => {
-  const h = useServer(
-    (dir) => {
+  const h = useChaosServer({
+    name: 'disk',
+    env: { RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s' },
+    prepare: (dir) => {
       const mnt = join(dir, 'mnt');
       mkdirSync(mnt);
       run('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt]);
       return mnt;
     },
-    (mnt) => {
+    release: (mnt) => {
       try {
         run('umount', [mnt]);
       } catch {
         run('umount', ['-l', mnt]); // still busy: detach now, freed when the last file closes
       }
     },
-  );
+  });
 
   it('answers 503 while full, keeps what it accepted, and recovers when space is freed', async () => {
-    const server = await h.start();
-    const key = apiKeyFrom(server.output());
-    const hook = await api(server.port, key, '/v1/webhooks', {
-      url: h.receiver.url,
-      events: ['call.ended'],
-    });
-    expect(hook.status).toBe(201);
-    const accepted = new Set<string>();
-    const before = await publishBatch(server.port, key, 300);
-    expect(before.status).toBe(202);
-    for (const e of before.body.data) accepted.add(e.id);
+    const { server, key, accepted, before } = await startWithEvents(h, 300);
 
     const filler = join(h.dbDir, 'filler');
     expect(fillDisk(filler)).toBeGreaterThan(1 << 20);
@@ -258,23 +217,14 @@ describe.skipIf(!CAN_CHATTR)('a read-only database under a running server (chatt
     if (locked.length > 0) run('chattr', ['-i', ...locked]);
     locked = [];
   };
-  const h = useServer(
-    (dir) => dir,
-    () => unlock(),
-  );
+  const h = useChaosServer({
+    name: 'disk',
+    env: { RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s' },
+    release: () => unlock(),
+  });
 
   it('answers 503 while read-only, keeps what it accepted, and recovers', async () => {
-    const server = await h.start();
-    const key = apiKeyFrom(server.output());
-    const hook = await api(server.port, key, '/v1/webhooks', {
-      url: h.receiver.url,
-      events: ['call.ended'],
-    });
-    expect(hook.status).toBe(201);
-    const accepted = new Set<string>();
-    const before = await publishBatch(server.port, key, 200);
-    expect(before.status).toBe(202);
-    for (const e of before.body.data) accepted.add(e.id);
+    const { server, key, accepted, before } = await startWithEvents(h, 200);
 
     // The database, its WAL and the folder (no new files). Not the -shm file: SQLite writes
     // the WAL index through a shared memory map of it, and a page fault on a map of an

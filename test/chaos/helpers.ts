@@ -1,8 +1,14 @@
 // What the chaos tests share: an API client for a service process, a receiver that knows
 // whether each request it got was answered or cut off, a raw TCP "receiver" that can
-// misbehave below HTTP, and a way to read a whole delivery log.
+// misbehave below HTTP, a way to read a whole delivery log, and the harness that starts,
+// kills and restarts `serve` over one database.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { startProcess, type ServiceProcess } from '../helpers/process.js';
 
 export const DATA = { call_id: 'call_1', agent_id: 'agent_1', duration: 3, status: 'completed' };
 
@@ -243,4 +249,82 @@ export async function startRawServer(handler: RawHandler): Promise<RawServer> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+export interface ChaosServer {
+  /** The folder of the database: `prepare`'s answer, or the test's temporary folder. */
+  dbDir: string;
+  receiver: TracingReceiver;
+  /** Starts `rizler-webhooks serve` on that database; every one is SIGKILLed after the file. */
+  start(): Promise<ServiceProcess>;
+}
+
+export interface ChaosServerOptions {
+  /** The temporary folder's name prefix. */
+  name: string;
+  /** How long the receiver waits before each answer. */
+  answerDelayMs?: number;
+  /** Settings over the chaos defaults (2 s lease, 100 ms poll, no rate limits in the way). */
+  env?: Record<string, string>;
+  /** Makes the database's folder inside the temporary one (a tmpfs, say); returns it. */
+  prepare?: (dir: string) => string;
+  /** Undoes `prepare`, before the temporary folder is removed. */
+  release?: (dbDir: string) => void;
+}
+
+/**
+ * The harness of the crash and fault tests, for one `describe`: a temporary SQLite database,
+ * a tracing receiver, and `serve` processes to kill, stop and restart over them.
+ */
+export function useChaosServer(options: ChaosServerOptions): ChaosServer {
+  const h = {} as ChaosServer;
+  let dir: string;
+  const processes: ServiceProcess[] = [];
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), `rizler-chaos-${options.name}-`));
+    h.dbDir = options.prepare ? options.prepare(dir) : dir;
+    h.receiver = await startTracingReceiver(options.answerDelayMs ?? 0);
+    h.start = async () => {
+      const p = await startProcess(['serve'], {
+        RIZLER_DATABASE_URL: `sqlite:${join(h.dbDir, 'rizler.db')}`,
+        RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
+        RIZLER_LEASE: '2s',
+        RIZLER_POLL_INTERVAL: '100ms',
+        RIZLER_API_RATE_LIMIT: '1000000',
+        RIZLER_ENDPOINT_RATE_LIMIT: '10000000',
+        ...options.env,
+      });
+      processes.push(p);
+      return p;
+    };
+  });
+  afterAll(async () => {
+    for (const p of processes) {
+      p.kill('SIGKILL');
+      await p.exited;
+    }
+    await h.receiver?.close();
+    try {
+      if (h.dbDir && options.release) options.release(h.dbDir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  return h;
+}
+
+/** `count` endpoints at `url?e=0`, `url?e=1`…, each subscribed to call.ended. */
+export async function createEndpoints(
+  port: number,
+  key: string,
+  url: string,
+  count: number,
+): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const hook = await api(port, key, '/v1/webhooks', {
+      url: `${url}?e=${i}`,
+      events: ['call.ended'],
+    });
+    expect(hook.status).toBe(201);
+  }
 }

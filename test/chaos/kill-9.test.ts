@@ -2,20 +2,16 @@
 // are being published and delivered, and restarted each time on the same SQLite file. Every
 // event the API accepted (answered 202) reaches every subscribed endpoint at least once, and
 // the final log shows every delivery succeeded.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProcess, type ServiceProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
 import {
   DATA,
   allDeliveries,
   api,
   apiKeyFrom,
+  createEndpoints,
   sleep,
-  startTracingReceiver,
+  useChaosServer,
   waitUntil,
-  type TracingReceiver,
 } from './helpers.js';
 
 const EVENTS = 6_000;
@@ -24,47 +20,18 @@ const ENDPOINTS = 2;
 const KILLS = 3;
 
 describe('kill -9 three times during a run', () => {
-  let dir: string;
-  let receiver: TracingReceiver;
-  const processes: ServiceProcess[] = [];
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rizler-chaos-kill-'));
-    // A short wait before each answer keeps many attempts in flight when the process dies.
-    receiver = await startTracingReceiver(200);
+  // A short wait before each answer keeps many attempts in flight when the process dies.
+  const h = useChaosServer({
+    name: 'kill',
+    answerDelayMs: 200,
+    env: { RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s,1s' },
   });
-  afterAll(async () => {
-    for (const p of processes) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-    await receiver?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function start(): Promise<ServiceProcess> {
-    const p = await startProcess(['serve'], {
-      RIZLER_DATABASE_URL: `sqlite:${join(dir, 'rizler.db')}`,
-      RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
-      RIZLER_LEASE: '2s',
-      RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s,1s',
-      RIZLER_POLL_INTERVAL: '100ms',
-      RIZLER_API_RATE_LIMIT: '1000000',
-      RIZLER_ENDPOINT_RATE_LIMIT: '10000000',
-    });
-    processes.push(p);
-    return p;
-  }
 
   it('loses nothing: every accepted event arrives, every delivery ends succeeded', async () => {
-    let current = await start();
+    let current = await h.start();
     const key = apiKeyFrom(current.output());
-    for (let i = 0; i < ENDPOINTS; i++) {
-      const hook = await api(current.port, key, '/v1/webhooks', {
-        url: `${receiver.url}?e=${i}`,
-        events: ['call.ended'],
-      });
-      expect(hook.status).toBe(201);
-    }
+    const receiver = h.receiver;
+    await createEndpoints(current.port, key, receiver.url, ENDPOINTS);
 
     const accepted = new Set<string>();
     const fanOut = new Set<number>();
@@ -108,7 +75,7 @@ describe('kill -9 three times during a run', () => {
         current.kill('SIGKILL');
         expect((await current.exited).signal).toBe('SIGKILL');
         if (k === KILLS) receiver.delayMs = 0; // no more kills to catch attempts in flight
-        current = await start();
+        current = await h.start();
       }
       await publishing;
     } finally {

@@ -2,68 +2,37 @@
 // are in flight. The process stops claiming, lets every attempt in flight get its answer,
 // records it, and exits 0. Restarted, it delivers the rest; nothing is lost and nothing that
 // was answered is sent again.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProcess, type ServiceProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
 import {
   DATA,
   allDeliveries,
   api,
   apiKeyFrom,
+  createEndpoints,
   sleep,
-  startTracingReceiver,
+  useChaosServer,
   waitUntil,
   type TracedRequest,
-  type TracingReceiver,
 } from './helpers.js';
 
 const ENDPOINTS = 2;
 const ANSWER_DELAY_MS = 700;
 
 describe('SIGTERM during a run', () => {
-  let dir: string;
-  let receiver: TracingReceiver;
-  const processes: ServiceProcess[] = [];
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rizler-chaos-term-'));
-    receiver = await startTracingReceiver(ANSWER_DELAY_MS);
-  });
-  afterAll(async () => {
-    for (const p of processes) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-    await receiver?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function start(): Promise<ServiceProcess> {
-    const p = await startProcess(['serve'], {
-      RIZLER_DATABASE_URL: `sqlite:${join(dir, 'rizler.db')}`,
-      RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
-      RIZLER_LEASE: '2s',
+  const h = useChaosServer({
+    name: 'term',
+    answerDelayMs: ANSWER_DELAY_MS,
+    env: {
       RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s',
-      RIZLER_POLL_INTERVAL: '100ms',
       RIZLER_DELIVERY_TIMEOUT_MS: '5000',
-      RIZLER_API_RATE_LIMIT: '1000000',
-      RIZLER_ENDPOINT_RATE_LIMIT: '10000000',
-    });
-    processes.push(p);
-    return p;
-  }
+    },
+  });
 
   it('lets every attempt in flight finish and be recorded, then loses nothing', async () => {
-    let current = await start();
+    let current = await h.start();
     const key = apiKeyFrom(current.output());
-    for (let i = 0; i < ENDPOINTS; i++) {
-      const hook = await api(current.port, key, '/v1/webhooks', {
-        url: `${receiver.url}?e=${i}`,
-        events: ['call.ended'],
-      });
-      expect(hook.status).toBe(201);
-    }
+    const receiver = h.receiver;
+    await createEndpoints(current.port, key, receiver.url, ENDPOINTS);
 
     // A publisher keeps going through the shutdown and the restart.
     const accepted = new Set<string>();
@@ -104,7 +73,7 @@ describe('SIGTERM during a run', () => {
 
     // Restarted, with a receiver that answers at once.
     receiver.delayMs = 0;
-    current = await start();
+    current = await h.start();
     await sleep(500);
     publishing = false;
     await publisher;
