@@ -8,7 +8,7 @@ import { EventTypeSelect, defaultTestEvent } from '../components/EventTypeSelect
 import { Field, focusFirstInvalid } from '../components/Field.js';
 import { ErrorMessage, Loading } from '../components/States.js';
 import { fieldOfError } from '../webhooks/fieldErrors.js';
-import { TestResultView } from './TestResultView.js';
+import { TestSendStatus } from './TestResultView.js';
 
 /** Sends a signed sample event to a URL that is not saved as a webhook yet. */
 export function TestEndpointPage({ initialUrl }: { initialUrl?: string }) {
@@ -138,18 +138,14 @@ export function TestEndpointPage({ initialUrl }: { initialUrl?: string }) {
             </div>
           </form>
         )}
-        <div aria-live="polite" className="live-region">
-          {sending && <Loading label="Sending the test event…" />}
-          {error && <ErrorMessage title="The test could not be sent" error={error} />}
-          {result && (
-            <TestResultView
-              result={result}
-              logsHref={
-                result.delivery_id ? href({ name: 'delivery', id: result.delivery_id }) : undefined
-              }
-            />
-          )}
-        </div>
+        <TestSendStatus
+          sending={sending}
+          error={error}
+          result={result}
+          logsHref={(sent) =>
+            sent.delivery_id ? href({ name: 'delivery', id: sent.delivery_id }) : undefined
+          }
+        />
       </section>
     </>
   );

@@ -1,5 +1,7 @@
+import type { ApiError } from '../api/client.js';
 import type { TestResult } from '../api/types.js';
 import { formatDuration, formatStatusCode, prettyBody } from '../app/format.js';
+import { ErrorMessage, Loading } from '../components/States.js';
 
 /** The outcome of a test send: success or failure, status, time, body and error. */
 export function TestResultView({ result, logsHref }: { result: TestResult; logsHref?: string }) {
@@ -44,6 +46,30 @@ export function TestResultView({ result, logsHref }: { result: TestResult; logsH
           <a href={logsHref}>View this delivery in the logs</a>
         </p>
       )}
+    </div>
+  );
+}
+
+/**
+ * Where a test send reports, announced to screen readers: sending, the error, or the result
+ * with a link to its log entry (`logsHref` makes that link from the result).
+ */
+export function TestSendStatus({
+  sending,
+  error,
+  result,
+  logsHref,
+}: {
+  sending: boolean;
+  error: ApiError | null;
+  result: TestResult | null;
+  logsHref: (result: TestResult) => string | undefined;
+}) {
+  return (
+    <div aria-live="polite" className="live-region">
+      {sending && <Loading label="Sending the test event…" />}
+      {error && <ErrorMessage title="The test could not be sent" error={error} />}
+      {result && <TestResultView result={result} logsHref={logsHref(result)} />}
     </div>
   );
 }

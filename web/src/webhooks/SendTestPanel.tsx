@@ -6,7 +6,7 @@ import { href } from '../app/router.js';
 import { EventTypeSelect, defaultTestEvent } from '../components/EventTypeSelect.js';
 import { Field } from '../components/Field.js';
 import { ErrorMessage, Loading } from '../components/States.js';
-import { TestResultView } from '../testing/TestResultView.js';
+import { TestSendStatus } from '../testing/TestResultView.js';
 
 export function SendTestPanel({ webhook }: { webhook: Webhook }) {
   const { api, eventTypes } = useSession();
@@ -68,25 +68,16 @@ export function SendTestPanel({ webhook }: { webhook: Webhook }) {
           </button>
         </form>
       )}
-      <div aria-live="polite" className="live-region">
-        {sending && <Loading label="Sending the test event…" />}
-        {error && <ErrorMessage title="The test could not be sent" error={error} />}
-        {result && (
-          <TestResultView
-            result={result}
-            logsHref={
-              result.delivery_id
-                ? href({
-                    name: 'webhook',
-                    id: webhook.id,
-                    tab: 'logs',
-                    delivery: result.delivery_id,
-                  })
-                : href({ name: 'webhook', id: webhook.id, tab: 'logs' })
-            }
-          />
-        )}
-      </div>
+      <TestSendStatus
+        sending={sending}
+        error={error}
+        result={result}
+        logsHref={(sent) =>
+          sent.delivery_id
+            ? href({ name: 'webhook', id: webhook.id, tab: 'logs', delivery: sent.delivery_id })
+            : href({ name: 'webhook', id: webhook.id, tab: 'logs' })
+        }
+      />
     </section>
   );
 }
