@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEventType } from '../../src/core/event-catalogue.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { SPEC_EVENT_TYPES } from '../helpers/spec.js';
 
 const DATA = findEventType('call.ended')!.example;
 
@@ -98,21 +99,7 @@ describe('API edges', () => {
       data: { name: string; description: string; example: unknown }[];
     };
     const names = body.data.map((t) => t.name);
-    for (const name of [
-      'call.started',
-      'call.ringing',
-      'call.answered',
-      'call.ended',
-      'call.missed',
-      'call.failed',
-      'call.transferred',
-      'recording.ready',
-      'transcript.ready',
-      'voicemail.received',
-      'agent.status_changed',
-      'agent.created',
-      'agent.deleted',
-    ]) {
+    for (const name of SPEC_EVENT_TYPES) {
       expect(names).toContain(name);
     }
     for (const t of body.data) {
