@@ -1,7 +1,6 @@
-// The ceiling: a bare undici loop posting the same body to the same receiver, with as many
-// requests on the wire as the worker has connections per origin (RIZLER_CONNECTIONS_PER_ORIGIN,
-// 64). The worker leases up to 128 per endpoint, but the other 64 are being signed or
-// recorded, not sent.
+// The ceiling: a bare undici loop posting the same body to the same receiver, `concurrency`
+// requests on the wire over as many connections. The bench runs it in a process of its own
+// (ceiling-child.ts) at 16, 64 and 128 and takes the best (ceiling.ts).
 import { Agent, request } from 'undici';
 
 export async function bareUndiciRate(
@@ -9,6 +8,7 @@ export async function bareUndiciRate(
   body: string,
   total: number,
   concurrency: number,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
 ): Promise<number> {
   const agent = new Agent({ connections: concurrency, keepAliveTimeout: 60_000 });
   let sent = 0;
@@ -19,7 +19,7 @@ export async function bareUndiciRate(
       const res = await request(url, {
         method: 'POST',
         dispatcher: agent,
-        headers: { 'content-type': 'application/json' },
+        headers,
         body,
       });
       await res.body.text();

@@ -24,9 +24,20 @@ export interface BenchContext {
   dir: string;
   /** Deliveries per throughput figure (BENCH_DELIVERIES, default 20,000). */
   total: number;
-  /** The bare undici rate to the same receiver, measured first in this run. */
+  /** The bare undici rate to the same receiver, measured first in this run (the best median). */
   ceiling: number;
+  /** The baselines' median rates in this run, by publishing shape; absent when not run. */
+  baselines?: Partial<Record<Baseline, Partial<Record<Shape, number>>>>;
 }
+
+/** What users would build instead (bench/baselines/). */
+export type Baseline = 'bullmq' | 'pg-boss';
+
+/**
+ * How events are published: `burst` sends every batch at once and the service takes them all
+ * while it delivers; `streaming` sends the next batch as soon as the last was accepted.
+ */
+export type Shape = 'burst' | 'streaming';
 
 export async function call<T>(port: number, key: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -68,14 +79,15 @@ export async function stopService(service: ServiceProcess): Promise<void> {
 
 /**
  * Publishes enough events in batches of 1000 for `total` deliveries over `endpoints`
- * endpoints, and times publish → received → every attempt recorded, in deliveries/s.
- * `apiPort` serves the API; the workers may be other processes.
+ * endpoints, in the given shape, and times publish → received → every attempt recorded, in
+ * deliveries/s. `apiPort` serves the API; the workers may be other processes.
  */
 export async function endToEnd(
   ctx: BenchContext,
   apiPort: number,
   endpoints: number,
   total: number,
+  shape: Shape = 'burst',
 ): Promise<number> {
   const { receiver } = ctx;
   const account = await call<{ api_key: string }>(apiPort, ADMIN, '/v1/accounts', {
@@ -95,7 +107,9 @@ export async function endToEnd(
   for (let sent = 0; sent < eventsNeeded; sent += 1000) {
     const n = Math.min(1000, eventsNeeded - sent);
     const events = Array.from({ length: n }, () => ({ event: 'call.ended', data: DATA }));
-    batches.push(call(apiPort, key, '/v1/events/batch', { events }));
+    const accepted = call(apiPort, key, '/v1/events/batch', { events });
+    if (shape === 'streaming') await accepted;
+    else batches.push(accepted);
   }
   await Promise.all(batches);
   await receiver.waitFor(eventsNeeded * endpoints);

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface CountingReceiver {
   url: string;
+  /** The receiver's own process, when it runs in one (startReceiverProcess), for its CPU. */
+  pid?: number;
   count: number;
   /**
    * With `recordArrivals`: performance.now() when each event id (`webhook-id`) first arrived;
@@ -22,12 +24,14 @@ export interface ReceiverOptions {
   recordArrivals?: boolean;
   /** Read each request and never answer it: an endpoint that hangs. */
   hang?: boolean;
+  /** Called with each event id's first arrival (with `recordArrivals`). */
+  onArrival?: (id: string, at: number) => void;
 }
 
 export async function startCountingReceiver(
   options: ReceiverOptions = {},
 ): Promise<CountingReceiver> {
-  let waiter: { total: number; resolve: () => void } | null = null;
+  let waiters: { total: number; resolve: () => void }[] = [];
   const state = { count: 0 };
   const arrivals = new Map<string, number>();
   const server: Server = createServer((req, res) => {
@@ -36,16 +40,20 @@ export async function startCountingReceiver(
       state.count++;
       if (options.recordArrivals) {
         const id = req.headers['webhook-id'];
-        if (typeof id === 'string' && !arrivals.has(id)) arrivals.set(id, performance.now());
+        if (typeof id === 'string' && !arrivals.has(id)) {
+          const at = performance.now();
+          arrivals.set(id, at);
+          options.onArrival?.(id, at);
+        }
       }
       if (!options.hang) {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
         res.end('ok');
       }
-      if (waiter && state.count >= waiter.total) {
-        const w = waiter;
-        waiter = null;
-        w.resolve();
+      if (waiters.length > 0 && waiters.some((w) => state.count >= w.total)) {
+        const due = waiters.filter((w) => state.count >= w.total);
+        waiters = waiters.filter((w) => state.count < w.total);
+        for (const w of due) w.resolve();
       }
     });
   });
@@ -60,7 +68,7 @@ export async function startCountingReceiver(
     arrivals,
     waitFor(total) {
       if (state.count >= total) return Promise.resolve();
-      return new Promise((resolve) => (waiter = { total, resolve }));
+      return new Promise((resolve) => waiters.push({ total, resolve }));
     },
     reset() {
       state.count = 0;

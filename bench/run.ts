@@ -1,16 +1,20 @@
 // `npm run bench`: figures from this machine, printed as a table and written as JSON to
-// bench-results/latest.json. Never asserted in tests. Each file in bench/scenarios/ is one
-// scenario (its default export returns rows); BENCH_ONLY=word runs the ones whose name has it.
+// bench-results/latest.json. Never asserted in tests. The receiver runs in a process of its
+// own; first the ceiling (ceiling.ts, its client in a third process), then each file in
+// bench/scenarios/ (its default export returns rows), the service always a process of its
+// own. BENCH_ONLY=word runs the scenarios whose file name has it; BENCH_RUNS, BENCH_SHAPES and
+// BENCH_DELIVERIES set how often, in which shapes and how much.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bareUndiciRate } from './bare-undici.js';
+import { measureCeiling } from './ceiling.js';
 import { DATA, type BenchContext, type Row } from './context.js';
-import { startCountingReceiver } from './receiver.js';
+import { RUNS, SHAPES } from './measure.js';
+import { startReceiverProcess } from './receiver-process.js';
 
 const BODY = JSON.stringify({
-  id: 'evt_bench',
+  id: 'evt_00000000000000000000000000',
   event: 'call.ended',
   timestamp: new Date().toISOString(),
   data: DATA,
@@ -18,17 +22,16 @@ const BODY = JSON.stringify({
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  const receiver = await startCountingReceiver();
+  const receiver = await startReceiverProcess();
   const dir = mkdtempSync(join(tmpdir(), 'rizler-bench-'));
   const total = Number(process.env.BENCH_DELIVERIES ?? 20_000);
   const scenarioDir = join(dirname(fileURLToPath(import.meta.url)), 'scenarios');
   const only = process.env.BENCH_ONLY;
   try {
-    // Warm the receiver and the JIT, then measure the ceiling.
-    await bareUndiciRate(receiver.url, BODY, 2_000, 64);
-    const ceiling = await bareUndiciRate(receiver.url, BODY, total, 64);
-    rows.push({ name: 'bare undici loop (64 in flight)', value: ceiling, unit: 'req/s' });
-    const ctx: BenchContext = { receiver, dir, total, ceiling };
+    process.stderr.write('bench: ceiling\n');
+    const ceiling = await measureCeiling(receiver, BODY, total);
+    rows.push(...ceiling.rows);
+    const ctx: BenchContext = { receiver, dir, total, ceiling: ceiling.ceiling };
     const files = readdirSync(scenarioDir)
       .filter((f) => f.endsWith('.js') && (!only || f.includes(only)))
       .sort();
@@ -45,10 +48,17 @@ async function main(): Promise<void> {
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  console.log(`\nRizler Webhooks bench — ${machine}\n`);
+  console.log(`\nRizler Webhooks bench — ${machine}`);
+  console.log(
+    `${total.toLocaleString('en-US')} deliveries a figure, ${SHAPES.join(' and ')}, median of ${RUNS} run${RUNS === 1 ? '' : 's'}\n`,
+  );
   const width = Math.max(...rows.map((r) => r.name.length));
   for (const r of rows) {
-    const value = r.unit === '' ? r.value.toFixed(2) : Math.round(r.value).toLocaleString('en-US');
+    const value = Number.isNaN(r.value)
+      ? '—'
+      : r.unit === ''
+        ? r.value.toFixed(2)
+        : Math.round(r.value).toLocaleString('en-US');
     console.log(
       `${r.name.padEnd(width)}  ${value.padStart(10)} ${r.unit}${r.note ? `   (${r.note})` : ''}`,
     );
@@ -56,7 +66,11 @@ async function main(): Promise<void> {
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(
     join('bench-results', 'latest.json'),
-    JSON.stringify({ machine, date: new Date().toISOString(), total, rows }, null, 2) + '\n',
+    JSON.stringify(
+      { machine, date: new Date().toISOString(), total, runs: RUNS, shapes: SHAPES, rows },
+      null,
+      2,
+    ) + '\n',
   );
 }
 

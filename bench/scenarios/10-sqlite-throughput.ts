@@ -1,29 +1,26 @@
-// Throughput on the embedded engine: one endpoint and ten, against the bare-undici ceiling.
+// Throughput on the embedded engine: `serve` on SQLite as a process of its own, one endpoint
+// and ten, burst and streaming, against the ceiling and the baselines of the same run.
 import { join } from 'node:path';
 import { endToEnd, startService, stopService, type BenchContext, type Row } from '../context.js';
+import { throughputRows } from '../throughput.js';
 
 export default async function sqliteThroughput(ctx: BenchContext): Promise<Row[]> {
   const service = await startService(`sqlite:${join(ctx.dir, 'throughput.db')}`);
+  const counted = [{ name: 'service', pids: service.child.pid ? [service.child.pid] : [] }];
   try {
     await endToEnd(ctx, service.port, 1, 2_000); // warm-up
-    const one = await endToEnd(ctx, service.port, 1, ctx.total);
-    const ten = await endToEnd(ctx, service.port, 10, ctx.total);
-    return [
-      { name: 'SQLite end to end, 1 endpoint', value: one, unit: 'deliveries/s' },
-      {
-        name: 'ratio to bare undici, 1 endpoint',
-        value: one / ctx.ceiling,
-        unit: '',
-        note: 'goal ≥ 0.5',
-      },
-      { name: 'SQLite end to end, 10 endpoints', value: ten, unit: 'deliveries/s' },
-      {
-        name: 'ratio to bare undici, 10 endpoints',
-        value: ten / ctx.ceiling,
-        unit: '',
-        note: 'goal ≥ 0.5',
-      },
-    ];
+    const rows: Row[] = [];
+    for (const endpoints of [1, 10]) {
+      rows.push(
+        ...(await throughputRows(ctx, {
+          label: `SQLite end to end, ${endpoints} endpoint${endpoints === 1 ? '' : 's'}`,
+          measure: (shape) => endToEnd(ctx, service.port, endpoints, ctx.total, shape),
+          counted,
+          goal: 'goal ≥ 0.5, and ≥ 2.5× BullMQ',
+        })),
+      );
+    }
+    return rows;
   } finally {
     await stopService(service);
   }

@@ -1,48 +1,26 @@
-// Throughput on the scale-out engine: an API-only `serve` and worker processes on one
-// PostgreSQL database, first with one worker process, then with two, against the bare-undici
-// ceiling of the same run. Ten endpoints: the per-endpoint in-flight cap (128, across all
-// workers) leaves 1,280 slots, more than one worker's 512, so a second worker has room to add.
-// Each row's note gives the CPU each process used during the figure (from /proc): the figures
-// behind "How many workers" in README's "Running at scale".
+// Throughput on the scale-out engine: an API-only `serve` (RIZLER_RUN_WORKER=false) and
+// `worker` processes on one PostgreSQL database, first with one worker process, then with two,
+// burst and streaming, against the ceiling and the baselines of the same run. Ten endpoints
+// (BENCH_PG_ENDPOINTS): the per-endpoint in-flight cap (128, across all workers) leaves 1,280
+// slots, more than one worker's 512, so a second worker has room to add. Each row's note gives
+// the CPU each process used during the figure (from /proc; "postgres" sums every backend on
+// the machine): the figures behind "How many workers" in README's "Running at scale".
 // Skipped, with a line on stderr, when no PostgreSQL answers at RIZLER_TEST_POSTGRES_URL
 // (default postgres://postgres@127.0.0.1:5432/test).
 import type { ServiceProcess } from '../../test/helpers/process.js';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
 import {
-  cpuSeconds,
   endToEnd,
   startService,
   stopService,
   type BenchContext,
   type Row,
+  type Shape,
 } from '../context.js';
+import { pidsNamed, type Counted } from '../measure.js';
+import { throughputRows } from '../throughput.js';
 
-const ENDPOINTS = 10;
-
-/** Deliveries/s, and a note with each process's share of one core while it ran. */
-async function measure(
-  ctx: BenchContext,
-  api: ServiceProcess,
-  workers: ServiceProcess[],
-): Promise<{ rate: number; note: string }> {
-  const nodes = [
-    { name: 'API', node: api },
-    ...workers.map((node, i) => ({ name: `worker ${i + 1}`, node })),
-  ];
-  const before = nodes.map((n) => cpuSeconds(n.node.child.pid));
-  const started = performance.now();
-  const rate = await endToEnd(ctx, api.port, ENDPOINTS, ctx.total);
-  const wall = (performance.now() - started) / 1000;
-  const shares = nodes.map((n, i) => {
-    const now = cpuSeconds(n.node.child.pid);
-    const then = before[i];
-    return now === null || then === null || then === undefined
-      ? null
-      : `${n.name} ${Math.round((100 * (now - then)) / wall)} %`;
-  });
-  const cpu = shares.every((s) => s !== null) ? `; CPU of one core: ${shares.join(', ')}` : '';
-  return { rate, note: `${ENDPOINTS} endpoints${cpu}` };
-}
+const ENDPOINTS = Number(process.env.BENCH_PG_ENDPOINTS ?? 10);
 
 export default async function postgresThroughput(ctx: BenchContext): Promise<Row[]> {
   let db: TestDatabase;
@@ -58,36 +36,33 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     started.push(api);
     const first = await startService(db.url, {}, 'worker');
     started.push(first);
+    const measure = (shape: Shape) => endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape);
+    const postgres: Counted = { name: 'postgres', pids: () => pidsNamed('postgres') };
+    const pid = (node: ServiceProcess) => (node.child.pid ? [node.child.pid] : []);
     await endToEnd(ctx, api.port, ENDPOINTS, 2_000); // warm-up
-    const one = await measure(ctx, api, [first]);
+    const rows = await throughputRows(ctx, {
+      label: `PostgreSQL end to end, ${ENDPOINTS} endpoints, 1 worker process`,
+      measure,
+      counted: [{ name: 'API', pids: pid(api) }, { name: 'worker 1', pids: pid(first) }, postgres],
+      goal: '≥ 3× pg-boss; ≥ 0.8 of SQLite',
+    });
     const second = await startService(db.url, {}, 'worker');
     started.push(second);
     await endToEnd(ctx, api.port, ENDPOINTS, 2_000); // warm-up of the second worker
-    const two = await measure(ctx, api, [first, second]);
-    return [
-      {
-        name: 'PostgreSQL end to end, 1 worker process',
-        value: one.rate,
-        unit: 'deliveries/s',
-        note: one.note,
-      },
-      {
-        name: 'ratio to bare undici, PostgreSQL, 1 worker process',
-        value: one.rate / ctx.ceiling,
-        unit: '',
-      },
-      {
-        name: 'PostgreSQL end to end, 2 worker processes',
-        value: two.rate,
-        unit: 'deliveries/s',
-        note: two.note,
-      },
-      {
-        name: 'ratio to bare undici, PostgreSQL, 2 worker processes',
-        value: two.rate / ctx.ceiling,
-        unit: '',
-      },
-    ];
+    rows.push(
+      ...(await throughputRows(ctx, {
+        label: `PostgreSQL end to end, ${ENDPOINTS} endpoints, 2 worker processes`,
+        measure,
+        counted: [
+          { name: 'API', pids: pid(api) },
+          { name: 'worker 1', pids: pid(first) },
+          { name: 'worker 2', pids: pid(second) },
+          postgres,
+        ],
+        goal: '≥ 3× pg-boss; not slower than 1 worker',
+      })),
+    );
+    return rows;
   } catch (err) {
     // A node that died says why in its own output.
     for (const node of started.filter(

@@ -1,0 +1,113 @@
+// Repetition and CPU accounting for the bench's figures. Every throughput figure is measured
+// BENCH_RUNS times (default 3) and printed as its median with the min and max beside it, and
+// with the share of a core each process used while it ran, so a disturbed run shows itself.
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpuSeconds, type Shape } from './context.js';
+
+/** How many times each figure is measured (BENCH_RUNS, at least 1). */
+export const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+
+/** The publishing shapes measured (BENCH_SHAPES, default both): see Shape in context.ts. */
+export const SHAPES: Shape[] = (process.env.BENCH_SHAPES ?? 'burst,streaming')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s): s is Shape => s === 'burst' || s === 'streaming');
+
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+  runs: number[];
+}
+
+export function spread(runs: number[]): Spread {
+  const sorted = [...runs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length === 0
+      ? NaN
+      : sorted.length % 2
+        ? sorted[mid]!
+        : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { min: sorted[0] ?? NaN, median, max: sorted.at(-1) ?? NaN, runs };
+}
+
+/** A process whose CPU is counted: a pid, or several (PostgreSQL's backends), or this one. */
+export interface Counted {
+  name: string;
+  /** The pids to sum; 'self' for the bench's own process; a function for a set that changes. */
+  pids: number[] | 'self' | (() => number[]);
+}
+
+/** The pids of every process whose command name is `comm` (redis-server, postgres). */
+export function pidsNamed(comm: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc', { withFileTypes: true })) {
+    if (!entry.isDirectory() || !/^\d+$/.test(entry.name)) continue;
+    try {
+      if (readFileSync(`/proc/${entry.name}/comm`, 'utf8').trim() === comm)
+        pids.push(Number(entry.name));
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return pids;
+}
+
+function readCpu(c: Counted): Map<number | 'self', number> {
+  const out = new Map<number | 'self', number>();
+  if (c.pids === 'self') {
+    const u = process.cpuUsage();
+    out.set('self', (u.user + u.system) / 1e6);
+    return out;
+  }
+  for (const pid of typeof c.pids === 'function' ? c.pids() : c.pids) {
+    const s = cpuSeconds(pid);
+    if (s !== null) out.set(pid, s);
+  }
+  return out;
+}
+
+/**
+ * CPU used by each counted process over the measurements between start() and each stop(),
+ * summed over runs; share() gives each as a percentage of one core over the summed wall time.
+ * A process that starts during a run (a PostgreSQL backend) counts from its first sample.
+ */
+export class CpuMeter {
+  private readonly used = new Map<string, number>();
+  private wall = 0;
+  private before: { at: number; cpu: Map<number | 'self', number>[] } | null = null;
+
+  constructor(private readonly counted: Counted[]) {}
+
+  start(): void {
+    this.before = { at: performance.now(), cpu: this.counted.map(readCpu) };
+  }
+
+  stop(): void {
+    const before = this.before;
+    if (!before) return;
+    this.before = null;
+    this.wall += (performance.now() - before.at) / 1000;
+    this.counted.forEach((c, i) => {
+      let seconds = 0;
+      for (const [pid, now] of readCpu(c)) seconds += now - (before.cpu[i]!.get(pid) ?? now);
+      this.used.set(c.name, (this.used.get(c.name) ?? 0) + seconds);
+    });
+  }
+
+  /** "service 152 %, receiver 48 %, …" of one core, or '' when nothing was read. */
+  share(): string {
+    if (this.wall === 0) return '';
+    const parts = this.counted.map(
+      (c) => `${c.name} ${Math.round((100 * (this.used.get(c.name) ?? 0)) / this.wall)} %`,
+    );
+    return `CPU of one core: ${parts.join(', ')}`;
+  }
+}
+
+/** "min 5,123 / max 6,010 over 3 runs" for a rate. */
+export function describeSpread(s: Spread): string {
+  const f = (v: number) => Math.round(v).toLocaleString('en-US');
+  return `min ${f(s.min)} / max ${f(s.max)} over ${s.runs.length} run${s.runs.length === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,67 @@
+// The receiver's own process (started by startReceiverProcess): the same node:http counting
+// receiver, driven over the IPC channel, so that answering webhooks costs no CPU in the bench's
+// process or in the process under test — as a receiver on another host would.
+//   in:  { type: 'reset', epoch }, { type: 'waitFor', id, total, epoch }
+//   out: { type: 'ready', url }, { type: 'count', count, epoch } (every 10 ms while it moves),
+//        { type: 'reached', id, count, epoch }, { type: 'arrivals', entries, epoch }
+import { startCountingReceiver } from './receiver.js';
+
+export type ToReceiver =
+  { type: 'reset'; epoch: number } | { type: 'waitFor'; id: number; total: number; epoch: number };
+
+export type FromReceiver =
+  | { type: 'ready'; url: string }
+  | { type: 'count'; count: number; epoch: number }
+  | { type: 'reached'; id: number; count: number; epoch: number }
+  | { type: 'arrivals'; entries: [string, number][]; epoch: number };
+
+const send = (m: FromReceiver) => process.send!(m);
+const options = JSON.parse(process.env.BENCH_RECEIVER_OPTIONS ?? '{}') as {
+  recordArrivals?: boolean;
+  hang?: boolean;
+  /** The parent's performance.timeOrigin: arrival times are sent on the parent's clock. */
+  origin: number;
+};
+const shift = performance.timeOrigin - options.origin;
+
+let epoch = 0;
+let pending: [string, number][] = [];
+const receiver = await startCountingReceiver({
+  recordArrivals: options.recordArrivals,
+  hang: options.hang,
+  onArrival: (id, at) => pending.push([id, at + shift]),
+});
+
+let reported = -1;
+setInterval(() => {
+  if (pending.length > 0) {
+    send({ type: 'arrivals', entries: pending, epoch });
+    pending = [];
+  }
+  if (receiver.count !== reported) {
+    reported = receiver.count;
+    send({ type: 'count', count: reported, epoch });
+  }
+}, 10).unref();
+
+process.on('message', (m: ToReceiver) => {
+  if (m.type === 'reset') {
+    epoch = m.epoch;
+    receiver.reset();
+    pending = [];
+    reported = -1;
+  } else {
+    void receiver.waitFor(m.total).then(() => {
+      // Arrivals first, so that a waiter resolved in the parent finds them in its map.
+      if (pending.length > 0) {
+        send({ type: 'arrivals', entries: pending, epoch });
+        pending = [];
+      }
+      send({ type: 'reached', id: m.id, count: receiver.count, epoch: m.epoch });
+    });
+  }
+});
+process.on('disconnect', () => {
+  void receiver.close().then(() => process.exit(0));
+});
+send({ type: 'ready', url: receiver.url });

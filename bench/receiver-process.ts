@@ -1,0 +1,78 @@
+// A CountingReceiver whose server runs in a process of its own (receiver-child.ts). The parent
+// keeps the same interface as the in-process receiver: `count` and `arrivals` are copies the
+// child refreshes every 10 ms, and waitFor(n) resolves when the child itself has counted n.
+// Arrival times are on this process's performance.now() clock (shifted by the difference of
+// the two processes' timeOrigin, both read from the same system clock).
+import { fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FromReceiver, ToReceiver } from './receiver-child.js';
+import type { CountingReceiver, ReceiverOptions } from './receiver.js';
+
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'receiver-child.js');
+
+export async function startReceiverProcess(
+  options: Pick<ReceiverOptions, 'recordArrivals' | 'hang'> = {},
+): Promise<CountingReceiver> {
+  const child = fork(CHILD, [], {
+    env: {
+      ...process.env,
+      BENCH_RECEIVER_OPTIONS: JSON.stringify({ ...options, origin: performance.timeOrigin }),
+    },
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const send = (m: ToReceiver) => child.send(m);
+  // Messages from before the latest reset are dropped: `epoch` counts resets.
+  let epoch = 0;
+  let count = 0;
+  let nextId = 0;
+  const arrivals = new Map<string, number>();
+  const waiters = new Map<number, () => void>();
+
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('error', reject);
+    void exited.then(() => reject(new Error('the receiver process exited before it was ready')));
+    child.on('message', (m: FromReceiver) => {
+      if (m.type === 'ready') return resolve(m.url);
+      if (m.type === 'reached') {
+        // A waiter is resolved even across a reset: the child counted what it asked for.
+        if (m.epoch === epoch) count = Math.max(count, m.count);
+        waiters.get(m.id)?.();
+        waiters.delete(m.id);
+        return;
+      }
+      if (m.epoch !== epoch) return;
+      if (m.type === 'count') count = m.count;
+      else for (const [id, at] of m.entries) if (!arrivals.has(id)) arrivals.set(id, at);
+    });
+  });
+
+  return {
+    url,
+    pid: child.pid,
+    get count() {
+      return count;
+    },
+    arrivals,
+    waitFor(total) {
+      if (count >= total) return Promise.resolve();
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiters.set(id, resolve);
+        send({ type: 'waitFor', id, total, epoch });
+      });
+    },
+    reset() {
+      epoch++;
+      count = 0;
+      arrivals.clear();
+      send({ type: 'reset', epoch });
+    },
+    async close() {
+      if (child.connected) child.disconnect();
+      await exited;
+    },
+  };
+}

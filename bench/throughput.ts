@@ -1,0 +1,62 @@
+// The service's throughput figures, measured the way the ceiling and the baselines are:
+// BENCH_RUNS times in each shape (the shapes interleaved within each run), printed as the
+// median with its spread and each process's CPU, followed by its ratio to the ceiling and to
+// each baseline of the same shape in this run.
+import type { BenchContext, Row, Shape } from './context.js';
+import { CpuMeter, describeSpread, RUNS, SHAPES, spread, type Counted } from './measure.js';
+
+export interface ThroughputFigure {
+  /** "SQLite end to end, 1 endpoint" */
+  label: string;
+  /** One measurement in deliveries/s. */
+  measure: (shape: Shape) => Promise<number>;
+  /** The service's processes; the receiver and the bench (the publisher) are added. */
+  counted: Counted[];
+  /** Printed with the ratio to the ceiling, e.g. 'goal ≥ 0.5'. */
+  goal?: string;
+}
+
+const ratio = (ours: number, theirs: number | undefined) =>
+  theirs === undefined || !Number.isFinite(theirs) ? null : (ours / theirs).toFixed(2);
+
+export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure): Promise<Row[]> {
+  const counted: Counted[] = [
+    ...figure.counted,
+    { name: 'receiver', pids: ctx.receiver.pid ? [ctx.receiver.pid] : [] },
+    { name: 'bench (publisher)', pids: 'self' },
+  ];
+  const meters = SHAPES.map(() => new CpuMeter(counted));
+  const rates: number[][] = SHAPES.map(() => []);
+  for (let r = 0; r < RUNS; r++) {
+    for (const [i, shape] of SHAPES.entries()) {
+      meters[i]!.start();
+      rates[i]!.push(await figure.measure(shape));
+      meters[i]!.stop();
+    }
+  }
+  return SHAPES.flatMap((shape, i): Row[] => {
+    const s = spread(rates[i]!);
+    const versus = [
+      ['BullMQ', ratio(s.median, ctx.baselines?.bullmq?.[shape])],
+      ['pg-boss', ratio(s.median, ctx.baselines?.['pg-boss']?.[shape])],
+    ]
+      .filter(([, r]) => r !== null)
+      .map(([name, r]) => `${r}× ${name}`);
+    return [
+      {
+        name: `${figure.label}, ${shape}`,
+        value: s.median,
+        unit: 'deliveries/s',
+        note: `${describeSpread(s)}; ${meters[i]!.share()}`,
+      },
+      {
+        name: `ratio to the ceiling, ${figure.label}, ${shape}`,
+        value: s.median / ctx.ceiling,
+        unit: '',
+        note: [figure.goal, versus.length ? `against the baselines: ${versus.join(', ')}` : '']
+          .filter(Boolean)
+          .join('; '),
+      },
+    ];
+  });
+}
