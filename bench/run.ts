@@ -1,13 +1,15 @@
 // `npm run bench`: figures from this machine, printed as a table and written as JSON to
 // bench-results/latest.json. Never asserted in tests. The receiver runs in a process of its
-// own; first the ceiling (ceiling.ts, its client in a third process), then each file in
-// bench/scenarios/ (its default export returns rows), the service always a process of its
-// own. BENCH_ONLY=word runs the scenarios whose file name has it; BENCH_RUNS, BENCH_SHAPES and
+// own; first the ceiling (ceiling.ts, its client in a third process), then the baselines
+// (baselines/), then each file in bench/scenarios/ (its default export returns rows), the
+// service always a process of its own. BENCH_ONLY=word runs the scenarios whose file name has
+// it; BENCH_BASELINES=none skips the baselines; BENCH_RUNS, BENCH_SHAPES and
 // BENCH_DELIVERIES set how often, in which shapes and how much.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runBaselines } from './baselines/index.js';
 import { measureCeiling } from './ceiling.js';
 import { DATA, type BenchContext, type Row } from './context.js';
 import { RUNS, SHAPES } from './measure.js';
@@ -32,6 +34,9 @@ async function main(): Promise<void> {
     const ceiling = await measureCeiling(receiver, BODY, total);
     rows.push(...ceiling.rows);
     const ctx: BenchContext = { receiver, dir, total, ceiling: ceiling.ceiling };
+    const baselines = await runBaselines(ctx);
+    rows.push(...baselines.rows);
+    ctx.baselines = baselines.medians;
     const files = readdirSync(scenarioDir)
       .filter((f) => f.endsWith('.js') && (!only || f.includes(only)))
       .sort();
