@@ -79,6 +79,8 @@ export async function measureCeiling(
       value: spreads[i]!.median,
       unit: 'req/s',
       note: `${describeSpread(spreads[i]!)}; ${meters[i]!.share()}${spreads[i]!.median === best ? '; the ceiling' : ''}`,
+      runs: spreads[i]!.runs,
+      cpu: meters[i]!.shares(),
     }));
     return { ceiling: best, rows };
   } finally {

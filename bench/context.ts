@@ -17,6 +17,10 @@ export interface Row {
   value: number;
   unit: string;
   note?: string;
+  /** Each run's value, when the figure was measured more than once (`value` is their median). */
+  runs?: number[];
+  /** The share of one core each process used while the figure ran, in %. */
+  cpu?: Record<string, number>;
 }
 
 export interface BenchContext {

@@ -96,13 +96,19 @@ export class CpuMeter {
     });
   }
 
-  /** "service 152 %, receiver 48 %, …" of one core, or '' when nothing was read. */
+  /** Each process's share of one core, in %. */
+  shares(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.wall === 0) return out;
+    for (const c of this.counted)
+      out[c.name] = Math.round((100 * (this.used.get(c.name) ?? 0)) / this.wall);
+    return out;
+  }
+
+  /** "CPU of one core: service 152 %, receiver 48 %, …", or '' when nothing was measured. */
   share(): string {
-    if (this.wall === 0) return '';
-    const parts = this.counted.map(
-      (c) => `${c.name} ${Math.round((100 * (this.used.get(c.name) ?? 0)) / this.wall)} %`,
-    );
-    return `CPU of one core: ${parts.join(', ')}`;
+    const parts = Object.entries(this.shares()).map(([name, pct]) => `${name} ${pct} %`);
+    return parts.length ? `CPU of one core: ${parts.join(', ')}` : '';
   }
 }
 

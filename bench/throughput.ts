@@ -48,6 +48,8 @@ export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure
         value: s.median,
         unit: 'deliveries/s',
         note: `${describeSpread(s)}; ${meters[i]!.share()}`,
+        runs: s.runs,
+        cpu: meters[i]!.shares(),
       },
       {
         name: `ratio to the ceiling, ${figure.label}, ${shape}`,

@@ -238,6 +238,8 @@ export async function runBaselines(
           value: s.median,
           unit: 'deliveries/s',
           note: `${describeSpread(s)}; ${meters[i]!.share()}`,
+          runs: s.runs,
+          cpu: meters[i]!.shares(),
         });
       }
       medians[which] = byShape;
