@@ -235,7 +235,7 @@ async function main() {
     '-e',
     `import D from 'better-sqlite3'; const db = new D(${JSON.stringify(file)}); db.pragma('wal_checkpoint(TRUNCATE)'); db.pragma('journal_mode = DELETE'); db.exec('VACUUM'); db.close();`,
   ]);
-  copyFileSync(file, join(OUT, 'sqlite.db'));
+  copyFileSync(file, join(OUT, 'sqlite.sqlite3') /* .db is git-ignored */);
 
   // PostgreSQL: a plain SQL dump with INSERTs, restorable by one multi-statement query.
   const name = `rizler_fixture_${randomBytes(4).toString('hex')}`;
