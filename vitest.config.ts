@@ -8,5 +8,7 @@ export default defineConfig({
     // Files run in parallel processes; each one owns its temporary SQLite file or PostgreSQL
     // database, so nothing is shared between them.
     pool: 'forks',
+    // Rebuilds dist/ (the send thread and spawned processes run it) when a source is newer.
+    globalSetup: ['test/setup/global.ts'],
   },
 });
