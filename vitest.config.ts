@@ -10,5 +10,7 @@ export default defineConfig({
     pool: 'forks',
     // Rebuilds dist/ (the send thread and spawned processes run it) when a source is newer.
     globalSetup: ['test/setup/global.ts'],
+    // Fails a test file that leaves a socket, server, process, thread or timer open.
+    setupFiles: ['test/setup/no-leaks.ts'],
   },
 });
