@@ -8,5 +8,9 @@ export default defineConfig({
     // Files run in parallel processes; each one owns its temporary SQLite file or PostgreSQL
     // database, so nothing is shared between them.
     pool: 'forks',
+    // Rebuilds dist/ (the send thread and spawned processes run it) when a source is newer.
+    globalSetup: ['test/setup/global.ts'],
+    // Fails a test file that leaves a socket, server, process, thread or timer open.
+    setupFiles: ['test/setup/no-leaks.ts'],
   },
 });

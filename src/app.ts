@@ -16,6 +16,7 @@ import { webhookRoutes } from './webhooks/routes.js';
 import type { Api, AppContext } from './http/context.js';
 import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
+import { DOCUMENT, documentRoute } from './http/openapi.js';
 import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
 import { ErrorBody } from './http/schemas.js';
 import { StorageUnavailableError } from './storage/index.js';
@@ -126,6 +127,8 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   });
 
   app.addSchema(ErrorBody);
+  // operationId, tags, 503 and examples of every route, from one table (http/openapi.ts).
+  app.addHook('onRoute', documentRoute);
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -148,6 +151,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
+      ...DOCUMENT,
       info: {
         title: 'Rizler Webhooks API',
         version: VERSION,

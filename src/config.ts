@@ -46,8 +46,8 @@ export interface Config {
   dbStatementTimeoutMs: number;
   /** pino level. */
   logLevel: string;
-  apiUrl: string;
-  apiKey: string | null;
+  // RIZLER_API_URL and RIZLER_API_KEY are not here: only the CLI's client commands read them,
+  // with their own checks and messages (cli/client/api-client.ts), not the service.
 }
 
 type Env = Record<string, string | undefined>;
@@ -142,7 +142,5 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: int(env, 'RIZLER_DB_POOL_SIZE', 10, 1),
     dbStatementTimeoutMs: int(env, 'RIZLER_DB_STATEMENT_TIMEOUT_MS', 5000, 1),
     logLevel: env.RIZLER_LOG_LEVEL || 'info',
-    apiUrl: env.RIZLER_API_URL || 'http://localhost:8080',
-    apiKey: text(env, 'RIZLER_API_KEY'),
   };
 }

@@ -2,9 +2,8 @@
 // as they are published, `tail` reads delivery changes as they happen, and `listen` reports each
 // attempt it forwarded so it shows in the delivery logs like any endpoint's.
 //
-// Both streams poll the store (events every 250 ms and soon after a wake-up, deliveries every
-// second) rather than hooking the publish path: the store is the one place every API process
-// writes to, so a stream opened on one process sees events published through another
+// Both streams poll the store (every 250 ms, and soon after a wake-up) rather than hooking the
+// publish path: the store is the one place every API process writes to, so a stream opened on one process sees events published through another
 // (PostgreSQL scale-out) with no extra broker.
 import type { ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';

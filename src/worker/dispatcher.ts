@@ -22,8 +22,8 @@ export interface DispatcherOptions extends AddressPolicy {
   lookup?: (hostname: string) => Promise<{ address: string; family: 4 | 6 }[]>;
 }
 
-// 32 keeps a busy endpoint's deliveries flowing without letting one origin hold hundreds of
-// sockets; the worker's own concurrency limit is the real throttle.
+// Only for a dispatcher made without the option (tests): the service always passes
+// RIZLER_CONNECTIONS_PER_ORIGIN (config.ts, default 64).
 const DEFAULT_CONNECTIONS_PER_ORIGIN = 32;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 

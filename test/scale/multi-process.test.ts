@@ -3,7 +3,7 @@
 // one database: claims with FOR UPDATE SKIP LOCKED under a lease, wake-ups by LISTEN/NOTIFY,
 // in-flight caps and rate limits kept in shared rows. SQLite runs as one process (its wake-ups
 // are an in-process event emitter and its file has one writer at a time), so none of this
-// exists there. Run `npm run build:server` first: the nodes run dist/.
+// exists there. The nodes run dist/, which the global setup rebuilds when src/ is newer..
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';

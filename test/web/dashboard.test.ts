@@ -3,7 +3,7 @@
 // the form, send a test, read the logs, watch retries, retry by hand, monitor, rotate the
 // secret, edit, disable, delete; then the same screens at phone width.
 //
-// Needs the built dashboard (dist/web: `npm run build:web`, which `npm test` runs first) and
+// Needs the built dashboard (dist/web, rebuilt by the global setup when web/ is newer) and
 // Chromium at /usr/bin/chromium. Screenshots of every main screen go to test-results/dashboard/.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,13 @@
 // A small server-sent-event reader over fetch: the parser of the WHATWG event-stream format,
 // and a follower that reconnects with backoff when the stream drops, resuming with
 // Last-Event-ID where the server sent ids.
+//
+// Kept over undici's EventSource, which cannot do what the CLI needs: it sends no
+// Authorization header (the streams need the API key); on a 401 or 404 it closes with a bare
+// error event, so the CLI could not say "the API refused RIZLER_API_KEY"; it reconnects after
+// a fixed delay, without backoff or an idle watchdog for a connection that died silently; it
+// cannot hold the next message until `listen` has forwarded this one; and it prints an
+// ExperimentalWarning into the CLI's output.
 import { CliError } from './api-client.js';
 
 export interface SseMessage {

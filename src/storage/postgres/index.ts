@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { StorageOptions } from '../index.js';
 import { migrations, MIGRATION_LOCK } from './migrations.js';
+import { assertSchemaNotNewer } from '../schema-version.js';
 import {
   StorageUnavailableError,
   type Account,
@@ -371,6 +372,13 @@ export class PostgresStorage implements Storage {
       await inLock(() =>
         client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
           version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`),
+      );
+      const applied = await client.query<{ version: number }>(
+        'SELECT version FROM schema_migrations',
+      );
+      assertSchemaNotNewer(
+        applied.rows.map((r) => r.version),
+        migrations,
       );
       for (const migration of migrations) {
         await inLock(async () => {

@@ -106,8 +106,9 @@ CREATE INDEX deliveries_by_account ON deliveries (account_id, id);
 CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, created_at);
 CREATE INDEX deliveries_by_event ON deliveries (event_id);
 CREATE INDEX deliveries_by_created ON deliveries (created_at);
--- tail follows an account's deliveries by updated_at: 88 ms per poll at 100k deliveries
--- without it, 0.03 ms with it (SQLite, this machine).
+-- tail follows an account's deliveries by updated_at: at 100k deliveries of one account, 39 ms
+-- per poll without it (a backward scan of the primary key), 0.04 ms with it (PostgreSQL 15,
+-- this machine). A comment only: the schema of this shipped migration is unchanged.
 CREATE INDEX deliveries_by_account_updated ON deliveries (account_id, updated_at);
 
 CREATE TABLE attempts (

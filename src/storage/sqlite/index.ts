@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { threadEntry } from '../../core/thread-entry.js';
 import { migrations } from './migrations.js';
+import { assertSchemaNotNewer } from '../schema-version.js';
 import {
   StorageUnavailableError,
   type Account,
@@ -167,6 +168,7 @@ export class SqliteStorage implements Storage {
             .all()
             .map((r) => num((r as Row).version)),
         );
+        assertSchemaNotNewer(done, migrations);
         for (const migration of migrations) {
           if (done.has(migration.version)) continue;
           this.db.exec(migration.sql);

@@ -1,0 +1,47 @@
+// Every default SPEC §1 (configuration) and §7 (limits) promises, loaded from an empty
+// environment: nothing set, nothing inherited from the machine running the tests.
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+describe('the configuration from an empty environment', () => {
+  const config = loadConfig({});
+
+  it('has every default of SPEC §1', () => {
+    expect(config).toMatchObject({
+      port: 8080,
+      databaseUrl: 'sqlite:./data/rizler-webhooks.db',
+      adminToken: null,
+      retryScheduleMs: [1 * MINUTE, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 6 * HOUR],
+      deliveryTimeoutMs: 10_000,
+      allowPrivateNetworks: false,
+      maxEndpoints: 10,
+      apiRateLimit: 1000,
+      endpointRateLimit: 1000,
+      publishRateLimit: null,
+      runWorker: true,
+      allowedNetworks: [],
+      requireHttps: false,
+      encryptionKey: null,
+      retentionDays: 30,
+      autoDisableAfterMs: 24 * HOUR,
+    });
+  });
+
+  it('has the limits of SPEC §7 and the lease of §4', () => {
+    expect(config.maxEndpoints).toBe(10); // endpoints per account
+    expect(config.apiRateLimit).toBe(1000); // management API requests per minute
+    expect(config.endpointRateLimit).toBe(1000); // deliveries per minute per endpoint
+    expect(config.retryScheduleMs).toHaveLength(5); // automatic retries
+    expect(config.deliveryTimeoutMs).toBe(10_000); // attempt timeout
+    expect(config.leaseMs).toBeLessThanOrEqual(60_000); // a dead worker's delivery within 60 s
+  });
+
+  it('reads an empty variable as unset', () => {
+    expect(
+      loadConfig({ PORT: '', RIZLER_RETENTION_DAYS: '', RIZLER_PUBLISH_RATE_LIMIT: '' }),
+    ).toMatchObject({ port: 8080, retentionDays: 30, publishRateLimit: null });
+  });
+});
