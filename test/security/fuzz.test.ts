@@ -740,7 +740,7 @@ describe('fuzzing every route over HTTP', () => {
       }),
       { numRuns: 200 },
     );
-  });
+  }, 60_000); // 200 runs of real HTTP: 22 s on a busy 2-core machine, over the 30 s default at load 20
 
   it('admin POST /v1/accounts with and without the token', async () => {
     const { adminToken, apiKey } = server;

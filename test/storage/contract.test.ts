@@ -1678,13 +1678,21 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const account = await makeAccount(storage);
       await makeWebhook(storage, account.id);
       const woke = vi.fn();
+      // A listener that stays subscribed is the signal that a wake-up went out: by the time it
+      // is called, the one that unsubscribed would have been too. (Subscribed from the start,
+      // so the engine keeps listening throughout.)
+      const witness = vi.fn();
+      const offWitness = storage.onWake(witness);
       const off = storage.onWake(woke);
       await publishOne(storage, account.id, 'call.ended');
       await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      await vi.waitFor(() => expect(witness).toHaveBeenCalled());
       off();
       const calls = woke.mock.calls.length;
+      const witnessed = witness.mock.calls.length;
       await publishOne(storage, account.id, 'call.ended');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await vi.waitFor(() => expect(witness.mock.calls.length).toBeGreaterThan(witnessed));
+      offWitness();
       expect(woke.mock.calls.length).toBe(calls);
     });
 
