@@ -18,6 +18,9 @@ import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
 import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
 import { ErrorBody } from './http/schemas.js';
+import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
+import { capConnections, serverOptions } from './http/server-options.js';
+import { buildValidator, describeValidationError, tightenRoute } from './http/validation.js';
 import { StorageUnavailableError } from './storage/index.js';
 import { VERSION } from './version.js';
 
@@ -50,6 +53,8 @@ function toApiError(error: FastifyError | Error): ApiError {
   }
   const e = error as FastifyError & { validation?: unknown[]; validationContext?: string };
   if (e.validation) {
+    const described = describeValidationError(e.validation, e.validationContext);
+    if (described !== null) return new ApiError('validation_error', described);
     const where = e.validationContext === 'body' ? '' : `${e.validationContext ?? 'request'} `;
     return new ApiError(
       'validation_error',
@@ -86,8 +91,9 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     loggerInstance: options.logger,
     // 1 MiB for management calls; publishing routes set their own limits.
     bodyLimit: 1024 * 1024,
-    trustProxy: false,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    ...serverOptions(ctx.config),
+    // Bodies without coercion, the text parts (query, path, headers) with it: see validation.ts.
+    schemaController: { compilersFactory: { buildValidator } },
     // Errors Fastify raises before routing (a malformed or over-long path) get the API's shape.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       const apiError =
@@ -112,11 +118,20 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
       );
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  capConnections(app.server, ctx.config);
+  app.addHook('onRoute', tightenRoute);
 
-  // Any content type is read as JSON: `curl -d` without a Content-Type still works.
+  // Any content type is read as JSON: `curl -d` without a Content-Type still works. Bytes that
+  // are not UTF-8 are refused: replacing them would store an event other than the one sent.
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new ApiError('invalid_json', 'The request body is not valid UTF-8.'), undefined);
+    }
     if (text.trim() === '') return done(null, undefined);
     try {
       done(null, JSON.parse(text));
@@ -127,23 +142,14 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
 
   app.addSchema(ErrorBody);
 
+  // CSP, HSTS and COOP depend on whether the request came over TLS: security-headers.ts.
   await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        fontSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-      },
-    },
+    contentSecurityPolicy: false,
+    strictTransportSecurity: false,
+    crossOriginOpenerPolicy: false,
     crossOriginEmbedderPolicy: false,
   });
+  addSecurityHeaders(app);
 
   await app.register(swagger, {
     openapi: {
@@ -165,7 +171,11 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
       buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: withoutUpgrade,
+  });
 
   const apiLimiter = new RateLimiter(ctx.config.apiRateLimit);
   const publishLimiter =

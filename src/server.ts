@@ -1,8 +1,10 @@
 // Runs the service: `serve` (API, dashboard and, by default, a delivery worker) and `worker`
 // (a delivery worker with health and metrics only). Listens, and shuts down gracefully.
+import type { Server } from 'node:http';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
+import { capConnections, serverOptions } from './http/server-options.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
 import type { Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
@@ -18,6 +20,8 @@ export interface RunningService {
   /** The port actually bound (useful with PORT=0). */
   port: number;
   storage: Storage;
+  /** The listening HTTP server (its connections, for operations and tests). */
+  httpServer: Server;
   stop(): Promise<void>;
 }
 
@@ -119,6 +123,7 @@ export async function startServer(
   return {
     port,
     storage,
+    httpServer: app.server,
     async stop() {
       await app.close();
       await delivery?.stop();
@@ -143,7 +148,8 @@ export async function startWorker(
   metrics.observeQueue(storage);
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
-  const ops = Fastify({ loggerInstance: logger });
+  const ops = Fastify({ loggerInstance: logger, ...serverOptions(config) });
+  capConnections(ops.server, config);
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {
     try {
@@ -167,6 +173,7 @@ export async function startWorker(
   return {
     port,
     storage,
+    httpServer: ops.server,
     async stop() {
       await ops.close();
       await delivery.stop();
