@@ -16,7 +16,7 @@ import { webhookRoutes } from './webhooks/routes.js';
 import type { Api, AppContext } from './http/context.js';
 import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
-import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
+import { Limits, eventCount } from './http/limits.js';
 import { ErrorBody } from './http/schemas.js';
 import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
 import { capConnections, serverOptions } from './http/server-options.js';
@@ -70,7 +70,7 @@ function toApiError(error: FastifyError | Error): ApiError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError(
         'payload_too_large',
-        'The request body is too large; an event may be at most 256 KiB.',
+        'The request body is too large: an event may be at most 256 KiB, and a batch at most RIZLER_BATCH_BODY_LIMIT (4 MiB unless set); split it.',
       );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -177,28 +177,28 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     transformStaticCSP: withoutUpgrade,
   });
 
-  const apiLimiter = new RateLimiter(ctx.config.apiRateLimit);
-  const publishLimiter =
-    ctx.config.publishRateLimit === null ? null : new RateLimiter(ctx.config.publishRateLimit);
+  const limits = new Limits(ctx.config);
 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
-    if (!access) return;
-    if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
-    if (access.auth !== 'account') return;
-    const account = await authenticateAccount(request, ctx.storage);
-    const limiter =
-      access.limit === 'api' ? apiLimiter : access.limit === 'publish' ? publishLimiter : null;
-    if (!limiter) return;
-    const decision = limiter.take(account.id);
-    reply.headers(rateLimitHeaders(decision));
-    if (!decision.allowed) {
-      throw new ApiError(
-        'rate_limited',
-        `Rate limit of ${decision.limit} requests per minute reached; retry in ${decision.retryAfterSeconds} s.`,
-        { 'retry-after': String(decision.retryAfterSeconds) },
-      );
+    if (!access || access.auth === 'none') return;
+    await limits.authenticate(request, reply, async () => {
+      if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
+      else await authenticateAccount(request, ctx.storage);
+    });
+    if (request.account && access.limit !== 'publish') {
+      limits.account(reply, request.account.id, access.limit === 'api');
     }
+  });
+
+  // Publishing is counted per event, so only once the body has been read and validated.
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.routeOptions.config.access?.limit !== 'publish' || !request.account) return;
+    limits.publishing(reply, request.account.id, eventCount(request.body));
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    limits.fill(request, reply, request.routeOptions.config.access?.limit === 'publish');
   });
 
   // API answers may carry keys and secrets: no browser or proxy may keep them.
