@@ -22,6 +22,7 @@ import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
 import { capConnections, serverOptions } from './http/server-options.js';
 import { buildValidator, describeValidationError, tightenRoute } from './http/validation.js';
 import { StorageUnavailableError } from './storage/index.js';
+import { IdempotencyConflictError } from './storage/idempotency.js';
 import { VERSION } from './version.js';
 
 export interface BuildAppOptions extends AppContext {
@@ -50,6 +51,12 @@ function toApiError(error: FastifyError | Error): ApiError {
     return new ApiError('service_unavailable', undefined, {
       'retry-after': UNAVAILABLE_RETRY_AFTER,
     });
+  }
+  if (error instanceof IdempotencyConflictError) {
+    return new ApiError(
+      'idempotency_conflict',
+      `The Idempotency-Key ${JSON.stringify(error.key)} was used within 24 h for an event with another type or data; use a new key for a new event.`,
+    );
   }
   const e = error as FastifyError & { validation?: unknown[]; validationContext?: string };
   if (e.validation) {

@@ -46,6 +46,7 @@ import {
   toWebhook,
   type Row,
 } from '../rows.js';
+import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
@@ -439,6 +440,9 @@ export class SqliteStorage implements Storage {
           const existing = findKey.get(accountId, e.idempotencyKey) as Row | undefined;
           if (existing) {
             if (num(existing.created_at) > now - request.idempotencyWindowMs) {
+              if (!sameEvent(toEvent(existing), e)) {
+                throw new IdempotencyConflictError(e.idempotencyKey);
+              }
               const n = num(
                 (
                   this.stmt('SELECT count(*) AS n FROM deliveries WHERE event_id = ?').get(
