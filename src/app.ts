@@ -24,6 +24,7 @@ import { buildValidator, describeValidationError, tightenRoute } from './http/va
 import { StorageUnavailableError } from './storage/index.js';
 import { IdempotencyConflictError } from './storage/idempotency.js';
 import { VERSION } from './version.js';
+import { configWarnings, type Config } from './config.js';
 
 export interface BuildAppOptions extends AppContext {
   logger?: FastifyServerOptions['loggerInstance'];
@@ -89,6 +90,17 @@ function toApiError(error: FastifyError | Error): ApiError {
   if (status === 413) return new ApiError('payload_too_large');
   if (status >= 400 && status < 500) return new ApiError('validation_error', e.message);
   return new ApiError('internal_error');
+}
+
+/** /readyz when ready: how secrets are kept, and what the operator should change. */
+export function readiness(config: Pick<Config, 'encryptionKey'>) {
+  return {
+    status: 'ready',
+    details: {
+      secrets_at_rest: config.encryptionKey === null ? 'plain' : 'encrypted',
+      warnings: configWarnings(config),
+    },
+  };
 }
 
 export async function buildApp(options: BuildAppOptions): Promise<Api> {
@@ -256,7 +268,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     async (_request, reply) => {
       try {
         await ctx.storage.ping();
-        return { status: 'ready' };
+        return readiness(ctx.config);
       } catch {
         return reply
           .code(503)

@@ -232,3 +232,14 @@ export function loadConfig(env: Env = process.env): Config {
     authFailureLimit: int(env, 'RIZLER_AUTH_FAILURE_LIMIT', 30, 1),
   };
 }
+
+/** Settings that work but should not stay so: logged at start and shown in /readyz. */
+export function configWarnings(config: Pick<Config, 'encryptionKey'>): string[] {
+  const warnings: string[] = [];
+  if (config.encryptionKey === null) {
+    warnings.push(
+      'RIZLER_ENCRYPTION_KEY is not set: endpoint signing secrets are stored in clear (plain:) in the database; set a key, restart, and run `rizler-webhooks secrets reseal`.',
+    );
+  }
+  return warnings;
+}
