@@ -141,7 +141,11 @@ function expectUnavailable(res: { status: number; headers: Headers; body: any })
 describe.skipIf(!CAN_MOUNT)('a full disk under a running server (SQLite on a 24 MiB tmpfs)', () => {
   const h = useChaosServer({
     name: 'disk',
-    env: { RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s' },
+    // Batches of 50 events of 100 kB: over the 4 MiB default batch body limit.
+    env: {
+      RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
+      RIZLER_BATCH_BODY_LIMIT: '8MiB',
+    },
     prepare: (dir) => {
       const mnt = join(dir, 'mnt');
       mkdirSync(mnt);
