@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { startProcess, type ServiceProcess } from '../test/helpers/process.js';
 import type { CountingReceiver } from './receiver.js';
 
-export const ADMIN = 'bench-admin-token';
+export const ADMIN = 'bench-admin-token-0123456789abcdef';
 export const DATA = {
   call_id: 'call_123456',
   agent_id: 'agent_789',

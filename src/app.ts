@@ -17,10 +17,15 @@ import type { Api, AppContext } from './http/context.js';
 import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
 import { DOCUMENT, documentRoute } from './http/openapi.js';
-import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
+import { Limits, eventCount } from './http/limits.js';
 import { ErrorBody } from './http/schemas.js';
+import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
+import { capConnections, serverOptions } from './http/server-options.js';
+import { buildValidator, describeValidationError, tightenRoute } from './http/validation.js';
 import { StorageUnavailableError } from './storage/index.js';
+import { IdempotencyConflictError } from './storage/idempotency.js';
 import { VERSION } from './version.js';
+import { configWarnings, type Config } from './config.js';
 
 export interface BuildAppOptions extends AppContext {
   logger?: FastifyServerOptions['loggerInstance'];
@@ -49,8 +54,16 @@ function toApiError(error: FastifyError | Error): ApiError {
       'retry-after': UNAVAILABLE_RETRY_AFTER,
     });
   }
+  if (error instanceof IdempotencyConflictError) {
+    return new ApiError(
+      'idempotency_conflict',
+      `The Idempotency-Key ${JSON.stringify(error.key)} was used within 24 h for an event with another type or data; use a new key for a new event.`,
+    );
+  }
   const e = error as FastifyError & { validation?: unknown[]; validationContext?: string };
   if (e.validation) {
+    const described = describeValidationError(e.validation, e.validationContext);
+    if (described !== null) return new ApiError('validation_error', described);
     const where = e.validationContext === 'body' ? '' : `${e.validationContext ?? 'request'} `;
     return new ApiError(
       'validation_error',
@@ -66,7 +79,7 @@ function toApiError(error: FastifyError | Error): ApiError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError(
         'payload_too_large',
-        'The request body is too large; an event may be at most 256 KiB.',
+        'The request body is too large: an event may be at most 256 KiB, and a batch at most RIZLER_BATCH_BODY_LIMIT (4 MiB unless set); split it.',
       );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -80,6 +93,17 @@ function toApiError(error: FastifyError | Error): ApiError {
   return new ApiError('internal_error');
 }
 
+/** /readyz when ready: how secrets are kept, and what the operator should change. */
+export function readiness(config: Pick<Config, 'encryptionKey'>) {
+  return {
+    status: 'ready',
+    details: {
+      secrets_at_rest: config.encryptionKey === null ? 'plain' : 'encrypted',
+      warnings: configWarnings(config),
+    },
+  };
+}
+
 export async function buildApp(options: BuildAppOptions): Promise<Api> {
   const { webRoot = defaultWebRoot(), logger: _logger, ...ctx } = options;
   const { metrics } = ctx;
@@ -87,8 +111,9 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     loggerInstance: options.logger,
     // 1 MiB for management calls; publishing routes set their own limits.
     bodyLimit: 1024 * 1024,
-    trustProxy: false,
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    ...serverOptions(ctx.config),
+    // Bodies without coercion, the text parts (query, path, headers) with it: see validation.ts.
+    schemaController: { compilersFactory: { buildValidator } },
     // Errors Fastify raises before routing (a malformed or over-long path) get the API's shape.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
       const apiError =
@@ -113,11 +138,20 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
       );
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+  capConnections(app.server, ctx.config);
+  app.addHook('onRoute', tightenRoute);
 
-  // Any content type is read as JSON: `curl -d` without a Content-Type still works.
+  // Any content type is read as JSON: `curl -d` without a Content-Type still works. Bytes that
+  // are not UTF-8 are refused: replacing them would store an event other than the one sent.
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new ApiError('invalid_json', 'The request body is not valid UTF-8.'), undefined);
+    }
     if (text.trim() === '') return done(null, undefined);
     try {
       done(null, JSON.parse(text));
@@ -130,23 +164,14 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   // operationId, tags, 503 and examples of every route, from one table (http/openapi.ts).
   app.addHook('onRoute', documentRoute);
 
+  // CSP, HSTS and COOP depend on whether the request came over TLS: security-headers.ts.
   await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        fontSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-      },
-    },
+    contentSecurityPolicy: false,
+    strictTransportSecurity: false,
+    crossOriginOpenerPolicy: false,
     crossOriginEmbedderPolicy: false,
   });
+  addSecurityHeaders(app);
 
   await app.register(swagger, {
     openapi: {
@@ -169,30 +194,34 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
       buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: withoutUpgrade,
+  });
 
-  const apiLimiter = new RateLimiter(ctx.config.apiRateLimit);
-  const publishLimiter =
-    ctx.config.publishRateLimit === null ? null : new RateLimiter(ctx.config.publishRateLimit);
+  const limits = new Limits(ctx.config);
 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
-    if (!access) return;
-    if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
-    if (access.auth !== 'account') return;
-    const account = await authenticateAccount(request, ctx.storage);
-    const limiter =
-      access.limit === 'api' ? apiLimiter : access.limit === 'publish' ? publishLimiter : null;
-    if (!limiter) return;
-    const decision = limiter.take(account.id);
-    reply.headers(rateLimitHeaders(decision));
-    if (!decision.allowed) {
-      throw new ApiError(
-        'rate_limited',
-        `Rate limit of ${decision.limit} requests per minute reached; retry in ${decision.retryAfterSeconds} s.`,
-        { 'retry-after': String(decision.retryAfterSeconds) },
-      );
+    if (!access || access.auth === 'none') return;
+    await limits.authenticate(request, reply, async () => {
+      if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
+      else await authenticateAccount(request, ctx.storage);
+    });
+    if (request.account && access.limit !== 'publish') {
+      limits.account(reply, request.account.id, access.limit === 'api');
     }
+  });
+
+  // Publishing is counted per event, so only once the body has been read and validated.
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.routeOptions.config.access?.limit !== 'publish' || !request.account) return;
+    limits.publishing(reply, request.account.id, eventCount(request.body));
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    limits.fill(request, reply, request.routeOptions.config.access?.limit === 'publish');
   });
 
   // API answers may carry keys and secrets: no browser or proxy may keep them.
@@ -243,7 +272,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     async (_request, reply) => {
       try {
         await ctx.storage.ping();
-        return { status: 'ready' };
+        return readiness(ctx.config);
       } catch {
         return reply
           .code(503)

@@ -48,7 +48,30 @@ export interface Config {
   logLevel: string;
   // RIZLER_API_URL and RIZLER_API_KEY are not here: only the CLI's client commands read them,
   // with their own checks and messages (cli/client/api-client.ts), not the service.
+  /** Which proxies may say, by X-Forwarded-*, that a request came over TLS and from whom. */
+  trustProxy: TrustProxy;
+  /** Inbound HTTP: how long the headers, and the whole request, may take to arrive. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic either way (a client that stops reading) is closed after this. */
+  idleTimeoutMs: number;
+  /** Open connections per process; more are refused at once. */
+  maxConnections: number;
+  /** Largest body POST /v1/events/batch reads. */
+  batchBodyLimit: number;
+  /** Event streams (/v1/stream/*) open at once per account, per process. */
+  maxStreamsPerAccount: number;
+  /** Failed authentications per minute per client address before it is refused (429). */
+  authFailureLimit: number;
 }
+
+/** false: none; true: any; a number: that many hops; a list: those addresses or CIDRs. */
+export type TrustProxy = boolean | number | string[];
+
+/** SPEC §9: the admin token is at least 32 characters. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 type Env = Record<string, string | undefined>;
 
@@ -89,6 +112,52 @@ function duration(env: Env, name: string, fallback: string): number {
   }
 }
 
+function trustProxy(env: Env): TrustProxy {
+  const raw = (env.RIZLER_TRUST_PROXY ?? '').trim();
+  if (raw === '' || /^(false|0|no|off)$/i.test(raw)) return false;
+  if (/^(true|yes|on)$/i.test(raw)) return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  try {
+    return parseCidrList(raw);
+  } catch (err) {
+    throw new Error(
+      `RIZLER_TRUST_PROXY must be true, false, a number of hops or a list of addresses/CIDRs: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  kb: 1024,
+  mib: 1024 ** 2,
+  mb: 1024 ** 2,
+};
+
+/** Bytes: `4194304`, `512KiB`, `4MiB` (kB and MB are read as KiB and MiB). */
+function size(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined || Number(match[1]) === 0) {
+    throw new Error(`${name} must be a size such as 4194304, 512KiB or 4MiB, not "${raw}"`);
+  }
+  return Number(match[1]) * unit;
+}
+
+function adminToken(env: Env): string | null {
+  const token = text(env, 'RIZLER_ADMIN_TOKEN');
+  if (token !== null && token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new Error(
+      `RIZLER_ADMIN_TOKEN is ${token.length} characters long; it must be at least ${MIN_ADMIN_TOKEN_LENGTH} (e.g. openssl rand -hex 32), or unset to turn the admin API off`,
+    );
+  }
+  return token;
+}
+
 /** Reads every setting from the environment; throws one clear message for the first bad one. */
 export function loadConfig(env: Env = process.env): Config {
   let retryScheduleMs: number[];
@@ -111,7 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 8080),
     host: env.HOST || '0.0.0.0',
     databaseUrl,
-    adminToken: text(env, 'RIZLER_ADMIN_TOKEN'),
+    adminToken: adminToken(env),
     retryScheduleMs,
     deliveryTimeoutMs: int(env, 'RIZLER_DELIVERY_TIMEOUT_MS', 10_000, 1),
     allowPrivateNetworks: bool(env, 'RIZLER_ALLOW_PRIVATE_NETWORKS', false),
@@ -142,5 +211,33 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: int(env, 'RIZLER_DB_POOL_SIZE', 10, 1),
     dbStatementTimeoutMs: int(env, 'RIZLER_DB_STATEMENT_TIMEOUT_MS', 5000, 1),
     logLevel: env.RIZLER_LOG_LEVEL || 'info',
+    trustProxy: trustProxy(env),
+    // 10 s for the headers and 30 s for the whole request: a slow client is cut off within a
+    // minute, while a 4 MiB batch still arrives over a link of 140 kB/s.
+    headersTimeoutMs: duration(env, 'RIZLER_HEADERS_TIMEOUT', '10s'),
+    requestTimeoutMs: duration(env, 'RIZLER_REQUEST_TIMEOUT', '30s'),
+    // 72 s, Fastify's default: longer than the 60 s idle timeout of common load balancers, so
+    // the balancer, not us, closes an idle connection (no race on a request sent as we close).
+    keepAliveTimeoutMs: duration(env, 'RIZLER_KEEP_ALIVE_TIMEOUT', '72s'),
+    // Longer than a stream's 15 s keep-alive comment and a test send's delivery timeout.
+    idleTimeoutMs: duration(env, 'RIZLER_IDLE_TIMEOUT', '120s'),
+    maxConnections: int(env, 'RIZLER_MAX_CONNECTIONS', 1024, 1),
+    // 4 MiB: 1000 events of 4 KiB. A bigger batch is split by the client, not parsed at once.
+    batchBodyLimit: size(env, 'RIZLER_BATCH_BODY_LIMIT', 4 * 1024 * 1024),
+    maxStreamsPerAccount: int(env, 'RIZLER_MAX_STREAMS_PER_ACCOUNT', 10, 1),
+    // 30 a minute: keys are 32 random bytes, so this is not what stops guessing; it keeps a
+    // scanner's noise, and its load on the database, small.
+    authFailureLimit: int(env, 'RIZLER_AUTH_FAILURE_LIMIT', 30, 1),
   };
+}
+
+/** Settings that work but should not stay so: logged at start and shown in /readyz. */
+export function configWarnings(config: Pick<Config, 'encryptionKey'>): string[] {
+  const warnings: string[] = [];
+  if (config.encryptionKey === null) {
+    warnings.push(
+      'RIZLER_ENCRYPTION_KEY is not set: endpoint signing secrets are stored in clear (plain:) in the database; set a key, restart, and run `rizler-webhooks secrets reseal`.',
+    );
+  }
+  return warnings;
 }

@@ -1,10 +1,12 @@
 // Runs the service: `serve` (API, dashboard and, by default, a delivery worker) and `worker`
 // (a delivery worker with health and metrics only). Listens, and shuts down gracefully.
+import type { Server } from 'node:http';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './app.js';
+import { buildApp, readiness } from './app.js';
+import { capConnections, serverOptions } from './http/server-options.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
-import type { Config } from './config.js';
+import { configWarnings, type Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -18,6 +20,8 @@ export interface RunningService {
   /** The port actually bound (useful with PORT=0). */
   port: number;
   storage: Storage;
+  /** The listening HTTP server (its connections, for operations and tests). */
+  httpServer: Server;
   stop(): Promise<void>;
 }
 
@@ -83,6 +87,7 @@ export async function startServer(
   metrics.observeQueue(storage);
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
+  for (const warning of configWarnings(config)) logger.warn(warning);
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
   const delivery = config.runWorker
@@ -119,6 +124,7 @@ export async function startServer(
   return {
     port,
     storage,
+    httpServer: app.server,
     async stop() {
       await app.close();
       await delivery?.stop();
@@ -143,12 +149,14 @@ export async function startWorker(
   metrics.observeQueue(storage);
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
-  const ops = Fastify({ loggerInstance: logger });
+  for (const warning of configWarnings(config)) logger.warn(warning);
+  const ops = Fastify({ loggerInstance: logger, ...serverOptions(config) });
+  capConnections(ops.server, config);
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {
     try {
       await storage.ping();
-      return { status: 'ready' };
+      return readiness(config);
     } catch {
       return reply.code(503).send({
         error: { code: 'service_unavailable', message: 'The database cannot be reached.' },
@@ -167,6 +175,7 @@ export async function startWorker(
   return {
     port,
     storage,
+    httpServer: ops.server,
     async stop() {
       await ops.close();
       await delivery.stop();

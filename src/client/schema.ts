@@ -716,7 +716,7 @@ export interface operations {
                     /** @description Exact types, a family (`call.*`) or everything (`*`). */
                     events: string[];
                     /** @description Your own secret, 16 to 128 characters without spaces; omit to generate one. */
-                    secret?: string;
+                    secret?: string & unknown;
                     status?: "enabled" | "disabled";
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
@@ -978,7 +978,7 @@ export interface operations {
                     /** @description Exact types, a family (`call.*`) or everything (`*`). */
                     events?: string[];
                     /** @description Your own secret, 16 to 128 characters without spaces; omit to generate one. */
-                    secret?: string;
+                    secret?: string & unknown;
                     status?: "enabled" | "disabled";
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
@@ -1141,7 +1141,7 @@ export interface operations {
                 /** @example {} */
                 "application/json": {
                     /** @description Your own secret, 16 to 128 characters without spaces; omit to generate one. */
-                    secret?: string;
+                    secret?: string & unknown;
                 };
             };
         };
@@ -1331,7 +1331,7 @@ export interface operations {
                     url: string;
                     event?: string;
                     /** @description Your own secret, 16 to 128 characters without spaces; omit to generate one. */
-                    secret?: string;
+                    secret?: string & unknown;
                 };
             };
         };
@@ -2287,6 +2287,15 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2346,6 +2355,15 @@ export interface operations {
                 };
             };
             /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Default Response */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2374,6 +2392,7 @@ export interface operations {
                     duration_ms: number;
                     response_body: string | null;
                     error: string | null;
+                    /** @description The headers it was forwarded with; at most 8 KiB in all, as stored. */
                     request_headers: {
                         [key: string]: string;
                     };

@@ -28,9 +28,12 @@ export class BlockedAddressError extends Error {
   readonly hostname: string | undefined;
 
   constructor(address: string, reason: string, hostname?: string) {
+    // A name's address is not told: the message reaches the API (test sends, delivery logs),
+    // and telling what internal names resolve to would map the private network for a key
+    // holder. The server log keeps `address` and `reason` (see the properties).
     const what =
       hostname !== undefined && hostname !== address
-        ? `${hostname} resolved to ${address}, ${withArticle(reason)} address`
+        ? 'private address'
         : `${address} is ${withArticle(reason)} address`;
     super(`blocked: ${what}; ${REMEDY}`);
     this.name = 'BlockedAddressError';

@@ -13,9 +13,8 @@ import { eventPayload } from './payload.js';
 
 /** SPEC §7: an event body of at most 256 KiB. */
 export const MAX_EVENT_BYTES = 256 * 1024;
-/** A batch carries up to 1000 events; its body may be larger than one event's. */
+/** A batch carries up to 1000 events, in a body of up to RIZLER_BATCH_BODY_LIMIT (4 MiB). */
 export const MAX_BATCH_EVENTS = 1000;
-const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** Deeper data breaks JSON.stringify's recursion long before 256 KiB; no event needs it. */
 const MAX_DATA_DEPTH = 64;
@@ -198,7 +197,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/events/batch',
     {
-      bodyLimit: MAX_BATCH_BYTES,
+      bodyLimit: ctx.config.batchBodyLimit,
       config: { access: { auth: 'account', limit: 'publish' } },
       schema: {
         tags: ['events'],

@@ -85,8 +85,55 @@ const ListenAttemptInput = Type.Object({
   duration_ms: Type.Integer({ minimum: 0, maximum: 24 * 60 * 60 * 1000 }),
   response_body: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]),
-  request_headers: Type.Record(Type.String(), Type.String({ maxLength: 8192 })),
+  request_headers: Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 8192 }), {
+    maxProperties: 100,
+    description: 'The headers it was forwarded with; at most 8 KiB in all, as stored.',
+  }),
 });
+
+/** What one listen attempt may store of its request headers, as response bodies (8 KiB). */
+const MAX_LISTEN_HEADERS_BYTES = 8 * 1024;
+/** The attempt's whole report: 8 KiB of headers, 8 KiB of response body, and room for JSON. */
+const LISTEN_ATTEMPT_BODY_LIMIT = 64 * 1024;
+
+function headersBytes(headers: Record<string, string>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4;
+  }
+  return bytes;
+}
+
+/** The first `max` bytes of `text`, never cutting a character in two. */
+function truncateUtf8(text: string, max: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= max) return text;
+  return new TextDecoder().decode(bytes.subarray(0, max)).replace(/\uFFFD$/, '');
+}
+
+/** Open streams per account in this process, capped by RIZLER_MAX_STREAMS_PER_ACCOUNT. */
+class StreamSlots {
+  private readonly open = new Map<string, number>();
+  constructor(private readonly max: number) {}
+
+  /** Takes a slot for the account, or answers 429; the slot is freed when `res` closes. */
+  take(accountId: string, res: ServerResponse): void {
+    const n = this.open.get(accountId) ?? 0;
+    if (n >= this.max) {
+      throw new ApiError(
+        'rate_limited',
+        `This account already has ${n} event streams open, the most it may; close one first.`,
+        { 'retry-after': '5' },
+      );
+    }
+    this.open.set(accountId, n + 1);
+    res.once('close', () => {
+      const left = (this.open.get(accountId) ?? 1) - 1;
+      if (left <= 0) this.open.delete(accountId);
+      else this.open.set(accountId, left);
+    });
+  }
+}
 
 const ListenAttemptBody = Type.Object({
   delivery_id: Type.String({ description: 'The delivery that records the attempt in the logs.' }),
@@ -340,6 +387,7 @@ function serveStream(
 export function streamRoutes(app: Api, ctx: AppContext): void {
   const security = [{ apiKey: [] }];
   const open = new Set<() => void>();
+  const slots = new StreamSlots(ctx.config.maxStreamsPerAccount);
 
   // preClose, not onClose: onClose runs after the server has waited for every connection to
   // end, and an open stream never would.
@@ -350,7 +398,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/stream/events',
     {
-      config: { access: { auth: 'account', limit: 'none' } },
+      config: { access: { auth: 'account', limit: 'api' } },
       schema: {
         tags: ['events'],
         summary: 'Server-sent events: every event published to the account from now on',
@@ -361,7 +409,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 100 })) }),
         response: {
           200: SseResponse,
-          ...errorResponses(400, 401),
+          ...errorResponses(400, 401, 429),
         },
       },
     },
@@ -372,6 +420,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
       const lastId = request.headers['last-event-id'];
       const lastTime = lastId?.startsWith('evt_') ? idTime(lastId) : null;
       const from = lastTime === null ? now : Math.max(lastTime, now - MAX_RESUME_MS);
+      slots.take(account.id, reply.raw);
       serveStream(
         ctx,
         open,
@@ -386,7 +435,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/stream/deliveries',
     {
-      config: { access: { auth: 'account', limit: 'none' } },
+      config: { access: { auth: 'account', limit: 'api' } },
       schema: {
         tags: ['deliveries'],
         summary: 'Server-sent events: every new delivery, attempt and status change from now on',
@@ -399,7 +448,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
         }),
         response: {
           200: SseResponse,
-          ...errorResponses(400, 401, 404),
+          ...errorResponses(400, 401, 404, 429),
         },
       },
     },
@@ -409,6 +458,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
       if (webhookId !== undefined && !(await ctx.storage.getWebhook(account.id, webhookId))) {
         throw notFound('webhook');
       }
+      slots.take(account.id, reply.raw);
       serveStream(
         ctx,
         open,
@@ -423,6 +473,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/listen/attempts',
     {
+      bodyLimit: LISTEN_ATTEMPT_BODY_LIMIT,
       config: { access: { auth: 'account', limit: 'api' } },
       schema: {
         tags: ['deliveries'],
@@ -439,6 +490,12 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
       const input = request.body;
       if (!/^https?:\/\//i.test(input.url)) {
         throw new ApiError('validation_error', 'url must be the http(s) URL the event went to.');
+      }
+      if (headersBytes(input.request_headers) > MAX_LISTEN_HEADERS_BYTES) {
+        throw new ApiError(
+          'validation_error',
+          'request_headers may hold at most 8 KiB in all; send the headers the event was forwarded with.',
+        );
       }
       const event = await ctx.storage.getEvent(account.id, input.event_id);
       if (!event) throw notFound('event');
@@ -473,7 +530,9 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
           durationMs: input.duration_ms,
           statusCode: input.status_code,
           responseBody:
-            input.response_body === null ? null : input.response_body.slice(0, MAX_RESPONSE_BODY),
+            input.response_body === null
+              ? null
+              : truncateUtf8(input.response_body, MAX_RESPONSE_BODY),
           error: succeeded
             ? null
             : (input.error ??

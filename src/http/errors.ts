@@ -13,6 +13,11 @@ export const API_ERRORS = {
     status: 409,
     message: 'This account has reached its endpoint limit; delete an endpoint first.',
   },
+  idempotency_conflict: {
+    status: 409,
+    message:
+      'This Idempotency-Key was used within 24 h for a different event; use a new key for a new event.',
+  },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unknown_event_type: {
     status: 422,

@@ -21,21 +21,48 @@ export class RateLimiter {
 
   constructor(private readonly perMinute: number) {}
 
-  take(key: string, now: number = Date.now()): RateDecision {
-    const rate = this.perMinute / 60_000;
-    const bucket = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * rate);
-    bucket.at = now;
-    const allowed = bucket.tokens >= 1;
-    if (allowed) bucket.tokens -= 1;
+  /**
+   * Takes `cost` tokens (a batch of N events takes N), all or none: when fewer are left,
+   * nothing is taken and the decision says how long until `cost` are there again.
+   */
+  take(key: string, cost = 1, now: number = Date.now()): RateDecision {
+    const bucket = this.refill(key, now);
+    const allowed = bucket.tokens >= cost;
+    if (allowed) bucket.tokens -= cost;
     this.buckets.set(key, bucket);
     if (this.buckets.size > 100_000) this.evictFull(now);
+    return this.decision(bucket, allowed, cost);
+  }
+
+  /** The bucket as it stands, taking nothing: would one more request be allowed? */
+  peek(key: string, now: number = Date.now()): RateDecision {
+    const bucket = this.refill(key, now);
+    return this.decision(bucket, bucket.tokens >= 1, 1);
+  }
+
+  private refill(key: string, now: number): Bucket {
+    const rate = this.perMinute / 60_000;
+    const stored = this.buckets.get(key);
+    if (!stored) return { tokens: this.perMinute, at: now };
+    return {
+      tokens: Math.min(this.perMinute, stored.tokens + (now - stored.at) * rate),
+      at: now,
+    };
+  }
+
+  private decision(bucket: Bucket, allowed: boolean, cost: number): RateDecision {
+    const rate = this.perMinute / 60_000;
+    // More than the bucket holds can never be taken at once: wait for a full bucket, and the
+    // caller says to split the request.
+    const needed = Math.min(cost, this.perMinute);
     return {
       allowed,
       limit: this.perMinute,
       remaining: Math.floor(bucket.tokens),
       resetSeconds: Math.ceil((this.perMinute - bucket.tokens) / rate / 1000),
-      retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / rate / 1000)),
+      retryAfterSeconds: allowed
+        ? 0
+        : Math.max(1, Math.ceil((needed - bucket.tokens) / rate / 1000)),
     };
   }
 

@@ -150,7 +150,11 @@ describe.skipIf(NO_MOUNT !== null)(
   () => {
     const h = useChaosServer({
       name: 'disk',
-      env: { RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s' },
+      env: {
+        RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
+        // 50 × 100 kB batches, over the 4 MiB default: this test is about a full disk.
+        RIZLER_BATCH_BODY_LIMIT: '8MiB',
+      },
       prepare: (dir) => {
         const mnt = join(dir, 'mnt');
         mkdirSync(mnt);
@@ -231,7 +235,11 @@ describe.skipIf(NO_CHATTR !== null)(
     };
     const h = useChaosServer({
       name: 'disk',
-      env: { RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s' },
+      env: {
+        RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
+        // 50 × 100 kB batches, over the 4 MiB default: this test is about a full disk.
+        RIZLER_BATCH_BODY_LIMIT: '8MiB',
+      },
       release: () => unlock(),
     });
 

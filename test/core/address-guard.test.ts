@@ -472,7 +472,7 @@ describe('checkEndpointUrl', () => {
 });
 
 describe('BlockedAddressError', () => {
-  it('names the host, the address and the reason', () => {
+  it('keeps the host, the address and the reason, and tells only literal addresses', () => {
     const err = new BlockedAddressError('127.0.0.1', 'loopback', 'example.test');
     expect(err).toBeInstanceOf(Error);
     expect(err.code).toBe('blocked_address');
@@ -480,8 +480,9 @@ describe('BlockedAddressError', () => {
     expect(err.reason).toBe('loopback');
     expect(err.hostname).toBe('example.test');
     expect(err.message).toMatch(
-      /^blocked: example\.test resolved to 127\.0\.0\.1, a loopback address; deliveries to private networks are disabled/,
+      /^blocked: private address; deliveries to private networks are disabled/,
     );
+    expect(err.message).not.toContain('127.0.0.1');
     expect(new BlockedAddressError('::ffff:7f00:1', 'IPv4-mapped loopback').message).toMatch(
       /^blocked: ::ffff:7f00:1 is an IPv4-mapped loopback address;/,
     );

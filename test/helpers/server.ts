@@ -24,7 +24,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghij';
 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'rizler-test-'));
@@ -37,6 +37,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     RIZLER_ADMIN_TOKEN: ADMIN_TOKEN,
     RIZLER_POLL_INTERVAL: '200ms',
     RIZLER_LOG_LEVEL: 'silent',
+    // Tests send many wrong keys on purpose; test/api/rate-limits.test.ts sets its own.
+    RIZLER_AUTH_FAILURE_LIMIT: '100000',
     ...env,
     RIZLER_DATABASE_URL: databaseUrl,
   });

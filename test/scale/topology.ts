@@ -4,7 +4,7 @@
 import type { Receiver, ReceivedRequest } from '../helpers/receiver.js';
 import { api, startProcess, type Answer, type ServiceProcess } from '../helpers/process.js';
 
-export const ADMIN_TOKEN = 'scale-admin-token-0123456789';
+export const ADMIN_TOKEN = 'scale-admin-token-0123456789abcdefghij';
 export const DATA = { call_id: 'call_1', agent_id: 'agent_1', duration: 3, status: 'completed' };
 
 export { api, type Answer };

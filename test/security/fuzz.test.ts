@@ -1,4 +1,5 @@
-// Property-based fuzzing of every route over real HTTP (fetch against a real server, not
+// Property-based fuzzing of every route over real HTTP, on SQLite and on PostgreSQL (a NUL byte
+// once answered 404 on one and 500 on the other) (fetch against a real server, not
 // inject): generated bodies, raw bytes, content types, headers, query strings and ids. Whatever
 // comes in, the answer is never a 5xx, every 4xx carries the one error shape, no request hangs,
 // only the real key gets in, and afterwards the normal reads still answer 200 (nothing stored
@@ -11,6 +12,7 @@ import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_TYPES, findEventType } from '../../src/core/event-catalogue.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { call, closedPort, expectErrorShape, expectHandled, type Sent } from './support.js';
@@ -444,7 +446,8 @@ function encodeSegment(s: string): string {
 
 // ---- the tests -------------------------------------------------------------------------------
 
-describe('fuzzing every route over HTTP', () => {
+describe.each(['sqlite', 'postgres'] as const)('fuzzing every route over HTTP on %s', (engine) => {
+  let db: TestDatabase | undefined;
   let server: TestServer;
   let receiver: Receiver;
   let f: Fixture;
@@ -463,7 +466,9 @@ describe('fuzzing every route over HTTP', () => {
   };
 
   beforeAll(async () => {
+    if (engine === 'postgres') db = await createTestDatabase();
     server = await startTestServer({
+      ...(db ? { RIZLER_DATABASE_URL: db.url } : {}),
       RIZLER_RUN_WORKER: 'false',
       RIZLER_API_RATE_LIMIT: '1000000',
       RIZLER_MAX_ENDPOINTS: '1000',
@@ -487,6 +492,7 @@ describe('fuzzing every route over HTTP', () => {
   afterAll(async () => {
     await server?.close();
     await receiver?.close();
+    await db?.drop();
   });
 
   describe('generated bodies, raw bytes and content types', () => {

@@ -84,6 +84,14 @@ async function runFlow(baseUrl: string, adminToken: string, receiver: Receiver) 
   secrets['wrong admin token'] = wrongAdmin;
   expect((await send('POST', '/v1/accounts', wrongAdmin, { name: 'no' })).status).toBe(401);
   expect((await send('POST', '/v1/accounts', key, { name: 'no' })).status).toBe(401);
+  // A key in the query string is refused, and must not reach the request log either.
+  for (const name of ['api_key', 'token', 'access_token', 'key']) {
+    const res = await send('GET', `/v1/webhooks?${name}=${encodeURIComponent(key)}&limit=5`, null);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+  }
+  expect(
+    (await send('GET', `/v1/accounts?admin_token=${encodeURIComponent(adminToken)}`, null)).status,
+  ).toBeGreaterThanOrEqual(400);
 
   // Webhooks with a given secret, a generated one, and one JSON must escape.
   const given = `given-${random()}`;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ClaimRequest, ClaimedDelivery, Storage } from '../../src/storage/index.js';
+import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
@@ -579,6 +580,58 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(
         (await publishOne(storage, other.id, 'call.ended', { idempotencyKey: 'k1' })).duplicate,
       ).toBe(false);
+    });
+
+    it('refuses a repeated idempotency key with another type or data, storing nothing of the batch', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const withData = (id: string, type: string, data: unknown, key: string | null) => ({
+        id,
+        type,
+        timestamp: '2023-11-14T22:13:20Z',
+        payload: JSON.stringify({ id, event: type, timestamp: '2023-11-14T22:13:20Z', data }),
+        idempotencyKey: key,
+      });
+      const publish = (events: ReturnType<typeof withData>[]) =>
+        storage.publish({
+          accountId: account.id,
+          events,
+          newDeliveryId: () => nextId('dlv'),
+          now: T + HOUR,
+          idempotencyWindowMs: DAY,
+        });
+      const [first] = await publish([withData(nextId('evt'), 'call.ended', { a: 1, b: 2 }, 'k')]);
+
+      // The same data in another key order is the same event.
+      const [same] = await publish([withData(nextId('evt'), 'call.ended', { b: 2, a: 1 }, 'k')]);
+      expect(same).toMatchObject({ duplicate: true, event: { id: first!.event.id } });
+
+      for (const [type, data] of [
+        ['call.ended', { a: 1, b: 3 }],
+        ['call.started', { a: 1, b: 2 }],
+      ] as const) {
+        await expect(publish([withData(nextId('evt'), type, data, 'k')])).rejects.toThrow(
+          IdempotencyConflictError,
+        );
+      }
+      // In a batch: the conflict refuses the whole batch, the new event before it included.
+      await expect(
+        publish([
+          withData(nextId('evt'), 'call.ended', { fresh: true }, 'other'),
+          withData(nextId('evt'), 'call.ended', { a: 9 }, 'k'),
+        ]),
+      ).rejects.toThrow(IdempotencyConflictError);
+      // And two events of one batch that share a key must be the same event too.
+      await expect(
+        publish([
+          withData(nextId('evt'), 'call.ended', { n: 1 }, 'twice'),
+          withData(nextId('evt'), 'call.ended', { n: 2 }, 'twice'),
+        ]),
+      ).rejects.toThrow(IdempotencyConflictError);
+      expect(await storage.listEvents(account.id, {}, { limit: 10, after: null })).toHaveLength(1);
+      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toHaveLength(
+        1,
+      );
     });
 
     it('forgets an idempotency key once the window has passed', async () => {

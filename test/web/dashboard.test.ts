@@ -22,6 +22,9 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
+  // A host name that is not localhost, as on a LAN or VM install (http://my-server:8080/):
+  // Chromium exempts only localhost from upgrade-insecure-requests.
+  '--host-resolver-rules=MAP rizler.test 127.0.0.1',
 ];
 
 // Playwright's own waits, kept below vitest's per-test timeout so a failure names its step.
@@ -499,6 +502,22 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     expect(await page.evaluate(() => Object.keys(sessionStorage).length)).toBe(0);
     await page.reload();
     await page.getByLabel('API key').waitFor();
+  });
+
+  it('works when opened by a host name over plain HTTP, as on a LAN', async () => {
+    const lan = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const remote = await newPage(lan);
+      const url = server.url.replace('127.0.0.1', 'rizler.test');
+      await remote.goto(url);
+      await remote.getByLabel('API key').fill(server.apiKey);
+      await remote.getByRole('button', { name: 'Sign in' }).click();
+      await poll(() => remote.getByRole('heading', { name: 'Webhooks', level: 1 }).count()).toBe(1);
+      expect(remote.url()).toMatch(/^http:\/\/rizler\.test:\d+\//);
+      await shot(remote, 'lan-host-name');
+    } finally {
+      await lan.close();
+    }
   });
 
   it('runs under the Content-Security-Policy without console errors', () => {

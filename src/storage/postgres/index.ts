@@ -49,6 +49,7 @@ import {
   toWebhook,
   type Row,
 } from '../rows.js';
+import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
@@ -692,6 +693,8 @@ export class PostgresStorage implements Storage {
         const existing = e.idempotencyKey === null ? undefined : named.get(e.idempotencyKey);
         if (existing) {
           if (existing.event.createdAt > now - request.idempotencyWindowMs) {
+            if (!sameEvent(existing.event, e))
+              throw new IdempotencyConflictError(e.idempotencyKey!);
             results.push({ named: existing, duplicate: true });
             continue;
           }

@@ -47,6 +47,7 @@ import {
   toWebhook,
   type Row,
 } from '../rows.js';
+import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
@@ -441,6 +442,9 @@ export class SqliteStorage implements Storage {
           const existing = findKey.get(accountId, e.idempotencyKey) as Row | undefined;
           if (existing) {
             if (num(existing.created_at) > now - request.idempotencyWindowMs) {
+              if (!sameEvent(toEvent(existing), e)) {
+                throw new IdempotencyConflictError(e.idempotencyKey);
+              }
               const n = num(
                 (
                   this.stmt('SELECT count(*) AS n FROM deliveries WHERE event_id = ?').get(
@@ -1043,6 +1047,16 @@ export class SqliteStorage implements Storage {
     });
   }
 
+  /**
+   * The replaced values of a reseal (clear-text secrets, when a key was set for the first time)
+   * linger in free space, free pages and the WAL's old frames: VACUUM rewrites the file without
+   * them, and a TRUNCATE checkpoint empties the WAL. Once per reseal, which is rare.
+   */
+  private scrubFreedPages(): void {
+    this.db.exec('VACUUM');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
     let changed = 0;
     let after = '';
@@ -1053,7 +1067,10 @@ export class SqliteStorage implements Storage {
             'SELECT id, secret, previous_secret FROM webhooks WHERE id > ? ORDER BY id LIMIT 500',
           ).all(after) as Row[],
       );
-      if (rows.length === 0) return changed;
+      if (rows.length === 0) {
+        if (changed > 0) await this.run(() => this.scrubFreedPages());
+        return changed;
+      }
       changed += await this.tx(() => {
         let n = 0;
         for (const row of rows) {
