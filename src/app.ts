@@ -16,7 +16,7 @@ import { webhookRoutes } from './webhooks/routes.js';
 import type { Api, AppContext } from './http/context.js';
 import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
-import { DOCUMENT, documentRoute } from './http/openapi.js';
+import { DOCUMENT, documentRoute, documentSchema } from './http/openapi.js';
 import { Limits, eventCount } from './http/limits.js';
 import { ErrorBody } from './http/schemas.js';
 import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
@@ -190,6 +190,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
         },
       },
     },
+    transform: documentSchema,
     refResolver: {
       buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`),
     },

@@ -177,3 +177,24 @@ export function documentRoute(route: RouteOptions): void {
     }
   }
 }
+
+/** JSON Schema keywords OpenAPI 3.0 does not know; the validator keeps them, the document not. */
+const NOT_IN_OPENAPI_30 = new Set(['propertyNames']);
+
+function withoutUnknownKeywords(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUnknownKeywords);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (!NOT_IN_OPENAPI_30.has(key)) out[key] = withoutUnknownKeywords(child);
+  }
+  return out;
+}
+
+/** @fastify/swagger's transform: the route's schema as the document shows it. */
+export function documentSchema<T extends { schema: unknown; url: string }>(route: T) {
+  return { schema: withoutUnknownKeywords(route.schema), url: route.url } as {
+    schema: T['schema'];
+    url: string;
+  };
+}
