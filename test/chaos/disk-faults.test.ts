@@ -95,6 +95,12 @@ function fillDisk(path: string): number {
 }
 
 /** call.ended data with a filler field, to make an event of about `bytes`. */
+/** Fast retries; batches of 50 × 100 kB events, over the 4 MiB default batch body limit. */
+const SERVER_ENV = {
+  RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
+  RIZLER_BATCH_BODY_LIMIT: '8MiB',
+};
+
 const bulky = (bytes: number) => ({ ...DATA, notes: 'n'.repeat(bytes) });
 
 /** Starts the server with one endpoint and `count` events accepted, before any fault. */
@@ -138,6 +144,21 @@ async function publishBatch(port: number, key: string, n: number, data: object =
   return api(port, key, '/v1/events/batch', { events });
 }
 
+/** Once the disk is usable again: a publish is accepted, and everything accepted arrives. */
+async function publishAgainAndDeliver(
+  h: ChaosServer,
+  port: number,
+  key: string,
+  accepted: Set<string>,
+): Promise<void> {
+  const after = await waitUntil('a publish accepted again', async () => {
+    const res = await publishBatch(port, key, 100);
+    return res.status === 202 ? res : undefined;
+  });
+  for (const e of after.body.data) accepted.add(e.id);
+  await expectAllDelivered(h, port, key, accepted);
+}
+
 function expectUnavailable(res: { status: number; headers: Headers; body: any }): void {
   expect(res.status).toBe(503);
   expect(res.body.error.code).toBe('service_unavailable');
@@ -150,11 +171,7 @@ describe.skipIf(NO_MOUNT !== null)(
   () => {
     const h = useChaosServer({
       name: 'disk',
-      env: {
-        RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
-        // 50 × 100 kB batches, over the 4 MiB default: this test is about a full disk.
-        RIZLER_BATCH_BODY_LIMIT: '8MiB',
-      },
+      env: SERVER_ENV,
       prepare: (dir) => {
         const mnt = join(dir, 'mnt');
         mkdirSync(mnt);
@@ -212,12 +229,7 @@ describe.skipIf(NO_MOUNT !== null)(
 
       // Space again: publishing works at once, and everything accepted is delivered.
       unlinkSync(filler);
-      const after = await waitUntil('a publish accepted again', async () => {
-        const res = await publishBatch(server.port, key, 100);
-        return res.status === 202 ? res : undefined;
-      });
-      for (const e of after.body.data) accepted.add(e.id);
-      await expectAllDelivered(h, server.port, key, accepted);
+      await publishAgainAndDeliver(h, server.port, key, accepted);
 
       // The process never died on the way.
       expect(server.child.exitCode).toBeNull();
@@ -235,11 +247,7 @@ describe.skipIf(NO_CHATTR !== null)(
     };
     const h = useChaosServer({
       name: 'disk',
-      env: {
-        RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s,1s,1s',
-        // 50 × 100 kB batches, over the 4 MiB default: this test is about a full disk.
-        RIZLER_BATCH_BODY_LIMIT: '8MiB',
-      },
+      env: SERVER_ENV,
       release: () => unlock(),
     });
 
@@ -268,12 +276,7 @@ describe.skipIf(NO_CHATTR !== null)(
         unlock();
       }
 
-      const after = await waitUntil('a publish accepted again', async () => {
-        const res = await publishBatch(server.port, key, 100);
-        return res.status === 202 ? res : undefined;
-      });
-      for (const e of after.body.data) accepted.add(e.id);
-      await expectAllDelivered(h, server.port, key, accepted);
+      await publishAgainAndDeliver(h, server.port, key, accepted);
       expect(server.child.exitCode).toBeNull();
     }, 60_000);
   },
