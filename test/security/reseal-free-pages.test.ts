@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { createSecretBox } from '../../src/core/secret-box.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { makeAccount, makeWebhook } from '../storage/fixtures.js';
 
 let dir = '';
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,25 +19,12 @@ it('leaves no clear-text secret in the SQLite file after resealing', async () =>
   await storage.migrate();
   const plain = createSecretBox(null);
   const sealed = createSecretBox('a passphrase for the test');
-  await storage.createAccount({ id: 'acc_1', name: 'a', createdAt: 1 }, 'hash');
+  const account = await makeAccount(storage);
   const secrets: string[] = [];
   for (let i = 0; i < 20; i++) {
     const secret = `whsec_CLEARTEXT_${i}_${'z'.repeat(40)}`;
     secrets.push(secret);
-    await storage.createWebhook(
-      {
-        id: `wh_${String(i).padStart(3, '0')}`,
-        accountId: 'acc_1',
-        url: 'https://example.com/',
-        description: null,
-        events: ['*'],
-        status: 'enabled',
-        rateLimitPerMinute: null,
-        sealedSecret: plain.seal(secret),
-        now: 1,
-      },
-      100,
-    );
+    await makeWebhook(storage, account.id, { sealedSecret: plain.seal(secret) });
   }
   const changed = await storage.resealSecrets((value) => sealed.seal(plain.open(value)));
   expect(changed).toBe(20);
