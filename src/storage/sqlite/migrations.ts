@@ -117,9 +117,9 @@ CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
   {
     version: 2,
     name: 'stats rollups and batched deletes',
-    // Stats from rollups (../rollups.ts), backfilled here from the attempts already stored: at
-    // 200,000 deliveries this migration took about 1.5 s on the 2-core development machine.
-    // rizler_hist and rizler_hist_merge are registered by the engine (rollups.ts).
+    // Stats from rollups (../rollups.ts), backfilled here from the rows already stored: one
+    // pass over the finished deliveries and one over the attempts, in the migration's
+    // transaction. rizler_hist and rizler_hist_merge are registered by the engine (rollups.ts).
     sql: `
 CREATE TABLE delivery_rollups (
   webhook_id TEXT NOT NULL,
