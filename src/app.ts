@@ -13,6 +13,7 @@ import { deliveryRoutes } from './deliveries/routes.js';
 import { eventRoutes } from './events/routes.js';
 import { streamRoutes } from './events/stream.js';
 import { webhookRoutes } from './webhooks/routes.js';
+import { webhookStatsRoutes } from './webhooks/stats-routes.js';
 import type { Api, AppContext } from './http/context.js';
 import { authenticateAccount, checkAdmin } from './http/auth.js';
 import { ApiError, errorBody } from './http/errors.js';
@@ -293,6 +294,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
 
   accountRoutes(app, ctx);
   webhookRoutes(app, ctx);
+  webhookStatsRoutes(app, ctx);
   eventRoutes(app, ctx);
   deliveryRoutes(app, ctx);
   streamRoutes(app, ctx);

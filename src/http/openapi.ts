@@ -110,6 +110,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     body: { url: WEBHOOK.url, event: 'call.ended' },
   },
   'GET /v1/webhooks/:id/stats': { operationId: 'getWebhookStats', tag: 'webhooks' },
+  'GET /v1/webhooks/stats': { operationId: 'listWebhookStats', tag: 'webhooks' },
   'POST /v1/webhooks/:id/recover': {
     operationId: 'recoverWebhook',
     tag: 'webhooks',

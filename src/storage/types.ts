@@ -1,6 +1,7 @@
 // The storage contract: the domain's words, no engine's types. SQLite and PostgreSQL both
 // implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
 // milliseconds; the HTTP layer turns them into ISO-8601.
+import type { DurationHistogram } from '../core/histogram.js';
 
 export type WebhookStatus = 'enabled' | 'disabled';
 /** Why an endpoint is disabled: by its owner, by failing for too long, or by answering 410. */
@@ -224,6 +225,7 @@ export interface TestSendRecord {
 export interface StatsRequest {
   accountId: string;
   webhookId: string;
+  /** A multiple of 5 minutes, the rollups' slot (the API's windows always are). */
   since: number;
   bucketMs: number;
 }
@@ -233,8 +235,8 @@ export interface StatsBucket {
   succeeded: number;
   failed: number;
   pending: number;
-  /** Response times of the attempts started in the bucket, ascending. */
-  durations: number[];
+  /** Response times of the attempts started in the bucket (from the rollups). */
+  durations: DurationHistogram;
 }
 
 export interface WebhookStats {
@@ -249,6 +251,8 @@ export interface PurgeResult {
   events: number;
   deliveries: number;
   attempts: number;
+  /** Stats rollup rows (see rollups.ts). */
+  rollups: number;
 }
 
 /** The whole contract. Every method may reject with `StorageUnavailableError`. */
@@ -282,6 +286,10 @@ export interface Storage {
     rotation: SecretRotation,
     now: number,
   ): Promise<Webhook | null>;
+  /**
+   * Removes the endpoint at once (404 from then on, no new deliveries, its pending ones never
+   * sent) and marks its history for purgeDeleted, which removes it in small batches later.
+   */
   deleteWebhook(accountId: string, id: string): Promise<boolean>;
 
   /** Stores the events and every delivery they fan out to in one transaction. */
@@ -317,6 +325,12 @@ export interface Storage {
 
   /** Deletes finished deliveries, their attempts and events older than `before`, at most `batch` rows of each. */
   purge(before: number, batch: number): Promise<PurgeResult>;
+  /**
+   * Removes, in one short transaction, up to `batch` rows of each kind of the history of a
+   * deleted webhook or account (see rollups' `deleted_owners` marks); `remaining` says whether
+   * another call would find work now. The retention loop calls it until nothing remains.
+   */
+  purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }>;
 
   /** The operator's view of the queue and the endpoints, for metrics. */
   queueStats(now: number): Promise<QueueStats>;

@@ -1,5 +1,8 @@
-// Per-endpoint delivery statistics over a window, with a time series for charts.
+// Per-endpoint delivery statistics over a window, with a time series for charts. The storage
+// answers from rollups (storage/rollups.ts): counts and response-time histograms per 5 minutes,
+// so the cost of a call does not grow with the traffic.
 import { Type, type Static } from '@sinclair/typebox';
+import { DurationHistogram } from '../core/histogram.js';
 import type { AppContext } from '../http/context.js';
 import { iso, isoOrNull } from '../http/context.js';
 
@@ -42,13 +45,6 @@ export const StatsBody = Type.Object({
   ),
 });
 
-/** Nearest-rank percentile of an ascending list. */
-export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
-
 export async function statsFor(
   ctx: AppContext,
   accountId: string,
@@ -62,22 +58,21 @@ export async function statsFor(
   const raw = await ctx.storage.webhookStats({ accountId, webhookId, since, bucketMs });
   const byStart = new Map(raw.buckets.map((b) => [b.start, b]));
   const series: Static<typeof StatsBody>['series'] = [];
-  const all: number[] = [];
+  const all = new DurationHistogram();
   for (let start = since; start <= now; start += bucketMs) {
     const b = byStart.get(start);
-    const durations = b ? b.durations : [];
-    all.push(...durations);
+    const durations = b ? b.durations : new DurationHistogram();
+    all.merge(durations);
     series.push({
       start: iso(start),
       deliveries: b ? b.succeeded + b.failed + b.pending : 0,
       succeeded: b?.succeeded ?? 0,
       failed: b?.failed ?? 0,
       pending: b?.pending ?? 0,
-      p50: percentile(durations, 50),
-      p95: percentile(durations, 95),
+      p50: durations.percentile(50),
+      p95: durations.percentile(95),
     });
   }
-  all.sort((a, b) => a - b);
   const finished = raw.succeeded + raw.failed;
   return {
     window,
@@ -87,9 +82,9 @@ export async function statsFor(
     pending: raw.pending,
     success_rate: finished === 0 ? null : raw.succeeded / finished,
     response_time_ms: {
-      p50: percentile(all, 50),
-      p95: percentile(all, 95),
-      p99: percentile(all, 99),
+      p50: all.percentile(50),
+      p95: all.percentile(95),
+      p99: all.percentile(99),
     },
     last_delivery_at: isoOrNull(raw.lastDeliveryAt),
     bucket_seconds: bucketMs / 1000,

@@ -31,6 +31,7 @@ const ALL_ROUTES = [
   { method: 'GET', path: '/v1/account' },
   { method: 'POST', path: '/v1/webhooks', body: { url: 'http://127.0.0.1:9/x', events: ['*'] } },
   { method: 'GET', path: '/v1/webhooks' },
+  { method: 'GET', path: '/v1/webhooks/stats' },
   { method: 'POST', path: '/v1/webhooks/test', body: { url: 'http://127.0.0.1:9/x' } },
   { method: 'POST', path: '/v1/events', body: { event: 'call.ended', data: DATA } },
   {

@@ -61,7 +61,7 @@ describe('metrics and retention', () => {
       { retentionDays: 30, batchSize: 1 },
       pino({ level: 'silent' }),
     );
-    expect(await today.runOnce()).toEqual({ events: 0, deliveries: 0, attempts: 0 });
+    expect(await today.runOnce()).toEqual({ events: 0, deliveries: 0, attempts: 0, rollups: 0 });
     // ...31 days from now, everything finished is.
     const later = new RetentionJob(
       storage,

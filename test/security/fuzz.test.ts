@@ -741,8 +741,14 @@ describe.each(['sqlite', 'postgres'] as const)('fuzzing every route over HTTP on
       fc.asyncProperty(request, async (req) => {
         const res = await call(server.url, req);
         expectHandled(req, res);
-        // Only the fixture's own id may be found; anything else is a 404 or a 400.
-        if (res.status < 400) expect(real.some((id) => req.path.includes(`/${id}`))).toBe(true);
+        // Only the fixture's own id may be found; anything else is a 404 or a 400. An id of
+        // "." or "%2E" before "/stats" resolves to GET /v1/webhooks/stats, a route of its own.
+        const resolved = new URL(req.path, server.url).pathname;
+        if (res.status < 400) {
+          expect(
+            real.some((id) => req.path.includes(`/${id}`)) || resolved === '/v1/webhooks/stats',
+          ).toBe(true);
+        }
       }),
       { numRuns: 200 },
     );

@@ -7,8 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ClaimRequest, ClaimedDelivery, Storage } from '../../src/storage/index.js';
+import { DurationHistogram } from '../../src/core/histogram.js';
 import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
+import type {
+  ClaimRequest,
+  ClaimedDelivery,
+  Storage,
+  WebhookStats,
+} from '../../src/storage/index.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
@@ -71,7 +77,9 @@ function postgresEngine(): Engine {
       await storage.close();
     },
     async open() {
-      await admin.query('TRUNCATE accounts, webhooks, events, deliveries, attempts');
+      await admin.query(
+        'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners',
+      );
       const storage = new PostgresStorage(db.url, { poolSize: 4 });
       await storage.migrate();
       return storage;
@@ -423,18 +431,49 @@ describe.each(engines)('storage contract: $name', (engine) => {
       ).toBeNull();
     });
 
-    it('deletes a webhook with its deliveries and attempts; the events stay', async () => {
+    it('deletes a webhook at once; its deliveries and attempts go in batches; the events stay', async () => {
       const { account, webhook, delivery, event } = await oneDelivery();
       const [claimed] = await claim(storage, T);
       await complete(storage, claimed!, { kind: 'retry', nextAttemptAt: T + MINUTE });
+      for (let i = 0; i < 4; i++) await publishOne(storage, account.id, 'call.ended');
+      const keep = await makeWebhook(storage, account.id);
+      const kept = await publishOne(storage, account.id, 'call.ended', { now: T + 1 });
       expect(await storage.deleteWebhook(account.id, webhook.id)).toBe(true);
       expect(await storage.getWebhook(account.id, webhook.id)).toBeNull();
-      expect(await storage.getDelivery(account.id, delivery.id)).toBeNull();
-      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toEqual([]);
-      expect(await storage.getEvent(account.id, event.id)).not.toBeNull();
-      expect(await storage.nextDueAt()).toBeNull();
-      expect(await storage.countWebhooks(account.id)).toBe(0);
+      expect(await storage.countWebhooks(account.id)).toBe(1);
       expect(await storage.deleteWebhook(account.id, webhook.id)).toBe(false);
+      // Gone from the logs at once, and never attempted again.
+      expect(await storage.getDelivery(account.id, delivery.id)).toBeNull();
+      const listed = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(listed.map((d) => d.webhookId)).toEqual([keep.id]);
+      const due = await claim(storage, T + MINUTE);
+      expect(due.map((c) => c.eventId)).toEqual([kept.event.id]);
+      // A publish after the delete makes no delivery for it.
+      expect((await publishOne(storage, account.id, 'call.ended')).deliveries).toBe(1);
+
+      // Batches of 2: its 6 deliveries (5, and one of `kept`) and 1 attempt take several calls.
+      const batches = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await storage.purgeDeleted(2);
+        batches.push(r);
+        expect(r.deliveries).toBeLessThanOrEqual(2);
+        if (!r.remaining) break;
+      }
+      expect(batches.length).toBeGreaterThan(2);
+      expect(batches.reduce((n, r) => n + r.deliveries, 0)).toBe(6);
+      expect(batches.reduce((n, r) => n + r.attempts, 0)).toBe(1);
+      expect(batches.at(-1)!.remaining).toBe(false);
+      expect(await storage.purgeDeleted(2)).toEqual({
+        events: 0,
+        deliveries: 0,
+        attempts: 0,
+        rollups: 0,
+        remaining: false,
+      });
+      expect(await storage.getEvent(account.id, event.id)).not.toBeNull();
+      const left = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(left.every((d) => d.webhookId === keep.id)).toBe(true);
+      expect(left).toHaveLength(2);
     });
   });
 
@@ -1653,41 +1692,56 @@ describe.each(engines)('storage contract: $name', (engine) => {
   });
 
   describe('stats', () => {
+    /** Stats with each bucket's histogram as its stored counts, for toEqual. */
+    function plain(stats: WebhookStats) {
+      return {
+        ...stats,
+        buckets: stats.buckets.map((b) => ({ ...b, durations: b.durations.toJSON() })),
+      };
+    }
+    function histogram(...durations: number[]) {
+      const h = new DurationHistogram();
+      for (const ms of durations) h.add(ms);
+      return h.toJSON();
+    }
+
     it('counts deliveries by status and attempt times in buckets from `since`', async () => {
+      // Windows start on the hour (the API aligns them); rollups are kept per 5 minutes.
+      const S = Math.ceil(T / HOUR) * HOUR;
       const account = await makeAccount(storage);
       const webhook = await makeWebhook(storage, account.id);
-      const before = await publishOne(storage, account.id, 'call.ended', { now: T - HOUR });
-      const ok = await publishOne(storage, account.id, 'call.ended', { now: T + 10 * MINUTE });
-      const bad = await publishOne(storage, account.id, 'call.ended', { now: T + 20 * MINUTE });
-      const waiting = await publishOne(storage, account.id, 'call.ended', { now: T + 70 * MINUTE });
-      const claimed = await claim(storage, T + 70 * MINUTE);
+      const before = await publishOne(storage, account.id, 'call.ended', { now: S - HOUR });
+      const ok = await publishOne(storage, account.id, 'call.ended', { now: S + 10 * MINUTE });
+      const bad = await publishOne(storage, account.id, 'call.ended', { now: S + 20 * MINUTE });
+      const waiting = await publishOne(storage, account.id, 'call.ended', { now: S + 70 * MINUTE });
+      const claimed = await claim(storage, S + 70 * MINUTE);
       const of = (event: { event: { id: string } }) =>
         claimed.find((c) => c.eventId === event.event.id)!;
       await complete(
         storage,
         of(before),
         { kind: 'succeeded' },
-        { now: T + 71 * MINUTE, startedAt: T - 100, durationMs: 5 },
+        { now: S + 71 * MINUTE, startedAt: S - 100, durationMs: 5 },
       );
       await complete(
         storage,
         of(ok),
         { kind: 'succeeded' },
-        { now: T + 71 * MINUTE, startedAt: T + 17 * MINUTE, durationMs: 30 },
+        { now: S + 71 * MINUTE, startedAt: S + 17 * MINUTE, durationMs: 30 },
       );
       await complete(
         storage,
         of(bad),
         { kind: 'failed' },
-        { now: T + 71 * MINUTE, startedAt: T + 22 * MINUTE, durationMs: 10 },
+        { now: S + 71 * MINUTE, startedAt: S + 22 * MINUTE, durationMs: 10 },
       );
       await complete(
         storage,
         of(waiting),
-        { kind: 'retry', nextAttemptAt: T + DAY },
+        { kind: 'retry', nextAttemptAt: S + DAY },
         {
-          now: T + 72 * MINUTE,
-          startedAt: T + 72 * MINUTE,
+          now: S + 72 * MINUTE,
+          startedAt: S + 72 * MINUTE,
           durationMs: 20,
         },
       );
@@ -1695,17 +1749,17 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const stats = await storage.webhookStats({
         accountId: account.id,
         webhookId: webhook.id,
-        since: T,
+        since: S,
         bucketMs: HOUR,
       });
-      expect(stats).toEqual({
+      expect(plain(stats)).toEqual({
         succeeded: 1,
         failed: 1,
         pending: 1,
-        lastDeliveryAt: T + 72 * MINUTE,
+        lastDeliveryAt: S + 72 * MINUTE,
         buckets: [
-          { start: T, succeeded: 1, failed: 1, pending: 0, durations: [10, 30] },
-          { start: T + HOUR, succeeded: 0, failed: 0, pending: 1, durations: [20] },
+          { start: S, succeeded: 1, failed: 1, pending: 0, durations: histogram(10, 30) },
+          { start: S + HOUR, succeeded: 0, failed: 0, pending: 1, durations: histogram(20) },
         ],
       });
       const other = await makeAccount(storage);
@@ -1713,10 +1767,149 @@ describe.each(engines)('storage contract: $name', (engine) => {
         await storage.webhookStats({
           accountId: other.id,
           webhookId: webhook.id,
-          since: T,
+          since: S,
           bucketMs: HOUR,
         }),
       ).toEqual({
+        succeeded: 0,
+        failed: 0,
+        pending: 0,
+        lastDeliveryAt: null,
+        buckets: [],
+      });
+    });
+    it('moves a delivery between the counts as its status changes, and counts test sends', async () => {
+      const S = Math.ceil(T / HOUR) * HOUR;
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      const one = await publishOne(storage, account.id, 'call.ended', { now: S });
+      const two = await publishOne(storage, account.id, 'call.ended', { now: S });
+      const stats = async () => {
+        const s = await storage.webhookStats({
+          accountId: account.id,
+          webhookId: webhook.id,
+          since: S,
+          bucketMs: HOUR,
+        });
+        const all = new DurationHistogram();
+        for (const b of s.buckets) all.merge(b.durations);
+        return {
+          succeeded: s.succeeded,
+          failed: s.failed,
+          pending: s.pending,
+          attempts: all.total,
+        };
+      };
+      expect(await stats()).toEqual({ succeeded: 0, failed: 0, pending: 2, attempts: 0 });
+      const claimed = await claim(storage, S);
+      const first = claimed.find((c) => c.eventId === one.event.id)!;
+      const second = claimed.find((c) => c.eventId === two.event.id)!;
+      await complete(storage, first, { kind: 'failed' }, { now: S + 1 });
+      // A completion whose lease was lost changes no status, but its attempt was made.
+      await complete(
+        storage,
+        { ...second, leaseToken: 'lost' },
+        { kind: 'succeeded' },
+        {
+          now: S + 2,
+        },
+      );
+      expect(await stats()).toEqual({ succeeded: 0, failed: 1, pending: 1, attempts: 2 });
+      // A manual retry of the failed delivery that succeeds moves it from failed to succeeded.
+      await storage.requestRetry(account.id, first.deliveryId, S + MINUTE);
+      const mine = async (now: number) =>
+        (await claim(storage, now)).find((c) => c.deliveryId === first.deliveryId);
+      const manual = await mine(S + MINUTE);
+      expect(manual!.trigger).toBe('manual');
+      await complete(storage, manual!, { kind: 'unchanged' }, { now: S + MINUTE });
+      expect(await stats()).toEqual({ succeeded: 0, failed: 1, pending: 1, attempts: 3 });
+      await storage.requestRetry(account.id, first.deliveryId, S + 2 * MINUTE);
+      const again = await mine(S + 2 * MINUTE);
+      await complete(storage, again!, { kind: 'succeeded' }, { now: S + 2 * MINUTE });
+      expect(await stats()).toEqual({ succeeded: 1, failed: 0, pending: 1, attempts: 4 });
+      // Another manual success of a succeeded delivery counts its attempt only.
+      await storage.requestRetry(account.id, first.deliveryId, S + 3 * MINUTE);
+      const repeat = await mine(S + 3 * MINUTE);
+      await complete(storage, repeat!, { kind: 'succeeded' }, { now: S + 3 * MINUTE });
+      expect(await stats()).toEqual({ succeeded: 1, failed: 0, pending: 1, attempts: 5 });
+      // A test send to the endpoint counts as a delivery, as it is listed as one.
+      const eventId = nextId('evt');
+      const deliveryId = nextId('dlv');
+      await storage.recordTestSend({
+        accountId: account.id,
+        webhookId: webhook.id,
+        event: {
+          id: eventId,
+          type: 'call.ended',
+          timestamp: 'x',
+          payload: eventPayload(eventId, 'call.ended'),
+          idempotencyKey: null,
+        },
+        deliveryId,
+        attempt: {
+          deliveryId,
+          attempt: 1,
+          trigger: 'test',
+          url: webhook.url,
+          startedAt: S + 4 * MINUTE,
+          durationMs: 7,
+          statusCode: 500,
+          responseBody: null,
+          error: null,
+          requestHeaders: {},
+        },
+        succeeded: false,
+        now: S + 4 * MINUTE,
+      });
+      expect(await stats()).toEqual({ succeeded: 1, failed: 1, pending: 1, attempts: 6 });
+    });
+
+    it('keeps stats for slots whose attempts retention purged, until the slots expire too', async () => {
+      const S = Math.ceil(T / HOUR) * HOUR;
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended', { now: S });
+      const [first] = await claim(storage, S);
+      await complete(
+        storage,
+        first!,
+        { kind: 'retry', nextAttemptAt: S + 2 * HOUR },
+        {
+          now: S,
+          durationMs: 40,
+        },
+      );
+      const [second] = await claim(storage, S + 2 * HOUR);
+      await complete(
+        storage,
+        second!,
+        { kind: 'succeeded' },
+        {
+          now: S + 2 * HOUR,
+          durationMs: 20,
+        },
+      );
+      const read = (since: number) =>
+        storage.webhookStats({
+          accountId: account.id,
+          webhookId: webhook.id,
+          since,
+          bucketMs: HOUR,
+        });
+      expect((await read(S)).succeeded).toBe(1);
+      // The delivery was created before the cutoff: it goes with both its attempts, and so does
+      // the rollup of its creation's slot; the slot of its second attempt is newer and stays.
+      const purged = await storage.purge(S + HOUR, 100);
+      expect(purged).toMatchObject({ deliveries: 1, attempts: 2, rollups: 1 });
+      expect(await storage.listDeliveries(account.id, {}, { limit: 10, after: null })).toEqual([]);
+      const kept = await read(S);
+      expect(kept.succeeded).toBe(0);
+      expect(kept.lastDeliveryAt).toBe(S + 2 * HOUR);
+      expect(kept.buckets.map((b) => [b.start, b.durations.percentile(50)])).toEqual([
+        [S + 2 * HOUR, 20],
+      ]);
+      expect(await storage.purge(S + 3 * HOUR, 100)).toMatchObject({ rollups: 1 });
+      expect(await read(S)).toEqual({
         succeeded: 0,
         failed: 0,
         pending: 0,
@@ -1789,27 +1982,35 @@ describe.each(engines)('storage contract: $name', (engine) => {
       await complete(storage, recentClaim!, { kind: 'succeeded' }, { now: T + 20 * DAY });
 
       const cutoff = T + 10 * DAY;
-      let total = { events: 0, deliveries: 0, attempts: 0 };
+      let total = { events: 0, deliveries: 0, attempts: 0, rollups: 0 };
       for (let round = 0; round < 20; round++) {
         const result = await storage.purge(cutoff, 1);
         expect(result.events).toBeLessThanOrEqual(1);
         expect(result.deliveries).toBeLessThanOrEqual(1);
         expect(result.attempts).toBeLessThanOrEqual(1);
+        expect(result.rollups).toBeLessThanOrEqual(1);
         total = {
           events: total.events + result.events,
           deliveries: total.deliveries + result.deliveries,
           attempts: total.attempts + result.attempts,
+          rollups: total.rollups + result.rollups,
         };
-        if (result.events + result.deliveries + result.attempts === 0) break;
+        if (result.events + result.deliveries + result.attempts + result.rollups === 0) break;
       }
-      expect(total).toEqual({ events: 3, deliveries: 3, attempts: 4 });
+      // One stats rollup row: the endpoint's 5 minutes at T.
+      expect(total).toEqual({ events: 3, deliveries: 3, attempts: 4, rollups: 1 });
       expect(await storage.getEvent(account.id, done.event.id)).toBeNull();
       expect(await storage.getEvent(account.id, failed.event.id)).toBeNull();
       expect(await storage.getEvent(account.id, pending.event.id)).not.toBeNull();
       expect(await storage.getEvent(account.id, recent.event.id)).not.toBeNull();
       const left = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
       expect(left.map((d) => d.eventId).sort()).toEqual([pending.event.id, recent.event.id].sort());
-      expect(await storage.purge(cutoff, 100)).toEqual({ events: 0, deliveries: 0, attempts: 0 });
+      expect(await storage.purge(cutoff, 100)).toEqual({
+        events: 0,
+        deliveries: 0,
+        attempts: 0,
+        rollups: 0,
+      });
     });
   });
 });

@@ -63,7 +63,7 @@ afterEach(async () => {
   await admin.query(
     `DO $$ BEGIN
        IF to_regclass('deliveries') IS NOT NULL THEN
-         TRUNCATE accounts, webhooks, events, deliveries, attempts;
+         TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners;
        END IF;
      END $$`,
   );

@@ -40,7 +40,9 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
   await admin.query('SELECT pg_advisory_unlock_all()');
-  await admin.query('TRUNCATE accounts, webhooks, events, deliveries, attempts');
+  await admin.query(
+    'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners',
+  );
 });
 
 afterAll(async () => {

@@ -19,6 +19,7 @@ import {
   type Delivery,
   type DeliveryDetail,
   type DeliveryFilter,
+  type DeliveryStatus,
   type DisabledReason,
   type EventFilter,
   type NewEvent,
@@ -51,6 +52,14 @@ import {
 } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import { notDeletedWebhook, RollupBatch } from '../rollups.js';
+import {
+  markDeleted,
+  purgeDeletedBatch,
+  purgeExpiredRollups,
+  readStats,
+  writeRollups,
+} from './rollups.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -610,29 +619,15 @@ export class PostgresStorage implements Storage {
 
   async deleteWebhook(accountId: string, id: string): Promise<boolean> {
     return this.tx(async (q) => {
-      // Deliveries first, then the endpoint: a claim holding some of these rows waits for no
-      // lock of ours, finishes, and we delete after it. The second pass catches deliveries a
-      // publish committed meanwhile (a publish holds KEY SHARE on the endpoint, which the
-      // DELETE of the endpoint waits for).
-      const [owned] = await q('SELECT 1 FROM webhooks WHERE account_id = $1 AND id = $2', [
-        accountId,
-        id,
-      ]);
-      if (!owned) return false;
-      const purgeDeliveries = async () => {
-        await q(
-          'DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)',
-          [id],
-        );
-        await q('DELETE FROM deliveries WHERE webhook_id = $1', [id]);
-      };
-      await purgeDeliveries();
+      // The endpoint only: its history goes in the background (purgeDeleted), in batches, so
+      // no transaction holds a long history's locks. A publish holds KEY SHARE on the endpoint,
+      // which this DELETE waits for; deliveries it committed are purged with the rest.
       const deleted = await q(
         'DELETE FROM webhooks WHERE account_id = $1 AND id = $2 RETURNING id',
         [accountId, id],
       );
       if (deleted.length === 0) return false;
-      await purgeDeliveries();
+      await markDeleted(q, 'webhook', id, Date.now());
       return true;
     });
   }
@@ -843,6 +838,7 @@ export class PostgresStorage implements Storage {
     if (filter.updatedSince !== undefined) add('updated_at >= ?', filter.updatedSince);
     if (page.after !== null) add('id < ?', page.after);
     args.push(page.limit);
+    where.push(notDeletedWebhook('webhook_id'));
     const rows = await this.query(
       `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`,
       args,
@@ -853,7 +849,7 @@ export class PostgresStorage implements Storage {
   async getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null> {
     const [row] = await this.query(
       `SELECT d.*, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id
-       WHERE d.account_id = $1 AND d.id = $2`,
+       WHERE d.account_id = $1 AND d.id = $2 AND ${notDeletedWebhook('d.webhook_id')}`,
       [accountId, id],
     );
     if (!row) return null;
@@ -951,58 +947,32 @@ export class PostgresStorage implements Storage {
           now,
         ],
       );
-      await q(INSERT_ATTEMPTS, attemptColumns([{ attempt, webhookId: record.webhookId }]));
+      const stored = await q(
+        INSERT_ATTEMPTS,
+        attemptColumns([{ attempt, webhookId: record.webhookId }]),
+      );
+      if (stored.length > 0 && record.webhookId !== null) {
+        const rollups = new RollupBatch();
+        rollups.attempt(record.webhookId, record.accountId, attempt.startedAt, attempt.durationMs);
+        rollups.status(
+          record.webhookId,
+          record.accountId,
+          now,
+          null,
+          record.succeeded ? 'succeeded' : 'failed',
+        );
+        await writeRollups(q, rollups);
+      }
     });
   }
 
   async webhookStats(request: StatsRequest): Promise<WebhookStats> {
-    const { webhookId, since, bucketMs } = request;
-    const stats: WebhookStats = {
-      succeeded: 0,
-      failed: 0,
-      pending: 0,
-      lastDeliveryAt: null,
-      buckets: [],
-    };
     const [owned] = await this.query('SELECT 1 FROM webhooks WHERE account_id = $1 AND id = $2', [
       request.accountId,
-      webhookId,
+      request.webhookId,
     ]);
-    if (!owned) return stats;
-    const buckets = new Map<number, WebhookStats['buckets'][number]>();
-    const bucketAt = (time: number) => {
-      const start = since + Math.floor((time - since) / bucketMs) * bucketMs;
-      let bucket = buckets.get(start);
-      if (!bucket) {
-        bucket = { start, succeeded: 0, failed: 0, pending: 0, durations: [] };
-        buckets.set(start, bucket);
-      }
-      return bucket;
-    };
-    const counts = await this.query(
-      `SELECT (created_at - $1) / $2 AS b, status, count(*) AS n FROM deliveries
-       WHERE webhook_id = $3 AND created_at >= $1 GROUP BY b, status`,
-      [since, bucketMs, webhookId],
-    );
-    for (const row of counts) {
-      const bucket = bucketAt(since + num(row.b) * bucketMs);
-      const status = row.status as 'succeeded' | 'failed' | 'pending';
-      bucket[status] += num(row.n);
-      stats[status] += num(row.n);
-    }
-    const durations = await this.query(
-      `SELECT started_at, duration_ms FROM attempts WHERE webhook_id = $1 AND started_at >= $2
-       ORDER BY duration_ms`,
-      [webhookId, since],
-    );
-    for (const row of durations) bucketAt(num(row.started_at)).durations.push(num(row.duration_ms));
-    const [last] = await this.query(
-      'SELECT max(started_at) AS t FROM attempts WHERE webhook_id = $1',
-      [webhookId],
-    );
-    stats.lastDeliveryAt = numOrNull(last?.t);
-    stats.buckets = [...buckets.values()].sort((a, b) => a.start - b.start);
-    return stats;
+    if (!owned) return { succeeded: 0, failed: 0, pending: 0, lastDeliveryAt: null, buckets: [] };
+    return readStats((text, values) => this.query(text, values), request);
   }
 
   // ---- the worker's side ----
@@ -1236,6 +1206,20 @@ export class PostgresStorage implements Storage {
         if (!byDelivery.has(c.claim.deliveryId)) byDelivery.set(c.claim.deliveryId, c);
       }
       const once = [...byDelivery.values()];
+      // For the rollups: the status before a manual success (an automatic attempt is only
+      // ever made on a pending delivery, and a manual failure changes nothing).
+      const manualSuccesses = once.filter(
+        (c) => c.claim.trigger === 'manual' && c.outcome.kind === 'succeeded',
+      );
+      const statusBefore = new Map<string, DeliveryStatus>(
+        manualSuccesses.length === 0
+          ? []
+          : (
+              await q('SELECT id, status FROM deliveries WHERE id = ANY($1::text[])', [
+                manualSuccesses.map((c) => c.claim.deliveryId),
+              ])
+            ).map((r) => [String(r.id), r.status as DeliveryStatus]),
+      );
       const requeued = await q(
         `UPDATE deliveries d SET
            status = CASE u.kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'pending'
@@ -1259,7 +1243,7 @@ export class PostgresStorage implements Storage {
              $8::bigint[], $9::text[], $10::bigint[])
            AS u(id, lease_token, kind, trigger, next_at, status_code, duration_ms, error, started_at)
          WHERE d.id = u.id AND d.lease_token = u.lease_token
-         RETURNING d.id, d.manual_requested`,
+         RETURNING d.id, d.manual_requested, d.created_at`,
         [
           now,
           once.map((c) => c.claim.deliveryId),
@@ -1274,6 +1258,28 @@ export class PostgresStorage implements Storage {
         ],
       );
       let wake = requeued.some((r) => r.manual_requested === true);
+      const rollups = new RollupBatch();
+      for (const c of completed) {
+        if (!stored.has(c.claim.deliveryId)) continue;
+        rollups.attempt(
+          c.claim.webhookId,
+          c.claim.accountId,
+          c.attempt.startedAt,
+          c.attempt.durationMs,
+        );
+      }
+      for (const r of requeued) {
+        const c = byDelivery.get(String(r.id))!;
+        if (c.outcome.kind !== 'succeeded' && c.outcome.kind !== 'failed') continue;
+        const before = statusBefore.get(c.claim.deliveryId) ?? 'pending';
+        rollups.status(
+          c.claim.webhookId,
+          c.claim.accountId,
+          num(r.created_at),
+          before,
+          c.outcome.kind,
+        );
+      }
 
       // The endpoints, locked in id order (after the deliveries: a claim locks deliveries
       // first too, so neither waits on the other in a cycle).
@@ -1318,6 +1324,7 @@ export class PostgresStorage implements Storage {
           if ((await this.unhold(q, freed, now)) > 0) wake = true;
         }
       }
+      await writeRollups(q, rollups);
       if (wake) await this.notify(q);
       return wake;
     });
@@ -1443,8 +1450,18 @@ export class PostgresStorage implements Storage {
          RETURNING 1`,
         [before, batch],
       );
-      return { events: events.length, deliveries: deliveries.length, attempts: attempts.length };
+      const rollups = await purgeExpiredRollups(q, before, batch);
+      return {
+        events: events.length,
+        deliveries: deliveries.length,
+        attempts: attempts.length,
+        rollups,
+      };
     });
+  }
+
+  async purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }> {
+    return this.tx((q) => purgeDeletedBatch(q, batch));
   }
 
   async queueStats(now: number): Promise<QueueStats> {

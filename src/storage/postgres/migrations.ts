@@ -12,6 +12,9 @@
 //   patterns), `request_headers` is json (kept as written, header order included).
 // - attempts get an identity column `seq`: SQLite lists a delivery's attempts by rowid.
 
+import { BOUNDS } from '../../core/histogram.js';
+import { SLOT_MS } from '../rollups.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -128,6 +131,59 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
 CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
 CREATE INDEX attempts_by_started ON attempts (started_at);
+`,
+  },
+  {
+    version: 2,
+    name: 'stats rollups and batched deletes',
+    // Stats from rollups (../rollups.ts), backfilled here from the rows already stored; the
+    // histogram buckets are core/histogram.ts's, found by width_bucket over its bounds.
+    sql: `
+CREATE TABLE delivery_rollups (
+  webhook_id text COLLATE "C" NOT NULL,
+  -- start of the 5-minute slot (ms)
+  slot bigint NOT NULL,
+  account_id text COLLATE "C" NOT NULL,
+  -- deliveries created in the slot that have succeeded / failed by now
+  succeeded integer NOT NULL DEFAULT 0,
+  failed integer NOT NULL DEFAULT 0,
+  -- start of the latest attempt started in the slot
+  last_attempt_at bigint,
+  -- response times of the attempts started in the slot: {"bucket": count}
+  histogram jsonb NOT NULL DEFAULT '{}',
+  PRIMARY KEY (webhook_id, slot)
+);
+CREATE INDEX delivery_rollups_by_slot ON delivery_rollups (slot);
+CREATE INDEX delivery_rollups_by_account ON delivery_rollups (account_id);
+-- stats count pending deliveries from here: as many entries as are pending right now
+CREATE INDEX deliveries_pending ON deliveries (webhook_id, created_at) WHERE status = 'pending';
+
+-- webhooks and accounts deleted whose rows the background purge has still to remove
+CREATE TABLE deleted_owners (
+  id text COLLATE "C" PRIMARY KEY,
+  kind text NOT NULL,
+  deleted_at bigint NOT NULL
+);
+
+INSERT INTO delivery_rollups (webhook_id, slot, account_id, succeeded, failed)
+SELECT webhook_id, created_at / ${SLOT_MS} * ${SLOT_MS}, min(account_id),
+  count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed')
+FROM deliveries WHERE webhook_id IS NOT NULL AND status <> 'pending'
+GROUP BY webhook_id, created_at / ${SLOT_MS};
+
+INSERT INTO delivery_rollups AS r (webhook_id, slot, account_id, last_attempt_at, histogram)
+SELECT webhook_id, slot, min(account_id), max(last_at), jsonb_object_agg(bucket, n)
+FROM (
+  SELECT a.webhook_id, a.started_at / ${SLOT_MS} * ${SLOT_MS} AS slot,
+    min(d.account_id) AS account_id, max(a.started_at) AS last_at,
+    width_bucket(greatest(a.duration_ms, 0), ARRAY[${BOUNDS.join(',')}]::bigint[]) - 1 AS bucket,
+    count(*) AS n
+  FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+  WHERE a.webhook_id IS NOT NULL
+  GROUP BY 1, 2, 5) AS per_bucket
+GROUP BY webhook_id, slot
+ON CONFLICT (webhook_id, slot) DO UPDATE SET
+  last_attempt_at = EXCLUDED.last_attempt_at, histogram = EXCLUDED.histogram;
 `,
   },
 ];

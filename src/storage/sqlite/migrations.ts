@@ -1,5 +1,6 @@
 // SQLite schema, as numbered, append-only migrations. Each runs in a transaction together with
 // its ledger row. Never edit a migration that has shipped: add the next number.
+import { SLOT_MS } from '../rollups.js';
 
 export interface Migration {
   version: number;
@@ -111,6 +112,55 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
 CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
+`,
+  },
+  {
+    version: 2,
+    name: 'stats rollups and batched deletes',
+    // Stats from rollups (../rollups.ts), backfilled here from the rows already stored: one
+    // pass over the finished deliveries and one over the attempts, in the migration's
+    // transaction. rizler_hist and rizler_hist_merge are registered by the engine (rollups.ts).
+    sql: `
+CREATE TABLE delivery_rollups (
+  webhook_id TEXT NOT NULL,
+  -- start of the 5-minute slot (ms)
+  slot INTEGER NOT NULL,
+  account_id TEXT NOT NULL,
+  -- deliveries created in the slot that have succeeded / failed by now
+  succeeded INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  -- start of the latest attempt started in the slot
+  last_attempt_at INTEGER,
+  -- response times of the attempts started in the slot: {"bucket": count}
+  histogram TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (webhook_id, slot)
+) WITHOUT ROWID;
+CREATE INDEX delivery_rollups_by_slot ON delivery_rollups (slot);
+CREATE INDEX delivery_rollups_by_account ON delivery_rollups (account_id);
+-- stats count pending deliveries from here: as many entries as are pending right now
+CREATE INDEX deliveries_pending ON deliveries (webhook_id, created_at) WHERE status = 'pending';
+
+-- webhooks and accounts deleted whose rows the background purge has still to remove
+CREATE TABLE deleted_owners (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  deleted_at INTEGER NOT NULL
+);
+
+INSERT INTO delivery_rollups (webhook_id, slot, account_id, succeeded, failed)
+SELECT webhook_id, created_at / ${SLOT_MS} * ${SLOT_MS}, min(account_id),
+  sum(status = 'succeeded'), sum(status = 'failed')
+FROM deliveries WHERE webhook_id IS NOT NULL AND status <> 'pending'
+GROUP BY webhook_id, created_at / ${SLOT_MS};
+
+INSERT INTO delivery_rollups (webhook_id, slot, account_id, last_attempt_at, histogram)
+SELECT a.webhook_id, a.started_at / ${SLOT_MS} * ${SLOT_MS}, min(d.account_id), max(a.started_at),
+  rizler_hist(a.duration_ms)
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.webhook_id IS NOT NULL
+GROUP BY a.webhook_id, a.started_at / ${SLOT_MS}
+ON CONFLICT (webhook_id, slot) DO UPDATE SET
+  last_attempt_at = excluded.last_attempt_at, histogram = excluded.histogram;
 `,
   },
 ];

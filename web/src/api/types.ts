@@ -70,6 +70,11 @@ export interface WebhookStats {
   series?: StatsBucket[];
 }
 
+/** An item of GET /v1/webhooks/stats: one endpoint's figures, without the series. */
+export interface WebhookStatsItem extends WebhookStats {
+  webhook_id: string;
+}
+
 export interface TestResult {
   success: boolean;
   status_code: number | null;

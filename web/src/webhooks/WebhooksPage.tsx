@@ -1,9 +1,9 @@
 import { useEffect, useId, useState } from 'react';
-import type { List, Webhook, WebhookStats } from '../api/types.js';
+import type { List, Webhook, WebhookStatsItem } from '../api/types.js';
 import { useSession } from '../app/context.js';
 import { formatDuration, formatPercent } from '../app/format.js';
 import { href } from '../app/router.js';
-import { useResource } from '../app/useResource.js';
+import { type Resource, useResource } from '../app/useResource.js';
 import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
 import { Breadcrumbs } from '../components/Breadcrumbs.js';
 import { EmptyState, ErrorMessage, Loading, StaleNotice } from '../components/States.js';
@@ -21,6 +21,28 @@ async function listAllWebhooks(
     const query: string = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : '?limit=100';
     const result: List<Webhook> = await get<List<Webhook>>(`/v1/webhooks${query}`, signal);
     all.push(...result.data);
+    cursor = result.next_cursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
+/** Every endpoint's 24 h figures in one request (a page holds up to 100 endpoints). */
+async function listAllStats(
+  get: <T>(path: string, signal?: AbortSignal) => Promise<T>,
+  signal: AbortSignal,
+): Promise<Map<string, WebhookStatsItem>> {
+  const all = new Map<string, WebhookStatsItem>();
+  let cursor: string | null = null;
+  for (let page = 0; page < 20; page += 1) {
+    const query: string = cursor
+      ? `?window=24h&limit=100&cursor=${encodeURIComponent(cursor)}`
+      : '?window=24h&limit=100';
+    const result: List<WebhookStatsItem> = await get<List<WebhookStatsItem>>(
+      `/v1/webhooks/stats${query}`,
+      signal,
+    );
+    for (const item of result.data) all.set(item.webhook_id, item);
     cursor = result.next_cursor;
     if (!cursor) break;
   }
@@ -133,6 +155,12 @@ export function WebhooksPage() {
 }
 
 function WebhookTable({ webhooks }: { webhooks: Webhook[] }) {
+  const { api } = useSession();
+  // Reloaded when an endpoint is added, removed or changed, and every 30 s.
+  const version = webhooks.map((w) => `${w.id}:${w.updated_at}`).join(',');
+  const stats = useResource(`stats:24h:${version}`, (signal) => listAllStats(api.get, signal), {
+    pollMs: 30_000,
+  });
   return (
     <div className="table-wrap">
       <table className="table table-cards">
@@ -155,7 +183,7 @@ function WebhookTable({ webhooks }: { webhooks: Webhook[] }) {
         </thead>
         <tbody>
           {webhooks.map((webhook) => (
-            <WebhookRow key={webhook.id} webhook={webhook} />
+            <WebhookRow key={webhook.id} webhook={webhook} stats={stats} />
           ))}
         </tbody>
       </table>
@@ -163,17 +191,14 @@ function WebhookTable({ webhooks }: { webhooks: Webhook[] }) {
   );
 }
 
-function WebhookRow({ webhook }: { webhook: Webhook }) {
-  const { api } = useSession();
-  const stats = useResource(
-    `stats:${webhook.id}:${webhook.updated_at}`,
-    (signal) =>
-      api.get<WebhookStats>(
-        `/v1/webhooks/${encodeURIComponent(webhook.id)}/stats?window=24h`,
-        signal,
-      ),
-    { pollMs: 30_000 },
-  );
+function WebhookRow({
+  webhook,
+  stats: all,
+}: {
+  webhook: Webhook;
+  stats: Resource<Map<string, WebhookStatsItem>>;
+}) {
+  const stats = { data: all.data?.get(webhook.id), error: all.error };
   const statCell = (value: string) =>
     stats.data ? (
       value
