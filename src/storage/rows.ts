@@ -1,5 +1,6 @@
 // Rows to domain objects, shared by both engines. SQLite hands back JSON as text and booleans
 // as 0/1, PostgreSQL jsonb as values and booleans as booleans: each reader takes either.
+import { throttleOf } from './throttle.js';
 import type { Account, Attempt, Delivery, StoredEvent, Webhook } from './types.js';
 
 export type Row = Record<string, unknown>;
@@ -37,6 +38,7 @@ export function toWebhook(row: Row): Webhook {
     sealedSecret: String(row.secret),
     sealedPreviousSecret: strOrNull(row.previous_secret),
     previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
+    throttle: throttleOf(row),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };

@@ -1,6 +1,7 @@
 // The storage contract: the domain's words, no engine's types. SQLite and PostgreSQL both
 // implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
 // milliseconds; the HTTP layer turns them into ISO-8601.
+import type { ThrottleSettings, ThrottleState } from './throttle.js';
 
 export type WebhookStatus = 'enabled' | 'disabled';
 /** Why an endpoint is disabled: by its owner, by failing for too long, or by answering 410. */
@@ -29,6 +30,8 @@ export interface Webhook {
   /** The secret before the last rotation, still signing `webhook-signature` until it expires. */
   sealedPreviousSecret: string | null;
   previousSecretExpiresAt: number | null;
+  /** Its adaptive in-flight limit, kept by the completions (throttle.ts). */
+  throttle: ThrottleState;
   createdAt: number;
   updatedAt: number;
 }
@@ -209,6 +212,8 @@ export interface CompletionPolicy {
   now: number;
   /** Disable an endpoint whose every delivery has failed for this long. */
   autoDisableAfterMs: number;
+  /** The adaptive per-endpoint concurrency rule; DEFAULT_THROTTLE when absent. */
+  throttle?: ThrottleSettings;
 }
 
 export interface TestSendRecord {

@@ -14,6 +14,7 @@ import type {
   CompletedAttempt,
   Storage,
 } from '../storage/index.js';
+import type { ThrottleSettings } from '../storage/throttle.js';
 import type { AttemptResult, AttemptSender } from './sender.js';
 
 export interface WorkerSettings {
@@ -22,6 +23,10 @@ export interface WorkerSettings {
   claimBatchSize: number;
   maxInFlight: number;
   maxInFlightPerEndpoint: number;
+  /** Bytes of event bodies in flight; no claim starts while they are spent. */
+  maxBytesInFlight?: number;
+  /** The adaptive per-endpoint concurrency the completions keep (storage/throttle.ts). */
+  throttle?: ThrottleSettings;
   endpointRateLimit: number;
   autoDisableAfterMs: number;
   pollIntervalMs: number;
@@ -76,6 +81,7 @@ export class DeliveryWorker {
   private claimSeq = 0;
   private running = false;
   private inFlight = 0;
+  private bytesInFlight = 0;
   /** Slots promised to claims under way, so two claims never overfill maxInFlight. */
   private claiming = 0;
   private completions: CompletedAttempt[] = [];
@@ -177,6 +183,7 @@ export class DeliveryWorker {
   /** How many deliveries a claim may lease now: the batch size, within maxInFlight. */
   private room(): number {
     const { settings } = this.deps;
+    if (this.bytesInFlight >= (settings.maxBytesInFlight ?? Infinity)) return 0;
     return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
   }
 
@@ -206,9 +213,13 @@ export class DeliveryWorker {
 
   private attempt(claim: ClaimedDelivery): void {
     this.inFlight++;
+    // UTF-16 code units: what the string costs in memory, near enough.
+    const bytes = claim.payload.length;
+    this.bytesInFlight += bytes;
     this.deps.observer?.inFlightChanged?.(this.inFlight);
     void this.send(claim).finally(() => {
       this.inFlight--;
+      this.bytesInFlight -= bytes;
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();
     });
@@ -288,7 +299,11 @@ export class DeliveryWorker {
     try {
       const claimed = await this.deps.storage.completeAttempts(
         batch,
-        { now: this.now(), autoDisableAfterMs: this.deps.settings.autoDisableAfterMs },
+        {
+          now: this.now(),
+          autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
+          throttle: this.deps.settings.throttle,
+        },
         limit > 0 ? this.claimRequest(limit) : undefined,
       );
       for (const claim of claimed) this.attempt(claim);

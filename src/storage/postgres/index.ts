@@ -49,6 +49,13 @@ import {
   type Row,
 } from '../rows.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import {
+  DEFAULT_THROTTLE,
+  effectiveCap,
+  throttleSignal,
+  type ThrottleSignal,
+} from '../throttle.js';
+import { holdBacklog, recordThrottle } from './claim.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -1013,16 +1020,20 @@ export class PostgresStorage implements Storage {
       // the next claims take 0.34 ms.
       const candidates = (
         await q(
-          `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+          `SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts,
+             manual_requested
            FROM deliveries
            WHERE due_at <= $1
            ORDER BY due_at
            LIMIT $2
            FOR UPDATE SKIP LOCKED`,
-          [now, request.limit],
+          // Twice the claim size: when more is leasable than the claim may take, the plan
+          // takes in turn across accounts and endpoints (fair-share.ts).
+          [now, request.limit * 2],
         )
       ).map((r): ClaimCandidate => ({
         deliveryId: String(r.id),
+        accountId: String(r.account_id),
         webhookId: strOrNull(r.webhook_id),
         eventId: String(r.event_id),
         attemptCount: num(r.attempt_count),
@@ -1051,6 +1062,7 @@ export class PostgresStorage implements Storage {
           webhookId: webhook.id,
           enabled: webhook.status === 'enabled',
           inFlight: inFlight.get(webhook.id) ?? 0,
+          concurrencyLimit: webhook.throttle.limit,
           ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
           tokens: numOrNull(row.rate_tokens),
           refilledAt: numOrNull(row.rate_refilled_at),
@@ -1058,6 +1070,7 @@ export class PostgresStorage implements Storage {
       }
 
       const plan = planClaim(candidates, endpoints, request);
+      await holdBacklog(q, plan.saturated, now);
 
       // Every write of the plan in one statement: parks and holds (off the due index),
       // defers (due when a token comes), leases (due when the lease runs out).
@@ -1181,17 +1194,20 @@ export class PostgresStorage implements Storage {
     if (held.length === 0) return;
     // The claim that follows takes what comes back; no other process needs waking.
     await this.tx(async (q) => {
-      const locked = (
-        await q(
-          `SELECT id FROM webhooks WHERE id = ANY($1::text[])
-           ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`,
-          [held],
-        )
-      ).map((r) => String(r.id));
+      const lockedRows = await q(
+        `SELECT id, concurrency_limit FROM webhooks WHERE id = ANY($1::text[])
+         ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`,
+        [held],
+      );
+      const locked = lockedRows.map((r) => String(r.id));
       if (locked.length === 0) return;
       const inFlight = await this.countInFlight(q, locked, request.now);
       const room = new Map(
-        locked.map((id) => [id, request.maxInFlightPerEndpoint - (inFlight.get(id) ?? 0)]),
+        lockedRows.map((r) => [
+          String(r.id),
+          effectiveCap(numOrNull(r.concurrency_limit), request.maxInFlightPerEndpoint) -
+            (inFlight.get(String(r.id)) ?? 0),
+        ]),
       );
       await this.unhold(q, room, request.now);
     });
@@ -1276,7 +1292,7 @@ export class PostgresStorage implements Storage {
         // after this success; the next success clears it.)
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
         const current = await q(
-          `SELECT w.id, w.failing_since,
+          `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
              EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.held) AS has_held
            FROM webhooks w WHERE w.id = ANY($1::text[])`,
           [webhookIds],
@@ -1286,19 +1302,34 @@ export class PostgresStorage implements Storage {
         );
         const lockIds = current
           .filter(
-            (r) => r.failing_since !== null || r.has_held === true || failed.has(String(r.id)),
+            (r) =>
+              r.failing_since !== null ||
+              r.has_held === true ||
+              failed.has(String(r.id)) ||
+              // a throttled endpoint grows back with each success
+              r.concurrency_limit !== null ||
+              num(r.failure_streak) > 0,
           )
           .map((r) => String(r.id))
           .sort();
         if (lockIds.length > 0) {
           const rows = await q(
-            `SELECT id, status, failing_since FROM webhooks WHERE id = ANY($1::text[])
+            `SELECT id, status, failing_since, concurrency_limit, failure_streak, throttle_reason,
+               throttled_since
+             FROM webhooks WHERE id = ANY($1::text[])
              ORDER BY id FOR NO KEY UPDATE`,
             [lockIds],
           );
           const locked = new Set(lockIds);
           const concerned = recorded.filter((c) => locked.has(c.claim.webhookId));
           await this.recordHealth(q, rows, concerned, policy);
+          const signals = new Map<string, ThrottleSignal[]>();
+          for (const c of concerned) {
+            let list = signals.get(c.claim.webhookId);
+            if (!list) signals.set(c.claim.webhookId, (list = []));
+            list.push(throttleSignal(c.outcome.kind === 'succeeded', c.attempt.statusCode));
+          }
+          await recordThrottle(q, rows, signals, policy.throttle ?? DEFAULT_THROTTLE, now);
           // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
           // Under the endpoint's lock, so no claim is holding more of them meanwhile.
           const freed = new Map<string, number>();

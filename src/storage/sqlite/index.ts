@@ -47,6 +47,13 @@ import {
   type Row,
 } from '../rows.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import {
+  DEFAULT_THROTTLE,
+  effectiveCap,
+  throttleSignal,
+  type ThrottleSignal,
+} from '../throttle.js';
+import { holdBacklog, recordThrottle } from './claim.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
@@ -745,7 +752,7 @@ export class SqliteStorage implements Storage {
     // 1.8-2.0 ms with holding, each of those claims writing its 200 rows out of the index.
     const rows: Row[] = [];
     const heldOf = this.stmt(
-      `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+      `SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
          FROM deliveries WHERE webhook_id = ? AND held = 1 AND due_at IS NULL
          ORDER BY id LIMIT ?`,
     );
@@ -754,17 +761,22 @@ export class SqliteStorage implements Storage {
       if (room <= 0) break;
       rows.push(...(heldOf.all(webhookId, Math.min(count, room)) as Row[]));
     }
-    if (rows.length < request.limit) {
+    // Twice the claim size: when more is leasable than the claim may take, the plan takes
+    // in turn across accounts and endpoints (fair-share.ts) rather than the first in due order.
+    const window = request.limit * 2;
+    if (rows.length < window) {
       rows.push(
         ...(this.stmt(
-          `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+          `SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts,
+             manual_requested
              FROM deliveries INDEXED BY deliveries_due
              WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
-        ).all(now, request.limit - rows.length) as Row[]),
+        ).all(now, window - rows.length) as Row[]),
       );
     }
     const candidates = rows.map((r): ClaimCandidate => ({
       deliveryId: String(r.id),
+      accountId: String(r.account_id),
       webhookId: strOrNull(r.webhook_id),
       eventId: String(r.event_id),
       attemptCount: num(r.attempt_count),
@@ -784,6 +796,7 @@ export class SqliteStorage implements Storage {
         webhookId: webhook.id,
         enabled: webhook.status === 'enabled',
         inFlight: leasedOf(webhook.id),
+        concurrencyLimit: webhook.throttle.limit,
         ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
         tokens: numOrNull(row.rate_tokens),
         refilledAt: numOrNull(row.rate_refilled_at),
@@ -799,6 +812,7 @@ export class SqliteStorage implements Storage {
       'UPDATE deliveries SET due_at = NULL, held = 1 WHERE id = ? AND held = 0',
     );
     for (const id of plan.hold) hold.run(id);
+    holdBacklog((sql) => this.stmt(sql), plan.saturated, now);
     const defer = this.stmt('UPDATE deliveries SET due_at = ?, held = 0 WHERE id = ?');
     for (const d of plan.defer) defer.run(d.dueAt, d.deliveryId);
     const bucket = this.stmt(
@@ -845,9 +859,11 @@ export class SqliteStorage implements Storage {
          FROM w WHERE w.id IS NOT NULL)
        SELECT id FROM w WHERE id IS NOT NULL`,
     ).all() as Row[];
+    const limitOf = this.stmt('SELECT concurrency_limit FROM webhooks WHERE id = ?');
     for (const row of held) {
       const id = String(row.id);
-      const room = request.maxInFlightPerEndpoint - leasedOf(id);
+      const limit = numOrNull((limitOf.get(id) as Row | undefined)?.concurrency_limit);
+      const room = effectiveCap(limit, request.maxInFlightPerEndpoint) - leasedOf(id);
       if (room > 0) this.unhold(id, room, request.now);
     }
   }
@@ -874,6 +890,7 @@ export class SqliteStorage implements Storage {
       let wake = false;
       const freed = new Map<string, number>();
       const lastOutcome = new Map<string, boolean>();
+      const signals = new Map<string, ThrottleSignal[]>();
       // One statement per outcome, no read first: SET expressions see the row as it was, so
       // a manual retry asked for during an auto attempt, and a manual failure that leaves the
       // status as it was, are decided in SQL.
@@ -922,7 +939,11 @@ export class SqliteStorage implements Storage {
           lastOutcome.set(claim.webhookId, succeeded);
         }
         freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
+        let list = signals.get(claim.webhookId);
+        if (!list) signals.set(claim.webhookId, (list = []));
+        list.push(throttleSignal(succeeded, attempt.statusCode));
       }
+      recordThrottle((sql) => this.stmt(sql), signals, policy.throttle ?? DEFAULT_THROTTLE, now);
       // Each finished attempt frees a slot of its endpoint: as many held rows become due,
       // or, when this transaction claims too, become its first candidates.
       if (next) return { woke: wake, claimed: this.claimWithin(next, freed) };

@@ -113,4 +113,20 @@ CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
 CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
 `,
   },
+  {
+    version: 2,
+    name: 'adaptive endpoint concurrency',
+    sql: `
+-- The adaptive in-flight limit of each endpoint (storage/throttle.ts), shared by every worker:
+-- NULL when not throttled (the service maximum applies).
+ALTER TABLE webhooks ADD COLUMN concurrency_limit INTEGER;
+-- failed attempts in a row since the last success
+ALTER TABLE webhooks ADD COLUMN failure_streak INTEGER NOT NULL DEFAULT 0;
+-- why the limit was cut (timeouts, overloaded, errors), and since when
+ALTER TABLE webhooks ADD COLUMN throttle_reason TEXT;
+ALTER TABLE webhooks ADD COLUMN throttled_since INTEGER;
+-- an endpoint's due rows, to hold a saturated endpoint's whole backlog in one statement
+CREATE INDEX deliveries_due_by_webhook ON deliveries (webhook_id, due_at) WHERE due_at IS NOT NULL;
+`,
+  },
 ];
