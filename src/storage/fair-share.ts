@@ -3,10 +3,33 @@
 // in turn across its endpoints, instead of strictly by due time. One account's backlog then
 // costs every other account one turn per round, not its whole length.
 //
-// Across claims, fairness comes from the held rows (claim-plan.ts): an endpoint over its cap
-// has its whole due backlog taken off the due index at once, and its held rows come back at
-// the tail of the due order as its attempts finish, so the due index holds about one cap's
-// worth of each busy endpoint, and a newcomer is never behind another endpoint's backlog.
+// Across claims: each claim reads the due deliveries of the next accounts in turn (a cursor
+// that rotates over the accounts with deliveries due, per process), a share of the claim's
+// window each, rather than the head of one global due order where a backlog of 30,000 put
+// another account's new delivery 470 claims back. Within an account, an endpoint over its cap
+// has its due backlog taken off the due index (held, claim-plan.ts) so its other endpoints
+// come next.
+
+/** Where the rotation over accounts stands, per engine instance (per process). */
+export interface Rotation {
+  cursor: string;
+}
+
+export const ROTATION = {
+  /** Accounts with deliveries due that one claim takes from. */
+  accounts: 16,
+  /** Accounts a claim looks at to find them (those with only future deliveries count too). */
+  maxVisits: 256,
+  /** Fewest candidates read per account. */
+  minPerAccount: 8,
+  /** Rows of a saturated endpoint held per claim: bounded so no claim stalls the process. */
+  holdChunk: 64,
+};
+
+/** The share of a claim's window each account in turn reads. */
+export function perAccount(window: number, accounts: number): number {
+  return Math.max(ROTATION.minPerAccount, Math.ceil(window / Math.max(1, accounts)));
+}
 
 export interface Shareable {
   accountId: string;

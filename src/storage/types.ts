@@ -346,6 +346,8 @@ export interface QueueStats {
   held: number;
   /** Endpoints by state: `enabled`, or `disabled:<reason>`. */
   endpoints: Record<string, number>;
+  /** Endpoints whose adaptive concurrency is cut, by reason (throttle.ts); absent: none. */
+  throttled?: Record<string, number>;
 }
 
 /** The database cannot be reached; the API answers 503 and the caller may try again. */

@@ -74,6 +74,8 @@ export function decideOutcome(
  */
 const REFILL_MARGIN = 8;
 
+const MAX_RECORD_BATCH = 256;
+
 export class DeliveryWorker {
   private readonly now: () => number;
   private readonly random: () => number;
@@ -321,8 +323,11 @@ export class DeliveryWorker {
   private async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.completions.length === 0) return;
-    const batch = this.completions;
-    this.completions = [];
+    // At most MAX_RECORD_BATCH per transaction, the rest in the next turn: a wave of 1,280
+    // answers at once (ten endpoints answering in 2 s) was one SQLite transaction that held
+    // this thread, and every other account's attempt with it, for most of a second.
+    const batch = this.completions.splice(0, MAX_RECORD_BATCH);
+    if (this.completions.length > 0) this.scheduleFlush();
     this.flushing = (async () => {
       for (let tries = 0; ; tries++) {
         try {

@@ -55,7 +55,8 @@ import {
   throttleSignal,
   type ThrottleSignal,
 } from '../throttle.js';
-import { holdBacklog, recordThrottle } from './claim.js';
+import { perAccount, type Rotation } from '../fair-share.js';
+import { accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -260,6 +261,8 @@ export class PostgresStorage implements Storage {
   /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
   private readonly instanceId = randomBytes(8).toString('hex');
   private closed: Promise<void> | null = null;
+  /** Where this process's claims' turns across accounts stand (fair-share.ts). */
+  private readonly rotation: Rotation = { cursor: '' };
 
   constructor(url: string, options: StorageOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
@@ -1007,30 +1010,18 @@ export class PostgresStorage implements Storage {
     const { now } = request;
     await this.releaseHeld(request);
     return this.tx(async (q) => {
-      // The hot query: the due index in due order, bounded by the claim size. SKIP LOCKED lets
-      // concurrent workers take disjoint batches instead of queueing behind the first rows;
-      // rows of endpoints at their cap are held (below), so no claim rereads a saturated
-      // endpoint's backlog. Measured on this 2-core machine, PostgreSQL 15, 10k due rows over
-      // 50 endpoints: EXPLAIN ANALYZE shows Limit → LockRows → Index Scan using deliveries_due,
-      // 0.24 ms for 200 rows; the whole claim of 200 (this transaction) takes 23 ms at the
-      // median, most of it the UPDATE (each row rewrites 7 index entries) and the commit's WAL
-      // flush; claim + complete in a loop moves ~3,700 deliveries/s from one process. One
-      // saturated endpoint with a 10k backlog: skipping it with `webhook_id <> ALL($saturated)`
-      // turned into a 10k-row scan on every claim (2 ms and growing with the backlog); held,
-      // the next claims take 0.34 ms.
+      // The hot query. It was the global due index in due order, bounded by the claim size
+      // (0.24 ms for 200 rows of 10k due over 50 endpoints, EXPLAIN ANALYZE, this machine),
+      // but then one account's backlog of 30,000 put another account's new delivery 470
+      // claims back. Now: the next accounts in turn (a skip scan of deliveries_due_by_account,
+      // two probes per account), each its share of twice the claim size in due order, with
+      // SKIP LOCKED so concurrent workers take disjoint sets. Rows of endpoints at their cap
+      // are held (below), so no claim rereads a saturated endpoint's backlog; when more is
+      // leasable than the claim may take, the plan takes in turn across accounts and endpoints
+      // (fair-share.ts).
+      const accounts = await accountsInTurn(q, this.rotation, now);
       const candidates = (
-        await q(
-          `SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts,
-             manual_requested
-           FROM deliveries
-           WHERE due_at <= $1
-           ORDER BY due_at
-           LIMIT $2
-           FOR UPDATE SKIP LOCKED`,
-          // Twice the claim size: when more is leasable than the claim may take, the plan
-          // takes in turn across accounts and endpoints (fair-share.ts).
-          [now, request.limit * 2],
-        )
+        await dueOf(q, accounts, perAccount(request.limit * 2, accounts.length), now)
       ).map((r): ClaimCandidate => ({
         deliveryId: String(r.id),
         accountId: String(r.account_id),
@@ -1070,7 +1061,14 @@ export class PostgresStorage implements Storage {
       }
 
       const plan = planClaim(candidates, endpoints, request);
-      await holdBacklog(q, plan.saturated, now);
+      await holdBacklog(
+        q,
+        plan.saturated.map((id) => ({
+          webhookId: id,
+          accountId: endpoints.get(id)!.webhook.accountId,
+        })),
+        now,
+      );
 
       // Every write of the plan in one statement: parks and holds (off the due index),
       // defers (due when a token comes), leases (due when the lease runs out).
@@ -1490,7 +1488,15 @@ export class PostgresStorage implements Storage {
           : `disabled:${String(row.disabled_reason ?? 'manual')}`;
       endpoints[key] = (endpoints[key] ?? 0) + Number(row.n);
     }
+    const throttled: Record<string, number> = {};
+    for (const row of await this.query(
+      `SELECT throttle_reason, count(*) AS n FROM webhooks
+       WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
+    )) {
+      throttled[String(row.throttle_reason)] = Number(row.n);
+    }
     return {
+      throttled,
       due: Number(due!.n),
       oldestDueAt: due!.oldest === null ? null : Number(due!.oldest),
       inFlight: Number(inFlight!.n),

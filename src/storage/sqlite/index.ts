@@ -53,7 +53,8 @@ import {
   throttleSignal,
   type ThrottleSignal,
 } from '../throttle.js';
-import { holdBacklog, recordThrottle } from './claim.js';
+import { perAccount, type Rotation } from '../fair-share.js';
+import { accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
@@ -86,6 +87,8 @@ export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   private readonly wake = new EventEmitter();
   private readonly statements = new Map<string, Database.Statement>();
+  /** Where the claims' turns across accounts stand (fair-share.ts). */
+  private readonly rotation: Rotation = { cursor: '' };
 
   private checkpointer: Worker | null = null;
 
@@ -761,18 +764,14 @@ export class SqliteStorage implements Storage {
       if (room <= 0) break;
       rows.push(...(heldOf.all(webhookId, Math.min(count, room)) as Row[]));
     }
-    // Twice the claim size: when more is leasable than the claim may take, the plan takes
-    // in turn across accounts and endpoints (fair-share.ts) rather than the first in due order.
+    // The accounts in turn, each its share of twice the claim size: when more is leasable
+    // than the claim may take, the plan takes in turn across accounts and endpoints
+    // (fair-share.ts), never the head of one global due order.
     const window = request.limit * 2;
     if (rows.length < window) {
-      rows.push(
-        ...(this.stmt(
-          `SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts,
-             manual_requested
-             FROM deliveries INDEXED BY deliveries_due
-             WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
-        ).all(now, window - rows.length) as Row[]),
-      );
+      const stmt = (sql: string) => this.stmt(sql);
+      const accounts = accountsInTurn(stmt, this.rotation, now);
+      rows.push(...dueOf(stmt, accounts, perAccount(window - rows.length, accounts.length), now));
     }
     const candidates = rows.map((r): ClaimCandidate => ({
       deliveryId: String(r.id),
@@ -812,7 +811,14 @@ export class SqliteStorage implements Storage {
       'UPDATE deliveries SET due_at = NULL, held = 1 WHERE id = ? AND held = 0',
     );
     for (const id of plan.hold) hold.run(id);
-    holdBacklog((sql) => this.stmt(sql), plan.saturated, now);
+    holdBacklog(
+      (sql) => this.stmt(sql),
+      plan.saturated.map((id) => ({
+        webhookId: id,
+        accountId: endpoints.get(id)!.webhook.accountId,
+      })),
+      now,
+    );
     const defer = this.stmt('UPDATE deliveries SET due_at = ?, held = 0 WHERE id = ?');
     for (const d of plan.defer) defer.run(d.dueAt, d.deliveryId);
     const bucket = this.stmt(
@@ -1051,7 +1057,15 @@ export class SqliteStorage implements Storage {
             : `disabled:${String(row.disabled_reason ?? 'manual')}`;
         endpoints[key] = (endpoints[key] ?? 0) + num(row.n);
       }
+      const throttled: Record<string, number> = {};
+      for (const row of this.stmt(
+        `SELECT throttle_reason, count(*) AS n FROM webhooks
+         WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
+      ).all() as Row[]) {
+        throttled[String(row.throttle_reason)] = num(row.n);
+      }
       return {
+        throttled,
         due: num(due.n),
         oldestDueAt: numOrNull(due.oldest),
         inFlight: num(inFlight.n),

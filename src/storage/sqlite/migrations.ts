@@ -125,8 +125,9 @@ ALTER TABLE webhooks ADD COLUMN failure_streak INTEGER NOT NULL DEFAULT 0;
 -- why the limit was cut (timeouts, overloaded, errors), and since when
 ALTER TABLE webhooks ADD COLUMN throttle_reason TEXT;
 ALTER TABLE webhooks ADD COLUMN throttled_since INTEGER;
--- an endpoint's due rows, to hold a saturated endpoint's whole backlog in one statement
-CREATE INDEX deliveries_due_by_webhook ON deliveries (webhook_id, due_at) WHERE due_at IS NOT NULL;
+-- each account's due rows in due order: claims take turns across the accounts that have
+-- deliveries due (storage/fair-share.ts), and hold a saturated endpoint's backlog through it
+CREATE INDEX deliveries_due_by_account ON deliveries (account_id, due_at) WHERE due_at IS NOT NULL;
 `,
   },
 ];
