@@ -18,6 +18,7 @@ export interface ClaimCandidate {
   accountId: string;
   webhookId: string | null;
   eventId: string;
+  orderingKey: string | null;
   attemptCount: number;
   autoAttempts: number;
   manual: boolean;
@@ -140,6 +141,7 @@ export function toClaimed(
     webhookId: webhook.id,
     eventId: c.eventId,
     eventType: event.type,
+    orderingKey: c.orderingKey,
     url: webhook.url,
     payload: event.payload,
     attempt: c.attemptCount + 1,

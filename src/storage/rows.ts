@@ -51,6 +51,7 @@ export function toEvent(row: Row): StoredEvent {
     type: String(row.type),
     timestamp: String(row.timestamp),
     payload: String(row.payload),
+    orderingKey: strOrNull(row.ordering_key),
     test: bool(row.test),
     createdAt: num(row.created_at),
   };
@@ -63,6 +64,7 @@ export function toDelivery(row: Row): Delivery {
     webhookId: strOrNull(row.webhook_id),
     eventId: String(row.event_id),
     eventType: String(row.event_type),
+    orderingKey: strOrNull(row.ordering_key),
     url: String(row.url),
     status: row.status as Delivery['status'],
     attemptCount: num(row.attempt_count),

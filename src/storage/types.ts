@@ -73,6 +73,8 @@ export interface StoredEvent {
   timestamp: string;
   /** The exact body every endpoint receives: compact JSON of id, event, timestamp, data. */
   payload: string;
+  /** SPEC §10: published, or the catalogue's default for the type; null when neither. */
+  orderingKey: string | null;
   test: boolean;
   createdAt: number;
 }
@@ -83,6 +85,8 @@ export interface NewEvent {
   timestamp: string;
   payload: string;
   idempotencyKey: string | null;
+  /** SPEC §10; absent: none. */
+  orderingKey?: string | null;
 }
 
 export interface PublishRequest {
@@ -109,6 +113,8 @@ export interface Delivery {
   webhookId: string | null;
   eventId: string;
   eventType: string;
+  /** Its event's ordering key (SPEC §10). */
+  orderingKey: string | null;
   url: string;
   status: DeliveryStatus;
   attemptCount: number;
@@ -150,6 +156,7 @@ export interface DeliveryFilter {
   webhookId?: string;
   status?: DeliveryStatus;
   eventType?: string;
+  orderingKey?: string;
   since?: number;
   until?: number;
   /** Only deliveries changed (created, attempted, retried) at or after this time. */
@@ -182,6 +189,8 @@ export interface ClaimedDelivery {
   webhookId: string;
   eventId: string;
   eventType: string;
+  /** Sent as X-Rizler-Ordering-Key (SPEC §10). */
+  orderingKey: string | null;
   url: string;
   payload: string;
   /** The number this attempt will carry (X-Rizler-Attempt). */

@@ -238,6 +238,7 @@ export class DeliveryWorker {
         deliveryId: claim.deliveryId,
         attempt: claim.attempt,
         payload: claim.payload,
+        orderingKey: claim.orderingKey,
         secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
       });
     } catch (err) {

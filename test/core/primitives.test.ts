@@ -73,6 +73,7 @@ describe('claim plan', () => {
     accountId,
     webhookId,
     eventId: 'evt_' + id,
+    orderingKey: null,
     attemptCount: 0,
     autoAttempts: 0,
     manual: false,

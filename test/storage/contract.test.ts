@@ -459,6 +459,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         type: 'call.ended',
         timestamp: '2023-11-14T22:13:20Z',
         payload: eventPayload(ended.event.id, 'call.ended'),
+        orderingKey: null,
         test: false,
         createdAt: T + 5,
       });
@@ -473,6 +474,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           webhookId: d.webhookId,
           eventId: ended.event.id,
           eventType: 'call.ended',
+          orderingKey: null,
           url: 'https://example.com/hooks',
           status: 'pending',
           attemptCount: 0,
@@ -822,6 +824,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           webhookId: webhook.id,
           eventId: event.id,
           eventType: 'call.ended',
+          orderingKey: null,
           url: 'https://example.com/hooks',
           payload: event.payload,
           attempt: 1,
@@ -1193,6 +1196,46 @@ describe.each(engines)('storage contract: $name', (engine) => {
       );
       const back = await storage.getWebhook(account.id, webhook.id);
       expect(back!.throttle).toEqual({ limit: null, streak: 0, reason: null, since: null });
+    });
+  });
+
+  describe('ordering keys', () => {
+    it('keeps the key with the event and its deliveries, filters by it, and hands it to the claim', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      await makeWebhook(storage, account.id);
+      const ids = [nextId('evt'), nextId('evt'), nextId('evt')];
+      const keys = ['call_1', 'call_2', null];
+      await storage.publish({
+        accountId: account.id,
+        events: ids.map((id, i) => ({
+          id,
+          type: 'call.ended',
+          timestamp: '2023-11-14T22:13:20Z',
+          payload: eventPayload(id, 'call.ended'),
+          idempotencyKey: null,
+          orderingKey: keys[i],
+        })),
+        newDeliveryId: () => nextId('dlv'),
+        now: T,
+        idempotencyWindowMs: DAY,
+      });
+      expect((await storage.getEvent(account.id, ids[0]!))!.orderingKey).toBe('call_1');
+      expect((await storage.getEvent(account.id, ids[2]!))!.orderingKey).toBeNull();
+      const ofCall1 = await storage.listDeliveries(
+        account.id,
+        { orderingKey: 'call_1' },
+        { limit: 10, after: null },
+      );
+      expect(ofCall1).toHaveLength(2);
+      for (const d of ofCall1) expect(d).toMatchObject({ eventId: ids[0], orderingKey: 'call_1' });
+      const claimed = await claim(storage, T);
+      expect(claimed).toHaveLength(6);
+      expect(claimed.filter((c) => c.orderingKey === 'call_2').map((c) => c.eventId)).toEqual([
+        ids[1],
+        ids[1],
+      ]);
+      expect(claimed.filter((c) => c.orderingKey === null)).toHaveLength(2);
     });
   });
 
@@ -1688,6 +1731,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
         type: 'call.ended',
         timestamp: '2023-11-14T22:13:20Z',
         payload,
+        // a test send is outside any order (SPEC §10)
+        orderingKey: null,
         test: true,
         createdAt: T + 2,
       });

@@ -61,7 +61,8 @@ export async function dueOf(
   return q(
     `SELECT d.* FROM unnest($1::text[]) AS u(account_id)
      CROSS JOIN LATERAL (
-       SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+       SELECT id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts,
+         manual_requested
        FROM deliveries
        WHERE account_id = u.account_id AND due_at <= $2
        ORDER BY due_at

@@ -721,6 +721,7 @@ export class PostgresStorage implements Storage {
           type: e.type,
           timestamp: e.timestamp,
           payload: e.payload,
+          orderingKey: e.orderingKey ?? null,
           test: false,
           createdAt: now,
         };
@@ -736,10 +737,11 @@ export class PostgresStorage implements Storage {
       }
       if (newEvents.length > 0) {
         await q(
-          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at)
-           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS u(id, type, timestamp, payload, idempotency_key)`,
+          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+             ordering_key)
+           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             AS u(id, type, timestamp, payload, idempotency_key, ordering_key)`,
           [
             accountId,
             now,
@@ -748,16 +750,18 @@ export class PostgresStorage implements Storage {
             newEvents.map((e) => e.timestamp),
             newEvents.map((e) => e.payload),
             newEvents.map((e) => e.idempotencyKey),
+            newEvents.map((e) => e.orderingKey ?? null),
           ],
         );
       }
       if (deliveries.length > 0) {
         await q(
           `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-             next_attempt_at, due_at, created_at, updated_at)
-           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending', $2, $2, $2, $2
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS u(id, webhook_id, event_id, event_type, url)`,
+             next_attempt_at, due_at, created_at, updated_at, ordering_key)
+           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending', $2, $2, $2, $2,
+             u.ordering_key
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             AS u(id, webhook_id, event_id, event_type, url, ordering_key)`,
           [
             accountId,
             now,
@@ -766,6 +770,7 @@ export class PostgresStorage implements Storage {
             deliveries.map((d) => d.event.id),
             deliveries.map((d) => d.event.type),
             deliveries.map((d) => d.url),
+            deliveries.map((d) => d.event.orderingKey ?? null),
           ],
         );
         await this.notify(q);
@@ -837,6 +842,7 @@ export class PostgresStorage implements Storage {
     if (filter.webhookId !== undefined) add('webhook_id = ?', filter.webhookId);
     if (filter.status !== undefined) add('status = ?', filter.status);
     if (filter.eventType !== undefined) add('event_type = ?', filter.eventType);
+    if (filter.orderingKey !== undefined) add('ordering_key = ?', filter.orderingKey);
     if (filter.since !== undefined) add('created_at >= ?', filter.since);
     if (filter.until !== undefined) add('created_at < ?', filter.until);
     if (filter.updatedSince !== undefined) add('updated_at >= ?', filter.updatedSince);
@@ -1027,6 +1033,7 @@ export class PostgresStorage implements Storage {
         accountId: String(r.account_id),
         webhookId: strOrNull(r.webhook_id),
         eventId: String(r.event_id),
+        orderingKey: strOrNull(r.ordering_key),
         attemptCount: num(r.attempt_count),
         autoAttempts: num(r.auto_attempts),
         manual: r.manual_requested === true,

@@ -146,4 +146,16 @@ ALTER TABLE webhooks ADD COLUMN throttled_since bigint;
 CREATE INDEX deliveries_due_by_account ON deliveries (account_id, due_at) WHERE due_at IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'ordering keys',
+    sql: `
+-- SPEC §10: the event's ordering key (published, or the catalogue's default for its type),
+-- copied to its deliveries for GET /v1/deliveries?ordering_key= and the claim
+ALTER TABLE events ADD COLUMN ordering_key text;
+ALTER TABLE deliveries ADD COLUMN ordering_key text COLLATE "C";
+CREATE INDEX deliveries_by_ordering_key ON deliveries (account_id, ordering_key, id)
+  WHERE ordering_key IS NOT NULL;
+`,
+  },
 ];

@@ -54,7 +54,7 @@ import {
   type ThrottleSignal,
 } from '../throttle.js';
 import { perAccount, type Rotation } from '../fair-share.js';
-import { accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
+import { CANDIDATE_COLUMNS, accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
@@ -435,13 +435,14 @@ export class SqliteStorage implements Storage {
         'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
       );
       const insertEvent = this.stmt(
-        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+           ordering_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = this.stmt(
         `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-           next_attempt_at, due_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+           next_attempt_at, due_at, created_at, updated_at, ordering_key)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
       );
       const out: PublishedEvent[] = [];
       for (const e of request.events) {
@@ -462,7 +463,17 @@ export class SqliteStorage implements Storage {
             this.stmt('UPDATE events SET idempotency_key = NULL WHERE id = ?').run(existing.id);
           }
         }
-        insertEvent.run(e.id, accountId, e.type, e.timestamp, e.payload, e.idempotencyKey, now);
+        const orderingKey = e.orderingKey ?? null;
+        insertEvent.run(
+          e.id,
+          accountId,
+          e.type,
+          e.timestamp,
+          e.payload,
+          e.idempotencyKey,
+          now,
+          orderingKey,
+        );
         let deliveries = 0;
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
@@ -477,6 +488,7 @@ export class SqliteStorage implements Storage {
             now,
             now,
             now,
+            orderingKey,
           );
           deliveries++;
         }
@@ -487,6 +499,7 @@ export class SqliteStorage implements Storage {
             type: e.type,
             timestamp: e.timestamp,
             payload: e.payload,
+            orderingKey,
             test: false,
             createdAt: now,
           },
@@ -531,6 +544,7 @@ export class SqliteStorage implements Storage {
       ['webhook_id = ?', filter.webhookId],
       ['status = ?', filter.status],
       ['event_type = ?', filter.eventType],
+      ['ordering_key = ?', filter.orderingKey],
       ['created_at >= ?', filter.since],
       ['created_at < ?', filter.until],
       ['updated_at >= ?', filter.updatedSince],
@@ -755,7 +769,7 @@ export class SqliteStorage implements Storage {
     // 1.8-2.0 ms with holding, each of those claims writing its 200 rows out of the index.
     const rows: Row[] = [];
     const heldOf = this.stmt(
-      `SELECT id, account_id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+      `SELECT ${CANDIDATE_COLUMNS}
          FROM deliveries WHERE webhook_id = ? AND held = 1 AND due_at IS NULL
          ORDER BY id LIMIT ?`,
     );
@@ -778,6 +792,7 @@ export class SqliteStorage implements Storage {
       accountId: String(r.account_id),
       webhookId: strOrNull(r.webhook_id),
       eventId: String(r.event_id),
+      orderingKey: strOrNull(r.ordering_key),
       attemptCount: num(r.attempt_count),
       autoAttempts: num(r.auto_attempts),
       manual: r.manual_requested === 1,
