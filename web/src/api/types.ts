@@ -95,6 +95,8 @@ export interface Delivery {
   webhook_id: string | null;
   event_id: string;
   event: string;
+  /** SPEC §10: the event's ordering key, or null. */
+  ordering_key?: string | null;
   status: DeliveryStatus;
   attempt_count: number;
   last_status_code: number | null;
