@@ -631,6 +631,12 @@ export interface operations {
                      *           "status": "enabled",
                      *           "disabled_reason": null,
                      *           "rate_limit_per_minute": null,
+                     *           "throttle": {
+                     *             "state": "normal",
+                     *             "max_in_flight": 4096,
+                     *             "reason": null,
+                     *             "since": null
+                     *           },
                      *           "created_at": "2026-01-15T10:30:00.000Z",
                      *           "updated_at": "2026-01-15T10:30:00.000Z"
                      *         }
@@ -647,6 +653,16 @@ export interface operations {
                             status: "enabled" | "disabled";
                             disabled_reason: "manual" | "failing" | "gone" | (never | null);
                             rate_limit_per_minute: number | null;
+                            /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                            throttle: {
+                                state: "normal" | "throttled";
+                                /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                                max_in_flight: number;
+                                /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                                reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                                /** @description When the workers started holding back; null when normal. */
+                                since: string | null;
+                            };
                             created_at: string;
                             updated_at: string;
                         }[];
@@ -742,6 +758,12 @@ export interface operations {
                      *       "status": "enabled",
                      *       "disabled_reason": null,
                      *       "rate_limit_per_minute": null,
+                     *       "throttle": {
+                     *         "state": "normal",
+                     *         "max_in_flight": 4096,
+                     *         "reason": null,
+                     *         "since": null
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z",
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -755,6 +777,16 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                        throttle: {
+                            state: "normal" | "throttled";
+                            /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                            max_in_flight: number;
+                            /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                            reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                            /** @description When the workers started holding back; null when normal. */
+                            since: string | null;
+                        };
                         created_at: string;
                         updated_at: string;
                         secret: string;
@@ -845,6 +877,12 @@ export interface operations {
                      *       "status": "enabled",
                      *       "disabled_reason": null,
                      *       "rate_limit_per_minute": null,
+                     *       "throttle": {
+                     *         "state": "normal",
+                     *         "max_in_flight": 4096,
+                     *         "reason": null,
+                     *         "since": null
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z"
                      *     }
@@ -857,6 +895,16 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                        throttle: {
+                            state: "normal" | "throttled";
+                            /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                            max_in_flight: number;
+                            /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                            reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                            /** @description When the workers started holding back; null when normal. */
+                            since: string | null;
+                        };
                         created_at: string;
                         updated_at: string;
                     };
@@ -1001,6 +1049,16 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                        throttle: {
+                            state: "normal" | "throttled";
+                            /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                            max_in_flight: number;
+                            /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                            reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                            /** @description When the workers started holding back; null when normal. */
+                            since: string | null;
+                        };
                         created_at: string;
                         updated_at: string;
                     };
@@ -1637,6 +1695,7 @@ export interface operations {
                             event: string;
                             timestamp: string;
                             data: unknown;
+                            ordering_key: string | null;
                             test: boolean;
                             created_at: string;
                         }[];
@@ -1715,6 +1774,8 @@ export interface operations {
                      */
                     timestamp?: string;
                     idempotency_key?: string;
+                    /** @description Events that share it are delivered in the order they were accepted to webhooks with ordering per_key (SPEC §10). Default: the type's, data.call_id for call, recording, transcript and voicemail events, data.agent_id for agent events. */
+                    ordering_key?: string & unknown;
                 };
             };
         };
@@ -1834,6 +1895,8 @@ export interface operations {
                          */
                         timestamp?: string;
                         idempotency_key?: string;
+                        /** @description Events that share it are delivered in the order they were accepted to webhooks with ordering per_key (SPEC §10). Default: the type's, data.call_id for call, recording, transcript and voicemail events, data.agent_id for agent events. */
+                        ordering_key?: string & unknown;
                     }[];
                 };
             };
@@ -1946,6 +2009,7 @@ export interface operations {
                         event: string;
                         timestamp: string;
                         data: unknown;
+                        ordering_key: string | null;
                         test: boolean;
                         created_at: string;
                     };
@@ -1999,6 +2063,7 @@ export interface operations {
                 webhook_id?: string;
                 status?: "pending" | "succeeded" | "failed";
                 event?: string;
+                ordering_key?: string;
                 /** @description ISO-8601 date and time */
                 since?: string;
                 /** @description ISO-8601 date and time */
@@ -2022,6 +2087,7 @@ export interface operations {
                             webhook_id: string | null;
                             event_id: string;
                             event: string;
+                            ordering_key: string | null;
                             status: "pending" | "succeeded" | "failed";
                             attempt_count: number;
                             last_status_code: number | null;
@@ -2097,6 +2163,7 @@ export interface operations {
                         webhook_id: string | null;
                         event_id: string;
                         event: string;
+                        ordering_key: string | null;
                         status: "pending" | "succeeded" | "failed";
                         attempt_count: number;
                         last_status_code: number | null;
@@ -2185,6 +2252,7 @@ export interface operations {
                         webhook_id: string | null;
                         event_id: string;
                         event: string;
+                        ordering_key: string | null;
                         status: "pending" | "succeeded" | "failed";
                         attempt_count: number;
                         last_status_code: number | null;
