@@ -37,6 +37,12 @@ export interface Config {
   /** In-flight requests of one worker in total, and per endpoint. */
   maxInFlight: number;
   maxInFlightPerEndpoint: number;
+  /** Event bodies held by one worker's attempts in flight, in bytes. */
+  maxBytesInFlight: number;
+  /** The in-flight limit a failing endpoint is cut down to (storage/throttle.ts). */
+  endpointProbes: number;
+  /** Error answers in a row before they cut an endpoint's limit. */
+  throttleErrorStreak: number;
   /** Keep-alive connections per receiving origin. */
   connectionsPerOrigin: number;
   /** Polling fallback when no wake-up arrives (another process published, a retry fell due). */
@@ -200,12 +206,26 @@ export function loadConfig(env: Env = process.env): Config {
     // endpoint has the backlog. Bench, draining 1M pending to one endpoint: 4,602/s at 200,
     // 5,100/s at 64, and 216 MiB resident instead of 279.
     claimBatchSize: int(env, 'RIZLER_CLAIM_BATCH', 64, 1),
-    maxInFlight: int(env, 'RIZLER_MAX_IN_FLIGHT', 512, 1),
+    // 4096: an attempt waiting on a socket costs a promise and a timer, so the worker can wait
+    // on many. At 512, five hanging endpoints × 128 filled every slot for 10 s at a time and
+    // starved every other endpoint and account (issue 18); the per-endpoint limit, cut to
+    // RIZLER_ENDPOINT_PROBES for an endpoint that stops answering, is what protects the others.
+    maxInFlight: int(env, 'RIZLER_MAX_IN_FLIGHT', 4096, 1),
     // 128 per endpoint, twice the connections per origin: while 64 requests are on the wire,
     // the attempts just answered are still being recorded and still count. At 64 the
     // connections sat idle during every commit (bench, one endpoint: 5.9k deliveries/s at 64,
     // 7.2k at 128). A hanging endpoint holds at most 1/4 of the worker's slots.
     maxInFlightPerEndpoint: int(env, 'RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT', 128, 1),
+    // 64 MiB of event bodies: 1,000 events of 245 KiB to five endpoints otherwise drove one
+    // process to 1.1 GB resident. A claim stops when the budget is spent (it may overshoot by
+    // one claim's bodies, 64 × 256 KiB at most).
+    maxBytesInFlight: int(env, 'RIZLER_MAX_BYTES_IN_FLIGHT', 64 * 1024 * 1024, 1024),
+    // 2 probes: enough to see a failing endpoint recover (each success adds one), few enough
+    // that 100 dead endpoints hold 200 attempts.
+    endpointProbes: int(env, 'RIZLER_ENDPOINT_PROBES', 2, 1),
+    // 5 error answers in a row: an endpoint that rejects some events (400 for one bad record)
+    // between successes keeps its width; one whose every answer is an error is cut.
+    throttleErrorStreak: int(env, 'RIZLER_THROTTLE_ERROR_STREAK', 5, 1),
     connectionsPerOrigin: int(env, 'RIZLER_CONNECTIONS_PER_ORIGIN', 64, 1),
     pollIntervalMs: duration(env, 'RIZLER_POLL_INTERVAL', '1s'),
     dbPoolSize: int(env, 'RIZLER_DB_POOL_SIZE', 10, 1),

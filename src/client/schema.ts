@@ -651,6 +651,12 @@ export interface operations {
                      *           "status": "enabled",
                      *           "disabled_reason": null,
                      *           "rate_limit_per_minute": null,
+                     *           "throttle": {
+                     *             "state": "normal",
+                     *             "max_in_flight": 4096,
+                     *             "reason": null,
+                     *             "since": null
+                     *           },
                      *           "created_at": "2026-01-15T10:30:00.000Z",
                      *           "updated_at": "2026-01-15T10:30:00.000Z"
                      *         }
@@ -667,6 +673,16 @@ export interface operations {
                             status: "enabled" | "disabled";
                             disabled_reason: "manual" | "failing" | "gone" | (never | null);
                             rate_limit_per_minute: number | null;
+                            /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                            throttle: {
+                                state: "normal" | "throttled";
+                                /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                                max_in_flight: number;
+                                /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                                reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                                /** @description When the workers started holding back; null when normal. */
+                                since: string | null;
+                            };
                             created_at: string;
                             updated_at: string;
                         }[];
@@ -762,6 +778,12 @@ export interface operations {
                      *       "status": "enabled",
                      *       "disabled_reason": null,
                      *       "rate_limit_per_minute": null,
+                     *       "throttle": {
+                     *         "state": "normal",
+                     *         "max_in_flight": 4096,
+                     *         "reason": null,
+                     *         "since": null
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z",
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -775,6 +797,16 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                        throttle: {
+                            state: "normal" | "throttled";
+                            /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                            max_in_flight: number;
+                            /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                            reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                            /** @description When the workers started holding back; null when normal. */
+                            since: string | null;
+                        };
                         created_at: string;
                         updated_at: string;
                         secret: string;
@@ -865,6 +897,12 @@ export interface operations {
                      *       "status": "enabled",
                      *       "disabled_reason": null,
                      *       "rate_limit_per_minute": null,
+                     *       "throttle": {
+                     *         "state": "normal",
+                     *         "max_in_flight": 4096,
+                     *         "reason": null,
+                     *         "since": null
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z"
                      *     }
@@ -877,6 +915,16 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                        throttle: {
+                            state: "normal" | "throttled";
+                            /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                            max_in_flight: number;
+                            /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                            reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                            /** @description When the workers started holding back; null when normal. */
+                            since: string | null;
+                        };
                         created_at: string;
                         updated_at: string;
                     };
@@ -1021,6 +1069,16 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Delivery to an endpoint that stops answering or fails in a row is cut down to a few attempts at a time, and grows back by one with each success. */
+                        throttle: {
+                            state: "normal" | "throttled";
+                            /** @description Attempts the workers keep in flight to this endpoint at most, right now. */
+                            max_in_flight: number;
+                            /** @description timeouts: attempts got no answer in time (or no connection); overloaded: it answered 429, 502, 503 or 504; errors: error answers in a row. null when normal. */
+                            reason: "timeouts" | "overloaded" | "errors" | (never | null);
+                            /** @description When the workers started holding back; null when normal. */
+                            since: string | null;
+                        };
                         created_at: string;
                         updated_at: string;
                     };
@@ -1737,6 +1795,7 @@ export interface operations {
                             event: string;
                             timestamp: string;
                             data: unknown;
+                            ordering_key: string | null;
                             test: boolean;
                             created_at: string;
                         }[];
@@ -1815,6 +1874,8 @@ export interface operations {
                      */
                     timestamp?: string;
                     idempotency_key?: string;
+                    /** @description Events that share it are delivered in the order they were accepted to webhooks with ordering per_key (SPEC §10). Default: the type's, data.call_id for call, recording, transcript and voicemail events, data.agent_id for agent events. */
+                    ordering_key?: string & unknown;
                 };
             };
         };
@@ -1934,6 +1995,8 @@ export interface operations {
                          */
                         timestamp?: string;
                         idempotency_key?: string;
+                        /** @description Events that share it are delivered in the order they were accepted to webhooks with ordering per_key (SPEC §10). Default: the type's, data.call_id for call, recording, transcript and voicemail events, data.agent_id for agent events. */
+                        ordering_key?: string & unknown;
                     }[];
                 };
             };
@@ -2046,6 +2109,7 @@ export interface operations {
                         event: string;
                         timestamp: string;
                         data: unknown;
+                        ordering_key: string | null;
                         test: boolean;
                         created_at: string;
                     };
@@ -2099,6 +2163,7 @@ export interface operations {
                 webhook_id?: string;
                 status?: "pending" | "succeeded" | "failed";
                 event?: string;
+                ordering_key?: string;
                 /** @description ISO-8601 date and time */
                 since?: string;
                 /** @description ISO-8601 date and time */
@@ -2122,6 +2187,7 @@ export interface operations {
                             webhook_id: string | null;
                             event_id: string;
                             event: string;
+                            ordering_key: string | null;
                             status: "pending" | "succeeded" | "failed";
                             attempt_count: number;
                             last_status_code: number | null;
@@ -2197,6 +2263,7 @@ export interface operations {
                         webhook_id: string | null;
                         event_id: string;
                         event: string;
+                        ordering_key: string | null;
                         status: "pending" | "succeeded" | "failed";
                         attempt_count: number;
                         last_status_code: number | null;
@@ -2285,6 +2352,7 @@ export interface operations {
                         webhook_id: string | null;
                         event_id: string;
                         event: string;
+                        ordering_key: string | null;
                         status: "pending" | "succeeded" | "failed";
                         attempt_count: number;
                         last_status_code: number | null;

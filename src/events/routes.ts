@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EVENT_TYPES, isKnownEventType, validateEventData } from '../core/event-catalogue.js';
 import { newId } from '../core/ids.js';
+import { defaultOrderingKey, MAX_ORDERING_KEY } from '../core/ordering-key.js';
 import type { Api, AppContext } from '../http/context.js';
 import { iso } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
@@ -40,6 +41,15 @@ const EventInput = Type.Object({
   data: Type.Unknown({ description: 'A JSON object: the event payload.' }),
   timestamp: Type.Optional(DateTime),
   idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  ordering_key: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_ORDERING_KEY,
+      pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+      description:
+        "Events that share it are delivered in the order they were accepted to webhooks with ordering per_key (SPEC §10). Default: the type's, data.call_id for call, recording, transcript and voicemail events, data.agent_id for agent events.",
+    }),
+  ),
 });
 type EventInput = Static<typeof EventInput>;
 
@@ -55,6 +65,7 @@ const EventBody = Type.Object({
   event: Type.String(),
   timestamp: Type.String(),
   data: Type.Unknown(),
+  ordering_key: Type.Union([Type.String(), Type.Null()]),
   test: Type.Boolean(),
   created_at: Type.String(),
 });
@@ -77,6 +88,7 @@ function renderEvent(e: StoredEvent): Static<typeof EventBody> {
     event: e.type,
     timestamp: e.timestamp,
     data: body.data,
+    ordering_key: e.orderingKey,
     test: e.test,
     created_at: iso(e.createdAt),
   };
@@ -133,7 +145,9 @@ function prepare(
   if (Buffer.byteLength(payload) > MAX_EVENT_BYTES) {
     throw new ApiError('payload_too_large', `${where}event is larger than 256 KiB.`);
   }
-  return { id, type: input.event, timestamp, payload, idempotencyKey };
+  const orderingKey =
+    input.ordering_key ?? defaultOrderingKey(input.event, data as Record<string, unknown>);
+  return { id, type: input.event, timestamp, payload, idempotencyKey, orderingKey };
 }
 
 export function eventRoutes(app: Api, ctx: AppContext): void {

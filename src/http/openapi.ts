@@ -26,6 +26,7 @@ const WEBHOOK = {
   status: 'enabled',
   disabled_reason: null,
   rate_limit_per_minute: null,
+  throttle: { state: 'normal', max_in_flight: 4096, reason: null, since: null },
   created_at: '2026-01-15T10:30:00.000Z',
   updated_at: '2026-01-15T10:30:00.000Z',
 };

@@ -90,6 +90,19 @@ export class Metrics {
         for (const [state, n] of Object.entries(q.endpoints)) this.set({ state }, n);
       },
     });
+    new Gauge({
+      name: 'rizler_endpoints_throttled',
+      help: 'Endpoints whose delivery the workers hold back to a few attempts at a time, by reason: timeouts (no answer in time), overloaded (429/502/503/504), errors (error answers in a row). 0 for every reason once they recover.',
+      labelNames: ['reason'] as const,
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (!q) return;
+        for (const reason of ['timeouts', 'overloaded', 'errors']) {
+          this.set({ reason }, q.throttled?.[reason] ?? 0);
+        }
+      },
+    });
   }
 
   workerObserver(

@@ -2,12 +2,23 @@
 // found, which to lease now, which to hold back for the endpoint's rate limit, and which to
 // park because their endpoint is gone or disabled. Pure: the engines read the inputs and
 // write the result inside their claim transaction.
+//
+// Each endpoint's cap is the smaller of RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT and its adaptive
+// limit (throttle.ts). An endpoint that has more due than room is `saturated`: the engine
+// holds its whole due backlog at once, not only the rows this claim read, so the next claim
+// reads other endpoints' deliveries instead of the rest of that backlog. When the claim may
+// lease fewer than it could, it takes them in turn across accounts and endpoints
+// (fair-share.ts).
+import { fairOrder } from './fair-share.js';
+import { effectiveCap } from './throttle.js';
 import type { ClaimRequest, ClaimedDelivery, Webhook } from './types.js';
 
 export interface ClaimCandidate {
   deliveryId: string;
+  accountId: string;
   webhookId: string | null;
   eventId: string;
+  orderingKey: string | null;
   attemptCount: number;
   autoAttempts: number;
   manual: boolean;
@@ -18,6 +29,8 @@ export interface EndpointBucket {
   enabled: boolean;
   /** Deliveries of the endpoint leased by any worker right now. */
   inFlight: number;
+  /** The adaptive limit (throttle.ts); null: not throttled. */
+  concurrencyLimit: number | null;
   ratePerMinute: number;
   /** Token bucket state; null before the first claim (a full bucket). */
   tokens: number | null;
@@ -30,6 +43,11 @@ export interface ClaimPlan {
   defer: { deliveryId: string; dueAt: number }[];
   /** Over the endpoint's in-flight cap: held until its attempts in flight finish. */
   hold: string[];
+  /**
+   * Endpoints with more due than room: the engine holds the rest of their due backlog too,
+   * before it writes `defer` (which puts back what they still had room for).
+   */
+  saturated: string[];
   park: string[];
   buckets: { webhookId: string; tokens: number }[];
 }
@@ -45,9 +63,9 @@ export function refill(bucket: EndpointBucket, now: number): number {
 export function planClaim(
   candidates: readonly ClaimCandidate[],
   endpoints: ReadonlyMap<string, EndpointBucket>,
-  request: Pick<ClaimRequest, 'now' | 'maxInFlightPerEndpoint'>,
+  request: Pick<ClaimRequest, 'now' | 'maxInFlightPerEndpoint' | 'limit'>,
 ): ClaimPlan {
-  const plan: ClaimPlan = { lease: [], defer: [], hold: [], park: [], buckets: [] };
+  const plan: ClaimPlan = { lease: [], defer: [], hold: [], saturated: [], park: [], buckets: [] };
   const byEndpoint = new Map<string, ClaimCandidate[]>();
   for (const c of candidates) {
     const endpoint = c.webhookId === null ? undefined : endpoints.get(c.webhookId);
@@ -59,22 +77,44 @@ export function planClaim(
     if (!list) byEndpoint.set(endpoint.webhookId, (list = []));
     list.push(c);
   }
+  const grantable: ClaimCandidate[] = [];
+  const tokensLeft = new Map<string, number>();
   for (const [webhookId, list] of byEndpoint) {
     const endpoint = endpoints.get(webhookId)!;
-    const room = Math.max(0, request.maxInFlightPerEndpoint - endpoint.inFlight);
+    const cap = effectiveCap(endpoint.concurrencyLimit, request.maxInFlightPerEndpoint);
+    const room = Math.max(0, cap - endpoint.inFlight);
     const wanted = list.slice(0, room);
     for (const c of list.slice(room)) plan.hold.push(c.deliveryId);
-    let tokens = refill(endpoint, request.now);
+    if (list.length > room) plan.saturated.push(webhookId);
+    const tokens = refill(endpoint, request.now);
     const granted = Math.min(wanted.length, Math.floor(tokens));
-    tokens -= granted;
-    plan.lease.push(...wanted.slice(0, granted));
+    grantable.push(...wanted.slice(0, granted));
+    const after = tokens - granted;
     const perToken = 60_000 / endpoint.ratePerMinute;
     wanted.slice(granted).forEach((c, i) => {
       // The i-th waiting delivery gets the (i+1)-th token still to come.
-      const wait = Math.ceil((i + 1 - tokens) * perToken);
+      const wait = Math.ceil((i + 1 - after) * perToken);
       plan.defer.push({ deliveryId: c.deliveryId, dueAt: request.now + Math.max(1, wait) });
     });
-    if (wanted.length > 0) plan.buckets.push({ webhookId, tokens });
+    if (wanted.length > 0) tokensLeft.set(webhookId, tokens);
+  }
+  // More leasable than the claim may take: in turn across accounts, then endpoints. What is
+  // left out stays due, untouched, for the next claim.
+  plan.lease = fairOrder(grantable, request.limit);
+  if (plan.lease.length < grantable.length && plan.saturated.length > 0) {
+    // A saturated endpoint's backlog is held whole; those it had room for stay due now.
+    const leased = new Set(plan.lease);
+    const saturated = new Set(plan.saturated);
+    for (const c of grantable) {
+      if (!leased.has(c) && saturated.has(c.webhookId!)) {
+        plan.defer.push({ deliveryId: c.deliveryId, dueAt: request.now });
+      }
+    }
+  }
+  const leasedOf = new Map<string, number>();
+  for (const c of plan.lease) leasedOf.set(c.webhookId!, (leasedOf.get(c.webhookId!) ?? 0) + 1);
+  for (const [webhookId, tokens] of tokensLeft) {
+    plan.buckets.push({ webhookId, tokens: tokens - (leasedOf.get(webhookId) ?? 0) });
   }
   return plan;
 }
@@ -101,6 +141,7 @@ export function toClaimed(
     webhookId: webhook.id,
     eventId: c.eventId,
     eventType: event.type,
+    orderingKey: c.orderingKey,
     url: webhook.url,
     payload: event.payload,
     attempt: c.attemptCount + 1,

@@ -1,5 +1,6 @@
 // Rows to domain objects, shared by both engines. SQLite hands back JSON as text and booleans
 // as 0/1, PostgreSQL jsonb as values and booleans as booleans: each reader takes either.
+import { throttleOf } from './throttle.js';
 import type { Account, Attempt, Delivery, StoredEvent, Webhook } from './types.js';
 
 export type Row = Record<string, unknown>;
@@ -37,6 +38,7 @@ export function toWebhook(row: Row): Webhook {
     sealedSecret: String(row.secret),
     sealedPreviousSecret: strOrNull(row.previous_secret),
     previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
+    throttle: throttleOf(row),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -49,6 +51,7 @@ export function toEvent(row: Row): StoredEvent {
     type: String(row.type),
     timestamp: String(row.timestamp),
     payload: String(row.payload),
+    orderingKey: strOrNull(row.ordering_key),
     test: bool(row.test),
     createdAt: num(row.created_at),
   };
@@ -61,6 +64,7 @@ export function toDelivery(row: Row): Delivery {
     webhookId: strOrNull(row.webhook_id),
     eventId: String(row.event_id),
     eventType: String(row.event_type),
+    orderingKey: strOrNull(row.ordering_key),
     url: String(row.url),
     status: row.status as Delivery['status'],
     attemptCount: num(row.attempt_count),

@@ -2,6 +2,7 @@
 // implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
 // milliseconds; the HTTP layer turns them into ISO-8601.
 import type { DurationHistogram } from '../core/histogram.js';
+import type { ThrottleSettings, ThrottleState } from './throttle.js';
 
 export type WebhookStatus = 'enabled' | 'disabled';
 /** Why an endpoint is disabled: by its owner, by failing for too long, or by answering 410. */
@@ -30,6 +31,8 @@ export interface Webhook {
   /** The secret before the last rotation, still signing `webhook-signature` until it expires. */
   sealedPreviousSecret: string | null;
   previousSecretExpiresAt: number | null;
+  /** Its adaptive in-flight limit, kept by the completions (throttle.ts). */
+  throttle: ThrottleState;
   createdAt: number;
   updatedAt: number;
 }
@@ -71,6 +74,8 @@ export interface StoredEvent {
   timestamp: string;
   /** The exact body every endpoint receives: compact JSON of id, event, timestamp, data. */
   payload: string;
+  /** SPEC §10: published, or the catalogue's default for the type; null when neither. */
+  orderingKey: string | null;
   test: boolean;
   createdAt: number;
 }
@@ -81,6 +86,8 @@ export interface NewEvent {
   timestamp: string;
   payload: string;
   idempotencyKey: string | null;
+  /** SPEC §10; absent: none. */
+  orderingKey?: string | null;
 }
 
 export interface PublishRequest {
@@ -107,6 +114,8 @@ export interface Delivery {
   webhookId: string | null;
   eventId: string;
   eventType: string;
+  /** Its event's ordering key (SPEC §10). */
+  orderingKey: string | null;
   url: string;
   status: DeliveryStatus;
   attemptCount: number;
@@ -148,6 +157,7 @@ export interface DeliveryFilter {
   webhookId?: string;
   status?: DeliveryStatus;
   eventType?: string;
+  orderingKey?: string;
   since?: number;
   until?: number;
   /** Only deliveries changed (created, attempted, retried) at or after this time. */
@@ -180,6 +190,8 @@ export interface ClaimedDelivery {
   webhookId: string;
   eventId: string;
   eventType: string;
+  /** Sent as X-Rizler-Ordering-Key (SPEC §10). */
+  orderingKey: string | null;
   url: string;
   payload: string;
   /** The number this attempt will carry (X-Rizler-Attempt). */
@@ -210,6 +222,8 @@ export interface CompletionPolicy {
   now: number;
   /** Disable an endpoint whose every delivery has failed for this long. */
   autoDisableAfterMs: number;
+  /** The adaptive per-endpoint concurrency rule; DEFAULT_THROTTLE when absent. */
+  throttle?: ThrottleSettings;
 }
 
 export interface TestSendRecord {
@@ -355,6 +369,8 @@ export interface QueueStats {
   held: number;
   /** Endpoints by state: `enabled`, or `disabled:<reason>`. */
   endpoints: Record<string, number>;
+  /** Endpoints whose adaptive concurrency is cut, by reason (throttle.ts); absent: none. */
+  throttled?: Record<string, number>;
 }
 
 /** The database cannot be reached; the API answers 503 and the caller may try again. */

@@ -13,6 +13,7 @@ import type { Webhook, WebhookPatch } from '../storage/index.js';
 import { generateSecret, SECRET_OVERLAP_MS, SecretField } from './secrets.js';
 import { sendTest, TestResultBody } from './test-send.js';
 import { statsFor, StatsBody, StatsQuery } from './stats.js';
+import { renderThrottle, ThrottleBody } from './throttle.js';
 
 const Url = Type.String({ minLength: 1, maxLength: 2048, description: 'http:// or https:// URL' });
 const Events = Type.Array(Type.String({ minLength: 1, maxLength: 100 }), {
@@ -43,6 +44,7 @@ const WebhookBody = Type.Object({
     Type.Null(),
   ]),
   rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
+  throttle: ThrottleBody,
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -58,7 +60,7 @@ const CreateBody = Type.Object({
 });
 const PatchBody = Type.Partial(CreateBody, { minProperties: 1 });
 
-function render(w: Webhook): Static<typeof WebhookBody> {
+function renderWebhook(w: Webhook, maxInFlight: number): Static<typeof WebhookBody> {
   return {
     id: w.id,
     url: w.url,
@@ -67,6 +69,7 @@ function render(w: Webhook): Static<typeof WebhookBody> {
     status: w.status,
     disabled_reason: w.disabledReason,
     rate_limit_per_minute: w.rateLimitPerMinute,
+    throttle: renderThrottle(w.throttle, maxInFlight),
     created_at: iso(w.createdAt),
     updated_at: iso(w.updatedAt),
   };
@@ -75,6 +78,7 @@ function render(w: Webhook): Static<typeof WebhookBody> {
 export function webhookRoutes(app: Api, ctx: AppContext): void {
   const access = { access: { auth: 'account', limit: 'api' } } as const;
   const security = [{ apiKey: [] }];
+  const render = (w: Webhook) => renderWebhook(w, ctx.config.maxInFlightPerEndpoint);
 
   const checkUrl = (url: string): string => {
     const checked = checkEndpointUrl(url, {

@@ -46,6 +46,12 @@ export function buildDelivery(
       claimBatchSize: config.claimBatchSize,
       maxInFlight: config.maxInFlight,
       maxInFlightPerEndpoint: config.maxInFlightPerEndpoint,
+      maxBytesInFlight: config.maxBytesInFlight,
+      throttle: {
+        maxConcurrency: config.maxInFlightPerEndpoint,
+        probes: config.endpointProbes,
+        errorStreak: config.throttleErrorStreak,
+      },
       endpointRateLimit: config.endpointRateLimit,
       autoDisableAfterMs: config.autoDisableAfterMs,
       pollIntervalMs: config.pollIntervalMs,

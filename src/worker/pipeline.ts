@@ -14,6 +14,7 @@ import type {
   CompletedAttempt,
   Storage,
 } from '../storage/index.js';
+import type { ThrottleSettings } from '../storage/throttle.js';
 import type { AttemptResult, AttemptSender } from './sender.js';
 
 export interface WorkerSettings {
@@ -22,6 +23,10 @@ export interface WorkerSettings {
   claimBatchSize: number;
   maxInFlight: number;
   maxInFlightPerEndpoint: number;
+  /** Bytes of event bodies in flight; no claim starts while they are spent. */
+  maxBytesInFlight?: number;
+  /** The adaptive per-endpoint concurrency the completions keep (storage/throttle.ts). */
+  throttle?: ThrottleSettings;
   endpointRateLimit: number;
   autoDisableAfterMs: number;
   pollIntervalMs: number;
@@ -69,6 +74,8 @@ export function decideOutcome(
  */
 const REFILL_MARGIN = 8;
 
+const MAX_RECORD_BATCH = 256;
+
 export class DeliveryWorker {
   private readonly now: () => number;
   private readonly random: () => number;
@@ -76,6 +83,7 @@ export class DeliveryWorker {
   private claimSeq = 0;
   private running = false;
   private inFlight = 0;
+  private bytesInFlight = 0;
   /** Slots promised to claims under way, so two claims never overfill maxInFlight. */
   private claiming = 0;
   private completions: CompletedAttempt[] = [];
@@ -177,6 +185,7 @@ export class DeliveryWorker {
   /** How many deliveries a claim may lease now: the batch size, within maxInFlight. */
   private room(): number {
     const { settings } = this.deps;
+    if (this.bytesInFlight >= (settings.maxBytesInFlight ?? Infinity)) return 0;
     return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
   }
 
@@ -206,9 +215,13 @@ export class DeliveryWorker {
 
   private attempt(claim: ClaimedDelivery): void {
     this.inFlight++;
+    // UTF-16 code units: what the string costs in memory, near enough.
+    const bytes = claim.payload.length;
+    this.bytesInFlight += bytes;
     this.deps.observer?.inFlightChanged?.(this.inFlight);
     void this.send(claim).finally(() => {
       this.inFlight--;
+      this.bytesInFlight -= bytes;
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();
     });
@@ -225,6 +238,7 @@ export class DeliveryWorker {
         deliveryId: claim.deliveryId,
         attempt: claim.attempt,
         payload: claim.payload,
+        orderingKey: claim.orderingKey,
         secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
       });
     } catch (err) {
@@ -288,7 +302,11 @@ export class DeliveryWorker {
     try {
       const claimed = await this.deps.storage.completeAttempts(
         batch,
-        { now: this.now(), autoDisableAfterMs: this.deps.settings.autoDisableAfterMs },
+        {
+          now: this.now(),
+          autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
+          throttle: this.deps.settings.throttle,
+        },
         limit > 0 ? this.claimRequest(limit) : undefined,
       );
       for (const claim of claimed) this.attempt(claim);
@@ -306,8 +324,11 @@ export class DeliveryWorker {
   private async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.completions.length === 0) return;
-    const batch = this.completions;
-    this.completions = [];
+    // At most MAX_RECORD_BATCH per transaction, the rest in the next turn: a wave of 1,280
+    // answers at once (ten endpoints answering in 2 s) was one SQLite transaction that held
+    // this thread, and every other account's attempt with it, for most of a second.
+    const batch = this.completions.splice(0, MAX_RECORD_BATCH);
+    if (this.completions.length > 0) this.scheduleFlush();
     this.flushing = (async () => {
       for (let tries = 0; ; tries++) {
         try {

@@ -18,6 +18,16 @@ export interface OutgoingAttempt {
   payload: string;
   /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
   secrets: string[];
+  /** The event's ordering key, sent as X-Rizler-Ordering-Key (SPEC §10); absent: none. */
+  orderingKey?: string | null;
+}
+
+/**
+ * A header value carries printable ASCII only: a key with anything else (a non-Latin
+ * character, a control character) is sent percent-encoded, as encodeURIComponent writes it.
+ */
+export function orderingKeyHeader(key: string): string {
+  return /^[\x20-\x7e]*$/.test(key) ? key : encodeURIComponent(key);
 }
 
 export interface AttemptResult {
@@ -47,7 +57,7 @@ export function signedHeaders(
   out: OutgoingAttempt,
   signedAtSeconds: number,
 ): Record<string, string> {
-  return {
+  const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': USER_AGENT,
     'x-rizler-event': out.eventType,
@@ -63,6 +73,9 @@ export function signedHeaders(
       out.secrets,
     ),
   };
+  if (out.orderingKey != null)
+    headers['x-rizler-ordering-key'] = orderingKeyHeader(out.orderingKey);
+  return headers;
 }
 
 /** Reads at most MAX_RESPONSE_BODY bytes, then stops reading (an endless body cannot hold us). */

@@ -64,10 +64,16 @@ describe('secret box', () => {
 });
 
 describe('claim plan', () => {
-  const candidate = (id: string, webhookId: string | null): ClaimCandidate => ({
+  const candidate = (
+    id: string,
+    webhookId: string | null,
+    accountId = 'acc_a',
+  ): ClaimCandidate => ({
     deliveryId: id,
+    accountId,
     webhookId,
     eventId: 'evt_' + id,
+    orderingKey: null,
     attemptCount: 0,
     autoAttempts: 0,
     manual: false,
@@ -76,6 +82,7 @@ describe('claim plan', () => {
     webhookId: 'wh_a',
     enabled: true,
     inFlight: 0,
+    concurrencyLimit: null,
     ratePerMinute: 1000,
     tokens: null,
     refilledAt: null,
@@ -86,17 +93,60 @@ describe('claim plan', () => {
     const plan = planClaim(
       ['1', '2', '3', '4'].map((id) => candidate(id, 'wh_a')),
       new Map([['wh_a', endpoint({ inFlight: 1 })]]),
-      { now: 0, maxInFlightPerEndpoint: 3 },
+      { now: 0, maxInFlightPerEndpoint: 3, limit: 100 },
     );
     expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1', '2']);
     expect(plan.hold).toEqual(['3', '4']);
+    // More due than room: the engine holds the rest of its due backlog as well.
+    expect(plan.saturated).toEqual(['wh_a']);
+  });
+
+  it("caps a throttled endpoint at its adaptive limit, below the service's", () => {
+    const plan = planClaim(
+      ['1', '2', '3'].map((id) => candidate(id, 'wh_a')),
+      new Map([['wh_a', endpoint({ inFlight: 1, concurrencyLimit: 2 })]]),
+      { now: 0, maxInFlightPerEndpoint: 128, limit: 100 },
+    );
+    expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1']);
+    expect(plan.hold).toEqual(['2', '3']);
+  });
+
+  it('takes in turn across accounts, then endpoints, when it may take fewer than it could', () => {
+    const backlog = Array.from({ length: 20 }, (_, i) => candidate(`a${i}`, 'wh_a', 'acc_a'));
+    const plan = planClaim(
+      [...backlog, candidate('b1', 'wh_b', 'acc_b'), candidate('c1', 'wh_c', 'acc_a')],
+      new Map([
+        ['wh_a', endpoint({})],
+        ['wh_b', endpoint({ webhookId: 'wh_b' })],
+        ['wh_c', endpoint({ webhookId: 'wh_c' })],
+      ]),
+      { now: 0, maxInFlightPerEndpoint: 100, limit: 4 },
+    );
+    // acc_a's turns alternate between its two endpoints; acc_b gets every other turn.
+    expect(plan.lease.map((c) => c.deliveryId)).toEqual(['a0', 'b1', 'c1', 'a1']);
+    // Not leased, not held: the rest stays due for the next claim.
+    expect(plan.hold).toEqual([]);
+    expect(plan.defer).toEqual([]);
+    expect(plan.buckets).toContainEqual({ webhookId: 'wh_a', tokens: 998 });
+  });
+
+  it('puts back what a saturated endpoint had room for but the claim did not take', () => {
+    const plan = planClaim(
+      ['1', '2', '3'].map((id) => candidate(id, 'wh_a')),
+      new Map([['wh_a', endpoint({})]]),
+      { now: 5, maxInFlightPerEndpoint: 2, limit: 1 },
+    );
+    expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1']);
+    expect(plan.hold).toEqual(['3']);
+    expect(plan.saturated).toEqual(['wh_a']);
+    expect(plan.defer).toEqual([{ deliveryId: '2', dueAt: 5 }]);
   });
 
   it('defers beyond the rate limit, spacing waits one token apart', () => {
     const plan = planClaim(
       ['1', '2', '3'].map((id) => candidate(id, 'wh_a')),
       new Map([['wh_a', endpoint({ ratePerMinute: 60, tokens: 1, refilledAt: 0 })]]),
-      { now: 0, maxInFlightPerEndpoint: 10 },
+      { now: 0, maxInFlightPerEndpoint: 10, limit: 100 },
     );
     expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1']);
     expect(plan.defer).toEqual([
@@ -110,7 +160,7 @@ describe('claim plan', () => {
     const plan = planClaim(
       [candidate('1', 'wh_off'), candidate('2', 'wh_gone'), candidate('3', null)],
       new Map([['wh_off', endpoint({ webhookId: 'wh_off', enabled: false })]]),
-      { now: 0, maxInFlightPerEndpoint: 10 },
+      { now: 0, maxInFlightPerEndpoint: 10, limit: 100 },
     );
     expect(plan.park).toEqual(['1', '2', '3']);
     expect(plan.lease).toEqual([]);

@@ -199,6 +199,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
         sealedSecret: 'sealed:s1',
         sealedPreviousSecret: null,
         previousSecretExpiresAt: null,
+        // a new endpoint is not throttled
+        throttle: { limit: null, streak: 0, reason: null, since: null },
         createdAt: T + 5,
         updatedAt: T + 5,
       });
@@ -497,6 +499,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         type: 'call.ended',
         timestamp: '2023-11-14T22:13:20Z',
         payload: eventPayload(ended.event.id, 'call.ended'),
+        orderingKey: null,
         test: false,
         createdAt: T + 5,
       });
@@ -511,6 +514,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           webhookId: d.webhookId,
           eventId: ended.event.id,
           eventType: 'call.ended',
+          orderingKey: null,
           url: 'https://example.com/hooks',
           status: 'pending',
           attemptCount: 0,
@@ -912,6 +916,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           webhookId: webhook.id,
           eventId: event.id,
           eventType: 'call.ended',
+          orderingKey: null,
           url: 'https://example.com/hooks',
           payload: event.payload,
           attempt: 1,
@@ -1149,6 +1154,180 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(again.map((c) => [c.deliveryId, c.attempt, c.trigger])).toEqual([
         [delivery.id, 1, 'auto'],
       ]);
+    });
+  });
+
+  describe('fair share and adaptive endpoint concurrency', () => {
+    /** `n` events of one type in one publish, all accepted at `now`. */
+    async function publishMany(accountId: string, n: number, now: number) {
+      await storage.publish({
+        accountId,
+        events: Array.from({ length: n }, () => {
+          const id = nextId('evt');
+          return {
+            id,
+            type: 'call.ended',
+            timestamp: '2023-11-14T22:13:20Z',
+            payload: eventPayload(id, 'call.ended'),
+            idempotencyKey: null,
+          };
+        }),
+        newDeliveryId: () => nextId('dlv'),
+        now,
+        idempotencyWindowMs: DAY,
+      });
+    }
+
+    it("claims another account's new delivery at once, behind a backlog of 300 in due order", async () => {
+      const a = await makeAccount(storage, 'a');
+      const aHook = await makeWebhook(storage, a.id);
+      await publishMany(a.id, 300, T);
+      const b = await makeAccount(storage, 'b');
+      const bHook = await makeWebhook(storage, b.id);
+      await publishOne(storage, b.id, 'call.ended', { now: T + 1 });
+
+      // The claim takes from each account in turn, not the head of one due order: B's
+      // delivery, published after all of A's 300, goes out with A's first.
+      const first = await claim(storage, T + 2, { limit: 10, maxInFlightPerEndpoint: 5 });
+      expect(first.filter((c) => c.webhookId === aHook.id)).toHaveLength(5);
+      expect(first.filter((c) => c.webhookId === bHook.id)).toHaveLength(1);
+      // A's endpoint is at its cap: its backlog goes off the due index (held, in bounded
+      // chunks per claim), and nothing of it is leased.
+      expect(await claim(storage, T + 3, { limit: 10, maxInFlightPerEndpoint: 5 })).toEqual([]);
+      expect((await storage.queueStats(T + 3)).held).toBeGreaterThan(100);
+      // Nothing of A's is lost: it comes back as A's attempts finish.
+      let inFlight = first.filter((c) => c.webhookId === aHook.id);
+      let sent = inFlight.length;
+      let now = T + 10;
+      while (inFlight.length > 0) {
+        for (const c of inFlight) await complete(storage, c, { kind: 'succeeded' }, { now });
+        now += 10;
+        inFlight = await claim(storage, now, { limit: 100, maxInFlightPerEndpoint: 50 });
+        sent += inFlight.length;
+        now += 10;
+      }
+      expect(sent).toBe(300);
+    });
+
+    it('takes in turn across accounts when more is due than the claim may take', async () => {
+      const a = await makeAccount(storage, 'a');
+      await makeWebhook(storage, a.id);
+      await makeWebhook(storage, a.id);
+      await publishMany(a.id, 2, T);
+      const b = await makeAccount(storage, 'b');
+      const bHook = await makeWebhook(storage, b.id);
+      await publishOne(storage, b.id, 'call.ended', { now: T + 1 });
+      const claimed = await claim(storage, T + 2, { limit: 3, maxInFlightPerEndpoint: 100 });
+      expect(claimed).toHaveLength(3);
+      expect(claimed.filter((c) => c.webhookId === bHook.id)).toHaveLength(1);
+      // A's turns went to both of its endpoints.
+      expect(new Set(claimed.map((c) => c.webhookId)).size).toBe(3);
+    });
+
+    it('cuts an endpoint that stops answering down to its probes, and grows it back', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      await publishMany(account.id, 14, T);
+      const throttle = { maxConcurrency: 8, probes: 2, errorStreak: 5 };
+      const cap = { maxInFlightPerEndpoint: 8 };
+      const first = await claim(storage, T, cap);
+      expect(first).toHaveLength(8);
+      const completion = (c: ClaimedDelivery, ok: boolean, now: number) => ({
+        claim: c,
+        outcome: ok
+          ? ({ kind: 'succeeded' } as const)
+          : ({ kind: 'retry', nextAttemptAt: now + HOUR } as const),
+        endpointGone: false,
+        attempt: {
+          deliveryId: c.deliveryId,
+          attempt: c.attempt,
+          trigger: c.trigger,
+          url: c.url,
+          startedAt: now - 10,
+          durationMs: 10,
+          statusCode: ok ? 200 : null,
+          responseBody: null,
+          error: ok ? null : 'timeout after 10000 ms',
+          requestHeaders: {},
+        },
+      });
+      // Three attempts time out: 8 → 4 → 2 → 2.
+      await storage.completeAttempts(
+        first.slice(0, 3).map((c) => completion(c, false, T + SECOND)),
+        { now: T + SECOND, autoDisableAfterMs: DAY, throttle },
+      );
+      const cut = await storage.getWebhook(account.id, webhook.id);
+      expect(cut!.throttle).toEqual({ limit: 2, streak: 3, reason: 'timeouts', since: T + SECOND });
+      // Five still in flight, above the new limit of 2: nothing more is claimed.
+      expect(await claim(storage, T + 2 * SECOND, cap)).toEqual([]);
+      // Every engine process reads the limit from the store: once in flight drops to one,
+      // one more (a probe) goes out, not the eight the service cap would allow.
+      await storage.completeAttempts(
+        first.slice(3, 7).map((c) => completion(c, false, T + 3 * SECOND)),
+        { now: T + 3 * SECOND, autoDisableAfterMs: DAY, throttle },
+      );
+      const probe = await claim(storage, T + 4 * SECOND, cap);
+      expect(probe).toHaveLength(1);
+      // Answers again: each success adds one, and at the maximum it is no longer throttled.
+      await storage.completeAttempts(
+        [first[7]!, probe[0]!].map((c) => completion(c, true, T + 5 * SECOND)),
+        { now: T + 5 * SECOND, autoDisableAfterMs: DAY, throttle },
+      );
+      const growing = await storage.getWebhook(account.id, webhook.id);
+      expect(growing!.throttle).toEqual({
+        limit: 4,
+        streak: 0,
+        reason: 'timeouts',
+        since: T + SECOND,
+      });
+      const wider = await claim(storage, T + 6 * SECOND, cap);
+      expect(wider).toHaveLength(4);
+      await storage.completeAttempts(
+        wider.map((c) => completion(c, true, T + 7 * SECOND)),
+        { now: T + 7 * SECOND, autoDisableAfterMs: DAY, throttle },
+      );
+      const back = await storage.getWebhook(account.id, webhook.id);
+      expect(back!.throttle).toEqual({ limit: null, streak: 0, reason: null, since: null });
+    });
+  });
+
+  describe('ordering keys', () => {
+    it('keeps the key with the event and its deliveries, filters by it, and hands it to the claim', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      await makeWebhook(storage, account.id);
+      const ids = [nextId('evt'), nextId('evt'), nextId('evt')];
+      const keys = ['call_1', 'call_2', null];
+      await storage.publish({
+        accountId: account.id,
+        events: ids.map((id, i) => ({
+          id,
+          type: 'call.ended',
+          timestamp: '2023-11-14T22:13:20Z',
+          payload: eventPayload(id, 'call.ended'),
+          idempotencyKey: null,
+          orderingKey: keys[i],
+        })),
+        newDeliveryId: () => nextId('dlv'),
+        now: T,
+        idempotencyWindowMs: DAY,
+      });
+      expect((await storage.getEvent(account.id, ids[0]!))!.orderingKey).toBe('call_1');
+      expect((await storage.getEvent(account.id, ids[2]!))!.orderingKey).toBeNull();
+      const ofCall1 = await storage.listDeliveries(
+        account.id,
+        { orderingKey: 'call_1' },
+        { limit: 10, after: null },
+      );
+      expect(ofCall1).toHaveLength(2);
+      for (const d of ofCall1) expect(d).toMatchObject({ eventId: ids[0], orderingKey: 'call_1' });
+      const claimed = await claim(storage, T);
+      expect(claimed).toHaveLength(6);
+      expect(claimed.filter((c) => c.orderingKey === 'call_2').map((c) => c.eventId)).toEqual([
+        ids[1],
+        ids[1],
+      ]);
+      expect(claimed.filter((c) => c.orderingKey === null)).toHaveLength(2);
     });
   });
 
@@ -1644,6 +1823,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
         type: 'call.ended',
         timestamp: '2023-11-14T22:13:20Z',
         payload,
+        // a test send is outside any order (SPEC §10)
+        orderingKey: null,
         test: true,
         createdAt: T + 2,
       });

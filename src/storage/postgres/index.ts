@@ -60,6 +60,14 @@ import {
   readStats,
   writeRollups,
 } from './rollups.js';
+import {
+  DEFAULT_THROTTLE,
+  effectiveCap,
+  throttleSignal,
+  type ThrottleSignal,
+} from '../throttle.js';
+import { perAccount, type Rotation } from '../fair-share.js';
+import { accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -264,6 +272,8 @@ export class PostgresStorage implements Storage {
   /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
   private readonly instanceId = randomBytes(8).toString('hex');
   private closed: Promise<void> | null = null;
+  /** Where this process's claims' turns across accounts stand (fair-share.ts). */
+  private readonly rotation: Rotation = { cursor: '' };
 
   constructor(url: string, options: StorageOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
@@ -717,6 +727,7 @@ export class PostgresStorage implements Storage {
           type: e.type,
           timestamp: e.timestamp,
           payload: e.payload,
+          orderingKey: e.orderingKey ?? null,
           test: false,
           createdAt: now,
         };
@@ -732,10 +743,11 @@ export class PostgresStorage implements Storage {
       }
       if (newEvents.length > 0) {
         await q(
-          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at)
-           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS u(id, type, timestamp, payload, idempotency_key)`,
+          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+             ordering_key)
+           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             AS u(id, type, timestamp, payload, idempotency_key, ordering_key)`,
           [
             accountId,
             now,
@@ -744,16 +756,18 @@ export class PostgresStorage implements Storage {
             newEvents.map((e) => e.timestamp),
             newEvents.map((e) => e.payload),
             newEvents.map((e) => e.idempotencyKey),
+            newEvents.map((e) => e.orderingKey ?? null),
           ],
         );
       }
       if (deliveries.length > 0) {
         await q(
           `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-             next_attempt_at, due_at, created_at, updated_at)
-           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending', $2, $2, $2, $2
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS u(id, webhook_id, event_id, event_type, url)`,
+             next_attempt_at, due_at, created_at, updated_at, ordering_key)
+           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending', $2, $2, $2, $2,
+             u.ordering_key
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             AS u(id, webhook_id, event_id, event_type, url, ordering_key)`,
           [
             accountId,
             now,
@@ -762,6 +776,7 @@ export class PostgresStorage implements Storage {
             deliveries.map((d) => d.event.id),
             deliveries.map((d) => d.event.type),
             deliveries.map((d) => d.url),
+            deliveries.map((d) => d.event.orderingKey ?? null),
           ],
         );
         await this.notify(q);
@@ -833,6 +848,7 @@ export class PostgresStorage implements Storage {
     if (filter.webhookId !== undefined) add('webhook_id = ?', filter.webhookId);
     if (filter.status !== undefined) add('status = ?', filter.status);
     if (filter.eventType !== undefined) add('event_type = ?', filter.eventType);
+    if (filter.orderingKey !== undefined) add('ordering_key = ?', filter.orderingKey);
     if (filter.since !== undefined) add('created_at >= ?', filter.since);
     if (filter.until !== undefined) add('created_at < ?', filter.until);
     if (filter.updatedSince !== undefined) add('updated_at >= ?', filter.updatedSince);
@@ -981,31 +997,24 @@ export class PostgresStorage implements Storage {
     const { now } = request;
     await this.releaseHeld(request);
     return this.tx(async (q) => {
-      // The hot query: the due index in due order, bounded by the claim size. SKIP LOCKED lets
-      // concurrent workers take disjoint batches instead of queueing behind the first rows;
-      // rows of endpoints at their cap are held (below), so no claim rereads a saturated
-      // endpoint's backlog. Measured on this 2-core machine, PostgreSQL 15, 10k due rows over
-      // 50 endpoints: EXPLAIN ANALYZE shows Limit → LockRows → Index Scan using deliveries_due,
-      // 0.24 ms for 200 rows; the whole claim of 200 (this transaction) takes 23 ms at the
-      // median, most of it the UPDATE (each row rewrites 7 index entries) and the commit's WAL
-      // flush; claim + complete in a loop moves ~3,700 deliveries/s from one process. One
-      // saturated endpoint with a 10k backlog: skipping it with `webhook_id <> ALL($saturated)`
-      // turned into a 10k-row scan on every claim (2 ms and growing with the backlog); held,
-      // the next claims take 0.34 ms.
+      // The hot query. It was the global due index in due order, bounded by the claim size
+      // (0.24 ms for 200 rows of 10k due over 50 endpoints, EXPLAIN ANALYZE, this machine),
+      // but then one account's backlog of 30,000 put another account's new delivery 470
+      // claims back. Now: the next accounts in turn (a skip scan of deliveries_due_by_account,
+      // two probes per account), each its share of twice the claim size in due order, with
+      // SKIP LOCKED so concurrent workers take disjoint sets. Rows of endpoints at their cap
+      // are held (below), so no claim rereads a saturated endpoint's backlog; when more is
+      // leasable than the claim may take, the plan takes in turn across accounts and endpoints
+      // (fair-share.ts).
+      const accounts = await accountsInTurn(q, this.rotation, now);
       const candidates = (
-        await q(
-          `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
-           FROM deliveries
-           WHERE due_at <= $1
-           ORDER BY due_at
-           LIMIT $2
-           FOR UPDATE SKIP LOCKED`,
-          [now, request.limit],
-        )
+        await dueOf(q, accounts, perAccount(request.limit * 2, accounts.length), now)
       ).map((r): ClaimCandidate => ({
         deliveryId: String(r.id),
+        accountId: String(r.account_id),
         webhookId: strOrNull(r.webhook_id),
         eventId: String(r.event_id),
+        orderingKey: strOrNull(r.ordering_key),
         attemptCount: num(r.attempt_count),
         autoAttempts: num(r.auto_attempts),
         manual: r.manual_requested === true,
@@ -1032,6 +1041,7 @@ export class PostgresStorage implements Storage {
           webhookId: webhook.id,
           enabled: webhook.status === 'enabled',
           inFlight: inFlight.get(webhook.id) ?? 0,
+          concurrencyLimit: webhook.throttle.limit,
           ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
           tokens: numOrNull(row.rate_tokens),
           refilledAt: numOrNull(row.rate_refilled_at),
@@ -1039,6 +1049,14 @@ export class PostgresStorage implements Storage {
       }
 
       const plan = planClaim(candidates, endpoints, request);
+      await holdBacklog(
+        q,
+        plan.saturated.map((id) => ({
+          webhookId: id,
+          accountId: endpoints.get(id)!.webhook.accountId,
+        })),
+        now,
+      );
 
       // Every write of the plan in one statement: parks and holds (off the due index),
       // defers (due when a token comes), leases (due when the lease runs out).
@@ -1162,17 +1180,20 @@ export class PostgresStorage implements Storage {
     if (held.length === 0) return;
     // The claim that follows takes what comes back; no other process needs waking.
     await this.tx(async (q) => {
-      const locked = (
-        await q(
-          `SELECT id FROM webhooks WHERE id = ANY($1::text[])
-           ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`,
-          [held],
-        )
-      ).map((r) => String(r.id));
+      const lockedRows = await q(
+        `SELECT id, concurrency_limit FROM webhooks WHERE id = ANY($1::text[])
+         ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`,
+        [held],
+      );
+      const locked = lockedRows.map((r) => String(r.id));
       if (locked.length === 0) return;
       const inFlight = await this.countInFlight(q, locked, request.now);
       const room = new Map(
-        locked.map((id) => [id, request.maxInFlightPerEndpoint - (inFlight.get(id) ?? 0)]),
+        lockedRows.map((r) => [
+          String(r.id),
+          effectiveCap(numOrNull(r.concurrency_limit), request.maxInFlightPerEndpoint) -
+            (inFlight.get(String(r.id)) ?? 0),
+        ]),
       );
       await this.unhold(q, room, request.now);
     });
@@ -1293,7 +1314,7 @@ export class PostgresStorage implements Storage {
         // after this success; the next success clears it.)
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
         const current = await q(
-          `SELECT w.id, w.failing_since,
+          `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
              EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.held) AS has_held
            FROM webhooks w WHERE w.id = ANY($1::text[])`,
           [webhookIds],
@@ -1303,19 +1324,34 @@ export class PostgresStorage implements Storage {
         );
         const lockIds = current
           .filter(
-            (r) => r.failing_since !== null || r.has_held === true || failed.has(String(r.id)),
+            (r) =>
+              r.failing_since !== null ||
+              r.has_held === true ||
+              failed.has(String(r.id)) ||
+              // a throttled endpoint grows back with each success
+              r.concurrency_limit !== null ||
+              num(r.failure_streak) > 0,
           )
           .map((r) => String(r.id))
           .sort();
         if (lockIds.length > 0) {
           const rows = await q(
-            `SELECT id, status, failing_since FROM webhooks WHERE id = ANY($1::text[])
+            `SELECT id, status, failing_since, concurrency_limit, failure_streak, throttle_reason,
+               throttled_since
+             FROM webhooks WHERE id = ANY($1::text[])
              ORDER BY id FOR NO KEY UPDATE`,
             [lockIds],
           );
           const locked = new Set(lockIds);
           const concerned = recorded.filter((c) => locked.has(c.claim.webhookId));
           await this.recordHealth(q, rows, concerned, policy);
+          const signals = new Map<string, ThrottleSignal[]>();
+          for (const c of concerned) {
+            let list = signals.get(c.claim.webhookId);
+            if (!list) signals.set(c.claim.webhookId, (list = []));
+            list.push(throttleSignal(c.outcome.kind === 'succeeded', c.attempt.statusCode));
+          }
+          await recordThrottle(q, rows, signals, policy.throttle ?? DEFAULT_THROTTLE, now);
           // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
           // Under the endpoint's lock, so no claim is holding more of them meanwhile.
           const freed = new Map<string, number>();
@@ -1487,7 +1523,15 @@ export class PostgresStorage implements Storage {
           : `disabled:${String(row.disabled_reason ?? 'manual')}`;
       endpoints[key] = (endpoints[key] ?? 0) + Number(row.n);
     }
+    const throttled: Record<string, number> = {};
+    for (const row of await this.query(
+      `SELECT throttle_reason, count(*) AS n FROM webhooks
+       WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
+    )) {
+      throttled[String(row.throttle_reason)] = Number(row.n);
+    }
     return {
+      throttled,
       due: Number(due!.n),
       oldestDueAt: due!.oldest === null ? null : Number(due!.oldest),
       inFlight: Number(inFlight!.n),

@@ -186,4 +186,33 @@ ON CONFLICT (webhook_id, slot) DO UPDATE SET
   last_attempt_at = EXCLUDED.last_attempt_at, histogram = EXCLUDED.histogram;
 `,
   },
+  {
+    version: 3,
+    name: 'adaptive endpoint concurrency',
+    sql: `
+-- The adaptive in-flight limit of each endpoint (storage/throttle.ts), shared by every worker:
+-- NULL when not throttled (the service maximum applies).
+ALTER TABLE webhooks ADD COLUMN concurrency_limit integer;
+-- failed attempts in a row since the last success
+ALTER TABLE webhooks ADD COLUMN failure_streak integer NOT NULL DEFAULT 0;
+-- why the limit was cut (timeouts, overloaded, errors), and since when
+ALTER TABLE webhooks ADD COLUMN throttle_reason text;
+ALTER TABLE webhooks ADD COLUMN throttled_since bigint;
+-- each account's due rows in due order: claims take turns across the accounts that have
+-- deliveries due (storage/fair-share.ts), and hold a saturated endpoint's backlog through it
+CREATE INDEX deliveries_due_by_account ON deliveries (account_id, due_at) WHERE due_at IS NOT NULL;
+`,
+  },
+  {
+    version: 4,
+    name: 'ordering keys',
+    sql: `
+-- SPEC §10: the event's ordering key (published, or the catalogue's default for its type),
+-- copied to its deliveries for GET /v1/deliveries?ordering_key= and the claim
+ALTER TABLE events ADD COLUMN ordering_key text;
+ALTER TABLE deliveries ADD COLUMN ordering_key text COLLATE "C";
+CREATE INDEX deliveries_by_ordering_key ON deliveries (account_id, ordering_key, id)
+  WHERE ordering_key IS NOT NULL;
+`,
+  },
 ];

@@ -59,6 +59,14 @@ import {
   registerRollupFunctions,
   writeRollups,
 } from './rollups.js';
+import {
+  DEFAULT_THROTTLE,
+  effectiveCap,
+  throttleSignal,
+  type ThrottleSignal,
+} from '../throttle.js';
+import { perAccount, type Rotation } from '../fair-share.js';
+import { CANDIDATE_COLUMNS, accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
@@ -91,6 +99,8 @@ export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   private readonly wake = new EventEmitter();
   private readonly statements = new Map<string, Database.Statement>();
+  /** Where the claims' turns across accounts stand (fair-share.ts). */
+  private readonly rotation: Rotation = { cursor: '' };
 
   private checkpointer: Worker | null = null;
 
@@ -438,13 +448,14 @@ export class SqliteStorage implements Storage {
         'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
       );
       const insertEvent = this.stmt(
-        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+           ordering_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = this.stmt(
         `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-           next_attempt_at, due_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+           next_attempt_at, due_at, created_at, updated_at, ordering_key)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
       );
       const out: PublishedEvent[] = [];
       for (const e of request.events) {
@@ -468,7 +479,17 @@ export class SqliteStorage implements Storage {
             this.stmt('UPDATE events SET idempotency_key = NULL WHERE id = ?').run(existing.id);
           }
         }
-        insertEvent.run(e.id, accountId, e.type, e.timestamp, e.payload, e.idempotencyKey, now);
+        const orderingKey = e.orderingKey ?? null;
+        insertEvent.run(
+          e.id,
+          accountId,
+          e.type,
+          e.timestamp,
+          e.payload,
+          e.idempotencyKey,
+          now,
+          orderingKey,
+        );
         let deliveries = 0;
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
@@ -483,6 +504,7 @@ export class SqliteStorage implements Storage {
             now,
             now,
             now,
+            orderingKey,
           );
           deliveries++;
         }
@@ -493,6 +515,7 @@ export class SqliteStorage implements Storage {
             type: e.type,
             timestamp: e.timestamp,
             payload: e.payload,
+            orderingKey,
             test: false,
             createdAt: now,
           },
@@ -537,6 +560,7 @@ export class SqliteStorage implements Storage {
       ['webhook_id = ?', filter.webhookId],
       ['status = ?', filter.status],
       ['event_type = ?', filter.eventType],
+      ['ordering_key = ?', filter.orderingKey],
       ['created_at >= ?', filter.since],
       ['created_at < ?', filter.until],
       ['updated_at >= ?', filter.updatedSince],
@@ -733,7 +757,7 @@ export class SqliteStorage implements Storage {
     // 1.8-2.0 ms with holding, each of those claims writing its 200 rows out of the index.
     const rows: Row[] = [];
     const heldOf = this.stmt(
-      `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
+      `SELECT ${CANDIDATE_COLUMNS}
          FROM deliveries WHERE webhook_id = ? AND held = 1 AND due_at IS NULL
          ORDER BY id LIMIT ?`,
     );
@@ -742,19 +766,21 @@ export class SqliteStorage implements Storage {
       if (room <= 0) break;
       rows.push(...(heldOf.all(webhookId, Math.min(count, room)) as Row[]));
     }
-    if (rows.length < request.limit) {
-      rows.push(
-        ...(this.stmt(
-          `SELECT id, webhook_id, event_id, attempt_count, auto_attempts, manual_requested
-             FROM deliveries INDEXED BY deliveries_due
-             WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
-        ).all(now, request.limit - rows.length) as Row[]),
-      );
+    // The accounts in turn, each its share of twice the claim size: when more is leasable
+    // than the claim may take, the plan takes in turn across accounts and endpoints
+    // (fair-share.ts), never the head of one global due order.
+    const window = request.limit * 2;
+    if (rows.length < window) {
+      const stmt = (sql: string) => this.stmt(sql);
+      const accounts = accountsInTurn(stmt, this.rotation, now);
+      rows.push(...dueOf(stmt, accounts, perAccount(window - rows.length, accounts.length), now));
     }
     const candidates = rows.map((r): ClaimCandidate => ({
       deliveryId: String(r.id),
+      accountId: String(r.account_id),
       webhookId: strOrNull(r.webhook_id),
       eventId: String(r.event_id),
+      orderingKey: strOrNull(r.ordering_key),
       attemptCount: num(r.attempt_count),
       autoAttempts: num(r.auto_attempts),
       manual: r.manual_requested === 1,
@@ -772,6 +798,7 @@ export class SqliteStorage implements Storage {
         webhookId: webhook.id,
         enabled: webhook.status === 'enabled',
         inFlight: leasedOf(webhook.id),
+        concurrencyLimit: webhook.throttle.limit,
         ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
         tokens: numOrNull(row.rate_tokens),
         refilledAt: numOrNull(row.rate_refilled_at),
@@ -787,6 +814,14 @@ export class SqliteStorage implements Storage {
       'UPDATE deliveries SET due_at = NULL, held = 1 WHERE id = ? AND held = 0',
     );
     for (const id of plan.hold) hold.run(id);
+    holdBacklog(
+      (sql) => this.stmt(sql),
+      plan.saturated.map((id) => ({
+        webhookId: id,
+        accountId: endpoints.get(id)!.webhook.accountId,
+      })),
+      now,
+    );
     const defer = this.stmt('UPDATE deliveries SET due_at = ?, held = 0 WHERE id = ?');
     for (const d of plan.defer) defer.run(d.dueAt, d.deliveryId);
     const bucket = this.stmt(
@@ -833,9 +868,11 @@ export class SqliteStorage implements Storage {
          FROM w WHERE w.id IS NOT NULL)
        SELECT id FROM w WHERE id IS NOT NULL`,
     ).all() as Row[];
+    const limitOf = this.stmt('SELECT concurrency_limit FROM webhooks WHERE id = ?');
     for (const row of held) {
       const id = String(row.id);
-      const room = request.maxInFlightPerEndpoint - leasedOf(id);
+      const limit = numOrNull((limitOf.get(id) as Row | undefined)?.concurrency_limit);
+      const room = effectiveCap(limit, request.maxInFlightPerEndpoint) - leasedOf(id);
       if (room > 0) this.unhold(id, room, request.now);
     }
   }
@@ -862,6 +899,7 @@ export class SqliteStorage implements Storage {
       let wake = false;
       const freed = new Map<string, number>();
       const lastOutcome = new Map<string, boolean>();
+      const signals = new Map<string, ThrottleSignal[]>();
       // One statement per outcome, no read first: SET expressions see the row as it was, so
       // a manual retry asked for during an auto attempt, and a manual failure that leaves the
       // status as it was, are decided in SQL.
@@ -922,8 +960,12 @@ export class SqliteStorage implements Storage {
           lastOutcome.set(claim.webhookId, succeeded);
         }
         freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
+        let list = signals.get(claim.webhookId);
+        if (!list) signals.set(claim.webhookId, (list = []));
+        list.push(throttleSignal(succeeded, attempt.statusCode));
       }
       writeRollups((sql) => this.stmt(sql), rollups);
+      recordThrottle((sql) => this.stmt(sql), signals, policy.throttle ?? DEFAULT_THROTTLE, now);
       // Each finished attempt frees a slot of its endpoint: as many held rows become due,
       // or, when this transaction claims too, become its first candidates.
       if (next) return { woke: wake, claimed: this.claimWithin(next, freed) };
@@ -1051,7 +1093,15 @@ export class SqliteStorage implements Storage {
             : `disabled:${String(row.disabled_reason ?? 'manual')}`;
         endpoints[key] = (endpoints[key] ?? 0) + num(row.n);
       }
+      const throttled: Record<string, number> = {};
+      for (const row of this.stmt(
+        `SELECT throttle_reason, count(*) AS n FROM webhooks
+         WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
+      ).all() as Row[]) {
+        throttled[String(row.throttle_reason)] = num(row.n);
+      }
       return {
+        throttled,
         due: num(due.n),
         oldestDueAt: numOrNull(due.oldest),
         inFlight: num(inFlight.n),

@@ -25,10 +25,19 @@ export interface Webhook {
   status: WebhookStatus;
   disabled_reason: DisabledReason | null;
   rate_limit_per_minute: number | null;
+  throttle: WebhookThrottle;
   created_at: string;
   updated_at: string;
   /** Only in the answer to a create. */
   secret?: string;
+}
+
+/** The workers' adaptive concurrency towards the endpoint (SPEC §4, issue 18). */
+export interface WebhookThrottle {
+  state: 'normal' | 'throttled';
+  max_in_flight: number;
+  reason: 'timeouts' | 'overloaded' | 'errors' | null;
+  since: string | null;
 }
 
 export interface WebhookInput {
@@ -91,6 +100,8 @@ export interface Delivery {
   webhook_id: string | null;
   event_id: string;
   event: string;
+  /** SPEC §10: the event's ordering key, or null. */
+  ordering_key?: string | null;
   status: DeliveryStatus;
   attempt_count: number;
   last_status_code: number | null;

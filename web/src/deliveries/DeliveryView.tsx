@@ -124,6 +124,14 @@ export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: Deli
               <code>{delivery.event}</code>
             </dd>
           </div>
+          {delivery.ordering_key != null && (
+            <div>
+              <dt>Ordering key</dt>
+              <dd>
+                <code>{delivery.ordering_key}</code>
+              </dd>
+            </div>
+          )}
           <div>
             <dt>Attempts</dt>
             <dd>{delivery.attempt_count}</dd>

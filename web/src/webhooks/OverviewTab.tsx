@@ -3,6 +3,7 @@ import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
 import { AbsoluteTime } from '../components/Time.js';
 import { SecretPanel } from './SecretPanel.js';
 import { SendTestPanel } from './SendTestPanel.js';
+import { ThrottleState } from './ThrottleState.js';
 
 export function OverviewTab({ webhook }: { webhook: Webhook }) {
   return (
@@ -30,6 +31,12 @@ export function OverviewTab({ webhook }: { webhook: Webhook }) {
             <dt>Status</dt>
             <dd>
               <WebhookStatusBadge webhook={webhook} />
+            </dd>
+          </div>
+          <div>
+            <dt>Delivery</dt>
+            <dd>
+              <ThrottleState throttle={webhook.throttle} />
             </dd>
           </div>
           <div>
