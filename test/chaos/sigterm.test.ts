@@ -73,8 +73,12 @@ describe('SIGTERM during a run', () => {
 
     // Restarted, with a receiver that answers at once.
     receiver.delayMs = 0;
+    const acceptedBeforeRestart = accepted.size;
     current = await h.start();
-    await sleep(500);
+    // The publisher goes on into the new process until it has accepted a batch.
+    await waitUntil('a batch accepted after the restart', () =>
+      accepted.size > acceptedBeforeRestart ? true : undefined,
+    );
     publishing = false;
     await publisher;
     expect(accepted.size).toBeGreaterThan(0);

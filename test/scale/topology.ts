@@ -23,6 +23,10 @@ export async function counterTotal(port: number, name: string): Promise<number> 
 export const attemptsOf = (node: ServiceProcess) =>
   counterTotal(node.port, 'rizler_delivery_attempts_total');
 
+/** Attempts the node has sent and not yet recorded (its in-flight gauge). */
+export const inFlightOf = (node: ServiceProcess) =>
+  counterTotal(node.port, 'rizler_delivery_in_flight');
+
 export interface Topology {
   api: ServiceProcess;
   workers: ServiceProcess[];

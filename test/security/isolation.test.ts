@@ -192,9 +192,23 @@ describe('account isolation', () => {
       expect(unknown.body, where).toEqual(res.body);
     }
 
-    // Let the worker run a few polls: a cross-account retry or recover would now be sending.
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    expect(receiver.requests.length, 'the receiver got a request').toBe(receivedBefore);
+    // A retry or recovery let through would be due by now. An event published after it (by a
+    // third account) is claimed no earlier: once its delivery has arrived and no attempt is in
+    // flight, anything let through would have arrived as well.
+    const third = as((await server.newAccount('canary')).apiKey);
+    await third.send('POST', '/v1/webhooks', { url: receiver.url, events: ['agent.*'] });
+    const canary = await third.send('POST', '/v1/events', {
+      event: 'agent.created',
+      data: findEventType('agent.created')!.example,
+    });
+    expect(canary.status).toBe(202);
+    await receiver.waitFor(receivedBefore + 1);
+    await waitUntil(async () => {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      return /^rizler_delivery_in_flight 0$/m.test(metrics);
+    }, 'no attempt in flight');
+    expect(receiver.requests.length, 'the receiver got a request').toBe(receivedBefore + 1);
+    expect(receiver.requests.at(-1)!.headers['webhook-id']).toBe(canary.body.id);
     expect(receiver.requests.some((r) => r.url.includes('stolen'))).toBe(false);
     const after = await snapshot(a);
     expect(after).toEqual(before);

@@ -206,10 +206,16 @@ describe('PostgreSQL engine: wake-ups between processes', () => {
     await storage.ping();
     expect(await listenBackends()).toEqual([]);
     const offA = storage.onWake(() => undefined);
-    const offB = storage.onWake(() => undefined);
+    const wokeB = vi.fn();
+    const offB = storage.onWake(wokeB);
     await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(1));
     offA();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // B still hears a notification from another process through the connection A shared.
+    const other = instance();
+    const account = await makeAccount(other);
+    await makeWebhook(other, account.id);
+    await publishOne(other, account.id, 'call.ended');
+    await vi.waitFor(() => expect(wokeB).toHaveBeenCalled());
     expect(await listenBackends()).toHaveLength(1);
     offB();
     await vi.waitFor(async () => expect(await listenBackends()).toEqual([]));
@@ -228,8 +234,12 @@ describe('PostgreSQL engine: wake-ups between processes', () => {
     await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(1));
     await publishOne(storage, account.id, 'call.ended');
     expect(woke).toHaveBeenCalledTimes(1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(woke).toHaveBeenCalledTimes(1);
+    // Notifications arrive in commit order: once another process's later one is heard, our
+    // own would have come back before it.
+    const other = instance();
+    await publishOne(other, account.id, 'call.ended');
+    await vi.waitFor(() => expect(woke).toHaveBeenCalledTimes(2));
+    expect(woke).toHaveBeenCalledTimes(2);
     off();
   });
 
