@@ -134,7 +134,7 @@ function prepare(
   if (Buffer.byteLength(payload) > MAX_EVENT_BYTES) {
     throw new ApiError('payload_too_large', `${where}event is larger than 256 KiB.`);
   }
-  return { id, type: input.event, timestamp, payload, idempotencyKey };
+  return { id, type: input.event, timestamp, payload, idempotencyKey, data };
 }
 
 export function eventRoutes(app: Api, ctx: AppContext): void {

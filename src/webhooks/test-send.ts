@@ -23,6 +23,8 @@ export interface TestSendRequest {
   url: string;
   eventType: string | undefined;
   secrets: string[];
+  /** The webhook's custom headers; a test is a real attempt. Test sends ignore its filter. */
+  headers?: Record<string, string>;
 }
 
 export async function sendTest(ctx: AppContext, req: TestSendRequest) {
@@ -47,6 +49,7 @@ export async function sendTest(ctx: AppContext, req: TestSendRequest) {
     attempt: 1,
     payload,
     secrets: req.secrets,
+    headers: req.headers,
   });
   await ctx.storage.recordTestSend({
     accountId: req.accountId,

@@ -226,6 +226,7 @@ export class DeliveryWorker {
         attempt: claim.attempt,
         payload: claim.payload,
         secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
+        headers: claim.headers,
       });
     } catch (err) {
       // Only a programming error or an unreadable secret gets here; record it as a failure

@@ -1751,4 +1751,102 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(await storage.purge(cutoff, 100)).toEqual({ events: 0, deliveries: 0, attempts: 0 });
     });
   });
+
+  describe('endpoint controls', () => {
+    /** Publishes one call.ended with this `data` (and a trace context), as the API would. */
+    async function publishData(accountId: string, data: unknown, now = T) {
+      const id = nextId('evt');
+      const [published] = await storage.publish({
+        accountId,
+        events: [
+          {
+            id,
+            type: 'call.ended',
+            timestamp: '2023-11-14T22:13:20Z',
+            payload: JSON.stringify({ id, event: 'call.ended', timestamp: 'x', data }),
+            idempotencyKey: null,
+            traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+          },
+        ],
+        newDeliveryId: () => nextId('dlv'),
+        now,
+        idempotencyWindowMs: DAY,
+      });
+      return published!;
+    }
+
+    it('stores custom headers and a filter with the webhook; a patch changes only what it names', async () => {
+      const account = await makeAccount(storage);
+      const created = await makeWebhook(storage, account.id, {
+        headers: { 'X-Team': 'sales', Authorization: 'Bearer abc' },
+        filter: { data: { direction: 'inbound', duration: { $gte: 60 } } },
+      });
+      expect(created.headers).toEqual({ 'X-Team': 'sales', Authorization: 'Bearer abc' });
+      expect(Object.keys(created.headers)).toEqual(['X-Team', 'Authorization']);
+      expect(created.filter).toEqual({ data: { direction: 'inbound', duration: { $gte: 60 } } });
+      const plain = await makeWebhook(storage, account.id);
+      expect(plain.headers).toEqual({});
+      expect(plain.filter).toBeNull();
+
+      const described = await storage.updateWebhook(
+        account.id,
+        created.id,
+        { description: 'sales' },
+        T + 1,
+      );
+      expect(described!.headers).toEqual(created.headers);
+      expect(described!.filter).toEqual(created.filter);
+      const cleared = await storage.updateWebhook(
+        account.id,
+        created.id,
+        { headers: {}, filter: null },
+        T + 2,
+      );
+      expect(cleared!.headers).toEqual({});
+      expect(cleared!.filter).toBeNull();
+    });
+
+    it('fans an event out only to the endpoints whose filter holds, and counts only those', async () => {
+      const account = await makeAccount(storage);
+      const long = await makeWebhook(storage, account.id, {
+        filter: { data: { duration: { $gte: 60 } } },
+      });
+      const sales = await makeWebhook(storage, account.id, {
+        filter: { data: { queue_id: { $startsWith: 'queue_sales' } } },
+      });
+      const all = await makeWebhook(storage, account.id);
+
+      const short = await publishData(account.id, { duration: 5, queue_id: 'queue_sales' });
+      expect(short.deliveries).toBe(2);
+      const longCall = await publishData(account.id, { duration: 90, queue_id: 'queue_support' });
+      expect(longCall.deliveries).toBe(2);
+      const byEvent = async (eventId: string) =>
+        (await storage.listDeliveries(account.id, {}, { limit: 50, after: null }))
+          .filter((d) => d.eventId === eventId)
+          .map((d) => d.webhookId)
+          .sort();
+      expect(await byEvent(short.event.id)).toEqual([sales.id, all.id].sort());
+      expect(await byEvent(longCall.event.id)).toEqual([long.id, all.id].sort());
+
+      // A changed filter applies from the next publish on.
+      await storage.updateWebhook(account.id, long.id, { filter: null }, T + 1);
+      const after = await publishData(account.id, { duration: 5, queue_id: 'queue_x' }, T + 2);
+      expect(await byEvent(after.event.id)).toEqual([long.id, all.id].sort());
+    });
+
+    it('claims a delivery with its endpoint headers and its event trace context', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id, { headers: { 'X-Team': 'sales' } });
+      const published = await publishData(account.id, { duration: 1 });
+      expect(published.event.traceparent).toBe(
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      );
+      expect((await storage.getEvent(account.id, published.event.id))!.traceparent).toBe(
+        published.event.traceparent,
+      );
+      const [claimed] = await claim(storage, T);
+      expect(claimed!.headers).toEqual({ 'X-Team': 'sales' });
+      expect(claimed!.traceparent).toBe(published.event.traceparent);
+    });
+  });
 });

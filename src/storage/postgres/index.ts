@@ -37,6 +37,7 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
+import { FilterCache, filterSubject } from '../../core/filter.js';
 import {
   num,
   numOrNull,
@@ -253,6 +254,7 @@ export class PostgresStorage implements Storage {
   /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
   private readonly instanceId = randomBytes(8).toString('hex');
   private closed: Promise<void> | null = null;
+  private readonly filters = new FilterCache();
 
   constructor(url: string, options: StorageOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
@@ -445,8 +447,8 @@ export class PostgresStorage implements Storage {
       if (num(count!.n) >= maxEndpoints) return 'limit_reached' as const;
       const [row] = await q(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
-           rate_limit_per_minute, secret, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10)
+           rate_limit_per_minute, secret, created_at, updated_at, headers, filter)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10, $11::json, $12::json)
          RETURNING *`,
         [
           w.id,
@@ -459,6 +461,8 @@ export class PostgresStorage implements Storage {
           w.rateLimitPerMinute,
           w.sealedSecret,
           w.now,
+          JSON.stringify(w.headers ?? {}),
+          w.filter ? JSON.stringify(w.filter) : null,
         ],
       );
       return toWebhook(row!);
@@ -512,6 +516,7 @@ export class PostgresStorage implements Storage {
       const [updated] = await q(
         `UPDATE webhooks SET url = $1, description = $2, events = $3::jsonb, status = $4,
            disabled_reason = $5, rate_limit_per_minute = $6, secret = $7, updated_at = $8,
+           headers = $10::json, filter = $11::json,
            failing_since = CASE WHEN $4 = 'enabled' AND status = 'disabled' THEN NULL
                                 ELSE failing_since END
          WHERE id = $9
@@ -528,6 +533,10 @@ export class PostgresStorage implements Storage {
           patch.sealedSecret ?? before.sealedSecret,
           now,
           id,
+          JSON.stringify(patch.headers ?? before.headers),
+          (patch.filter !== undefined ? patch.filter : before.filter) === null
+            ? null
+            : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
         ],
       );
       if (patch.url !== undefined) {
@@ -637,11 +646,17 @@ export class PostgresStorage implements Storage {
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
       const endpoints = (
         await q(
-          `SELECT id, url, events FROM webhooks WHERE account_id = $1 AND status = 'enabled'
+          `SELECT id, url, events, filter::text AS filter, updated_at FROM webhooks
+           WHERE account_id = $1 AND status = 'enabled'
            ORDER BY id FOR KEY SHARE`,
           [accountId],
         )
-      ).map((r) => ({ id: String(r.id), url: String(r.url), events: r.events as string[] }));
+      ).map((r) => ({
+        id: String(r.id),
+        url: String(r.url),
+        events: r.events as string[],
+        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
+      }));
 
       // Idempotency keys: lock each (in a fixed order, so two batches cannot deadlock), then
       // read what they already name. A concurrent publish with the same key waits here and
@@ -695,8 +710,10 @@ export class PostgresStorage implements Storage {
           }
         }
         let count = 0;
+        const subject = filterSubject(e);
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
+          if (endpoint.filter && !endpoint.filter(subject())) continue;
           deliveries.push({
             id: request.newDeliveryId(),
             webhookId: endpoint.id,
@@ -712,6 +729,7 @@ export class PostgresStorage implements Storage {
           timestamp: e.timestamp,
           payload: e.payload,
           test: false,
+          traceparent: e.traceparent ?? null,
           createdAt: now,
         };
         if (e.idempotencyKey !== null) {
@@ -726,10 +744,11 @@ export class PostgresStorage implements Storage {
       }
       if (newEvents.length > 0) {
         await q(
-          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at)
-           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS u(id, type, timestamp, payload, idempotency_key)`,
+          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key,
+             traceparent, created_at)
+           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, u.traceparent, $2
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             AS u(id, type, timestamp, payload, idempotency_key, traceparent)`,
           [
             accountId,
             now,
@@ -738,6 +757,7 @@ export class PostgresStorage implements Storage {
             newEvents.map((e) => e.timestamp),
             newEvents.map((e) => e.payload),
             newEvents.map((e) => e.idempotencyKey),
+            newEvents.map((e) => e.traceparent ?? null),
           ],
         );
       }
@@ -1086,7 +1106,8 @@ export class PostgresStorage implements Storage {
            WHERE d.id = u.id
            RETURNING d.id, d.event_id, u.kind
          )
-         SELECT c.id, e.type, e.payload FROM changed c JOIN events e ON e.id = c.event_id
+         SELECT c.id, e.type, e.payload, e.traceparent FROM changed c
+         JOIN events e ON e.id = c.event_id
          WHERE c.kind = 'lease'`,
         [
           now,
@@ -1108,7 +1129,11 @@ export class PostgresStorage implements Storage {
           toClaimed(
             c,
             webhook,
-            { type: String(event.type), payload: String(event.payload) },
+            {
+              type: String(event.type),
+              payload: String(event.payload),
+              traceparent: strOrNull(event.traceparent),
+            },
             request,
           ),
         );

@@ -129,4 +129,15 @@ CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
 CREATE INDEX attempts_by_started ON attempts (started_at);
 `,
   },
+  {
+    // SPEC §11: custom headers and a content filter per endpoint (json, not jsonb: they read
+    // back in the order they were written), and the trace context an event was published under.
+    version: 2,
+    name: 'endpoint controls',
+    sql: `
+ALTER TABLE webhooks ADD COLUMN headers json NOT NULL DEFAULT '{}';
+ALTER TABLE webhooks ADD COLUMN filter json;
+ALTER TABLE events ADD COLUMN traceparent text;
+`,
+  },
 ];

@@ -35,6 +35,7 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
+import { FilterCache, filterSubject } from '../../core/filter.js';
 import {
   num,
   numOrNull,
@@ -79,6 +80,7 @@ export class SqliteStorage implements Storage {
   private readonly db: Database.Database;
   private readonly wake = new EventEmitter();
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly filters = new FilterCache();
 
   private checkpointer: Worker | null = null;
 
@@ -242,8 +244,8 @@ export class SqliteStorage implements Storage {
       if (count >= maxEndpoints) return 'limit_reached' as const;
       this.stmt(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
-           rate_limit_per_minute, secret, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           rate_limit_per_minute, secret, headers, filter, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         w.id,
         w.accountId,
@@ -254,6 +256,8 @@ export class SqliteStorage implements Storage {
         w.status === 'disabled' ? 'manual' : null,
         w.rateLimitPerMinute,
         w.sealedSecret,
+        JSON.stringify(w.headers ?? {}),
+        w.filter ? JSON.stringify(w.filter) : null,
         w.now,
         w.now,
       );
@@ -314,7 +318,7 @@ export class SqliteStorage implements Storage {
             : before.disabledReason;
       this.stmt(
         `UPDATE webhooks SET url = ?, description = ?, events = ?, status = ?, disabled_reason = ?,
-           rate_limit_per_minute = ?, secret = ?, updated_at = ?,
+           rate_limit_per_minute = ?, secret = ?, headers = ?, filter = ?, updated_at = ?,
            failing_since = CASE WHEN ? = 'enabled' AND status = 'disabled' THEN NULL ELSE failing_since END
          WHERE id = ?`,
       ).run(
@@ -327,6 +331,10 @@ export class SqliteStorage implements Storage {
           ? patch.rateLimitPerMinute
           : before.rateLimitPerMinute,
         patch.sealedSecret ?? before.sealedSecret,
+        JSON.stringify(patch.headers ?? before.headers),
+        (patch.filter !== undefined ? patch.filter : before.filter) === null
+          ? null
+          : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
         now,
         status,
         id,
@@ -414,19 +422,22 @@ export class SqliteStorage implements Storage {
     const published = await this.tx(() => {
       const endpoints = (
         this.stmt(
-          "SELECT id, url, events FROM webhooks WHERE account_id = ? AND status = 'enabled'",
+          `SELECT id, url, events, filter, updated_at FROM webhooks
+           WHERE account_id = ? AND status = 'enabled'`,
         ).all(accountId) as Row[]
       ).map((r) => ({
         id: String(r.id),
         url: String(r.url),
         events: JSON.parse(String(r.events)) as string[],
+        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
       }));
       const findKey = this.stmt(
         'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
       );
       const insertEvent = this.stmt(
-        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key,
+           traceparent, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = this.stmt(
         `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
@@ -452,10 +463,21 @@ export class SqliteStorage implements Storage {
             this.stmt('UPDATE events SET idempotency_key = NULL WHERE id = ?').run(existing.id);
           }
         }
-        insertEvent.run(e.id, accountId, e.type, e.timestamp, e.payload, e.idempotencyKey, now);
+        insertEvent.run(
+          e.id,
+          accountId,
+          e.type,
+          e.timestamp,
+          e.payload,
+          e.idempotencyKey,
+          e.traceparent ?? null,
+          now,
+        );
         let deliveries = 0;
+        const subject = filterSubject(e);
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
+          if (endpoint.filter && !endpoint.filter(subject())) continue;
           insertDelivery.run(
             request.newDeliveryId(),
             accountId,
@@ -478,6 +500,7 @@ export class SqliteStorage implements Storage {
             timestamp: e.timestamp,
             payload: e.payload,
             test: false,
+            traceparent: e.traceparent ?? null,
             createdAt: now,
           },
           deliveries,
@@ -808,7 +831,7 @@ export class SqliteStorage implements Storage {
     const lease = this.stmt(
       'UPDATE deliveries SET due_at = ?, lease_token = ?, held = 0 WHERE id = ?',
     );
-    const payloads = this.stmt('SELECT payload, type FROM events WHERE id = ?');
+    const payloads = this.stmt('SELECT payload, type, traceparent FROM events WHERE id = ?');
     const claimed: ClaimedDelivery[] = [];
     for (const c of plan.lease) {
       lease.run(now + request.leaseMs, request.leaseToken, c.deliveryId);
@@ -819,7 +842,11 @@ export class SqliteStorage implements Storage {
         toClaimed(
           c,
           webhook,
-          { type: String(event.type), payload: String(event.payload) },
+          {
+            type: String(event.type),
+            payload: String(event.payload),
+            traceparent: strOrNull(event.traceparent),
+          },
           request,
         ),
       );
