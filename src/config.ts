@@ -48,6 +48,11 @@ export interface Config {
   logLevel: string;
   apiUrl: string;
   apiKey: string | null;
+  /** Receives every account's operational events (SPEC §11), signed with the secret; null: off. */
+  operatorWebhookUrl: string | null;
+  operatorWebhookSecret: string | null;
+  /** OTLP/HTTP collector (OTEL_EXPORTER_OTLP_ENDPOINT); null: no tracing SDK is loaded. */
+  otlpEndpoint: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -107,6 +112,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new Error('RIZLER_DATABASE_URL must be sqlite:PATH or postgres://user@host:port/db');
   }
+  const operatorWebhookUrl = text(env, 'RIZLER_OPERATOR_WEBHOOK_URL');
+  const operatorWebhookSecret = text(env, 'RIZLER_OPERATOR_WEBHOOK_SECRET');
+  if (operatorWebhookUrl !== null) {
+    if (!/^https?:\/\//.test(operatorWebhookUrl) || !URL.canParse(operatorWebhookUrl)) {
+      throw new Error('RIZLER_OPERATOR_WEBHOOK_URL must be an http:// or https:// URL');
+    }
+    if (operatorWebhookSecret === null) {
+      throw new Error(
+        'RIZLER_OPERATOR_WEBHOOK_SECRET must be set with RIZLER_OPERATOR_WEBHOOK_URL: it signs what that URL receives',
+      );
+    }
+  }
   return {
     port: int(env, 'PORT', 8080),
     host: env.HOST || '0.0.0.0',
@@ -144,5 +161,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: env.RIZLER_LOG_LEVEL || 'info',
     apiUrl: env.RIZLER_API_URL || 'http://localhost:8080',
     apiKey: text(env, 'RIZLER_API_KEY'),
+    operatorWebhookUrl,
+    operatorWebhookSecret,
+    // The OpenTelemetry variable, as every OTel SDK reads it; the traces path is appended.
+    otlpEndpoint: text(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
   };
 }

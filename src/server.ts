@@ -6,6 +6,7 @@ import { buildApp } from './app.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
 import type { Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
+import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
@@ -83,6 +84,7 @@ export async function startServer(
   metrics.observeQueue(storage);
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
+  await configureOperatorWebhook(storage, config, secrets, Date.now());
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
   const delivery = config.runWorker
@@ -143,6 +145,7 @@ export async function startWorker(
   metrics.observeQueue(storage);
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
+  await configureOperatorWebhook(storage, config, secrets, Date.now());
   const ops = Fastify({ loggerInstance: logger });
   ops.get('/healthz', async () => ({ status: 'ok' }));
   ops.get('/readyz', async (_request, reply) => {

@@ -9,6 +9,7 @@ import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { NewEvent, PublishedEvent, StoredEvent } from '../storage/index.js';
+import { isOperationalEventType } from './operational.js';
 import { eventPayload } from './payload.js';
 
 /** SPEC §7: an event body of at most 256 KiB. */
@@ -67,6 +68,10 @@ const CatalogueBody = Type.Object({
       description: Type.String(),
       example: Type.Unknown(),
       schema: Type.Unknown(),
+      operational: Type.Boolean({
+        description:
+          'Published by Rizler itself; subscribe by name or family, `*` does not cover it.',
+      }),
     }),
   ),
 });
@@ -103,6 +108,12 @@ function prepare(
     throw new ApiError(
       'unknown_event_type',
       `${where}event "${input.event}" is not a known event type; GET /v1/event-types lists them.`,
+    );
+  }
+  if (isOperationalEventType(input.event)) {
+    throw new ApiError(
+      'unknown_event_type',
+      `${where}event "${input.event}" is published by Rizler itself (an operational event); it cannot be published through the API.`,
     );
   }
   const data = input.data;
@@ -157,6 +168,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         description: t.description,
         example: t.example,
         schema: t.schema,
+        operational: t.operational === true,
       })),
     }),
   );

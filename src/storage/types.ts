@@ -343,6 +343,15 @@ export interface Storage {
    * batches; returns how many webhooks changed. Encryption key rotation uses it.
    */
   resealSecrets(reseal: (sealed: string) => string): Promise<number>;
+
+  /**
+   * Creates, updates and enables the operator's system-owned endpoint (SPEC §11,
+   * RIZLER_OPERATOR_WEBHOOK_URL), or disables it when `setting` is null.
+   */
+  configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void>;
 }
 
 /** Pending deliveries by where they stand, read from the queue's own indexes. */

@@ -1849,4 +1849,163 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(claimed!.traceparent).toBe(published.event.traceparent);
     });
   });
+
+  describe('operational events', () => {
+    async function eventsOf(accountId: string, type: string) {
+      const events = await storage.listEvents(
+        accountId,
+        { eventType: type },
+        { limit: 50, after: null },
+      );
+      return events.map((e) => ({ ...e, body: JSON.parse(e.payload) }));
+    }
+    async function deliveriesOf(accountId: string, eventId: string) {
+      return (await storage.listDeliveries(accountId, {}, { limit: 100, after: null })).filter(
+        (d) => d.eventId === eventId,
+      );
+    }
+
+    it('publishes webhook.disabled and webhook.enabled with the change, to subscribers only (not *)', async () => {
+      const account = await makeAccount(storage);
+      const watched = await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const ops = await makeWebhook(storage, account.id, { events: ['webhook.*'] });
+      await makeWebhook(storage, account.id, { events: ['*'] });
+
+      await storage.updateWebhook(account.id, watched.id, { status: 'disabled' }, T + 1);
+      const [disabled] = await eventsOf(account.id, 'webhook.disabled');
+      expect(disabled!.body.data).toEqual({
+        webhook_id: watched.id,
+        url: watched.url,
+        reason: 'manual',
+      });
+      expect((await deliveriesOf(account.id, disabled!.id)).map((d) => d.webhookId)).toEqual([
+        ops.id,
+      ]);
+      // A patch that leaves the status alone publishes nothing.
+      await storage.updateWebhook(account.id, watched.id, { description: 'x' }, T + 2);
+      await storage.updateWebhook(account.id, watched.id, { status: 'enabled' }, T + 3);
+      expect(await eventsOf(account.id, 'webhook.disabled')).toHaveLength(1);
+      const [enabled] = await eventsOf(account.id, 'webhook.enabled');
+      expect(enabled!.body.data).toEqual({ webhook_id: watched.id, url: watched.url });
+      expect((await deliveriesOf(account.id, enabled!.id)).map((d) => d.webhookId)).toEqual([
+        ops.id,
+      ]);
+      const claimed = await claim(storage, T + 3);
+      expect(claimed.map((c) => c.eventType)).toEqual(['webhook.disabled', 'webhook.enabled']);
+    });
+
+    it('publishes one webhook.disabled when an endpoint is disabled automatically', async () => {
+      const account = await makeAccount(storage);
+      const failing = await makeWebhook(storage, account.id, { events: ['call.ended'] });
+      const ops = await makeWebhook(storage, account.id, { events: ['webhook.disabled'] });
+      await publishOne(storage, account.id, 'call.ended');
+      await publishOne(storage, account.id, 'call.ended');
+      const claimed = await claim(storage, T);
+      expect(claimed).toHaveLength(2);
+      // Both attempts answer 410: one disable, one event.
+      for (const c of claimed) {
+        await complete(
+          storage,
+          c,
+          { kind: 'retry', nextAttemptAt: T + MINUTE },
+          { gone: true, statusCode: 410 },
+        );
+      }
+      const events = await eventsOf(account.id, 'webhook.disabled');
+      expect(events).toHaveLength(1);
+      expect(events[0]!.body.data).toEqual({
+        webhook_id: failing.id,
+        url: failing.url,
+        reason: 'gone',
+      });
+      const deliveries = await deliveriesOf(account.id, events[0]!.id);
+      expect(deliveries.map((d) => d.webhookId)).toEqual([ops.id]);
+    });
+
+    it('publishes one delivery.exhausted when a delivery fails for good, never about its own delivery', async () => {
+      const account = await makeAccount(storage);
+      const target = await makeWebhook(storage, account.id, { events: ['call.ended'] });
+      const ops = await makeWebhook(storage, account.id, {
+        events: ['delivery.exhausted'],
+        url: 'https://ops.example.com/',
+      });
+      await publishOne(storage, account.id, 'call.ended');
+      const [first] = await claim(storage, T);
+      await complete(storage, first!, { kind: 'retry', nextAttemptAt: T + 1 }, { statusCode: 503 });
+      expect(await eventsOf(account.id, 'delivery.exhausted')).toHaveLength(0);
+      const [second] = await claim(storage, T + 1);
+      await complete(
+        storage,
+        second!,
+        { kind: 'failed' },
+        { now: T + 1, statusCode: 503, error: 'the receiver answered HTTP 503' },
+      );
+      const [exhausted] = await eventsOf(account.id, 'delivery.exhausted');
+      expect(exhausted!.body.data).toEqual({
+        delivery_id: first!.deliveryId,
+        webhook_id: target.id,
+        event_id: first!.eventId,
+        event: 'call.ended',
+        attempts: 2,
+        last_status_code: 503,
+        last_error: 'the receiver answered HTTP 503',
+      });
+      // A repeated completion of the same lease changes nothing and publishes nothing.
+      await complete(storage, second!, { kind: 'failed' }, { now: T + 1 });
+      expect(await eventsOf(account.id, 'delivery.exhausted')).toHaveLength(1);
+
+      // The operational event's own delivery fails for good: no event about it.
+      const [opsClaim] = await claim(storage, T + 1);
+      expect(opsClaim!.webhookId).toBe(ops.id);
+      expect(opsClaim!.eventType).toBe('delivery.exhausted');
+      await complete(storage, opsClaim!, { kind: 'failed' }, { now: T + 2 });
+      expect(await eventsOf(account.id, 'delivery.exhausted')).toHaveLength(1);
+    });
+
+    it("copies every account's operational events to the operator's endpoint, with account_id", async () => {
+      const a = await makeAccount(storage, 'a');
+      const b = await makeAccount(storage, 'b');
+      const wa = await makeWebhook(storage, a.id, { events: ['call.ended'] });
+      const wb = await makeWebhook(storage, b.id, { events: ['call.ended'] });
+      await storage.configureOperatorWebhook(
+        { url: 'https://operator.example.com/hooks', sealedSecret: 'sealed:op' },
+        T,
+      );
+      await storage.updateWebhook(a.id, wa.id, { status: 'disabled' }, T + 1);
+      await storage.updateWebhook(b.id, wb.id, { status: 'disabled' }, T + 2);
+      const copies = await eventsOf('acc_operator', 'webhook.disabled');
+      expect(copies.map((e) => e.body.data.account_id).sort()).toEqual([a.id, b.id].sort());
+      expect(copies.find((e) => e.body.data.account_id === a.id)!.body.data).toEqual({
+        webhook_id: wa.id,
+        url: wa.url,
+        reason: 'manual',
+        account_id: a.id,
+      });
+      const claimed = await claim(storage, T + 2);
+      expect(claimed.map((c) => c.webhookId)).toEqual(['wh_operator', 'wh_operator']);
+      expect(claimed[0]!.url).toBe('https://operator.example.com/hooks');
+      expect(claimed[0]!.sealedSecrets).toEqual(['sealed:op']);
+      // The accounts' own events carry no account_id, and no endpoint of theirs subscribed.
+      const [own] = await eventsOf(a.id, 'webhook.disabled');
+      expect(own!.body.data.account_id).toBeUndefined();
+
+      // Turned off: no more copies; on again at another URL: what waited goes there.
+      await storage.configureOperatorWebhook(null, T + 3);
+      await storage.updateWebhook(a.id, wa.id, { status: 'enabled' }, T + 4);
+      expect(await eventsOf('acc_operator', 'webhook.enabled')).toHaveLength(0);
+      await storage.configureOperatorWebhook(
+        { url: 'https://operator2.example.com/', sealedSecret: 'sealed:op2' },
+        T + 5,
+      );
+      const later = await claim(storage, T + 5);
+      expect(later.map((c) => [c.webhookId, c.url])).toEqual([]);
+      const waiting = await storage.listDeliveries(
+        'acc_operator',
+        { status: 'pending' },
+        { limit: 10, after: null },
+      );
+      expect(waiting).toHaveLength(2);
+      expect(waiting.every((d) => d.url === 'https://operator2.example.com/')).toBe(true);
+    });
+  });
 });

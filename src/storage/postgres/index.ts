@@ -39,6 +39,13 @@ import {
 import { subscriptionMatches } from '../../core/event-catalogue.js';
 import { FilterCache, filterSubject } from '../../core/filter.js';
 import {
+  deliveryExhausted,
+  isOperationalEventType,
+  webhookDisabled,
+  webhookEnabled,
+} from '../../events/operational.js';
+import { PostgresOperational } from './operational.js';
+import {
   num,
   numOrNull,
   strOrNull,
@@ -255,6 +262,7 @@ export class PostgresStorage implements Storage {
   private readonly instanceId = randomBytes(8).toString('hex');
   private closed: Promise<void> | null = null;
   private readonly filters = new FilterCache();
+  private readonly operational = new PostgresOperational(this.filters, (q) => this.notify(q));
 
   constructor(url: string, options: StorageOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
@@ -549,10 +557,18 @@ export class PostgresStorage implements Storage {
       if (before.status !== status) {
         if (status === 'disabled') await this.parkEndpoints(q, [id]);
         else await this.unparkEndpoint(q, id, now);
+        const after = { id, url: patch.url ?? before.url };
+        await this.operational.publish(
+          q,
+          accountId,
+          status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
+          now,
+        );
       }
       if (woke) await this.notify(q);
       return { webhook: toWebhook(updated!), woke };
     });
+    if (this.operational.takeWake()) this.emitWake();
     if (!result) return null;
     if (result.woke) this.emitWake();
     return result.webhook;
@@ -1273,7 +1289,7 @@ export class PostgresStorage implements Storage {
              $8::bigint[], $9::text[], $10::bigint[])
            AS u(id, lease_token, kind, trigger, next_at, status_code, duration_ms, error, started_at)
          WHERE d.id = u.id AND d.lease_token = u.lease_token
-         RETURNING d.id, d.manual_requested`,
+         RETURNING d.id, d.manual_requested, d.attempt_count`,
         [
           now,
           once.map((c) => c.claim.deliveryId),
@@ -1288,6 +1304,16 @@ export class PostgresStorage implements Storage {
         ],
       );
       let wake = requeued.some((r) => r.manual_requested === true);
+      // SPEC §11: once per delivery (only this completion moves it to failed), never about an
+      // operational event's own delivery.
+      const attemptsOf = new Map(requeued.map((r) => [String(r.id), num(r.attempt_count)]));
+      for (const c of once) {
+        const attempts = attemptsOf.get(c.claim.deliveryId);
+        if (attempts === undefined || c.outcome.kind !== 'failed') continue;
+        if (isOperationalEventType(c.claim.eventType)) continue;
+        const event = deliveryExhausted(c.claim, attempts, c.attempt.statusCode, c.attempt.error);
+        await this.operational.publish(q, c.claim.accountId, event, now);
+      }
 
       // The endpoints, locked in id order (after the deliveries: a claim locks deliveries
       // first too, so neither waits on the other in a cycle).
@@ -1335,6 +1361,7 @@ export class PostgresStorage implements Storage {
       if (wake) await this.notify(q);
       return wake;
     });
+    if (this.operational.takeWake()) this.emitWake();
     if (!next) {
       if (woke) this.emitWake();
       return [];
@@ -1414,6 +1441,11 @@ export class PostgresStorage implements Storage {
     );
     const disabled = changed.filter(([, s]) => s.disabledReason !== null).map(([id]) => id);
     if (disabled.length > 0) await this.parkEndpoints(q, disabled);
+    for (const [id, s] of changed) {
+      const reason = s.disabledReason;
+      if (reason)
+        await this.operational.publishAbout(q, id, (w) => webhookDisabled(w, reason), policy.now);
+    }
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -1492,6 +1524,14 @@ export class PostgresStorage implements Storage {
       held: Number(held!.n),
       endpoints,
     };
+  }
+
+  async configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void> {
+    await this.tx((q) => this.operational.configureOperator(q, setting, now));
+    this.emitWake();
   }
 
   async resealSecrets(reseal: (sealed: string) => string): Promise<number> {

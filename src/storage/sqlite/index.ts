@@ -37,6 +37,13 @@ import {
 import { subscriptionMatches } from '../../core/event-catalogue.js';
 import { FilterCache, filterSubject } from '../../core/filter.js';
 import {
+  deliveryExhausted,
+  isOperationalEventType,
+  webhookDisabled,
+  webhookEnabled,
+} from '../../events/operational.js';
+import { SqliteOperational } from './operational.js';
+import {
   num,
   numOrNull,
   strOrNull,
@@ -81,6 +88,7 @@ export class SqliteStorage implements Storage {
   private readonly wake = new EventEmitter();
   private readonly statements = new Map<string, Database.Statement>();
   private readonly filters = new FilterCache();
+  private readonly operational = new SqliteOperational((sql) => this.stmt(sql), this.filters);
 
   private checkpointer: Worker | null = null;
 
@@ -348,12 +356,19 @@ export class SqliteStorage implements Storage {
       if (before.status !== status) {
         if (status === 'disabled') this.parkEndpoint(id);
         else this.unparkEndpoint(id, now);
+        const after = { id, url: patch.url ?? before.url };
+        this.operational.publish(
+          accountId,
+          status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
+          now,
+        );
       }
       return {
         webhook: toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row),
         woke: before.status !== status && status === 'enabled',
       };
     });
+    if (this.operational.takeWake()) this.notify();
     if (!result) return null;
     if (result.woke) this.notify();
     return result.webhook;
@@ -921,7 +936,7 @@ export class SqliteStorage implements Storage {
            last_status_code = :code, last_duration_ms = :duration, last_error = :error,
            last_attempt_at = :started, lease_token = NULL, held = 0, updated_at = :now
          WHERE id = :id AND lease_token = :lease
-         RETURNING manual_requested`,
+         RETURNING manual_requested, attempt_count`,
       );
       for (const { claim, attempt, outcome, endpointGone } of completed) {
         // The delivery is gone (its webhook was deleted mid-attempt): nothing to record.
@@ -941,6 +956,17 @@ export class SqliteStorage implements Storage {
         }) as Row | undefined;
         // A manual retry asked for while this attempt was in flight still gets its attempt.
         if (updated?.manual_requested === 1) wake = true;
+        // SPEC §11: once per delivery (only this completion moves it to failed), never about
+        // an operational event's own delivery.
+        if (updated && outcome.kind === 'failed' && !isOperationalEventType(claim.eventType)) {
+          const exhausted = deliveryExhausted(
+            claim,
+            num(updated.attempt_count),
+            attempt.statusCode,
+            attempt.error,
+          );
+          this.operational.publish(claim.accountId, exhausted, now);
+        }
         // Health changes only when the outcome differs from the endpoint's previous one in this
         // batch (or on a 410): a run of successes is one statement, not one per attempt.
         const succeeded = outcome.kind === 'succeeded';
@@ -960,7 +986,7 @@ export class SqliteStorage implements Storage {
     });
     // With `next`, what became due was claimed just now; the caller claims again if its batch
     // came back full.
-    if (woke && !next) this.notify();
+    if ((woke && !next) || this.operational.takeWake()) this.notify();
     return claimed;
   }
 
@@ -991,7 +1017,14 @@ export class SqliteStorage implements Storage {
       gone ? 1 : 0,
       policy.now - policy.autoDisableAfterMs,
     );
-    if (info.changes > 0) this.parkEndpoint(webhookId);
+    if (info.changes > 0) {
+      this.parkEndpoint(webhookId);
+      this.operational.publishAbout(
+        webhookId,
+        (w) => webhookDisabled(w, gone ? 'gone' : 'failing'),
+        policy.now,
+      );
+    }
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -1066,6 +1099,14 @@ export class SqliteStorage implements Storage {
         endpoints,
       };
     });
+  }
+
+  async configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void> {
+    await this.tx(() => this.operational.configureOperator(setting, now));
+    this.notify();
   }
 
   async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
