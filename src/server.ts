@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
 import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
+import { createTracing, type Tracing } from './observability/tracing.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
@@ -52,10 +53,19 @@ async function startDelivery(
   logger: Logger,
   metrics: Metrics,
   secrets: SecretBox,
+  tracing: Tracing,
 ): Promise<{ stop(): Promise<void> }> {
   const sending = new ThreadedSender(config, logger);
   await sending.start();
-  const { worker, retention } = buildDelivery(config, storage, logger, metrics, sending, secrets);
+  const { worker, retention } = buildDelivery(
+    config,
+    storage,
+    logger,
+    metrics,
+    sending,
+    secrets,
+    tracing,
+  );
   worker.start();
   retention.start();
   return {
@@ -87,14 +97,25 @@ export async function startServer(
   await configureOperatorWebhook(storage, config, secrets, Date.now());
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
+  const tracing = await createTracing(config, 'rizler-webhooks');
   const delivery = config.runWorker
-    ? await startDelivery(config, storage, logger, metrics, secrets)
+    ? await startDelivery(config, storage, logger, metrics, secrets, tracing)
     : null;
-  const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
+  const app = await buildApp({
+    config,
+    storage,
+    secrets,
+    sender,
+    metrics,
+    logger,
+    now: Date.now,
+    tracing,
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await delivery?.stop();
+    await tracing.shutdown();
     await dispatcher.close();
     await storage.close();
     throw err;
@@ -124,6 +145,7 @@ export async function startServer(
     async stop() {
       await app.close();
       await delivery?.stop();
+      await tracing.shutdown();
       await dispatcher.close();
       await storage.close();
     },
@@ -165,7 +187,8 @@ export async function startWorker(
   await ops.listen({ port: config.port, host: config.host });
   const address = ops.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const delivery = await startDelivery(config, storage, logger, metrics, secrets);
+  const tracing = await createTracing(config, 'rizler-webhooks-worker');
+  const delivery = await startDelivery(config, storage, logger, metrics, secrets, tracing);
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');
   return {
     port,
@@ -173,6 +196,7 @@ export async function startWorker(
     async stop() {
       await ops.close();
       await delivery.stop();
+      await tracing.shutdown();
       await storage.close();
     },
   };
