@@ -365,6 +365,11 @@ export interface QueueStats {
   scheduled: number;
   /** Held while their endpoint is at its in-flight cap. */
   held: number;
+  /**
+   * When the longest-throttled delivery fell due: one held at its endpoint's in-flight cap, or
+   * put off by its rate limit (due, but its turn moved later). Due-now cannot show these.
+   */
+  oldestThrottledAt: number | null;
   /** Endpoints by state: `enabled`, or `disabled:<reason>`. */
   endpoints: Record<string, number>;
 }

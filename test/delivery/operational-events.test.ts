@@ -125,6 +125,18 @@ describe('operational events', () => {
     await ops.waitFor(3, 10_000);
     expect(bodies(ops)[2]).toMatchObject({ event: 'webhook.enabled' });
 
+    // Sent operational events are counted for Prometheus, with the throttled backlog's age.
+    let metrics = '';
+    for (let i = 0; i < 50; i++) {
+      metrics = await (await fetch(server.url + '/metrics')).text();
+      if (/rizler_operational_events_sent_total\{type="webhook.enabled"\}/.test(metrics)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Each went to the subscriber and to the operator.
+    expect(metrics).toMatch(/rizler_operational_events_sent_total\{type="delivery.exhausted"\} 2/);
+    expect(metrics).toMatch(/rizler_operational_events_sent_total\{type="webhook.disabled"\} 2/);
+    expect(metrics).toMatch(/rizler_queue_oldest_throttled_age_seconds \d/);
+
     // `*` got the platform's events only.
     expect(bodies(everything).every((b) => b.event === 'call.ended')).toBe(true);
     expect(everything.requests.length).toBeGreaterThanOrEqual(2);

@@ -2008,4 +2008,34 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(waiting.every((d) => d.url === 'https://operator2.example.com/')).toBe(true);
     });
   });
+
+  describe('throttled backlog', () => {
+    it('tells when the longest-throttled delivery fell due: held at the cap or put off by the rate', async () => {
+      const account = await makeAccount(storage);
+      const limited = await makeWebhook(storage, account.id, {
+        events: ['call.ended'],
+        rateLimitPerMinute: 1,
+      });
+      const capped = await makeWebhook(storage, account.id, { events: ['call.missed'] });
+      expect((await storage.queueStats(T)).oldestThrottledAt).toBeNull();
+
+      // Three events for the rate-limited endpoint (one a minute): one leased, two put off.
+      for (let i = 0; i < 3; i++)
+        await publishOne(storage, account.id, 'call.ended', { now: T + 5 * SECOND });
+      const first = await claim(storage, T + 5 * SECOND, { maxInFlightPerEndpoint: 10 });
+      expect(first.map((c) => c.webhookId)).toEqual([limited.id]);
+      let stats = await storage.queueStats(T + 10 * SECOND);
+      expect(stats.due).toBe(0);
+      expect(stats.oldestThrottledAt).toBe(T + 5 * SECOND);
+
+      // Two for the capped endpoint, published earlier in effect (T), with a cap of one.
+      await publishOne(storage, account.id, 'call.missed', { now: T });
+      await publishOne(storage, account.id, 'call.missed', { now: T });
+      const second = await claim(storage, T + 10 * SECOND, { maxInFlightPerEndpoint: 1 });
+      expect(second.map((c) => c.webhookId)).toEqual([capped.id]);
+      stats = await storage.queueStats(T + 10 * SECOND);
+      expect(stats.held).toBe(1);
+      expect(stats.oldestThrottledAt).toBe(T);
+    });
+  });
 });

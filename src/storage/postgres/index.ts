@@ -1506,6 +1506,16 @@ export class PostgresStorage implements Storage {
       [now],
     );
     const [held] = await this.query('SELECT count(*) AS n FROM deliveries WHERE held');
+    // The longest-throttled delivery: held at the in-flight cap, or put off by the rate limit
+    // (due_at moved past a due time that has come).
+    const [throttled] = await this.query(
+      `SELECT least(
+         (SELECT min(coalesce(next_attempt_at, created_at)) FROM deliveries WHERE held),
+         (SELECT min(coalesce(next_attempt_at, updated_at)) FROM deliveries
+          WHERE due_at > $1 AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= $1)
+       ) AS t`,
+      [now],
+    );
     const endpoints: Record<string, number> = {};
     for (const row of await this.query(
       'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
@@ -1522,6 +1532,7 @@ export class PostgresStorage implements Storage {
       inFlight: Number(inFlight!.n),
       scheduled: Number(later!.n) - Number(inFlight!.n),
       held: Number(held!.n),
+      oldestThrottledAt: numOrNull(throttled?.t),
       endpoints,
     };
   }

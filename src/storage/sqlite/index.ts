@@ -59,6 +59,19 @@ import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
 
+/**
+ * When the longest-throttled pending delivery fell due: held rows (at the in-flight cap) since
+ * their due time, rate-deferred rows (due_at moved past a due time that has come) since that.
+ */
+const THROTTLED_SINCE = `
+  SELECT min(t) AS t FROM (
+    SELECT min(coalesce(next_attempt_at, created_at)) AS t FROM deliveries
+      INDEXED BY deliveries_held WHERE held = 1
+    UNION ALL
+    SELECT min(coalesce(next_attempt_at, updated_at)) AS t FROM deliveries
+      INDEXED BY deliveries_due
+      WHERE due_at > :now AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= :now)`;
+
 /** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
 
@@ -1080,6 +1093,7 @@ export class SqliteStorage implements Storage {
       const held = this.stmt(
         'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_held WHERE held = 1',
       ).get() as Row;
+      const throttled = this.stmt(THROTTLED_SINCE).get({ now }) as Row;
       const endpoints: Record<string, number> = {};
       for (const row of this.stmt(
         'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
@@ -1096,6 +1110,7 @@ export class SqliteStorage implements Storage {
         inFlight: num(inFlight.n),
         scheduled: num(later.n) - num(inFlight.n),
         held: num(held.n),
+        oldestThrottledAt: numOrNull(throttled.t),
         endpoints,
       };
     });
