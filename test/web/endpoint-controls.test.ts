@@ -54,7 +54,7 @@ describe('endpoint controls in the dashboard', { timeout: 60_000 }, () => {
     const dialog = page.getByRole('dialog');
 
     // Operational events under their own heading; "All events" does not check them.
-    const operational = dialog.getByRole('group', { name: 'Operational events' });
+    const operational = dialog.getByRole('group', { name: 'Operational', exact: true });
     expect(
       await operational.getByRole('checkbox', { name: 'webhook.disabled', exact: true }).count(),
     ).toBe(1);

@@ -91,10 +91,11 @@ export function EventPicker({ types, selection, onChange, error }: EventPickerPr
         ))}
         {operational.length > 0 && (
           <fieldset className="event-family event-operational">
-            <legend>Operational events</legend>
+            {/* "Operational", not "… events": the Events group keeps a name of its own. */}
+            <legend>Operational</legend>
             <p className="check-description">
-              Sent by Rizler about your own endpoints and deliveries; “All events” does not include
-              them.
+              Operational events, sent by Rizler about your own endpoints and deliveries; “All
+              events” does not include them.
             </p>
             {operational.map((family) => (
               <div key={family.name}>
