@@ -631,6 +631,17 @@ export interface operations {
                      *           "status": "enabled",
                      *           "disabled_reason": null,
                      *           "rate_limit_per_minute": null,
+                     *           "headers": {
+                     *             "X-Team": "sales"
+                     *           },
+                     *           "filter": {
+                     *             "data": {
+                     *               "direction": "inbound",
+                     *               "duration": {
+                     *                 "$gte": 60
+                     *               }
+                     *             }
+                     *           },
                      *           "created_at": "2026-01-15T10:30:00.000Z",
                      *           "updated_at": "2026-01-15T10:30:00.000Z"
                      *         }
@@ -647,6 +658,13 @@ export interface operations {
                             status: "enabled" | "disabled";
                             disabled_reason: "manual" | "failing" | "gone" | (never | null);
                             rate_limit_per_minute: number | null;
+                            /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            filter: {
+                                [key: string]: unknown;
+                            } | null;
                             created_at: string;
                             updated_at: string;
                         }[];
@@ -707,7 +725,18 @@ export interface operations {
                  *       "events": [
                  *         "call.*"
                  *       ],
-                 *       "description": "CRM sync"
+                 *       "description": "CRM sync",
+                 *       "headers": {
+                 *         "X-Team": "sales"
+                 *       },
+                 *       "filter": {
+                 *         "data": {
+                 *           "direction": "inbound",
+                 *           "duration": {
+                 *             "$gte": 60
+                 *           }
+                 *         }
+                 *       }
                  *     }
                  */
                 "application/json": {
@@ -721,6 +750,14 @@ export interface operations {
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
                     rate_limit_per_minute?: number | null;
+                    /** @description Sent with every attempt: at most 20, names ^[A-Za-z0-9-]{1,64}$, values up to 1 KiB of printable ASCII. Names the system sets (Content-Type, User-Agent, X-Rizler-*, webhook-*, …) are refused. */
+                    headers?: {
+                        [key: string]: string;
+                    };
+                    /** @description Matched against {"event","data"}; null for none. Operators: $eq, $neq, $gt, $gte, $lt, $lte, $in, $nin, $startsWith, $endsWith, $exists, $and, $or, $not. */
+                    filter?: {
+                        [key: string]: unknown;
+                    } | null;
                 };
             };
         };
@@ -742,6 +779,17 @@ export interface operations {
                      *       "status": "enabled",
                      *       "disabled_reason": null,
                      *       "rate_limit_per_minute": null,
+                     *       "headers": {
+                     *         "X-Team": "sales"
+                     *       },
+                     *       "filter": {
+                     *         "data": {
+                     *           "direction": "inbound",
+                     *           "duration": {
+                     *             "$gte": 60
+                     *           }
+                     *         }
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z",
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -755,6 +803,13 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                        headers: {
+                            [key: string]: string;
+                        };
+                        filter: {
+                            [key: string]: unknown;
+                        } | null;
                         created_at: string;
                         updated_at: string;
                         secret: string;
@@ -845,6 +900,17 @@ export interface operations {
                      *       "status": "enabled",
                      *       "disabled_reason": null,
                      *       "rate_limit_per_minute": null,
+                     *       "headers": {
+                     *         "X-Team": "sales"
+                     *       },
+                     *       "filter": {
+                     *         "data": {
+                     *           "direction": "inbound",
+                     *           "duration": {
+                     *             "$gte": 60
+                     *           }
+                     *         }
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z"
                      *     }
@@ -857,6 +923,13 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                        headers: {
+                            [key: string]: string;
+                        };
+                        filter: {
+                            [key: string]: unknown;
+                        } | null;
                         created_at: string;
                         updated_at: string;
                     };
@@ -983,6 +1056,14 @@ export interface operations {
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
                     rate_limit_per_minute?: number | null;
+                    /** @description Sent with every attempt: at most 20, names ^[A-Za-z0-9-]{1,64}$, values up to 1 KiB of printable ASCII. Names the system sets (Content-Type, User-Agent, X-Rizler-*, webhook-*, …) are refused. */
+                    headers?: {
+                        [key: string]: string;
+                    };
+                    /** @description Matched against {"event","data"}; null for none. Operators: $eq, $neq, $gt, $gte, $lt, $lte, $in, $nin, $startsWith, $endsWith, $exists, $and, $or, $not. */
+                    filter?: {
+                        [key: string]: unknown;
+                    } | null;
                 };
             };
         };
@@ -1001,6 +1082,13 @@ export interface operations {
                         status: "enabled" | "disabled";
                         disabled_reason: "manual" | "failing" | "gone" | (never | null);
                         rate_limit_per_minute: number | null;
+                        /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                        headers: {
+                            [key: string]: string;
+                        };
+                        filter: {
+                            [key: string]: unknown;
+                        } | null;
                         created_at: string;
                         updated_at: string;
                     };
@@ -1600,6 +1688,8 @@ export interface operations {
                             description: string;
                             example: unknown;
                             schema: unknown;
+                            /** @description Published by Rizler itself; subscribe by name or family, `*` does not cover it. */
+                            operational: boolean;
                         }[];
                     };
                 };
@@ -1687,6 +1777,8 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C trace context; kept with the event, and each attempt sends a child of it. A malformed one starts a new trace. */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;

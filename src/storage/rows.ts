@@ -37,6 +37,8 @@ export function toWebhook(row: Row): Webhook {
     sealedSecret: String(row.secret),
     sealedPreviousSecret: strOrNull(row.previous_secret),
     previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
+    headers: row.headers === undefined ? {} : json<Record<string, string>>(row.headers),
+    filter: row.filter === null || row.filter === undefined ? null : json(row.filter),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -50,6 +52,7 @@ export function toEvent(row: Row): StoredEvent {
     timestamp: String(row.timestamp),
     payload: String(row.payload),
     test: bool(row.test),
+    traceparent: strOrNull(row.traceparent),
     createdAt: num(row.created_at),
   };
 }

@@ -29,6 +29,10 @@ export interface Webhook {
   /** The secret before the last rotation, still signing `webhook-signature` until it expires. */
   sealedPreviousSecret: string | null;
   previousSecretExpiresAt: number | null;
+  /** Custom headers sent with every attempt (SPEC §11), as given. */
+  headers: Record<string, string>;
+  /** Content filter (SPEC §11), checked when saved; null lets every event of the types through. */
+  filter: Record<string, unknown> | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -42,6 +46,8 @@ export interface NewWebhook {
   status: WebhookStatus;
   rateLimitPerMinute: number | null;
   sealedSecret: string;
+  headers?: Record<string, string>;
+  filter?: Record<string, unknown> | null;
   now: number;
 }
 
@@ -52,6 +58,8 @@ export interface WebhookPatch {
   status?: WebhookStatus;
   rateLimitPerMinute?: number | null;
   sealedSecret?: string;
+  headers?: Record<string, string>;
+  filter?: Record<string, unknown> | null;
 }
 
 export interface SecretRotation {
@@ -71,6 +79,8 @@ export interface StoredEvent {
   /** The exact body every endpoint receives: compact JSON of id, event, timestamp, data. */
   payload: string;
   test: boolean;
+  /** W3C trace context the event belongs to (SPEC §11); attempts send children of it. */
+  traceparent: string | null;
   createdAt: number;
 }
 
@@ -80,6 +90,9 @@ export interface NewEvent {
   timestamp: string;
   payload: string;
   idempotencyKey: string | null;
+  /** The event's `data`, when the caller has it parsed: content filters read it. */
+  data?: unknown;
+  traceparent?: string | null;
 }
 
 export interface PublishRequest {
@@ -187,6 +200,10 @@ export interface ClaimedDelivery {
   autoAttempts: number;
   trigger: 'auto' | 'manual';
   sealedSecrets: string[];
+  /** The endpoint's custom headers (SPEC §11). */
+  headers: Record<string, string>;
+  /** The event's trace context; the attempt sends a child of it. */
+  traceparent: string | null;
 }
 
 /** What happened to the delivery after an attempt: one type per outcome. */
@@ -326,6 +343,15 @@ export interface Storage {
    * batches; returns how many webhooks changed. Encryption key rotation uses it.
    */
   resealSecrets(reseal: (sealed: string) => string): Promise<number>;
+
+  /**
+   * Creates, updates and enables the operator's system-owned endpoint (SPEC §11,
+   * RIZLER_OPERATOR_WEBHOOK_URL), or disables it when `setting` is null.
+   */
+  configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void>;
 }
 
 /** Pending deliveries by where they stand, read from the queue's own indexes. */
@@ -339,6 +365,11 @@ export interface QueueStats {
   scheduled: number;
   /** Held while their endpoint is at its in-flight cap. */
   held: number;
+  /**
+   * When the longest-throttled delivery fell due: one held at its endpoint's in-flight cap, or
+   * put off by its rate limit (due, but its turn moved later). Due-now cannot show these.
+   */
+  oldestThrottledAt: number | null;
   /** Endpoints by state: `enabled`, or `disabled:<reason>`. */
   endpoints: Record<string, number>;
 }

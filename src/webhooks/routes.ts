@@ -10,6 +10,7 @@ import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { Webhook, WebhookPatch } from '../storage/index.js';
+import { checkFilter, checkHeaders, FilterField, HeadersField, maskHeaders } from './controls.js';
 import { generateSecret, SECRET_OVERLAP_MS, SecretField } from './secrets.js';
 import { sendTest, TestResultBody } from './test-send.js';
 import { statsFor, StatsBody, StatsQuery } from './stats.js';
@@ -43,6 +44,10 @@ const WebhookBody = Type.Object({
     Type.Null(),
   ]),
   rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
+  headers: Type.Record(Type.String(), Type.String(), {
+    description: 'Custom headers; in lists, values of credential-like headers are masked.',
+  }),
+  filter: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -55,10 +60,13 @@ const CreateBody = Type.Object({
   status: Type.Optional(Status),
   description: Type.Optional(Description),
   rate_limit_per_minute: Type.Optional(RateLimit),
+  headers: Type.Optional(HeadersField),
+  filter: Type.Optional(FilterField),
 });
 const PatchBody = Type.Partial(CreateBody, { minProperties: 1 });
 
-function render(w: Webhook): Static<typeof WebhookBody> {
+/** `masked`: lists show credential-like header values masked; the webhook's own read does not. */
+function render(w: Webhook, masked = false): Static<typeof WebhookBody> {
   return {
     id: w.id,
     url: w.url,
@@ -67,6 +75,8 @@ function render(w: Webhook): Static<typeof WebhookBody> {
     status: w.status,
     disabled_reason: w.disabledReason,
     rate_limit_per_minute: w.rateLimitPerMinute,
+    headers: masked ? maskHeaders(w.headers) : w.headers,
+    filter: w.filter,
     created_at: iso(w.createdAt),
     updated_at: iso(w.updatedAt),
   };
@@ -118,6 +128,8 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const body = request.body;
       const url = checkUrl(body.url);
       const events = checkEvents(body.events);
+      const headers = checkHeaders(body.headers ?? {});
+      const filter = checkFilter(body.filter ?? null);
       const secret = body.secret ?? generateSecret();
       const now = ctx.now();
       const created = await ctx.storage.createWebhook(
@@ -130,6 +142,8 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
           status: body.status ?? 'enabled',
           rateLimitPerMinute: body.rate_limit_per_minute ?? null,
           sealedSecret: ctx.secrets.seal(secret),
+          headers,
+          filter,
           now,
         },
         ctx.config.maxEndpoints,
@@ -160,7 +174,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const account = requireAccount(request);
       const page = toPage(request.query);
       const rows = await ctx.storage.listWebhooks(account.id, plusOne(page));
-      return pageOf(rows, page, render);
+      return pageOf(rows, page, (w) => render(w, true));
     },
   );
 
@@ -204,6 +218,8 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       if (body.rate_limit_per_minute !== undefined)
         patch.rateLimitPerMinute = body.rate_limit_per_minute;
       if (body.secret !== undefined) patch.sealedSecret = ctx.secrets.seal(body.secret);
+      if (body.headers !== undefined) patch.headers = checkHeaders(body.headers);
+      if (body.filter !== undefined) patch.filter = checkFilter(body.filter);
       const updated = await ctx.storage.updateWebhook(
         account.id,
         request.params.id,
@@ -319,6 +335,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         url: webhook.url,
         eventType: request.body.event,
         secrets,
+        headers: webhook.headers,
       });
     },
   );

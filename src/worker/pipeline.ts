@@ -14,6 +14,7 @@ import type {
   CompletedAttempt,
   Storage,
 } from '../storage/index.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { AttemptResult, AttemptSender } from './sender.js';
 
 export interface WorkerSettings {
@@ -39,6 +40,8 @@ export interface WorkerDeps {
   settings: WorkerSettings;
   logger: Logger;
   observer?: WorkerObserver;
+  /** Spans of claim → record and of each attempt, and the attempt's traceparent (SPEC §11). */
+  tracing?: Tracing;
   now?: () => number;
   random?: () => number;
 }
@@ -216,6 +219,7 @@ export class DeliveryWorker {
 
   private async send(claim: ClaimedDelivery): Promise<void> {
     const { sender, secrets, settings, logger } = this.deps;
+    const traced = this.deps.tracing?.attempt(claim);
     let result: AttemptResult;
     try {
       result = await sender.send({
@@ -226,6 +230,8 @@ export class DeliveryWorker {
         attempt: claim.attempt,
         payload: claim.payload,
         secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
+        headers: claim.headers,
+        traceparent: traced?.traceparent,
       });
     } catch (err) {
       // Only a programming error or an unreadable secret gets here; record it as a failure
@@ -244,6 +250,7 @@ export class DeliveryWorker {
     }
     const outcome = decideOutcome(claim, result, settings.retryScheduleMs, this.now(), this.random);
     this.deps.observer?.attemptFinished?.(claim, result, outcome);
+    traced?.finished(result, outcome);
     this.completions.push({
       claim,
       outcome,
@@ -312,6 +319,7 @@ export class DeliveryWorker {
       for (let tries = 0; ; tries++) {
         try {
           const { limit, claimed } = await this.recordAndRefill(batch);
+          this.deps.tracing?.recorded(batch.map((c) => c.claim));
           // The loop claims again after a full batch (more may be due), once there is room
           // if there was none, and after a retry was scheduled (its alarm may be earlier).
           const retried = batch.some((c) => c.outcome.kind === 'retry');

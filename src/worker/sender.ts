@@ -18,6 +18,10 @@ export interface OutgoingAttempt {
   payload: string;
   /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
   secrets: string[];
+  /** The endpoint's custom headers (SPEC §11); the system's own headers come after them. */
+  headers?: Record<string, string>;
+  /** W3C trace context of this attempt (SPEC §11). */
+  traceparent?: string;
 }
 
 export interface AttemptResult {
@@ -47,7 +51,12 @@ export function signedHeaders(
   out: OutgoingAttempt,
   signedAtSeconds: number,
 ): Record<string, string> {
+  const custom: Record<string, string> = {};
+  if (out.headers)
+    for (const [name, value] of Object.entries(out.headers)) custom[name.toLowerCase()] = value;
   return {
+    ...custom,
+    ...(out.traceparent === undefined ? {} : { traceparent: out.traceparent }),
     'content-type': 'application/json',
     'user-agent': USER_AGENT,
     'x-rizler-event': out.eventType,

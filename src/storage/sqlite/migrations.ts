@@ -113,4 +113,17 @@ CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
 CREATE INDEX attempts_by_webhook ON attempts (webhook_id, started_at);
 `,
   },
+  {
+    // SPEC §11: custom headers and a content filter per endpoint (JSON text), and the trace
+    // context an event was published under.
+    // Number 5: 2-4 and 6 belong to other work merging at the same time; migrations apply by
+    // membership in the ledger, not by the highest number, so the gap is harmless.
+    version: 5,
+    name: 'endpoint controls',
+    sql: `
+ALTER TABLE webhooks ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE webhooks ADD COLUMN filter TEXT;
+ALTER TABLE events ADD COLUMN traceparent TEXT;
+`,
+  },
 ];
