@@ -205,15 +205,17 @@ export function compileFilter(filter: unknown): FilterCheck {
   if (!isObject(filter)) {
     return { ok: false, message: 'filter must be a JSON object, or null for no filter' };
   }
-  const text = JSON.stringify(filter);
-  if (new TextEncoder().encode(text).length > MAX_FILTER_BYTES) {
-    return { ok: false, message: `filter is larger than ${MAX_FILTER_BYTES} bytes; simplify it` };
-  }
+  // Depth first, iteratively: JSON.stringify recurses, and a body of a few KiB can nest deep
+  // enough to overflow the stack.
   if (depthOf(filter) > MAX_FILTER_DEPTH) {
     return {
       ok: false,
       message: `filter is nested more than ${MAX_FILTER_DEPTH} levels deep; flatten it`,
     };
+  }
+  const text = JSON.stringify(filter);
+  if (new TextEncoder().encode(text).length > MAX_FILTER_BYTES) {
+    return { ok: false, message: `filter is larger than ${MAX_FILTER_BYTES} bytes; simplify it` };
   }
   try {
     const match = compileNode(filter, 'filter');

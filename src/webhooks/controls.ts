@@ -89,6 +89,27 @@ export function checkHeaders(headers: Record<string, string>): Record<string, st
   return headers;
 }
 
+/**
+ * Where a filter holds a NUL character (in a key or a string), or null. The request schema
+ * guards every string it declares (http/validation.ts); a filter's inside is free-form JSON the
+ * schema cannot describe, so the same rule is applied here, with the same 400.
+ */
+function nulIn(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? path : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, child] of Object.entries(value)) {
+    const at = Array.isArray(value)
+      ? `${path}[${key}]`
+      : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)
+        ? `${path}.${key}`
+        : `${path}[${JSON.stringify(key)}]`;
+    if (key.includes('\0')) return at;
+    const found = nulIn(child, at);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
 /** Checks a filter by compiling it; returns it as given. */
 export function checkFilter(
   filter: Record<string, unknown> | null,
@@ -96,6 +117,11 @@ export function checkFilter(
   if (filter === null) return null;
   const compiled = compileFilter(filter);
   if (!compiled.ok) throw new UnprocessableError(`${compiled.message}.`);
+  // After compiling, which refuses a filter deeper than 8 levels: this walk is recursive.
+  const nul = nulIn(filter, 'filter');
+  if (nul !== null) {
+    throw new ApiError('validation_error', `${nul} must not contain a NUL character.`);
+  }
   return filter;
 }
 

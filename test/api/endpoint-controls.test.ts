@@ -23,7 +23,19 @@ describe('endpoint controls', () => {
 
   describe('custom headers', () => {
     it('refuses reserved names, CR or LF, bad names and more than 20, naming the header', async () => {
-      for (const name of ['Content-Type', 'user-agent', 'X-Rizler-Event', 'webhook-id', 'Host']) {
+      for (const name of [
+        'Content-Type',
+        'content-length',
+        'user-agent',
+        'Connection',
+        'Transfer-Encoding',
+        'traceparent',
+        'X-Rizler-Event',
+        'X-RIZLER-SIGNATURE',
+        'webhook-id',
+        'Webhook-Signature',
+        'Host',
+      ]) {
         const res = await create({ headers: { [name]: 'x' } });
         expect(res.status).toBe(422);
         expect(res.body.error.code).toBe('validation_error');
@@ -41,6 +53,35 @@ describe('endpoint controls', () => {
       const tooMany = await create({ headers: many });
       expect(tooMany.status).toBe(422);
       expect(tooMany.body.error.message).toMatch(/at most 20/);
+    });
+
+    it('takes them only as the strict schema says: declared, strings, no NUL, no control characters', async () => {
+      const before = (await server.api('/v1/webhooks?limit=100')).body.data.length;
+      // The edge's NUL guard covers header names and values (400, as for any field).
+      const nulValue = await create({ headers: { 'X-Team': 'sa\u0000les' } });
+      expect(nulValue.status).toBe(400);
+      expect(nulValue.body.error.code).toBe('validation_error');
+      expect(nulValue.body.error.message).toMatch(/NUL/);
+      const nulName = await create({ headers: { 'X-Te\u0000am': 'sales' } });
+      expect(nulName.status).toBe(400);
+      expect(nulName.body.error.message).toMatch(/NUL/);
+      // Bodies are not coerced: a number is not a header value.
+      const numeric = await create({ headers: { 'X-Count': 3 } });
+      expect(numeric.status).toBe(400);
+      expect(numeric.body.error.code).toBe('validation_error');
+      // Other control characters than CR and LF are refused too; a tab is allowed.
+      for (const value of ['a\u0001b', 'a\u007fb', 'caf\u00e9']) {
+        const res = await create({ headers: { 'X-Team': value } });
+        expect(res.status, JSON.stringify(value)).toBe(422);
+        expect(res.body.error.message).toContain('headers["X-Team"]');
+      }
+      expect((await create({ headers: { 'X-Team': 'a\tb' } })).status).toBe(201);
+      // The body stays closed to unknown fields next to the new ones.
+      const typo = await create({ header: { 'X-Team': 'sales' } });
+      expect(typo.status).toBe(400);
+      expect(typo.body.error.message).toMatch(/Unknown field "header"/);
+      const after = (await server.api('/v1/webhooks?limit=100')).body.data.length;
+      expect(after).toBe(before + 1);
     });
 
     it('sends them with every attempt, shows them in the delivery, masks credentials in lists', async () => {
@@ -122,6 +163,29 @@ describe('endpoint controls', () => {
       expect(big.body.error.message).toMatch(/4096 bytes/);
       const notObject = await create({ filter: [1, 2] });
       expect(notObject.status).toBe(400);
+      // Deep enough to overflow a recursive walk: refused for its depth, never a 500.
+      const abyss = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+      const overflow = await server.api('/v1/webhooks', {
+        body: `{"url":${JSON.stringify(receiver.url)},"events":["call.ended"],"filter":${abyss}}`,
+      });
+      expect(overflow.status).toBe(422);
+      expect(overflow.body.error.message).toMatch(/nested more than 8 levels/);
+    });
+
+    it('refuses a NUL anywhere in a filter, as the edge does for every other field', async () => {
+      for (const filter of [
+        { data: { queue_id: 'queue\u0000sales' } },
+        { data: { queue_id: { $in: ['a', 'b\u0000'] } } },
+        { data: { 'queue\u0000id': 'x' } },
+        { 'da\u0000ta': { x: 1 } },
+      ]) {
+        const res = await create({ filter });
+        expect(res.status, JSON.stringify(filter)).toBe(400);
+        expect(res.body.error.code).toBe('validation_error');
+        expect(res.body.error.message).toMatch(/NUL/);
+      }
+      const named = await create({ filter: { data: { queue_id: { $in: ['a', 'b\u0000'] } } } });
+      expect(named.body.error.message).toContain('filter.data.queue_id.$in[1]');
     });
 
     it('delivers only the events the filter lets through, counts only those, ignores it in tests', async () => {

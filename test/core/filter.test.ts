@@ -126,6 +126,10 @@ describe('content filters', () => {
     expect(errorOf({ a: deep })).toMatch(/nested more than 8 levels/);
     const large = { data: { queue_id: { $in: Array.from({ length: 600 }, (_, i) => `q_${i}`) } } };
     expect(errorOf(large)).toMatch(/larger than 4096 bytes/);
+    // Far deeper than JSON.stringify can walk: refused for its depth, not a stack overflow.
+    let abyss: unknown = 1;
+    for (let i = 0; i < 100_000; i++) abyss = { a: abyss };
+    expect(errorOf(abyss)).toMatch(/nested more than 8 levels/);
   });
 
   it('compiles once per webhook version, and again when the version or the text changes', () => {
