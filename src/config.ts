@@ -71,6 +71,11 @@ export interface Config {
   maxStreamsPerAccount: number;
   /** Failed authentications per minute per client address before it is refused (429). */
   authFailureLimit: number;
+  /** Receives every account's operational events (SPEC §11), signed with the secret; null: off. */
+  operatorWebhookUrl: string | null;
+  operatorWebhookSecret: string | null;
+  /** OTLP/HTTP collector (OTEL_EXPORTER_OTLP_ENDPOINT); null: no tracing SDK is loaded. */
+  otlpEndpoint: string | null;
 }
 
 /** false: none; true: any; a number: that many hops; a list: those addresses or CIDRs. */
@@ -182,6 +187,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     throw new Error('RIZLER_DATABASE_URL must be sqlite:PATH or postgres://user@host:port/db');
   }
+  const operatorWebhookUrl = text(env, 'RIZLER_OPERATOR_WEBHOOK_URL');
+  const operatorWebhookSecret = text(env, 'RIZLER_OPERATOR_WEBHOOK_SECRET');
+  if (operatorWebhookUrl !== null) {
+    if (!/^https?:\/\//.test(operatorWebhookUrl) || !URL.canParse(operatorWebhookUrl)) {
+      throw new Error('RIZLER_OPERATOR_WEBHOOK_URL must be an http:// or https:// URL');
+    }
+    if (operatorWebhookSecret === null) {
+      throw new Error(
+        'RIZLER_OPERATOR_WEBHOOK_SECRET must be set with RIZLER_OPERATOR_WEBHOOK_URL: it signs what that URL receives',
+      );
+    }
+  }
   return {
     port: int(env, 'PORT', 8080),
     host: env.HOST || '0.0.0.0',
@@ -248,6 +265,10 @@ export function loadConfig(env: Env = process.env): Config {
     // 30 a minute: keys are 32 random bytes, so this is not what stops guessing; it keeps a
     // scanner's noise, and its load on the database, small.
     authFailureLimit: int(env, 'RIZLER_AUTH_FAILURE_LIMIT', 30, 1),
+    operatorWebhookUrl,
+    operatorWebhookSecret,
+    // The OpenTelemetry variable, as every OTel SDK reads it; the traces path is appended.
+    otlpEndpoint: text(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
   };
 }
 

@@ -8,7 +8,9 @@ import { capConnections, serverOptions } from './http/server-options.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
 import { configWarnings, type Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
+import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
+import { createTracing, type Tracing } from './observability/tracing.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
@@ -55,10 +57,19 @@ async function startDelivery(
   logger: Logger,
   metrics: Metrics,
   secrets: SecretBox,
+  tracing: Tracing,
 ): Promise<{ stop(): Promise<void> }> {
   const sending = new ThreadedSender(config, logger);
   await sending.start();
-  const { worker, retention } = buildDelivery(config, storage, logger, metrics, sending, secrets);
+  const { worker, retention } = buildDelivery(
+    config,
+    storage,
+    logger,
+    metrics,
+    sending,
+    secrets,
+    tracing,
+  );
   worker.start();
   retention.start();
   return {
@@ -88,16 +99,28 @@ export async function startServer(
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
   for (const warning of configWarnings(config)) logger.warn(warning);
+  await configureOperatorWebhook(storage, config, secrets, Date.now());
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
+  const tracing = await createTracing(config, 'rizler-webhooks');
   const delivery = config.runWorker
-    ? await startDelivery(config, storage, logger, metrics, secrets)
+    ? await startDelivery(config, storage, logger, metrics, secrets, tracing)
     : null;
-  const app = await buildApp({ config, storage, secrets, sender, metrics, logger, now: Date.now });
+  const app = await buildApp({
+    config,
+    storage,
+    secrets,
+    sender,
+    metrics,
+    logger,
+    now: Date.now,
+    tracing,
+  });
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await delivery?.stop();
+    await tracing.shutdown();
     await dispatcher.close();
     await storage.close();
     throw err;
@@ -128,6 +151,7 @@ export async function startServer(
     async stop() {
       await app.close();
       await delivery?.stop();
+      await tracing.shutdown();
       await dispatcher.close();
       await storage.close();
     },
@@ -150,6 +174,7 @@ export async function startWorker(
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
   for (const warning of configWarnings(config)) logger.warn(warning);
+  await configureOperatorWebhook(storage, config, secrets, Date.now());
   const ops = Fastify({ loggerInstance: logger, ...serverOptions(config) });
   capConnections(ops.server, config);
   ops.get('/healthz', async () => ({ status: 'ok' }));
@@ -170,7 +195,8 @@ export async function startWorker(
   await ops.listen({ port: config.port, host: config.host });
   const address = ops.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const delivery = await startDelivery(config, storage, logger, metrics, secrets);
+  const tracing = await createTracing(config, 'rizler-webhooks-worker');
+  const delivery = await startDelivery(config, storage, logger, metrics, secrets, tracing);
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');
   return {
     port,
@@ -179,6 +205,7 @@ export async function startWorker(
     async stop() {
       await ops.close();
       await delivery.stop();
+      await tracing.shutdown();
       await storage.close();
     },
   };

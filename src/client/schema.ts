@@ -657,6 +657,17 @@ export interface operations {
                      *             "reason": null,
                      *             "since": null
                      *           },
+                     *           "headers": {
+                     *             "X-Team": "sales"
+                     *           },
+                     *           "filter": {
+                     *             "data": {
+                     *               "direction": "inbound",
+                     *               "duration": {
+                     *                 "$gte": 60
+                     *               }
+                     *             }
+                     *           },
                      *           "created_at": "2026-01-15T10:30:00.000Z",
                      *           "updated_at": "2026-01-15T10:30:00.000Z"
                      *         }
@@ -683,6 +694,13 @@ export interface operations {
                                 /** @description When the workers started holding back; null when normal. */
                                 since: string | null;
                             };
+                            /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                            headers: {
+                                [key: string]: string;
+                            };
+                            filter: {
+                                [key: string]: unknown;
+                            } | null;
                             created_at: string;
                             updated_at: string;
                         }[];
@@ -743,7 +761,18 @@ export interface operations {
                  *       "events": [
                  *         "call.*"
                  *       ],
-                 *       "description": "CRM sync"
+                 *       "description": "CRM sync",
+                 *       "headers": {
+                 *         "X-Team": "sales"
+                 *       },
+                 *       "filter": {
+                 *         "data": {
+                 *           "direction": "inbound",
+                 *           "duration": {
+                 *             "$gte": 60
+                 *           }
+                 *         }
+                 *       }
                  *     }
                  */
                 "application/json": {
@@ -757,6 +786,14 @@ export interface operations {
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
                     rate_limit_per_minute?: number | null;
+                    /** @description Sent with every attempt: at most 20, names ^[A-Za-z0-9-]{1,64}$, values up to 1 KiB of printable ASCII. Names the system sets (Content-Type, User-Agent, X-Rizler-*, webhook-*, …) are refused. */
+                    headers?: {
+                        [key: string]: string;
+                    };
+                    /** @description Matched against {"event","data"}; null for none. Operators: $eq, $neq, $gt, $gte, $lt, $lte, $in, $nin, $startsWith, $endsWith, $exists, $and, $or, $not. */
+                    filter?: {
+                        [key: string]: unknown;
+                    } | null;
                 };
             };
         };
@@ -784,6 +821,17 @@ export interface operations {
                      *         "reason": null,
                      *         "since": null
                      *       },
+                     *       "headers": {
+                     *         "X-Team": "sales"
+                     *       },
+                     *       "filter": {
+                     *         "data": {
+                     *           "direction": "inbound",
+                     *           "duration": {
+                     *             "$gte": 60
+                     *           }
+                     *         }
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z",
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -807,6 +855,13 @@ export interface operations {
                             /** @description When the workers started holding back; null when normal. */
                             since: string | null;
                         };
+                        /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                        headers: {
+                            [key: string]: string;
+                        };
+                        filter: {
+                            [key: string]: unknown;
+                        } | null;
                         created_at: string;
                         updated_at: string;
                         secret: string;
@@ -903,6 +958,17 @@ export interface operations {
                      *         "reason": null,
                      *         "since": null
                      *       },
+                     *       "headers": {
+                     *         "X-Team": "sales"
+                     *       },
+                     *       "filter": {
+                     *         "data": {
+                     *           "direction": "inbound",
+                     *           "duration": {
+                     *             "$gte": 60
+                     *           }
+                     *         }
+                     *       },
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z"
                      *     }
@@ -925,6 +991,13 @@ export interface operations {
                             /** @description When the workers started holding back; null when normal. */
                             since: string | null;
                         };
+                        /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                        headers: {
+                            [key: string]: string;
+                        };
+                        filter: {
+                            [key: string]: unknown;
+                        } | null;
                         created_at: string;
                         updated_at: string;
                     };
@@ -1051,6 +1124,14 @@ export interface operations {
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
                     rate_limit_per_minute?: number | null;
+                    /** @description Sent with every attempt: at most 20, names ^[A-Za-z0-9-]{1,64}$, values up to 1 KiB of printable ASCII. Names the system sets (Content-Type, User-Agent, X-Rizler-*, webhook-*, …) are refused. */
+                    headers?: {
+                        [key: string]: string;
+                    };
+                    /** @description Matched against {"event","data"}; null for none. Operators: $eq, $neq, $gt, $gte, $lt, $lte, $in, $nin, $startsWith, $endsWith, $exists, $and, $or, $not. */
+                    filter?: {
+                        [key: string]: unknown;
+                    } | null;
                 };
             };
         };
@@ -1079,6 +1160,13 @@ export interface operations {
                             /** @description When the workers started holding back; null when normal. */
                             since: string | null;
                         };
+                        /** @description Custom headers; in lists, values of credential-like headers are masked. */
+                        headers: {
+                            [key: string]: string;
+                        };
+                        filter: {
+                            [key: string]: unknown;
+                        } | null;
                         created_at: string;
                         updated_at: string;
                     };
@@ -1758,6 +1846,8 @@ export interface operations {
                             description: string;
                             example: unknown;
                             schema: unknown;
+                            /** @description Published by Rizler itself; subscribe by name or family, `*` does not cover it. */
+                            operational: boolean;
                         }[];
                     };
                 };
@@ -1846,6 +1936,8 @@ export interface operations {
             query?: never;
             header?: {
                 "idempotency-key"?: string;
+                /** @description W3C trace context; kept with the event, and each attempt sends a child of it. A malformed one starts a new trace. */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;

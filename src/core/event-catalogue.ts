@@ -7,6 +7,7 @@
 // publisher's event invalid.
 import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { isOperationalEventType, OPERATIONAL_EVENT_TYPES } from './operational-catalogue.js';
 
 export interface EventTypeDefinition {
   name: string;
@@ -16,6 +17,8 @@ export interface EventTypeDefinition {
   schema: Record<string, unknown>;
   /** An example `data`; it validates against `schema`. */
   example: Record<string, unknown>;
+  /** Published by Rizler itself (SPEC §11), not by the platform; `*` does not cover it. */
+  operational?: boolean;
 }
 
 export const DEFAULT_TEST_EVENT = 'call.ended';
@@ -530,7 +533,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export const EVENT_TYPES: readonly EventTypeDefinition[] = deepFreeze(DEFINITIONS);
+export const EVENT_TYPES: readonly EventTypeDefinition[] = deepFreeze([
+  ...DEFINITIONS,
+  ...OPERATIONAL_EVENT_TYPES,
+]);
 
 const BY_NAME = new Map(EVENT_TYPES.map((t) => [t.name, t]));
 const FAMILIES = new Set(EVENT_TYPES.map((t) => t.family));
@@ -553,7 +559,9 @@ export function isValidSubscription(pattern: string): boolean {
 export function subscriptionMatches(patterns: readonly string[], eventType: string): boolean {
   return patterns.some(
     (p) =>
-      p === '*' || p === eventType || (p.endsWith('.*') && eventType.startsWith(p.slice(0, -1))),
+      (p === '*' && !isOperationalEventType(eventType)) ||
+      p === eventType ||
+      (p.endsWith('.*') && eventType.startsWith(p.slice(0, -1))),
   );
 }
 

@@ -8,6 +8,7 @@ import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { Delivery, DeliveryDetail } from '../storage/index.js';
 import { USER_AGENT } from '../version.js';
+import { isReservedHeader, maskHeaders } from '../webhooks/controls.js';
 
 const Status = Type.Union([
   Type.Literal('pending'),
@@ -88,7 +89,8 @@ function renderDetail(d: DeliveryDetail): Static<typeof DeliveryDetailBody> {
   };
   return {
     ...renderDelivery(d),
-    request: { headers, body: d.payload },
+    // Credential-like custom headers are masked here as in lists; the system's are not secrets.
+    request: { headers: maskHeaders(headers, isReservedHeader), body: d.payload },
     attempts: d.attempts.map((a) => ({
       attempt: a.attempt,
       trigger: a.trigger,

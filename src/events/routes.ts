@@ -10,6 +10,8 @@ import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { NewEvent, PublishedEvent, StoredEvent } from '../storage/index.js';
+import { IdsOnlyTracing } from '../observability/tracing.js';
+import { isOperationalEventType } from './operational.js';
 import { eventPayload } from './payload.js';
 
 /** SPEC §7: an event body of at most 256 KiB. */
@@ -77,6 +79,10 @@ const CatalogueBody = Type.Object({
       description: Type.String(),
       example: Type.Unknown(),
       schema: Type.Unknown(),
+      operational: Type.Boolean({
+        description:
+          'Published by Rizler itself; subscribe by name or family, `*` does not cover it.',
+      }),
     }),
   ),
 });
@@ -116,6 +122,12 @@ function prepare(
       `${where}event "${input.event}" is not a known event type; GET /v1/event-types lists them.`,
     );
   }
+  if (isOperationalEventType(input.event)) {
+    throw new ApiError(
+      'unknown_event_type',
+      `${where}event "${input.event}" is published by Rizler itself (an operational event); it cannot be published through the API.`,
+    );
+  }
   const data = input.data;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ApiError('invalid_event_data', `${where}data must be a JSON object.`);
@@ -147,12 +159,29 @@ function prepare(
   }
   const orderingKey =
     input.ordering_key ?? defaultOrderingKey(input.event, data as Record<string, unknown>);
-  return { id, type: input.event, timestamp, payload, idempotencyKey, orderingKey };
+  return { id, type: input.event, timestamp, payload, idempotencyKey, orderingKey, data };
 }
 
 export function eventRoutes(app: Api, ctx: AppContext): void {
   const security = [{ apiKey: [] }];
   const newDeliveryId = () => newId('dlv');
+  const tracing = ctx.tracing ?? new IdsOnlyTracing();
+  /** The publish under its span; every event keeps the span's traceparent (SPEC §11). */
+  const traced = (
+    accountId: string,
+    events: NewEvent[],
+    incoming: string | undefined,
+    publish: () => Promise<PublishedEvent[]>,
+  ) =>
+    tracing.publish(
+      { accountId, eventIds: events.map((e) => e.id), eventTypes: events.map((e) => e.type) },
+      incoming,
+      async (traceparent) => {
+        for (const e of events) e.traceparent = traceparent;
+        const result = await publish();
+        return { result, deliveries: result.reduce((n, p) => n + p.deliveries, 0) };
+      },
+    );
 
   app.get(
     '/v1/event-types',
@@ -170,6 +199,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         description: t.description,
         example: t.example,
         schema: t.schema,
+        operational: t.operational === true,
       })),
     }),
   );
@@ -185,6 +215,12 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         security,
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          traceparent: Type.Optional(
+            Type.String({
+              description:
+                'W3C trace context; kept with the event, and each attempt sends a child of it. A malformed one starts a new trace.',
+            }),
+          ),
         }),
         body: EventInput,
         response: { 202: PublishedBody, ...errorResponses(400, 401, 413, 422, 429) },
@@ -195,13 +231,15 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
       const now = ctx.now();
       const key = request.headers['idempotency-key'] ?? request.body.idempotency_key ?? null;
       const event = prepare(request.body, '', key, now);
-      const [published] = await ctx.storage.publish({
-        accountId: account.id,
-        events: [event],
-        newDeliveryId,
-        now,
-        idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
-      });
+      const [published] = await traced(account.id, [event], request.headers.traceparent, () =>
+        ctx.storage.publish({
+          accountId: account.id,
+          events: [event],
+          newDeliveryId,
+          now,
+          idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
+        }),
+      );
       if (published!.duplicate) reply.header('idempotent-replayed', 'true');
       else ctx.metrics.eventsPublished.inc();
       return reply.code(202).send(renderPublished(published!));
@@ -232,13 +270,20 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
       const events = request.body.events.map((input, i) =>
         prepare(input, `events[${i}].`, input.idempotency_key ?? null, now),
       );
-      const published = await ctx.storage.publish({
-        accountId: account.id,
+      const incoming = request.headers.traceparent;
+      const published = await traced(
+        account.id,
         events,
-        newDeliveryId,
-        now,
-        idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
-      });
+        typeof incoming === 'string' ? incoming : undefined,
+        () =>
+          ctx.storage.publish({
+            accountId: account.id,
+            events,
+            newDeliveryId,
+            now,
+            idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
+          }),
+      );
       ctx.metrics.eventsPublished.inc(published.filter((p) => !p.duplicate).length);
       return reply.code(202).send({ data: published.map(renderPublished) });
     },

@@ -10,6 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { Storage } from '../storage/index.js';
 import type { Sender } from '../worker/sender.js';
 
@@ -29,6 +30,8 @@ export interface AppContext {
   sender: Sender;
   metrics: Metrics;
   now: () => number;
+  /** Trace context and spans of publishes (SPEC §11); ids only when absent. */
+  tracing?: Tracing;
 }
 
 /** Who may call a route, and which rate limit counts it. */

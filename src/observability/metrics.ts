@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client). One registry per process, handed to the app and worker.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AttemptOutcome, ClaimedDelivery, QueueStats, Storage } from '../storage/index.js';
+import { isOperationalEventType } from '../core/operational-catalogue.js';
 import type { WorkerObserver } from '../worker/pipeline.js';
 import type { AttemptResult } from '../worker/sender.js';
 
@@ -27,6 +28,12 @@ export class Metrics {
   readonly inFlight = new Gauge({
     name: 'rizler_delivery_in_flight',
     help: 'Attempts in flight in this process.',
+    registers: [this.registry],
+  });
+  readonly operationalEventsSent = new Counter({
+    name: 'rizler_operational_events_sent_total',
+    help: 'Operational events (webhook.disabled, webhook.enabled, delivery.exhausted) delivered to a receiver, by type.',
+    labelNames: ['type'] as const,
     registers: [this.registry],
   });
   readonly eventsPublished = new Counter({
@@ -79,6 +86,18 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: 'rizler_queue_oldest_throttled_age_seconds',
+      help: 'How long the longest-throttled delivery has been due while held back by its endpoint rate limit or in-flight cap; 0 when none is.',
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (!q) return;
+        this.set(
+          q.oldestThrottledAt === null ? 0 : Math.max(0, (readAt - q.oldestThrottledAt) / 1000),
+        );
+      },
+    });
+    new Gauge({
       name: 'rizler_endpoints',
       help: 'Endpoints by state: enabled, or disabled:<reason> (manual, failing, gone).',
       labelNames: ['state'] as const,
@@ -111,6 +130,9 @@ export class Metrics {
     return {
       attemptFinished: (claim: ClaimedDelivery, result: AttemptResult, outcome: AttemptOutcome) => {
         this.attempts.inc({ outcome: outcome.kind, trigger: claim.trigger });
+        if (result.succeeded && isOperationalEventType(claim.eventType)) {
+          this.operationalEventsSent.inc({ type: claim.eventType });
+        }
         this.attemptDuration.observe(result.durationMs / 1000);
         const published = eventTime(claim);
         if (result.succeeded && published !== null) {

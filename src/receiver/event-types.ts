@@ -314,6 +314,60 @@ export interface AgentDeletedData {
   deleted_at?: string;
 }
 
+/**
+ * One of your endpoints was disabled: by its owner, for failing too long, or for answering 410 Gone.
+ *
+ * The `data` of a `webhook.disabled` event.
+ */
+export interface WebhookDisabledData {
+  /** The endpoint (`wh_…`). */
+  webhook_id: string;
+  /** The endpoint's URL. */
+  url: string;
+  /** Why the endpoint was disabled. */
+  reason: 'manual' | 'failing' | 'gone';
+  /** The account concerned; only in the copies sent to the installation operator (RIZLER_OPERATOR_WEBHOOK_URL). */
+  account_id?: string;
+}
+
+/**
+ * One of your endpoints was enabled again; the deliveries that waited for it are sent now.
+ *
+ * The `data` of a `webhook.enabled` event.
+ */
+export interface WebhookEnabledData {
+  /** The endpoint (`wh_…`). */
+  webhook_id: string;
+  /** The endpoint's URL. */
+  url: string;
+  /** The account concerned; only in the copies sent to the installation operator (RIZLER_OPERATOR_WEBHOOK_URL). */
+  account_id?: string;
+}
+
+/**
+ * A delivery failed for good: every automatic retry was spent; it can still be retried by hand.
+ *
+ * The `data` of a `delivery.exhausted` event.
+ */
+export interface DeliveryExhaustedData {
+  /** The delivery (`dlv_…`). */
+  delivery_id: string;
+  /** The endpoint (`wh_…`). */
+  webhook_id: string;
+  /** The event it carried (`evt_…`). */
+  event_id: string;
+  /** The event's type. */
+  event: string;
+  /** Attempts made. */
+  attempts: number;
+  /** The last attempt's HTTP status; null when no answer came. */
+  last_status_code: number | null;
+  /** What went wrong with the last attempt, in words. */
+  last_error: string | null;
+  /** The account concerned; only in the copies sent to the installation operator (RIZLER_OPERATOR_WEBHOOK_URL). */
+  account_id?: string;
+}
+
 /** `call.started` as delivered: the envelope with its `data`. */
 export interface CallStartedEvent {
   /** The event id (`evt_…`), equal to the `webhook-id` header; dedupe on it. */
@@ -444,6 +498,36 @@ export interface AgentDeletedEvent {
   data: AgentDeletedData;
 }
 
+/** `webhook.disabled` as delivered: the envelope with its `data`. */
+export interface WebhookDisabledEvent {
+  /** The event id (`evt_…`), equal to the `webhook-id` header; dedupe on it. */
+  id: string;
+  event: 'webhook.disabled';
+  /** When the event happened (ISO-8601). */
+  timestamp: string;
+  data: WebhookDisabledData;
+}
+
+/** `webhook.enabled` as delivered: the envelope with its `data`. */
+export interface WebhookEnabledEvent {
+  /** The event id (`evt_…`), equal to the `webhook-id` header; dedupe on it. */
+  id: string;
+  event: 'webhook.enabled';
+  /** When the event happened (ISO-8601). */
+  timestamp: string;
+  data: WebhookEnabledData;
+}
+
+/** `delivery.exhausted` as delivered: the envelope with its `data`. */
+export interface DeliveryExhaustedEvent {
+  /** The event id (`evt_…`), equal to the `webhook-id` header; dedupe on it. */
+  id: string;
+  event: 'delivery.exhausted';
+  /** When the event happened (ISO-8601). */
+  timestamp: string;
+  data: DeliveryExhaustedData;
+}
+
 /** Every event an endpoint can receive, discriminated by `event`. */
 export type RizlerWebhookEvent =
   | CallStartedEvent
@@ -458,7 +542,10 @@ export type RizlerWebhookEvent =
   | VoicemailReceivedEvent
   | AgentStatusChangedEvent
   | AgentCreatedEvent
-  | AgentDeletedEvent;
+  | AgentDeletedEvent
+  | WebhookDisabledEvent
+  | WebhookEnabledEvent
+  | DeliveryExhaustedEvent;
 
 /** Event type → the type of its `data`. */
 export interface EventDataMap {
@@ -475,6 +562,9 @@ export interface EventDataMap {
   'agent.status_changed': AgentStatusChangedData;
   'agent.created': AgentCreatedData;
   'agent.deleted': AgentDeletedData;
+  'webhook.disabled': WebhookDisabledData;
+  'webhook.enabled': WebhookEnabledData;
+  'delivery.exhausted': DeliveryExhaustedData;
 }
 
 /** The name of every event type. */

@@ -123,7 +123,7 @@ export function planClaim(
 export function toClaimed(
   c: ClaimCandidate,
   webhook: Webhook,
-  event: { type: string; payload: string },
+  event: { type: string; payload: string; traceparent?: string | null },
   request: Pick<ClaimRequest, 'now' | 'leaseToken'>,
 ): ClaimedDelivery {
   const sealedSecrets = [webhook.sealedSecret];
@@ -148,5 +148,7 @@ export function toClaimed(
     autoAttempts: c.autoAttempts,
     trigger: c.manual ? 'manual' : 'auto',
     sealedSecrets,
+    headers: webhook.headers,
+    traceparent: event.traceparent ?? null,
   };
 }

@@ -39,6 +39,8 @@ export function toWebhook(row: Row): Webhook {
     sealedPreviousSecret: strOrNull(row.previous_secret),
     previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
     throttle: throttleOf(row),
+    headers: row.headers === undefined ? {} : json<Record<string, string>>(row.headers),
+    filter: row.filter === null || row.filter === undefined ? null : json(row.filter),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -53,6 +55,7 @@ export function toEvent(row: Row): StoredEvent {
     payload: String(row.payload),
     orderingKey: strOrNull(row.ordering_key),
     test: bool(row.test),
+    traceparent: strOrNull(row.traceparent),
     createdAt: num(row.created_at),
   };
 }

@@ -33,6 +33,10 @@ export interface Webhook {
   previousSecretExpiresAt: number | null;
   /** Its adaptive in-flight limit, kept by the completions (throttle.ts). */
   throttle: ThrottleState;
+  /** Custom headers sent with every attempt (SPEC §11), as given. */
+  headers: Record<string, string>;
+  /** Content filter (SPEC §11), checked when saved; null lets every event of the types through. */
+  filter: Record<string, unknown> | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -46,6 +50,8 @@ export interface NewWebhook {
   status: WebhookStatus;
   rateLimitPerMinute: number | null;
   sealedSecret: string;
+  headers?: Record<string, string>;
+  filter?: Record<string, unknown> | null;
   now: number;
 }
 
@@ -56,6 +62,8 @@ export interface WebhookPatch {
   status?: WebhookStatus;
   rateLimitPerMinute?: number | null;
   sealedSecret?: string;
+  headers?: Record<string, string>;
+  filter?: Record<string, unknown> | null;
 }
 
 export interface SecretRotation {
@@ -77,6 +85,8 @@ export interface StoredEvent {
   /** SPEC §10: published, or the catalogue's default for the type; null when neither. */
   orderingKey: string | null;
   test: boolean;
+  /** W3C trace context the event belongs to (SPEC §11); attempts send children of it. */
+  traceparent: string | null;
   createdAt: number;
 }
 
@@ -88,6 +98,9 @@ export interface NewEvent {
   idempotencyKey: string | null;
   /** SPEC §10; absent: none. */
   orderingKey?: string | null;
+  /** The event's `data`, when the caller has it parsed: content filters read it. */
+  data?: unknown;
+  traceparent?: string | null;
 }
 
 export interface PublishRequest {
@@ -200,6 +213,10 @@ export interface ClaimedDelivery {
   autoAttempts: number;
   trigger: 'auto' | 'manual';
   sealedSecrets: string[];
+  /** The endpoint's custom headers (SPEC §11). */
+  headers: Record<string, string>;
+  /** The event's trace context; the attempt sends a child of it. */
+  traceparent: string | null;
 }
 
 /** What happened to the delivery after an attempt: one type per outcome. */
@@ -354,6 +371,15 @@ export interface Storage {
    * batches; returns how many webhooks changed. Encryption key rotation uses it.
    */
   resealSecrets(reseal: (sealed: string) => string): Promise<number>;
+
+  /**
+   * Creates, updates and enables the operator's system-owned endpoint (SPEC §11,
+   * RIZLER_OPERATOR_WEBHOOK_URL), or disables it when `setting` is null.
+   */
+  configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void>;
 }
 
 /** Pending deliveries by where they stand, read from the queue's own indexes. */
@@ -367,6 +393,11 @@ export interface QueueStats {
   scheduled: number;
   /** Held while their endpoint is at its in-flight cap. */
   held: number;
+  /**
+   * When the longest-throttled delivery fell due: one held at its endpoint's in-flight cap, or
+   * put off by its rate limit (due, but its turn moved later). Due-now cannot show these.
+   */
+  oldestThrottledAt: number | null;
   /** Endpoints by state: `enabled`, or `disabled:<reason>`. */
   endpoints: Record<string, number>;
   /** Endpoints whose adaptive concurrency is cut, by reason (throttle.ts); absent: none. */

@@ -10,6 +10,7 @@ import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { Webhook, WebhookPatch } from '../storage/index.js';
+import { checkFilter, checkHeaders, FilterField, HeadersField, maskHeaders } from './controls.js';
 import { generateSecret, SECRET_OVERLAP_MS, SecretField } from './secrets.js';
 import { sendTest, TestResultBody } from './test-send.js';
 import { statsFor, StatsBody, StatsQuery } from './stats.js';
@@ -45,6 +46,10 @@ const WebhookBody = Type.Object({
   ]),
   rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
   throttle: ThrottleBody,
+  headers: Type.Record(Type.String(), Type.String(), {
+    description: 'Custom headers; in lists, values of credential-like headers are masked.',
+  }),
+  filter: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -57,10 +62,17 @@ const CreateBody = Type.Object({
   status: Type.Optional(Status),
   description: Type.Optional(Description),
   rate_limit_per_minute: Type.Optional(RateLimit),
+  headers: Type.Optional(HeadersField),
+  filter: Type.Optional(FilterField),
 });
 const PatchBody = Type.Partial(CreateBody, { minProperties: 1 });
 
-function renderWebhook(w: Webhook, maxInFlight: number): Static<typeof WebhookBody> {
+/** `masked`: lists show credential-like header values masked; the webhook's own read does not. */
+function renderWebhook(
+  w: Webhook,
+  maxInFlight: number,
+  masked = false,
+): Static<typeof WebhookBody> {
   return {
     id: w.id,
     url: w.url,
@@ -70,6 +82,8 @@ function renderWebhook(w: Webhook, maxInFlight: number): Static<typeof WebhookBo
     disabled_reason: w.disabledReason,
     rate_limit_per_minute: w.rateLimitPerMinute,
     throttle: renderThrottle(w.throttle, maxInFlight),
+    headers: masked ? maskHeaders(w.headers) : w.headers,
+    filter: w.filter,
     created_at: iso(w.createdAt),
     updated_at: iso(w.updatedAt),
   };
@@ -78,7 +92,8 @@ function renderWebhook(w: Webhook, maxInFlight: number): Static<typeof WebhookBo
 export function webhookRoutes(app: Api, ctx: AppContext): void {
   const access = { access: { auth: 'account', limit: 'api' } } as const;
   const security = [{ apiKey: [] }];
-  const render = (w: Webhook) => renderWebhook(w, ctx.config.maxInFlightPerEndpoint);
+  const render = (w: Webhook, masked = false) =>
+    renderWebhook(w, ctx.config.maxInFlightPerEndpoint, masked);
 
   const checkUrl = (url: string): string => {
     const checked = checkEndpointUrl(url, {
@@ -122,6 +137,8 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const body = request.body;
       const url = checkUrl(body.url);
       const events = checkEvents(body.events);
+      const headers = checkHeaders(body.headers ?? {});
+      const filter = checkFilter(body.filter ?? null);
       const secret = body.secret ?? generateSecret();
       const now = ctx.now();
       const created = await ctx.storage.createWebhook(
@@ -134,6 +151,8 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
           status: body.status ?? 'enabled',
           rateLimitPerMinute: body.rate_limit_per_minute ?? null,
           sealedSecret: ctx.secrets.seal(secret),
+          headers,
+          filter,
           now,
         },
         ctx.config.maxEndpoints,
@@ -164,7 +183,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const account = requireAccount(request);
       const page = toPage(request.query);
       const rows = await ctx.storage.listWebhooks(account.id, plusOne(page));
-      return pageOf(rows, page, render);
+      return pageOf(rows, page, (w) => render(w, true));
     },
   );
 
@@ -208,6 +227,8 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       if (body.rate_limit_per_minute !== undefined)
         patch.rateLimitPerMinute = body.rate_limit_per_minute;
       if (body.secret !== undefined) patch.sealedSecret = ctx.secrets.seal(body.secret);
+      if (body.headers !== undefined) patch.headers = checkHeaders(body.headers);
+      if (body.filter !== undefined) patch.filter = checkFilter(body.filter);
       const updated = await ctx.storage.updateWebhook(
         account.id,
         request.params.id,
@@ -323,6 +344,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         url: webhook.url,
         eventType: request.body.event,
         secrets,
+        headers: webhook.headers,
       });
     },
   );

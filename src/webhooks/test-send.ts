@@ -6,6 +6,7 @@ import { newId } from '../core/ids.js';
 import type { AppContext } from '../http/context.js';
 import { ApiError } from '../http/errors.js';
 import { eventPayload } from '../events/payload.js';
+import { formatTraceparent, newSpanId, newTraceId } from '../observability/tracing.js';
 
 export const TestResultBody = Type.Object({
   success: Type.Boolean(),
@@ -23,6 +24,8 @@ export interface TestSendRequest {
   url: string;
   eventType: string | undefined;
   secrets: string[];
+  /** The webhook's custom headers; a test is a real attempt. Test sends ignore its filter. */
+  headers?: Record<string, string>;
 }
 
 export async function sendTest(ctx: AppContext, req: TestSendRequest) {
@@ -47,6 +50,9 @@ export async function sendTest(ctx: AppContext, req: TestSendRequest) {
     attempt: 1,
     payload,
     secrets: req.secrets,
+    headers: req.headers,
+    // A test belongs to no published event: a trace of its own.
+    traceparent: formatTraceparent({ traceId: newTraceId(), spanId: newSpanId(), flags: '01' }),
   });
   await ctx.storage.recordTestSend({
     accountId: req.accountId,

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { idTime } from '../core/ids.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { Storage } from '../storage/index.js';
 import { createDeliveryDispatcher } from './dispatcher.js';
 import { DeliveryWorker } from './pipeline.js';
@@ -33,8 +34,10 @@ export function buildDelivery(
   metrics: Metrics,
   sender: AttemptSender,
   secrets: SecretBox,
+  tracing?: Tracing,
 ) {
   const worker = new DeliveryWorker({
+    tracing,
     storage,
     sender,
     secrets,

@@ -15,6 +15,7 @@ import type {
   Storage,
 } from '../storage/index.js';
 import type { ThrottleSettings } from '../storage/throttle.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { AttemptResult, AttemptSender } from './sender.js';
 
 export interface WorkerSettings {
@@ -44,6 +45,8 @@ export interface WorkerDeps {
   settings: WorkerSettings;
   logger: Logger;
   observer?: WorkerObserver;
+  /** Spans of claim → record and of each attempt, and the attempt's traceparent (SPEC §11). */
+  tracing?: Tracing;
   now?: () => number;
   random?: () => number;
 }
@@ -229,6 +232,7 @@ export class DeliveryWorker {
 
   private async send(claim: ClaimedDelivery): Promise<void> {
     const { sender, secrets, settings, logger } = this.deps;
+    const traced = this.deps.tracing?.attempt(claim);
     let result: AttemptResult;
     try {
       result = await sender.send({
@@ -240,6 +244,8 @@ export class DeliveryWorker {
         payload: claim.payload,
         orderingKey: claim.orderingKey,
         secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
+        headers: claim.headers,
+        traceparent: traced?.traceparent,
       });
     } catch (err) {
       // Only a programming error or an unreadable secret gets here; record it as a failure
@@ -258,6 +264,7 @@ export class DeliveryWorker {
     }
     const outcome = decideOutcome(claim, result, settings.retryScheduleMs, this.now(), this.random);
     this.deps.observer?.attemptFinished?.(claim, result, outcome);
+    traced?.finished(result, outcome);
     this.completions.push({
       claim,
       outcome,
@@ -333,6 +340,7 @@ export class DeliveryWorker {
       for (let tries = 0; ; tries++) {
         try {
           const { limit, claimed } = await this.recordAndRefill(batch);
+          this.deps.tracing?.recorded(batch.map((c) => c.claim));
           // The loop claims again after a full batch (more may be due), once there is room
           // if there was none, and after a retry was scheduled (its alarm may be earlier).
           const retried = batch.some((c) => c.outcome.kind === 'retry');

@@ -18,6 +18,10 @@ export interface OutgoingAttempt {
   payload: string;
   /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
   secrets: string[];
+  /** The endpoint's custom headers (SPEC §11); the system's own headers come after them. */
+  headers?: Record<string, string>;
+  /** W3C trace context of this attempt (SPEC §11). */
+  traceparent?: string;
   /** The event's ordering key, sent as X-Rizler-Ordering-Key (SPEC §10); absent: none. */
   orderingKey?: string | null;
 }
@@ -57,7 +61,12 @@ export function signedHeaders(
   out: OutgoingAttempt,
   signedAtSeconds: number,
 ): Record<string, string> {
+  const custom: Record<string, string> = {};
+  if (out.headers)
+    for (const [name, value] of Object.entries(out.headers)) custom[name.toLowerCase()] = value;
   const headers: Record<string, string> = {
+    ...custom,
+    ...(out.traceparent === undefined ? {} : { traceparent: out.traceparent }),
     'content-type': 'application/json',
     'user-agent': USER_AGENT,
     'x-rizler-event': out.eventType,

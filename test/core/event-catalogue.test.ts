@@ -260,8 +260,11 @@ describe('subscriptions', () => {
     const patterns = fc.constantFrom('*', ...names, ...EVENT_TYPES.map((t) => `${t.family}.*`));
     fc.assert(
       fc.property(fc.array(patterns, { maxLength: 4 }), fc.constantFrom(...names), (ps, name) => {
-        const family = findEventType(name)!.family;
-        const expected = ps.some((p) => p === '*' || p === name || p === `${family}.*`);
+        const { family, operational } = findEventType(name)!;
+        // `*` is the platform's events: operational ones (SPEC §11) are subscribed to by name.
+        const expected = ps.some(
+          (p) => (p === '*' && !operational) || p === name || p === `${family}.*`,
+        );
         expect(subscriptionMatches(ps, name)).toBe(expected);
       }),
     );

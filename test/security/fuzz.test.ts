@@ -63,6 +63,8 @@ const ROUTES: Route[] = [
       status: 'enabled',
       description: 'fuzzed',
       rate_limit_per_minute: 60,
+      headers: { 'X-Team': 'sales' },
+      filter: { data: { duration: { $gte: 60 } } },
     }),
   },
   { method: 'GET', path: '/v1/webhooks', auth: 'account', query: ['limit', 'cursor'] },
@@ -78,6 +80,8 @@ const ROUTES: Route[] = [
       description: 'patched',
       status: 'enabled',
       rate_limit_per_minute: null,
+      headers: { Authorization: 'Bearer crm_token_0123456789' },
+      filter: null,
     }),
   },
   { method: 'DELETE', path: '/v1/webhooks/:id', auth: 'account', idOf: 'webhook' },
@@ -337,6 +341,41 @@ function fieldValues(field: string, f: Fixture): string[] {
       return ['enabled', 'disabled', 'Enabled', 'gone', 'failing'].map((s) => JSON.stringify(s));
     case 'data':
       return EVENT_TYPES.map((t) => JSON.stringify(t.example));
+    case 'headers':
+      return [
+        ...['Content-Type', 'Host', 'X-Rizler-Signature', 'webhook-signature', 'traceparent'].map(
+          (name) => ({ [name]: 'x' }),
+        ),
+        { 'X-Team': 'sales\r\nX-Evil: 1' },
+        { 'X-Team': 'sales\u0000' },
+        { 'X-Te\u0000am': 'sales' },
+        { '': 'x' },
+        { 'X Team': 'x' },
+        { 'X-Team': 'x'.repeat(1025) },
+        { 'X-Team': 'a', 'x-team': 'b' },
+        Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`X-H${i}`, 'v'])),
+      ]
+        .map((v) => JSON.stringify(v))
+        .concat(['{"X-Team":1}', '{"__proto__":"x"}', '{"constructor":"x"}', '[]']);
+    case 'filter':
+      return [
+        { data: { duration: { $gtx: 60 } } },
+        { data: { queue_id: 'queue\u0000sales' } },
+        { data: { queue_id: { $in: 'queue_sales' } } },
+        { $and: [] },
+        { $not: { $not: { $exists: 'yes' } } },
+        { data: {} },
+        { data: { x: { $in: Array.from({ length: 600 }, (_, i) => `value_${i}`) } } },
+      ]
+        .map((v) => JSON.stringify(v))
+        .concat([
+          'null',
+          '[]',
+          '{"__proto__":{"$exists":true}}',
+          nested('{"a":', 9),
+          nested('{"a":', 5_000),
+          `{"data":{"x":${nested('[', 5_000)}}}`,
+        ]);
     default:
       return [];
   }

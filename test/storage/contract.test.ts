@@ -201,6 +201,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
         previousSecretExpiresAt: null,
         // a new endpoint is not throttled
         throttle: { limit: null, streak: 0, reason: null, since: null },
+        headers: {},
+        filter: null,
         createdAt: T + 5,
         updatedAt: T + 5,
       });
@@ -501,6 +503,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         payload: eventPayload(ended.event.id, 'call.ended'),
         orderingKey: null,
         test: false,
+        traceparent: null,
         createdAt: T + 5,
       });
       const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
@@ -923,6 +926,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
           autoAttempts: 0,
           trigger: 'auto',
           sealedSecrets: ['sealed:secret-1'],
+          headers: {},
+          traceparent: null,
         },
       ]);
       // A lease is not an attempt.
@@ -1826,6 +1831,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         // a test send is outside any order (SPEC §10)
         orderingKey: null,
         test: true,
+        traceparent: null,
         createdAt: T + 2,
       });
       const detail = await deliveryOf(account.id, deliveryId);
@@ -2162,6 +2168,16 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const [recentClaim] = await claim(storage, T + 20 * DAY);
       await complete(storage, recentClaim!, { kind: 'succeeded' }, { now: T + 20 * DAY });
 
+      // The failed delivery was exhausted: its delivery.exhausted (SPEC §11) is an event of the
+      // account too, with no delivery (nothing subscribes to it), and as old as the failure.
+      const [exhausted, ...more] = await storage.listEvents(
+        account.id,
+        { eventType: 'delivery.exhausted' },
+        { limit: 10, after: null },
+      );
+      expect(more).toEqual([]);
+      expect(exhausted!.createdAt).toBe(T + 1);
+
       const cutoff = T + 10 * DAY;
       let total = { events: 0, deliveries: 0, attempts: 0, rollups: 0 };
       for (let round = 0; round < 20; round++) {
@@ -2178,8 +2194,9 @@ describe.each(engines)('storage contract: $name', (engine) => {
         };
         if (result.events + result.deliveries + result.attempts + result.rollups === 0) break;
       }
-      // One stats rollup row: the endpoint's 5 minutes at T.
-      expect(total).toEqual({ events: 3, deliveries: 3, attempts: 4, rollups: 1 });
+      // One stats rollup row: the endpoint's 5 minutes at T; four events with delivery.exhausted.
+      expect(total).toEqual({ events: 4, deliveries: 3, attempts: 4, rollups: 1 });
+      expect(await storage.getEvent(account.id, exhausted!.id)).toBeNull();
       expect(await storage.getEvent(account.id, done.event.id)).toBeNull();
       expect(await storage.getEvent(account.id, failed.event.id)).toBeNull();
       expect(await storage.getEvent(account.id, pending.event.id)).not.toBeNull();
@@ -2192,6 +2209,293 @@ describe.each(engines)('storage contract: $name', (engine) => {
         attempts: 0,
         rollups: 0,
       });
+    });
+  });
+
+  describe('endpoint controls', () => {
+    /** Publishes one call.ended with this `data` (and a trace context), as the API would. */
+    async function publishData(accountId: string, data: unknown, now = T) {
+      const id = nextId('evt');
+      const [published] = await storage.publish({
+        accountId,
+        events: [
+          {
+            id,
+            type: 'call.ended',
+            timestamp: '2023-11-14T22:13:20Z',
+            payload: JSON.stringify({ id, event: 'call.ended', timestamp: 'x', data }),
+            idempotencyKey: null,
+            traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+          },
+        ],
+        newDeliveryId: () => nextId('dlv'),
+        now,
+        idempotencyWindowMs: DAY,
+      });
+      return published!;
+    }
+
+    it('stores custom headers and a filter with the webhook; a patch changes only what it names', async () => {
+      const account = await makeAccount(storage);
+      const created = await makeWebhook(storage, account.id, {
+        headers: { 'X-Team': 'sales', Authorization: 'Bearer abc' },
+        filter: { data: { direction: 'inbound', duration: { $gte: 60 } } },
+      });
+      expect(created.headers).toEqual({ 'X-Team': 'sales', Authorization: 'Bearer abc' });
+      expect(Object.keys(created.headers)).toEqual(['X-Team', 'Authorization']);
+      expect(created.filter).toEqual({ data: { direction: 'inbound', duration: { $gte: 60 } } });
+      const plain = await makeWebhook(storage, account.id);
+      expect(plain.headers).toEqual({});
+      expect(plain.filter).toBeNull();
+
+      const described = await storage.updateWebhook(
+        account.id,
+        created.id,
+        { description: 'sales' },
+        T + 1,
+      );
+      expect(described!.headers).toEqual(created.headers);
+      expect(described!.filter).toEqual(created.filter);
+      const cleared = await storage.updateWebhook(
+        account.id,
+        created.id,
+        { headers: {}, filter: null },
+        T + 2,
+      );
+      expect(cleared!.headers).toEqual({});
+      expect(cleared!.filter).toBeNull();
+    });
+
+    it('fans an event out only to the endpoints whose filter holds, and counts only those', async () => {
+      const account = await makeAccount(storage);
+      const long = await makeWebhook(storage, account.id, {
+        filter: { data: { duration: { $gte: 60 } } },
+      });
+      const sales = await makeWebhook(storage, account.id, {
+        filter: { data: { queue_id: { $startsWith: 'queue_sales' } } },
+      });
+      const all = await makeWebhook(storage, account.id);
+
+      const short = await publishData(account.id, { duration: 5, queue_id: 'queue_sales' });
+      expect(short.deliveries).toBe(2);
+      const longCall = await publishData(account.id, { duration: 90, queue_id: 'queue_support' });
+      expect(longCall.deliveries).toBe(2);
+      const byEvent = async (eventId: string) =>
+        (await storage.listDeliveries(account.id, {}, { limit: 50, after: null }))
+          .filter((d) => d.eventId === eventId)
+          .map((d) => d.webhookId)
+          .sort();
+      expect(await byEvent(short.event.id)).toEqual([sales.id, all.id].sort());
+      expect(await byEvent(longCall.event.id)).toEqual([long.id, all.id].sort());
+
+      // A changed filter applies from the next publish on.
+      await storage.updateWebhook(account.id, long.id, { filter: null }, T + 1);
+      const after = await publishData(account.id, { duration: 5, queue_id: 'queue_x' }, T + 2);
+      expect(await byEvent(after.event.id)).toEqual([long.id, all.id].sort());
+    });
+
+    it('claims a delivery with its endpoint headers and its event trace context', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id, { headers: { 'X-Team': 'sales' } });
+      const published = await publishData(account.id, { duration: 1 });
+      expect(published.event.traceparent).toBe(
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      );
+      expect((await storage.getEvent(account.id, published.event.id))!.traceparent).toBe(
+        published.event.traceparent,
+      );
+      const [claimed] = await claim(storage, T);
+      expect(claimed!.headers).toEqual({ 'X-Team': 'sales' });
+      expect(claimed!.traceparent).toBe(published.event.traceparent);
+    });
+  });
+
+  describe('operational events', () => {
+    async function eventsOf(accountId: string, type: string) {
+      const events = await storage.listEvents(
+        accountId,
+        { eventType: type },
+        { limit: 50, after: null },
+      );
+      return events.map((e) => ({ ...e, body: JSON.parse(e.payload) }));
+    }
+    async function deliveriesOf(accountId: string, eventId: string) {
+      return (await storage.listDeliveries(accountId, {}, { limit: 100, after: null })).filter(
+        (d) => d.eventId === eventId,
+      );
+    }
+
+    it('publishes webhook.disabled and webhook.enabled with the change, to subscribers only (not *)', async () => {
+      const account = await makeAccount(storage);
+      const watched = await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const ops = await makeWebhook(storage, account.id, { events: ['webhook.*'] });
+      await makeWebhook(storage, account.id, { events: ['*'] });
+
+      await storage.updateWebhook(account.id, watched.id, { status: 'disabled' }, T + 1);
+      const [disabled] = await eventsOf(account.id, 'webhook.disabled');
+      expect(disabled!.body.data).toEqual({
+        webhook_id: watched.id,
+        url: watched.url,
+        reason: 'manual',
+      });
+      expect((await deliveriesOf(account.id, disabled!.id)).map((d) => d.webhookId)).toEqual([
+        ops.id,
+      ]);
+      // A patch that leaves the status alone publishes nothing.
+      await storage.updateWebhook(account.id, watched.id, { description: 'x' }, T + 2);
+      await storage.updateWebhook(account.id, watched.id, { status: 'enabled' }, T + 3);
+      expect(await eventsOf(account.id, 'webhook.disabled')).toHaveLength(1);
+      const [enabled] = await eventsOf(account.id, 'webhook.enabled');
+      expect(enabled!.body.data).toEqual({ webhook_id: watched.id, url: watched.url });
+      expect((await deliveriesOf(account.id, enabled!.id)).map((d) => d.webhookId)).toEqual([
+        ops.id,
+      ]);
+      const claimed = await claim(storage, T + 3);
+      expect(claimed.map((c) => c.eventType)).toEqual(['webhook.disabled', 'webhook.enabled']);
+    });
+
+    it('publishes one webhook.disabled when an endpoint is disabled automatically', async () => {
+      const account = await makeAccount(storage);
+      const failing = await makeWebhook(storage, account.id, { events: ['call.ended'] });
+      const ops = await makeWebhook(storage, account.id, { events: ['webhook.disabled'] });
+      await publishOne(storage, account.id, 'call.ended');
+      await publishOne(storage, account.id, 'call.ended');
+      const claimed = await claim(storage, T);
+      expect(claimed).toHaveLength(2);
+      // Both attempts answer 410: one disable, one event.
+      for (const c of claimed) {
+        await complete(
+          storage,
+          c,
+          { kind: 'retry', nextAttemptAt: T + MINUTE },
+          { gone: true, statusCode: 410 },
+        );
+      }
+      const events = await eventsOf(account.id, 'webhook.disabled');
+      expect(events).toHaveLength(1);
+      expect(events[0]!.body.data).toEqual({
+        webhook_id: failing.id,
+        url: failing.url,
+        reason: 'gone',
+      });
+      const deliveries = await deliveriesOf(account.id, events[0]!.id);
+      expect(deliveries.map((d) => d.webhookId)).toEqual([ops.id]);
+    });
+
+    it('publishes one delivery.exhausted when a delivery fails for good, never about its own delivery', async () => {
+      const account = await makeAccount(storage);
+      const target = await makeWebhook(storage, account.id, { events: ['call.ended'] });
+      const ops = await makeWebhook(storage, account.id, {
+        events: ['delivery.exhausted'],
+        url: 'https://ops.example.com/',
+      });
+      await publishOne(storage, account.id, 'call.ended');
+      const [first] = await claim(storage, T);
+      await complete(storage, first!, { kind: 'retry', nextAttemptAt: T + 1 }, { statusCode: 503 });
+      expect(await eventsOf(account.id, 'delivery.exhausted')).toHaveLength(0);
+      const [second] = await claim(storage, T + 1);
+      await complete(
+        storage,
+        second!,
+        { kind: 'failed' },
+        { now: T + 1, statusCode: 503, error: 'the receiver answered HTTP 503' },
+      );
+      const [exhausted] = await eventsOf(account.id, 'delivery.exhausted');
+      expect(exhausted!.body.data).toEqual({
+        delivery_id: first!.deliveryId,
+        webhook_id: target.id,
+        event_id: first!.eventId,
+        event: 'call.ended',
+        attempts: 2,
+        last_status_code: 503,
+        last_error: 'the receiver answered HTTP 503',
+      });
+      // A repeated completion of the same lease changes nothing and publishes nothing.
+      await complete(storage, second!, { kind: 'failed' }, { now: T + 1 });
+      expect(await eventsOf(account.id, 'delivery.exhausted')).toHaveLength(1);
+
+      // The operational event's own delivery fails for good: no event about it.
+      const [opsClaim] = await claim(storage, T + 1);
+      expect(opsClaim!.webhookId).toBe(ops.id);
+      expect(opsClaim!.eventType).toBe('delivery.exhausted');
+      await complete(storage, opsClaim!, { kind: 'failed' }, { now: T + 2 });
+      expect(await eventsOf(account.id, 'delivery.exhausted')).toHaveLength(1);
+    });
+
+    it("copies every account's operational events to the operator's endpoint, with account_id", async () => {
+      const a = await makeAccount(storage, 'a');
+      const b = await makeAccount(storage, 'b');
+      const wa = await makeWebhook(storage, a.id, { events: ['call.ended'] });
+      const wb = await makeWebhook(storage, b.id, { events: ['call.ended'] });
+      await storage.configureOperatorWebhook(
+        { url: 'https://operator.example.com/hooks', sealedSecret: 'sealed:op' },
+        T,
+      );
+      await storage.updateWebhook(a.id, wa.id, { status: 'disabled' }, T + 1);
+      await storage.updateWebhook(b.id, wb.id, { status: 'disabled' }, T + 2);
+      const copies = await eventsOf('acc_operator', 'webhook.disabled');
+      expect(copies.map((e) => e.body.data.account_id).sort()).toEqual([a.id, b.id].sort());
+      expect(copies.find((e) => e.body.data.account_id === a.id)!.body.data).toEqual({
+        webhook_id: wa.id,
+        url: wa.url,
+        reason: 'manual',
+        account_id: a.id,
+      });
+      const claimed = await claim(storage, T + 2);
+      expect(claimed.map((c) => c.webhookId)).toEqual(['wh_operator', 'wh_operator']);
+      expect(claimed[0]!.url).toBe('https://operator.example.com/hooks');
+      expect(claimed[0]!.sealedSecrets).toEqual(['sealed:op']);
+      // The accounts' own events carry no account_id, and no endpoint of theirs subscribed.
+      const [own] = await eventsOf(a.id, 'webhook.disabled');
+      expect(own!.body.data.account_id).toBeUndefined();
+
+      // Turned off: no more copies; on again at another URL: what waited goes there.
+      await storage.configureOperatorWebhook(null, T + 3);
+      await storage.updateWebhook(a.id, wa.id, { status: 'enabled' }, T + 4);
+      expect(await eventsOf('acc_operator', 'webhook.enabled')).toHaveLength(0);
+      await storage.configureOperatorWebhook(
+        { url: 'https://operator2.example.com/', sealedSecret: 'sealed:op2' },
+        T + 5,
+      );
+      const later = await claim(storage, T + 5);
+      expect(later.map((c) => [c.webhookId, c.url])).toEqual([]);
+      const waiting = await storage.listDeliveries(
+        'acc_operator',
+        { status: 'pending' },
+        { limit: 10, after: null },
+      );
+      expect(waiting).toHaveLength(2);
+      expect(waiting.every((d) => d.url === 'https://operator2.example.com/')).toBe(true);
+    });
+  });
+
+  describe('throttled backlog', () => {
+    it('tells when the longest-throttled delivery fell due: held at the cap or put off by the rate', async () => {
+      const account = await makeAccount(storage);
+      const limited = await makeWebhook(storage, account.id, {
+        events: ['call.ended'],
+        rateLimitPerMinute: 1,
+      });
+      const capped = await makeWebhook(storage, account.id, { events: ['call.missed'] });
+      expect((await storage.queueStats(T)).oldestThrottledAt).toBeNull();
+
+      // Three events for the rate-limited endpoint (one a minute): one leased, two put off.
+      for (let i = 0; i < 3; i++)
+        await publishOne(storage, account.id, 'call.ended', { now: T + 5 * SECOND });
+      const first = await claim(storage, T + 5 * SECOND, { maxInFlightPerEndpoint: 10 });
+      expect(first.map((c) => c.webhookId)).toEqual([limited.id]);
+      let stats = await storage.queueStats(T + 10 * SECOND);
+      expect(stats.due).toBe(0);
+      expect(stats.oldestThrottledAt).toBe(T + 5 * SECOND);
+
+      // Two for the capped endpoint, published earlier in effect (T), with a cap of one.
+      await publishOne(storage, account.id, 'call.missed', { now: T });
+      await publishOne(storage, account.id, 'call.missed', { now: T });
+      const second = await claim(storage, T + 10 * SECOND, { maxInFlightPerEndpoint: 1 });
+      expect(second.map((c) => c.webhookId)).toEqual([capped.id]);
+      stats = await storage.queueStats(T + 10 * SECOND);
+      expect(stats.held).toBe(1);
+      expect(stats.oldestThrottledAt).toBe(T);
     });
   });
 });

@@ -45,6 +45,8 @@ export async function makeWebhook(
       status: options.status ?? 'enabled',
       rateLimitPerMinute: options.rateLimitPerMinute ?? null,
       sealedSecret: options.sealedSecret ?? 'sealed:secret-1',
+      headers: options.headers,
+      filter: options.filter,
       now: options.now ?? T,
     },
     1000,

@@ -46,4 +46,14 @@ describe('event selection', () => {
       'fax.received',
     ]);
   });
+
+  it('keeps operational events out of "All events": they are chosen by name or family', () => {
+    const all = new Set(['*']);
+    expect(coveredBy(all, 'webhook.disabled')).toBeNull();
+    expect(coveredBy(all, 'delivery.*')).toBeNull();
+    expect(isSelected(all, 'webhook.disabled')).toBe(false);
+    expect(
+      normalizeSelection(new Set(['*', 'call.ended', 'webhook.*', 'webhook.enabled'])),
+    ).toEqual(['*', 'webhook.*']);
+  });
 });

@@ -39,6 +39,14 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
+import { FilterCache, filterSubject } from '../../core/filter.js';
+import {
+  deliveryExhausted,
+  isOperationalEventType,
+  webhookDisabled,
+  webhookEnabled,
+} from '../../events/operational.js';
+import { PostgresOperational } from './operational.js';
 import {
   num,
   numOrNull,
@@ -274,6 +282,8 @@ export class PostgresStorage implements Storage {
   private closed: Promise<void> | null = null;
   /** Where this process's claims' turns across accounts stand (fair-share.ts). */
   private readonly rotation: Rotation = { cursor: '' };
+  private readonly filters = new FilterCache();
+  private readonly operational = new PostgresOperational(this.filters, (q) => this.notify(q));
 
   constructor(url: string, options: StorageOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
@@ -473,8 +483,8 @@ export class PostgresStorage implements Storage {
       if (num(count!.n) >= maxEndpoints) return 'limit_reached' as const;
       const [row] = await q(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
-           rate_limit_per_minute, secret, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10)
+           rate_limit_per_minute, secret, created_at, updated_at, headers, filter)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10, $11::json, $12::json)
          RETURNING *`,
         [
           w.id,
@@ -487,6 +497,8 @@ export class PostgresStorage implements Storage {
           w.rateLimitPerMinute,
           w.sealedSecret,
           w.now,
+          JSON.stringify(w.headers ?? {}),
+          w.filter ? JSON.stringify(w.filter) : null,
         ],
       );
       return toWebhook(row!);
@@ -540,6 +552,7 @@ export class PostgresStorage implements Storage {
       const [updated] = await q(
         `UPDATE webhooks SET url = $1, description = $2, events = $3::jsonb, status = $4,
            disabled_reason = $5, rate_limit_per_minute = $6, secret = $7, updated_at = $8,
+           headers = $10::json, filter = $11::json,
            failing_since = CASE WHEN $4 = 'enabled' AND status = 'disabled' THEN NULL
                                 ELSE failing_since END
          WHERE id = $9
@@ -556,6 +569,10 @@ export class PostgresStorage implements Storage {
           patch.sealedSecret ?? before.sealedSecret,
           now,
           id,
+          JSON.stringify(patch.headers ?? before.headers),
+          (patch.filter !== undefined ? patch.filter : before.filter) === null
+            ? null
+            : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
         ],
       );
       if (patch.url !== undefined) {
@@ -568,10 +585,18 @@ export class PostgresStorage implements Storage {
       if (before.status !== status) {
         if (status === 'disabled') await this.parkEndpoints(q, [id]);
         else await this.unparkEndpoint(q, id, now);
+        const after = { id, url: patch.url ?? before.url };
+        await this.operational.publish(
+          q,
+          accountId,
+          status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
+          now,
+        );
       }
       if (woke) await this.notify(q);
       return { webhook: toWebhook(updated!), woke };
     });
+    if (this.operational.takeWake()) this.emitWake();
     if (!result) return null;
     if (result.woke) this.emitWake();
     return result.webhook;
@@ -651,11 +676,17 @@ export class PostgresStorage implements Storage {
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
       const endpoints = (
         await q(
-          `SELECT id, url, events FROM webhooks WHERE account_id = $1 AND status = 'enabled'
+          `SELECT id, url, events, filter::text AS filter, updated_at FROM webhooks
+           WHERE account_id = $1 AND status = 'enabled'
            ORDER BY id FOR KEY SHARE`,
           [accountId],
         )
-      ).map((r) => ({ id: String(r.id), url: String(r.url), events: r.events as string[] }));
+      ).map((r) => ({
+        id: String(r.id),
+        url: String(r.url),
+        events: r.events as string[],
+        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
+      }));
 
       // Idempotency keys: lock each (in a fixed order, so two batches cannot deadlock), then
       // read what they already name. A concurrent publish with the same key waits here and
@@ -711,8 +742,10 @@ export class PostgresStorage implements Storage {
           }
         }
         let count = 0;
+        const subject = filterSubject(e);
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
+          if (endpoint.filter && !endpoint.filter(subject())) continue;
           deliveries.push({
             id: request.newDeliveryId(),
             webhookId: endpoint.id,
@@ -729,6 +762,7 @@ export class PostgresStorage implements Storage {
           payload: e.payload,
           orderingKey: e.orderingKey ?? null,
           test: false,
+          traceparent: e.traceparent ?? null,
           createdAt: now,
         };
         if (e.idempotencyKey !== null) {
@@ -744,10 +778,11 @@ export class PostgresStorage implements Storage {
       if (newEvents.length > 0) {
         await q(
           `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
-             ordering_key)
-           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-             AS u(id, type, timestamp, payload, idempotency_key, ordering_key)`,
+             ordering_key, traceparent)
+           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key,
+             u.traceparent
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+             $9::text[]) AS u(id, type, timestamp, payload, idempotency_key, ordering_key, traceparent)`,
           [
             accountId,
             now,
@@ -757,6 +792,7 @@ export class PostgresStorage implements Storage {
             newEvents.map((e) => e.payload),
             newEvents.map((e) => e.idempotencyKey),
             newEvents.map((e) => e.orderingKey ?? null),
+            newEvents.map((e) => e.traceparent ?? null),
           ],
         );
       }
@@ -1085,7 +1121,8 @@ export class PostgresStorage implements Storage {
            WHERE d.id = u.id
            RETURNING d.id, d.event_id, u.kind
          )
-         SELECT c.id, e.type, e.payload FROM changed c JOIN events e ON e.id = c.event_id
+         SELECT c.id, e.type, e.payload, e.traceparent FROM changed c
+         JOIN events e ON e.id = c.event_id
          WHERE c.kind = 'lease'`,
         [
           now,
@@ -1107,7 +1144,11 @@ export class PostgresStorage implements Storage {
           toClaimed(
             c,
             webhook,
-            { type: String(event.type), payload: String(event.payload) },
+            {
+              type: String(event.type),
+              payload: String(event.payload),
+              traceparent: strOrNull(event.traceparent),
+            },
             request,
           ),
         );
@@ -1264,7 +1305,7 @@ export class PostgresStorage implements Storage {
              $8::bigint[], $9::text[], $10::bigint[])
            AS u(id, lease_token, kind, trigger, next_at, status_code, duration_ms, error, started_at)
          WHERE d.id = u.id AND d.lease_token = u.lease_token
-         RETURNING d.id, d.manual_requested, d.created_at`,
+         RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count`,
         [
           now,
           once.map((c) => c.claim.deliveryId),
@@ -1300,6 +1341,16 @@ export class PostgresStorage implements Storage {
           before,
           c.outcome.kind,
         );
+      }
+      // SPEC §11: once per delivery (only this completion moves it to failed), never about an
+      // operational event's own delivery.
+      const attemptsOf = new Map(requeued.map((r) => [String(r.id), num(r.attempt_count)]));
+      for (const c of once) {
+        const attempts = attemptsOf.get(c.claim.deliveryId);
+        if (attempts === undefined || c.outcome.kind !== 'failed') continue;
+        if (isOperationalEventType(c.claim.eventType)) continue;
+        const event = deliveryExhausted(c.claim, attempts, c.attempt.statusCode, c.attempt.error);
+        await this.operational.publish(q, c.claim.accountId, event, now);
       }
 
       // The endpoints, locked in id order (after the deliveries: a claim locks deliveries
@@ -1364,6 +1415,7 @@ export class PostgresStorage implements Storage {
       if (wake) await this.notify(q);
       return wake;
     });
+    if (this.operational.takeWake()) this.emitWake();
     if (!next) {
       if (woke) this.emitWake();
       return [];
@@ -1443,6 +1495,11 @@ export class PostgresStorage implements Storage {
     );
     const disabled = changed.filter(([, s]) => s.disabledReason !== null).map(([id]) => id);
     if (disabled.length > 0) await this.parkEndpoints(q, disabled);
+    for (const [id, s] of changed) {
+      const reason = s.disabledReason;
+      if (reason)
+        await this.operational.publishAbout(q, id, (w) => webhookDisabled(w, reason), policy.now);
+    }
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -1513,6 +1570,16 @@ export class PostgresStorage implements Storage {
       [now],
     );
     const [held] = await this.query('SELECT count(*) AS n FROM deliveries WHERE held');
+    // The longest-throttled delivery: held at the in-flight cap, or put off by the rate limit
+    // (due_at moved past a due time that has come).
+    const [longestThrottled] = await this.query(
+      `SELECT least(
+         (SELECT min(coalesce(next_attempt_at, created_at)) FROM deliveries WHERE held),
+         (SELECT min(coalesce(next_attempt_at, updated_at)) FROM deliveries
+          WHERE due_at > $1 AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= $1)
+       ) AS t`,
+      [now],
+    );
     const endpoints: Record<string, number> = {};
     for (const row of await this.query(
       'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
@@ -1537,8 +1604,17 @@ export class PostgresStorage implements Storage {
       inFlight: Number(inFlight!.n),
       scheduled: Number(later!.n) - Number(inFlight!.n),
       held: Number(held!.n),
+      oldestThrottledAt: numOrNull(longestThrottled?.t),
       endpoints,
     };
+  }
+
+  async configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void> {
+    await this.tx((q) => this.operational.configureOperator(q, setting, now));
+    this.emitWake();
   }
 
   async resealSecrets(reseal: (sealed: string) => string): Promise<number> {

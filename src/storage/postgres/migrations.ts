@@ -215,4 +215,17 @@ CREATE INDEX deliveries_by_ordering_key ON deliveries (account_id, ordering_key,
   WHERE ordering_key IS NOT NULL;
 `,
   },
+  {
+    // SPEC §11: custom headers and a content filter per endpoint (json, not jsonb: they read
+    // back in the order they were written), and the trace context an event was published under.
+    // Number 5: 2-4 and 6 belong to other work merging at the same time; migrations apply by
+    // membership in the ledger, not by the highest number, so the gap is harmless.
+    version: 5,
+    name: 'endpoint controls',
+    sql: `
+ALTER TABLE webhooks ADD COLUMN headers json NOT NULL DEFAULT '{}';
+ALTER TABLE webhooks ADD COLUMN filter json;
+ALTER TABLE events ADD COLUMN traceparent text;
+`,
+  },
 ];

@@ -37,6 +37,14 @@ import {
   type WebhookStats,
 } from '../types.js';
 import { subscriptionMatches } from '../../core/event-catalogue.js';
+import { FilterCache, filterSubject } from '../../core/filter.js';
+import {
+  deliveryExhausted,
+  isOperationalEventType,
+  webhookDisabled,
+  webhookEnabled,
+} from '../../events/operational.js';
+import { SqliteOperational } from './operational.js';
 import {
   num,
   numOrNull,
@@ -71,6 +79,19 @@ import { CANDIDATE_COLUMNS, accountsInTurn, dueOf, holdBacklog, recordThrottle }
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
 
+/**
+ * When the longest-throttled pending delivery fell due: held rows (at the in-flight cap) since
+ * their due time, rate-deferred rows (due_at moved past a due time that has come) since that.
+ */
+const THROTTLED_SINCE = `
+  SELECT min(t) AS t FROM (
+    SELECT min(coalesce(next_attempt_at, created_at)) AS t FROM deliveries
+      INDEXED BY deliveries_held WHERE held = 1
+    UNION ALL
+    SELECT min(coalesce(next_attempt_at, updated_at)) AS t FROM deliveries
+      INDEXED BY deliveries_due
+      WHERE due_at > :now AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= :now)`;
+
 /** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
 
@@ -101,6 +122,8 @@ export class SqliteStorage implements Storage {
   private readonly statements = new Map<string, Database.Statement>();
   /** Where the claims' turns across accounts stand (fair-share.ts). */
   private readonly rotation: Rotation = { cursor: '' };
+  private readonly filters = new FilterCache();
+  private readonly operational = new SqliteOperational((sql) => this.stmt(sql), this.filters);
 
   private checkpointer: Worker | null = null;
 
@@ -266,8 +289,8 @@ export class SqliteStorage implements Storage {
       if (count >= maxEndpoints) return 'limit_reached' as const;
       this.stmt(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
-           rate_limit_per_minute, secret, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           rate_limit_per_minute, secret, headers, filter, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         w.id,
         w.accountId,
@@ -278,6 +301,8 @@ export class SqliteStorage implements Storage {
         w.status === 'disabled' ? 'manual' : null,
         w.rateLimitPerMinute,
         w.sealedSecret,
+        JSON.stringify(w.headers ?? {}),
+        w.filter ? JSON.stringify(w.filter) : null,
         w.now,
         w.now,
       );
@@ -338,7 +363,7 @@ export class SqliteStorage implements Storage {
             : before.disabledReason;
       this.stmt(
         `UPDATE webhooks SET url = ?, description = ?, events = ?, status = ?, disabled_reason = ?,
-           rate_limit_per_minute = ?, secret = ?, updated_at = ?,
+           rate_limit_per_minute = ?, secret = ?, headers = ?, filter = ?, updated_at = ?,
            failing_since = CASE WHEN ? = 'enabled' AND status = 'disabled' THEN NULL ELSE failing_since END
          WHERE id = ?`,
       ).run(
@@ -351,6 +376,10 @@ export class SqliteStorage implements Storage {
           ? patch.rateLimitPerMinute
           : before.rateLimitPerMinute,
         patch.sealedSecret ?? before.sealedSecret,
+        JSON.stringify(patch.headers ?? before.headers),
+        (patch.filter !== undefined ? patch.filter : before.filter) === null
+          ? null
+          : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
         now,
         status,
         id,
@@ -364,12 +393,19 @@ export class SqliteStorage implements Storage {
       if (before.status !== status) {
         if (status === 'disabled') this.parkEndpoint(id);
         else this.unparkEndpoint(id, now);
+        const after = { id, url: patch.url ?? before.url };
+        this.operational.publish(
+          accountId,
+          status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
+          now,
+        );
       }
       return {
         webhook: toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row),
         woke: before.status !== status && status === 'enabled',
       };
     });
+    if (this.operational.takeWake()) this.notify();
     if (!result) return null;
     if (result.woke) this.notify();
     return result.webhook;
@@ -437,20 +473,22 @@ export class SqliteStorage implements Storage {
     const published = await this.tx(() => {
       const endpoints = (
         this.stmt(
-          "SELECT id, url, events FROM webhooks WHERE account_id = ? AND status = 'enabled'",
+          `SELECT id, url, events, filter, updated_at FROM webhooks
+           WHERE account_id = ? AND status = 'enabled'`,
         ).all(accountId) as Row[]
       ).map((r) => ({
         id: String(r.id),
         url: String(r.url),
         events: JSON.parse(String(r.events)) as string[],
+        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
       }));
       const findKey = this.stmt(
         'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
       );
       const insertEvent = this.stmt(
         `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
-           ordering_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+           ordering_key, traceparent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = this.stmt(
         `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
@@ -489,10 +527,13 @@ export class SqliteStorage implements Storage {
           e.idempotencyKey,
           now,
           orderingKey,
+          e.traceparent ?? null,
         );
         let deliveries = 0;
+        const subject = filterSubject(e);
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
+          if (endpoint.filter && !endpoint.filter(subject())) continue;
           insertDelivery.run(
             request.newDeliveryId(),
             accountId,
@@ -517,6 +558,7 @@ export class SqliteStorage implements Storage {
             payload: e.payload,
             orderingKey,
             test: false,
+            traceparent: e.traceparent ?? null,
             createdAt: now,
           },
           deliveries,
@@ -831,7 +873,7 @@ export class SqliteStorage implements Storage {
     const lease = this.stmt(
       'UPDATE deliveries SET due_at = ?, lease_token = ?, held = 0 WHERE id = ?',
     );
-    const payloads = this.stmt('SELECT payload, type FROM events WHERE id = ?');
+    const payloads = this.stmt('SELECT payload, type, traceparent FROM events WHERE id = ?');
     const claimed: ClaimedDelivery[] = [];
     for (const c of plan.lease) {
       lease.run(now + request.leaseMs, request.leaseToken, c.deliveryId);
@@ -842,7 +884,11 @@ export class SqliteStorage implements Storage {
         toClaimed(
           c,
           webhook,
-          { type: String(event.type), payload: String(event.payload) },
+          {
+            type: String(event.type),
+            payload: String(event.payload),
+            traceparent: strOrNull(event.traceparent),
+          },
           request,
         ),
       );
@@ -920,7 +966,7 @@ export class SqliteStorage implements Storage {
            last_status_code = :code, last_duration_ms = :duration, last_error = :error,
            last_attempt_at = :started, lease_token = NULL, held = 0, updated_at = :now
          WHERE id = :id AND lease_token = :lease
-         RETURNING manual_requested, created_at`,
+         RETURNING manual_requested, created_at, attempt_count`,
       );
       const rollups = new RollupBatch();
       for (const { claim, attempt, outcome, endpointGone } of completed) {
@@ -952,6 +998,17 @@ export class SqliteStorage implements Storage {
         }
         // A manual retry asked for while this attempt was in flight still gets its attempt.
         if (updated?.manual_requested === 1) wake = true;
+        // SPEC §11: once per delivery (only this completion moves it to failed), never about
+        // an operational event's own delivery.
+        if (updated && outcome.kind === 'failed' && !isOperationalEventType(claim.eventType)) {
+          const exhausted = deliveryExhausted(
+            claim,
+            num(updated.attempt_count),
+            attempt.statusCode,
+            attempt.error,
+          );
+          this.operational.publish(claim.accountId, exhausted, now);
+        }
         // Health changes only when the outcome differs from the endpoint's previous one in this
         // batch (or on a 410): a run of successes is one statement, not one per attempt.
         const succeeded = outcome.kind === 'succeeded';
@@ -976,7 +1033,7 @@ export class SqliteStorage implements Storage {
     });
     // With `next`, what became due was claimed just now; the caller claims again if its batch
     // came back full.
-    if (woke && !next) this.notify();
+    if ((woke && !next) || this.operational.takeWake()) this.notify();
     return claimed;
   }
 
@@ -1022,7 +1079,14 @@ export class SqliteStorage implements Storage {
       gone ? 1 : 0,
       policy.now - policy.autoDisableAfterMs,
     );
-    if (info.changes > 0) this.parkEndpoint(webhookId);
+    if (info.changes > 0) {
+      this.parkEndpoint(webhookId);
+      this.operational.publishAbout(
+        webhookId,
+        (w) => webhookDisabled(w, gone ? 'gone' : 'failing'),
+        policy.now,
+      );
+    }
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -1083,6 +1147,7 @@ export class SqliteStorage implements Storage {
       const held = this.stmt(
         'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_held WHERE held = 1',
       ).get() as Row;
+      const longestThrottled = this.stmt(THROTTLED_SINCE).get({ now }) as Row;
       const endpoints: Record<string, number> = {};
       for (const row of this.stmt(
         'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
@@ -1107,9 +1172,18 @@ export class SqliteStorage implements Storage {
         inFlight: num(inFlight.n),
         scheduled: num(later.n) - num(inFlight.n),
         held: num(held.n),
+        oldestThrottledAt: numOrNull(longestThrottled.t),
         endpoints,
       };
     });
+  }
+
+  async configureOperatorWebhook(
+    setting: { url: string; sealedSecret: string } | null,
+    now: number,
+  ): Promise<void> {
+    await this.tx(() => this.operational.configureOperator(setting, now));
+    this.notify();
   }
 
   /**

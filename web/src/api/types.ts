@@ -12,6 +12,8 @@ export interface EventType {
   description: string;
   example: unknown;
   schema?: unknown;
+  /** Published by Rizler itself (webhook.disabled, …); `*` does not cover it. */
+  operational?: boolean;
 }
 
 export type WebhookStatus = 'enabled' | 'disabled';
@@ -26,6 +28,9 @@ export interface Webhook {
   disabled_reason: DisabledReason | null;
   rate_limit_per_minute: number | null;
   throttle: WebhookThrottle;
+  /** Custom headers; in lists, credential-like values come masked. */
+  headers?: Record<string, string>;
+  filter?: Record<string, unknown> | null;
   created_at: string;
   updated_at: string;
   /** Only in the answer to a create. */
@@ -47,6 +52,8 @@ export interface WebhookInput {
   status?: WebhookStatus;
   description?: string | null;
   rate_limit_per_minute?: number | null;
+  headers?: Record<string, string>;
+  filter?: Record<string, unknown> | null;
 }
 
 export interface List<T> {

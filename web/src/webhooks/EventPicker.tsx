@@ -16,7 +16,8 @@ interface EventPickerProps {
  */
 export function EventPicker({ types, selection, onChange, error }: EventPickerProps) {
   const id = useId();
-  const families = groupByFamily(types);
+  const families = groupByFamily(types.filter((t) => !t.operational));
+  const operational = groupByFamily(types.filter((t) => t.operational));
   const extra = unknownTokens(selection, types);
 
   const toggle = (token: string, checked: boolean) => {
@@ -88,6 +89,24 @@ export function EventPicker({ types, selection, onChange, error }: EventPickerPr
             </div>
           </fieldset>
         ))}
+        {operational.length > 0 && (
+          <fieldset className="event-family event-operational">
+            {/* "Operational", not "… events": the Events group keeps a name of its own. */}
+            <legend>Operational</legend>
+            <p className="check-description">
+              Operational events, sent by Rizler about your own endpoints and deliveries; “All
+              events” does not include them.
+            </p>
+            {operational.map((family) => (
+              <div key={family.name}>
+                {checkbox(family.wildcard, `All ${family.name} events`, family.wildcard)}
+                <div className="event-types">
+                  {family.types.map((type) => checkbox(type.name, type.name, type.description))}
+                </div>
+              </div>
+            ))}
+          </fieldset>
+        )}
         {extra.length > 0 && (
           <fieldset className="event-family">
             <legend>Not in the catalogue</legend>

@@ -1,6 +1,7 @@
 import type { Webhook } from '../api/types.js';
 import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
 import { AbsoluteTime } from '../components/Time.js';
+import { isSecretLooking, maskValue } from './ControlsFields.js';
 import { SecretPanel } from './SecretPanel.js';
 import { SendTestPanel } from './SendTestPanel.js';
 import { ThrottleState } from './ThrottleState.js';
@@ -45,6 +46,34 @@ export function OverviewTab({ webhook }: { webhook: Webhook }) {
               {webhook.rate_limit_per_minute != null
                 ? `${webhook.rate_limit_per_minute} deliveries per minute`
                 : 'Server default'}
+            </dd>
+          </div>
+          <div>
+            <dt>Custom headers</dt>
+            <dd>
+              {Object.keys(webhook.headers ?? {}).length === 0 ? (
+                <span className="muted">None</span>
+              ) : (
+                <ul className="plain-list">
+                  {Object.entries(webhook.headers ?? {}).map(([name, value]) => (
+                    <li key={name}>
+                      <code>
+                        {name}: {isSecretLooking(name) ? maskValue(value) : value}
+                      </code>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </dd>
+          </div>
+          <div>
+            <dt>Content filter</dt>
+            <dd>
+              {webhook.filter ? (
+                <code className="break">{JSON.stringify(webhook.filter)}</code>
+              ) : (
+                <span className="muted">None: every event of the chosen types</span>
+              )}
             </dd>
           </div>
           <div>

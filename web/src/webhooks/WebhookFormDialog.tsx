@@ -8,6 +8,14 @@ import { ErrorMessage, Loading } from '../components/States.js';
 import { EventPicker } from './EventPicker.js';
 import { normalizeSelection } from './events.js';
 import { type WebhookField, fieldOfError } from './fieldErrors.js';
+import {
+  FilterEditor,
+  HeadersEditor,
+  headersOf,
+  parseFilterText,
+  rowsOf,
+  type HeaderRow,
+} from './ControlsFields.js';
 
 interface WebhookFormDialogProps {
   /** The webhook to edit; absent to add one. */
@@ -35,6 +43,10 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
   const [rateLimit, setRateLimit] = useState(
     webhook?.rate_limit_per_minute != null ? String(webhook.rate_limit_per_minute) : '',
   );
+  const [headerRows, setHeaderRows] = useState<HeaderRow[]>(() => rowsOf(webhook?.headers));
+  const [filterText, setFilterText] = useState(() =>
+    webhook?.filter ? JSON.stringify(webhook.filter, null, 2) : '',
+  );
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
@@ -55,6 +67,10 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
         rate_limit_per_minute: 'Enter a whole number of deliveries per minute, or leave it empty.',
       };
     }
+    const parsedFilter = parseFilterText(filterText);
+    if (!parsedFilter.ok) return { filter: parsedFilter.message };
+    const headers = headersOf(headerRows);
+    const filter = parsedFilter.value as WebhookInput['filter'];
     const input: WebhookInput = {
       url: url.trim(),
       events: normalizeSelection(selection),
@@ -66,6 +82,8 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
       if (text !== null) input.description = text;
       if (rate !== null) input.rate_limit_per_minute = rate;
       if (secret !== '') input.secret = secret;
+      if (Object.keys(headers).length > 0) input.headers = headers;
+      if (filter !== null) input.filter = filter;
       return input;
     }
     // An edit sends only what changed, so it cannot undo someone else's change to another field.
@@ -76,6 +94,8 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
     if (text !== webhook.description) patch.description = text;
     if (rate !== webhook.rate_limit_per_minute) patch.rate_limit_per_minute = rate;
     if (secret !== '') patch.secret = secret;
+    if (JSON.stringify(headers) !== JSON.stringify(webhook.headers ?? {})) patch.headers = headers;
+    if (JSON.stringify(filter) !== JSON.stringify(webhook.filter ?? null)) patch.filter = filter;
     return patch;
   };
 
@@ -83,7 +103,10 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
     event.preventDefault();
     if (saving) return;
     const built = body();
-    if ('rate_limit_per_minute' in built && typeof built.rate_limit_per_minute === 'string') {
+    const invalid =
+      ('rate_limit_per_minute' in built && typeof built.rate_limit_per_minute === 'string') ||
+      ('filter' in built && typeof built.filter === 'string');
+    if (invalid) {
       setErrors(built as Errors);
       setFormError(null);
       requestAnimationFrame(() => focusFirstInvalid(formRef.current));
@@ -240,6 +263,25 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
             />
           )}
         </Field>
+        <HeadersEditor
+          rows={headerRows}
+          onChange={(rows) => {
+            setHeaderRows(rows);
+            edited('headers');
+          }}
+          error={errors.headers}
+        />
+        {eventTypes.data && (
+          <FilterEditor
+            text={filterText}
+            onChange={(text) => {
+              setFilterText(text);
+              edited('filter');
+            }}
+            types={eventTypes.data}
+            error={errors.filter}
+          />
+        )}
         <Field
           label="Status"
           hint={

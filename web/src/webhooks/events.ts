@@ -1,5 +1,9 @@
 // Event subscriptions: exact types (`call.ended`), a family (`call.*`) or everything (`*`).
 import type { EventType } from '../api/types.js';
+import {
+  isOperationalEventType,
+  OPERATIONAL_EVENT_TYPES,
+} from '../../../src/core/operational-catalogue.js';
 
 export const ALL_EVENTS = '*';
 
@@ -37,9 +41,20 @@ export function groupByFamily(types: EventType[]): Family[] {
   return [...families.values()];
 }
 
+/** Operational types (SPEC §11) and their families: `*` does not cover them. */
+export function isOperationalToken(token: string): boolean {
+  if (token.endsWith('.*')) {
+    const family = token.slice(0, -2);
+    return OPERATIONAL_EVENT_TYPES.some((t) => t.family === family);
+  }
+  return isOperationalEventType(token);
+}
+
 /** The token of `selection` that already covers `token`, if a broader one does. */
 export function coveredBy(selection: ReadonlySet<string>, token: string): string | null {
-  if (token !== ALL_EVENTS && selection.has(ALL_EVENTS)) return ALL_EVENTS;
+  if (token !== ALL_EVENTS && selection.has(ALL_EVENTS) && !isOperationalToken(token)) {
+    return ALL_EVENTS;
+  }
   if (!token.endsWith('.*') && token !== ALL_EVENTS) {
     const wildcard = `${familyOf(token)}.*`;
     if (selection.has(wildcard)) return wildcard;
@@ -57,7 +72,12 @@ export function isSelected(selection: ReadonlySet<string>, token: string): boole
  * not sent.
  */
 export function normalizeSelection(selection: ReadonlySet<string>): string[] {
-  if (selection.has(ALL_EVENTS)) return [ALL_EVENTS];
+  if (selection.has(ALL_EVENTS)) {
+    const operational = [...selection].filter(
+      (t) => isOperationalToken(t) && coveredBy(selection, t) === null,
+    );
+    return [ALL_EVENTS, ...operational.sort()];
+  }
   return [...selection].filter((token) => coveredBy(selection, token) === null).sort();
 }
 

@@ -2,11 +2,20 @@
 import type { ApiError } from '../api/client.js';
 
 export type WebhookField =
-  'url' | 'events' | 'secret' | 'status' | 'description' | 'rate_limit_per_minute';
+  | 'url'
+  | 'events'
+  | 'secret'
+  | 'status'
+  | 'description'
+  | 'rate_limit_per_minute'
+  | 'headers'
+  | 'filter';
 
 // Checked in this order: a message naming `rate_limit_per_minute` must not fall to `url`.
 const MENTIONS: [RegExp, WebhookField][] = [
   [/rate[_ ]limit/i, 'rate_limit_per_minute'],
+  [/^headers\b/i, 'headers'],
+  [/^filter\b/i, 'filter'],
   [/\burl\b/i, 'url'],
   [/\bevents?\b/i, 'events'],
   [/\bsecret\b/i, 'secret'],
