@@ -2,7 +2,7 @@
 // answers 410 reach the account's subscribers and the installation operator, signed like any
 // event, through the one delivery path; `*` does not receive them and nobody can publish them.
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -127,11 +127,13 @@ describe('operational events', () => {
 
     // Sent operational events are counted for Prometheus, with the throttled backlog's age.
     let metrics = '';
-    for (let i = 0; i < 50; i++) {
-      metrics = await (await fetch(server.url + '/metrics')).text();
-      if (/rizler_operational_events_sent_total\{type="webhook.enabled"\}/.test(metrics)) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await vi.waitFor(
+      async () => {
+        metrics = await (await fetch(server.url + '/metrics')).text();
+        expect(metrics).toMatch(/rizler_operational_events_sent_total\{type="webhook.enabled"\}/);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
     // Each went to the subscriber and to the operator.
     expect(metrics).toMatch(/rizler_operational_events_sent_total\{type="delivery.exhausted"\} 2/);
     expect(metrics).toMatch(/rizler_operational_events_sent_total\{type="webhook.disabled"\} 2/);

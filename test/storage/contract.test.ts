@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DurationHistogram } from '../../src/core/histogram.js';
@@ -41,22 +42,34 @@ interface Engine {
   open(): Promise<Storage>;
   /** Checks after each test that the store let go of everything it held. */
   released(): Promise<void>;
+  /** Runs SQL on the last store opened, from outside it (another process's write, a race). */
+  exec(sql: string): Promise<void>;
   teardown(): Promise<void>;
 }
 
 function sqliteEngine(): Engine {
   let dir = '';
+  let file = '';
   return {
     name: 'sqlite',
     async setup() {
       dir = mkdtempSync(join(tmpdir(), 'rizler-contract-'));
     },
     async open() {
-      const storage = new SqliteStorage(join(dir, `${nextId('db')}.db`));
+      file = join(dir, `${nextId('db')}.db`);
+      const storage = new SqliteStorage(file);
       await storage.migrate();
       return storage;
     },
     async released() {},
+    async exec(sql) {
+      const other = new Database(file);
+      try {
+        other.exec(sql);
+      } finally {
+        other.close();
+      }
+    },
     async teardown() {
       rmSync(dir, { recursive: true, force: true });
     },
@@ -97,6 +110,9 @@ function postgresEngine(): Engine {
         },
         { timeout: 3000, interval: 50 },
       );
+    },
+    async exec(sql) {
+      await admin.query(sql);
     },
     async teardown() {
       await admin?.end();
@@ -1556,6 +1572,44 @@ describe.each(engines)('storage contract: $name', (engine) => {
 
       await storage.updateWebhook(account.id, webhook.id, { status: 'enabled' }, T + 2 * DAY);
       expect(await claim(storage, T + 2 * DAY)).toHaveLength(2);
+    });
+
+    it('never disables on a failing mark older than a success (a failure that raced it)', async () => {
+      const account = await makeAccount(storage);
+      const webhook = await makeWebhook(storage, account.id);
+      for (let i = 0; i < 3; i++) await publishOne(storage, account.id, 'call.ended');
+      const [d1, d2, d3] = await claim(storage, T);
+      const status = async () => (await storage.getWebhook(account.id, webhook.id))!;
+      await complete(storage, d1!, { kind: 'retry', nextAttemptAt: T + HOUR }, { now: T });
+      await complete(storage, d2!, { kind: 'succeeded' }, { now: T + 1 });
+      // On PostgreSQL a success read the endpoint unlocked while that failure committed: the
+      // mark stays, as if the failure had come after the success.
+      await engine.exec(`UPDATE webhooks SET failing_since = ${T} WHERE id = '${webhook.id}'`);
+
+      await complete(
+        storage,
+        d3!,
+        { kind: 'retry', nextAttemptAt: T + DAY + HOUR },
+        { now: T + DAY + 1 },
+      );
+      expect(await status()).toMatchObject({ status: 'enabled', disabledReason: null });
+      // Failing again from that failure: the next failures disable it a full day later.
+      const [d4] = await claim(storage, T + DAY + HOUR);
+      await complete(
+        storage,
+        d4!,
+        { kind: 'retry', nextAttemptAt: T + 2 * DAY + HOUR },
+        { now: T + 2 * DAY },
+      );
+      expect((await status()).status).toBe('enabled');
+      const [d5] = await claim(storage, T + 2 * DAY + HOUR);
+      await complete(
+        storage,
+        d5!,
+        { kind: 'retry', nextAttemptAt: T + 3 * DAY },
+        { now: T + 2 * DAY + 1 },
+      );
+      expect(await status()).toMatchObject({ status: 'disabled', disabledReason: 'failing' });
     });
 
     it('disables an endpoint whose every delivery has failed for longer than the limit', async () => {

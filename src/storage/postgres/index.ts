@@ -20,7 +20,6 @@ import {
   type DeliveryDetail,
   type DeliveryFilter,
   type DeliveryStatus,
-  type DisabledReason,
   type EventFilter,
   type NewEvent,
   type NewWebhook,
@@ -35,6 +34,7 @@ import {
   type StoredEvent,
   type TestSendRecord,
   type Webhook,
+  type WebhookStatus,
   type WebhookPatch,
   type WebhookStats,
 } from '../types.js';
@@ -61,6 +61,12 @@ import {
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 import { notDeletedWebhook, RollupBatch } from '../rollups.js';
+import {
+  applyOutcomes,
+  mayDisableAsFailing,
+  succeededSinceSql,
+  type HealthOutcome,
+} from '../health.js';
 import {
   markDeleted,
   purgeDeletedBatch,
@@ -1361,8 +1367,8 @@ export class PostgresStorage implements Storage {
         // completion of a busy endpoint across all workers: a second worker process added
         // nothing (bench). Most completions change nothing of the endpoint: a healthy endpoint
         // that succeeded again, with no held rows to bring back. Only the others are locked.
-        // (A failure committed concurrently with the unlocked read can leave failing_since set
-        // after this success; the next success clears it.)
+        // A failure committed concurrently with the unlocked read can leave failing_since set
+        // after this success: health.ts never disables on such a stale mark.
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
         const current = await q(
           `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
@@ -1432,51 +1438,52 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  /**
-   * Auto-disable: 410 Gone at once, or failures without a success for `autoDisableAfterMs`.
-   * Each endpoint's outcomes apply in the order they came, as the SQLite engine does them
-   * one by one.
-   */
+  /** Auto-disable (health.ts), on the endpoints locked by this completion. */
   private async recordHealth(
     q: Query,
     rows: Row[],
     completed: CompletedAttempt[],
     policy: CompletionPolicy,
   ): Promise<void> {
-    const state = new Map(
-      rows.map((r) => [
-        String(r.id),
-        {
-          status: String(r.status),
-          failingSince: numOrNull(r.failing_since),
-          disabledReason: null as DisabledReason | null,
-          changed: false,
-        },
-      ]),
-    );
+    const outcomes = new Map<string, HealthOutcome[]>();
     for (const c of completed) {
-      const s = state.get(c.claim.webhookId);
-      if (!s) continue;
-      if (c.outcome.kind === 'succeeded') {
-        if (s.failingSince !== null) {
-          s.failingSince = null;
-          s.changed = true;
-        }
-        continue;
-      }
-      if (s.failingSince === null) {
-        s.failingSince = policy.now;
-        s.changed = true;
-      }
-      if (
-        s.status === 'enabled' &&
-        (c.endpointGone || s.failingSince <= policy.now - policy.autoDisableAfterMs)
-      ) {
-        s.status = 'disabled';
-        s.disabledReason = c.endpointGone ? 'gone' : 'failing';
-        s.changed = true;
-      }
+      let list = outcomes.get(c.claim.webhookId);
+      if (!list) outcomes.set(c.claim.webhookId, (list = []));
+      list.push({ succeeded: c.outcome.kind === 'succeeded', gone: c.endpointGone });
     }
+    const health = rows.map((r) => ({
+      id: String(r.id),
+      status: String(r.status) as WebhookStatus,
+      failingSince: numOrNull(r.failing_since),
+    }));
+    const toConfirm = health.filter((h) =>
+      mayDisableAsFailing(h, outcomes.get(h.id) ?? [], policy),
+    );
+    const succeeded = new Set<string>();
+    if (toConfirm.length > 0) {
+      const found = await q(
+        `SELECT u.id FROM unnest($1::text[], $2::bigint[]) AS u(id, since)
+         WHERE EXISTS (SELECT 1 FROM attempts a
+           WHERE a.webhook_id = u.id AND ${succeededSinceSql('u.since')})`,
+        [toConfirm.map((h) => h.id), toConfirm.map((h) => h.failingSince)],
+      );
+      for (const r of found) succeeded.add(String(r.id));
+    }
+    const state = new Map(
+      health.map((h) => {
+        const change = applyOutcomes(h, outcomes.get(h.id) ?? [], policy, () =>
+          succeeded.has(h.id),
+        );
+        return [
+          h.id,
+          {
+            failingSince: change.failingSince,
+            disabledReason: change.disable,
+            changed: change.changed,
+          },
+        ];
+      }),
+    );
     const changed = [...state].filter(([, s]) => s.changed);
     if (changed.length === 0) return;
     await q(

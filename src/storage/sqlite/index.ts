@@ -33,6 +33,7 @@ import {
   type StoredEvent,
   type TestSendRecord,
   type Webhook,
+  type WebhookStatus,
   type WebhookPatch,
   type WebhookStats,
 } from '../types.js';
@@ -59,6 +60,7 @@ import {
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
 import { notDeletedWebhook, RollupBatch } from '../rollups.js';
+import { applyOutcomes, succeededSinceSql, type HealthOutcome } from '../health.js';
 import {
   markDeleted,
   purgeDeletedBatch,
@@ -944,7 +946,7 @@ export class SqliteStorage implements Storage {
     const { woke, claimed } = await this.tx(() => {
       let wake = false;
       const freed = new Map<string, number>();
-      const lastOutcome = new Map<string, boolean>();
+      const health = new Map<string, HealthOutcome[]>();
       const signals = new Map<string, ThrottleSignal[]>();
       // One statement per outcome, no read first: SET expressions see the row as it was, so
       // a manual retry asked for during an auto attempt, and a manual failure that leaves the
@@ -1009,18 +1011,16 @@ export class SqliteStorage implements Storage {
           );
           this.operational.publish(claim.accountId, exhausted, now);
         }
-        // Health changes only when the outcome differs from the endpoint's previous one in this
-        // batch (or on a 410): a run of successes is one statement, not one per attempt.
         const succeeded = outcome.kind === 'succeeded';
-        if (endpointGone || lastOutcome.get(claim.webhookId) !== succeeded) {
-          this.recordHealth(claim.webhookId, succeeded, endpointGone, policy);
-          lastOutcome.set(claim.webhookId, succeeded);
-        }
+        let list = health.get(claim.webhookId);
+        if (!list) health.set(claim.webhookId, (list = []));
+        list.push({ succeeded, gone: endpointGone });
         freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
-        let list = signals.get(claim.webhookId);
-        if (!list) signals.set(claim.webhookId, (list = []));
-        list.push(throttleSignal(succeeded, attempt.statusCode));
+        let signalled = signals.get(claim.webhookId);
+        if (!signalled) signals.set(claim.webhookId, (signalled = []));
+        signalled.push(throttleSignal(succeeded, attempt.statusCode));
       }
+      for (const [webhookId, outcomes] of health) this.recordHealth(webhookId, outcomes, policy);
       writeRollups((sql) => this.stmt(sql), rollups);
       recordThrottle((sql) => this.stmt(sql), signals, policy.throttle ?? DEFAULT_THROTTLE, now);
       // Each finished attempt frees a slot of its endpoint: as many held rows become due,
@@ -1052,40 +1052,42 @@ export class SqliteStorage implements Storage {
     return (row?.status as DeliveryStatus | undefined) ?? 'pending';
   }
 
-  /** Auto-disable: 410 Gone at once, or failures without a success for `autoDisableAfterMs`. */
+  /** Auto-disable (health.ts): one read of the endpoint, one write when anything changed. */
   private recordHealth(
     webhookId: string,
-    succeeded: boolean,
-    gone: boolean,
+    outcomes: HealthOutcome[],
     policy: CompletionPolicy,
   ): void {
-    if (succeeded) {
-      this.stmt(
-        'UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL',
-      ).run(webhookId);
-      return;
-    }
-    this.stmt('UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL').run(
-      policy.now,
+    const row = this.stmt('SELECT status, failing_since FROM webhooks WHERE id = ?').get(
       webhookId,
+    ) as Row | undefined;
+    if (!row) return;
+    const change = applyOutcomes(
+      { status: String(row.status) as WebhookStatus, failingSince: numOrNull(row.failing_since) },
+      outcomes,
+      policy,
+      (since) =>
+        num(
+          (
+            this.stmt(
+              `SELECT EXISTS (SELECT 1 FROM attempts a
+                 WHERE a.webhook_id = ? AND ${succeededSinceSql('?')}) AS found`,
+            ).get(webhookId, since) as Row
+          ).found,
+        ) === 1,
     );
-    const info = this.stmt(
-      `UPDATE webhooks SET status = 'disabled', disabled_reason = ?, updated_at = ?
-       WHERE id = ? AND status = 'enabled' AND (? OR failing_since <= ?)`,
-    ).run(
-      gone ? 'gone' : 'failing',
-      policy.now,
-      webhookId,
-      gone ? 1 : 0,
-      policy.now - policy.autoDisableAfterMs,
-    );
-    if (info.changes > 0) {
+    if (!change.changed) return;
+    const reason = change.disable;
+    this.stmt(
+      `UPDATE webhooks SET failing_since = ?,
+         status = CASE WHEN ? IS NULL THEN status ELSE 'disabled' END,
+         disabled_reason = coalesce(?, disabled_reason),
+         updated_at = CASE WHEN ? IS NULL THEN updated_at ELSE ? END
+       WHERE id = ?`,
+    ).run(change.failingSince, reason, reason, reason, policy.now, webhookId);
+    if (reason) {
       this.parkEndpoint(webhookId);
-      this.operational.publishAbout(
-        webhookId,
-        (w) => webhookDisabled(w, gone ? 'gone' : 'failing'),
-        policy.now,
-      );
+      this.operational.publishAbout(webhookId, (w) => webhookDisabled(w, reason), policy.now);
     }
   }
 
