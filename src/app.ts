@@ -14,9 +14,11 @@ import { eventRoutes } from './events/routes.js';
 import { streamRoutes } from './events/stream.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import type { Api, AppContext } from './http/context.js';
-import { authenticateAccount, checkAdmin } from './http/auth.js';
+import { accessHook, requireScopes } from './http/access.js';
+import { KeyUsage } from './accounts/usage.js';
+import { platformRoutes } from './accounts/platform-routes.js';
+import { OnBehalfRoutes } from './accounts/on-behalf.js';
 import { ApiError, errorBody } from './http/errors.js';
-import { RateLimiter, rateLimitHeaders } from './http/rate-limit.js';
 import { ErrorBody } from './http/schemas.js';
 import { StorageUnavailableError } from './storage/index.js';
 import { VERSION } from './version.js';
@@ -137,12 +139,14 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
         connectSrc: ["'self'"],
         fontSrc: ["'self'"],
         objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
+        frameAncestors: ctx.config.embedOrigins.length > 0 ? ctx.config.embedOrigins : ["'none'"],
         baseUri: ["'none'"],
         formAction: ["'self'"],
       },
     },
     crossOriginEmbedderPolicy: false,
+    // Framing is CSP frame-ancestors' decision; without embed origins, none may frame us.
+    frameguard: ctx.config.embedOrigins.length > 0 ? false : { action: 'deny' },
   });
 
   await app.register(swagger, {
@@ -167,29 +171,11 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
-  const apiLimiter = new RateLimiter(ctx.config.apiRateLimit);
-  const publishLimiter =
-    ctx.config.publishRateLimit === null ? null : new RateLimiter(ctx.config.publishRateLimit);
-
-  app.addHook('onRequest', async (request, reply) => {
-    const access = request.routeOptions.config.access;
-    if (!access) return;
-    if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
-    if (access.auth !== 'account') return;
-    const account = await authenticateAccount(request, ctx.storage);
-    const limiter =
-      access.limit === 'api' ? apiLimiter : access.limit === 'publish' ? publishLimiter : null;
-    if (!limiter) return;
-    const decision = limiter.take(account.id);
-    reply.headers(rateLimitHeaders(decision));
-    if (!decision.allowed) {
-      throw new ApiError(
-        'rate_limited',
-        `Rate limit of ${decision.limit} requests per minute reached; retry in ${decision.retryAfterSeconds} s.`,
-        { 'retry-after': String(decision.retryAfterSeconds) },
-      );
-    }
-  });
+  const usage = new KeyUsage(ctx.storage);
+  app.addHook('onClose', () => usage.flush());
+  app.addHook('onRoute', requireScopes);
+  app.addHook('onRequest', accessHook({ ...ctx, usage }));
+  const onBehalf = new OnBehalfRoutes(app);
 
   // API answers may carry keys and secrets: no browser or proxy may keep them.
   app.addHook('onSend', async (request, reply) => {
@@ -230,12 +216,19 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness' } }, async () => ({
-    status: 'ok',
-  }));
+  app.get(
+    '/healthz',
+    { config: { scope: 'public' }, schema: { tags: ['operations'], summary: 'Liveness' } },
+    async () => ({
+      status: 'ok',
+    }),
+  );
   app.get(
     '/readyz',
-    { schema: { tags: ['operations'], summary: 'Readiness: the database answers' } },
+    {
+      config: { scope: 'public' },
+      schema: { tags: ['operations'], summary: 'Readiness: the database answers' },
+    },
     async (_request, reply) => {
       try {
         await ctx.storage.ping();
@@ -250,7 +243,10 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   );
   app.get(
     '/metrics',
-    { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
+    {
+      config: { scope: 'public' },
+      schema: { tags: ['operations'], summary: 'Prometheus metrics' },
+    },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.registry.metrics();
@@ -262,6 +258,8 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   eventRoutes(app, ctx);
   deliveryRoutes(app, ctx);
   streamRoutes(app, ctx);
+  onBehalf.register();
+  platformRoutes(app, { ...ctx, usage });
 
   if (hasWeb) {
     await app.register(fastifyStatic, {

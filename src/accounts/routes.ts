@@ -4,7 +4,9 @@ import type { Api, AppContext } from '../http/context.js';
 import { iso } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { errorResponses } from '../http/schemas.js';
+import { actorOf } from '../http/access.js';
 import { createAccount } from './keys.js';
+import { AccountBody, renderAccount } from './render.js';
 
 const CreatedAccountBody = Type.Object({
   id: Type.String(),
@@ -13,24 +15,11 @@ const CreatedAccountBody = Type.Object({
   created_at: Type.String(),
 });
 
-const AccountBody = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  created_at: Type.String(),
-  limits: Type.Object({
-    max_endpoints: Type.Integer(),
-    api_rate_limit_per_minute: Type.Integer(),
-    endpoint_rate_limit_per_minute: Type.Integer(),
-    publish_rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
-  }),
-  usage: Type.Object({ endpoints: Type.Integer() }),
-});
-
 export function accountRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/accounts',
     {
-      config: { access: { auth: 'admin', limit: 'none' } },
+      config: { scope: 'admin' },
       schema: {
         tags: ['accounts'],
         summary: 'Create an account (admin token)',
@@ -46,6 +35,7 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
         ctx.storage,
         request.body.name.trim() || request.body.name,
         ctx.now(),
+        actorOf(request),
       );
       return reply.code(201).send({
         id: account.id,
@@ -59,7 +49,7 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/account',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['accounts'],
         summary: 'The calling account, its limits and usage',
@@ -70,18 +60,7 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
     async (request) => {
       const account = requireAccount(request);
       const endpoints = await ctx.storage.countWebhooks(account.id);
-      return {
-        id: account.id,
-        name: account.name,
-        created_at: iso(account.createdAt),
-        limits: {
-          max_endpoints: ctx.config.maxEndpoints,
-          api_rate_limit_per_minute: ctx.config.apiRateLimit,
-          endpoint_rate_limit_per_minute: ctx.config.endpointRateLimit,
-          publish_rate_limit_per_minute: ctx.config.publishRateLimit,
-        },
-        usage: { endpoints },
-      };
+      return renderAccount(account, endpoints, ctx.config);
     },
   );
 }

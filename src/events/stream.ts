@@ -351,7 +351,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/stream/events',
     {
-      config: { access: { auth: 'account', limit: 'none' } },
+      config: { scope: 'read', limit: 'none' },
       schema: {
         tags: ['events'],
         summary: 'Server-sent events: every event published to the account from now on',
@@ -387,7 +387,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/stream/deliveries',
     {
-      config: { access: { auth: 'account', limit: 'none' } },
+      config: { scope: 'read', limit: 'none' },
       schema: {
         tags: ['deliveries'],
         summary: 'Server-sent events: every new delivery, attempt and status change from now on',
@@ -424,7 +424,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/listen/attempts',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['deliveries'],
         summary: 'Record an attempt that `rizler-webhooks listen` forwarded to a local URL',

@@ -21,10 +21,11 @@ export class RateLimiter {
 
   constructor(private readonly perMinute: number) {}
 
-  take(key: string, now: number = Date.now()): RateDecision {
-    const rate = this.perMinute / 60_000;
-    const bucket = this.buckets.get(key) ?? { tokens: this.perMinute, at: now };
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (now - bucket.at) * rate);
+  /** `perMinute`: this key's own limit (an account's override), else the limiter's. */
+  take(key: string, now: number = Date.now(), perMinute: number = this.perMinute): RateDecision {
+    const rate = perMinute / 60_000;
+    const bucket = this.buckets.get(key) ?? { tokens: perMinute, at: now };
+    bucket.tokens = Math.min(perMinute, bucket.tokens + (now - bucket.at) * rate);
     bucket.at = now;
     const allowed = bucket.tokens >= 1;
     if (allowed) bucket.tokens -= 1;
@@ -32,9 +33,9 @@ export class RateLimiter {
     if (this.buckets.size > 100_000) this.evictFull(now);
     return {
       allowed,
-      limit: this.perMinute,
+      limit: perMinute,
       remaining: Math.floor(bucket.tokens),
-      resetSeconds: Math.ceil((this.perMinute - bucket.tokens) / rate / 1000),
+      resetSeconds: Math.ceil((perMinute - bucket.tokens) / rate / 1000),
       retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / rate / 1000)),
     };
   }
