@@ -424,7 +424,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/listen/attempts',
     {
-      config: { scope: 'read' },
+      config: { scope: 'manage' },
       schema: {
         tags: ['deliveries'],
         summary: 'Record an attempt that `rizler-webhooks listen` forwarded to a local URL',
