@@ -135,7 +135,11 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
+        imgSrc: [
+          "'self'",
+          'data:',
+          ...(ctx.config.branding.logoUrl ? [new URL(ctx.config.branding.logoUrl).origin] : []),
+        ],
         connectSrc: ["'self'"],
         fontSrc: ["'self'"],
         objectSrc: ["'none'"],

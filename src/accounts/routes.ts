@@ -1,7 +1,7 @@
 // The admin API (accounts) and the caller's own account.
 import { Type } from '@sinclair/typebox';
 import type { Api, AppContext } from '../http/context.js';
-import { iso } from '../http/context.js';
+import { iso, isoOrNull } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { errorResponses } from '../http/schemas.js';
 import { actorOf } from '../http/access.js';
@@ -54,13 +54,38 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
         tags: ['accounts'],
         summary: 'The calling account, its limits and usage',
         security: [{ apiKey: [] }],
-        response: { 200: AccountBody, ...errorResponses(401, 429) },
+        response: {
+          200: Type.Composite([
+            AccountBody,
+            Type.Object({
+              access: Type.Object(
+                {
+                  type: Type.Union([Type.Literal('api_key'), Type.Literal('portal_session')]),
+                  scopes: Type.Array(Type.String()),
+                  expires_at: Type.Union([Type.String(), Type.Null()]),
+                },
+                { description: 'The credential of this request: what it may do, until when.' },
+              ),
+            }),
+          ]),
+          ...errorResponses(401, 429),
+        },
       },
     },
     async (request) => {
       const account = requireAccount(request);
       const endpoints = await ctx.storage.countWebhooks(account.id);
-      return renderAccount(account, endpoints, ctx.config);
+      const credential = request.credential!;
+      const type: 'api_key' | 'portal_session' =
+        credential.actor.type === 'portal_session' ? 'portal_session' : 'api_key';
+      return {
+        ...renderAccount(account, endpoints, ctx.config),
+        access: {
+          type,
+          scopes: [...credential.scopes],
+          expires_at: isoOrNull(credential.expiresAt),
+        },
+      };
     },
   );
 }

@@ -17,6 +17,8 @@ export const PORTAL_TOKEN_PREFIX = 'rzp_';
 export interface Credential {
   actor: Actor;
   scopes: readonly (Scope | 'admin')[];
+  /** When it stops working (an expiring key, a portal session); null: never. */
+  expiresAt: number | null;
 }
 
 declare module 'fastify' {
@@ -97,6 +99,7 @@ export function accessHook(options: AccessOptions) {
       request.credential = {
         actor: { type: 'portal_session', id: found.session.id },
         scopes: found.session.readOnly ? ['read'] : ['read', 'manage'],
+        expiresAt: found.session.expiresAt,
       };
       return found.account;
     }
@@ -108,7 +111,11 @@ export function accessHook(options: AccessOptions) {
       );
     }
     usage.note(found.key.id, at);
-    request.credential = { actor: { type: 'api_key', id: found.key.id }, scopes: found.key.scopes };
+    request.credential = {
+      actor: { type: 'api_key', id: found.key.id },
+      scopes: found.key.scopes,
+      expiresAt: found.key.expiresAt,
+    };
     return found.account;
   }
 
@@ -154,7 +161,11 @@ export function accessHook(options: AccessOptions) {
     if (!scope || scope === 'public') return;
     if (scope === 'admin') {
       checkAdmin(request, config.adminToken);
-      request.credential = { actor: { type: 'admin', id: null }, scopes: ['admin'] };
+      request.credential = {
+        actor: { type: 'admin', id: null },
+        scopes: ['admin'],
+        expiresAt: null,
+      };
       if (which === 'publish') await onBehalf(request, reply);
       return;
     }
