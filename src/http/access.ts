@@ -82,7 +82,7 @@ export function accessHook(options: AccessOptions) {
       }
       if (admin) {
         throw new ApiError(
-          'forbidden',
+          'unauthorized',
           "The admin token does not act as an account here; use the account's own routes under /v1/accounts/{id}/, or one of its API keys.",
         );
       }

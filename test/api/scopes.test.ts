@@ -129,6 +129,9 @@ describe('route scopes', () => {
           } else if (scope === 'admin') {
             if (cred.admin) expect([401, 403], where).not.toContain(res.status);
             else expect(res.status, where).toBe(401);
+          } else if (cred.admin) {
+            // Not an account's credential: the admin token acts under /v1/accounts/:id/.
+            expect(res.status, where).toBe(401);
           } else if (cred.scopes.includes(scope)) {
             expect([401, 403], where).not.toContain(res.status);
           } else {
