@@ -143,7 +143,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/event-types',
     {
-      config: { access: { auth: 'none', limit: 'none' } },
+      config: { scope: 'public' },
       schema: {
         tags: ['events'],
         summary: 'The event catalogue: every type, its description, example and JSON Schema',
@@ -164,7 +164,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
     '/v1/events',
     {
       bodyLimit: MAX_EVENT_BYTES + 1024,
-      config: { access: { auth: 'account', limit: 'publish' } },
+      config: { scope: 'publish' },
       schema: {
         tags: ['events'],
         summary: 'Publish an event; answered once it and its deliveries are stored',
@@ -198,7 +198,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
     '/v1/events/batch',
     {
       bodyLimit: ctx.config.batchBodyLimit,
-      config: { access: { auth: 'account', limit: 'publish' } },
+      config: { scope: 'publish' },
       schema: {
         tags: ['events'],
         summary: 'Publish up to 1000 events, all or nothing',
@@ -233,7 +233,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/events',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['events'],
         summary: 'The event log, newest first',
@@ -267,7 +267,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/events/:id',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['events'],
         summary: 'One event',

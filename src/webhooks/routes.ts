@@ -5,6 +5,7 @@ import { isValidSubscription } from '../core/event-catalogue.js';
 import { newId } from '../core/ids.js';
 import type { Api, AppContext } from '../http/context.js';
 import { iso } from '../http/context.js';
+import { actorOf } from '../http/access.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
@@ -73,7 +74,8 @@ function render(w: Webhook): Static<typeof WebhookBody> {
 }
 
 export function webhookRoutes(app: Api, ctx: AppContext): void {
-  const access = { access: { auth: 'account', limit: 'api' } } as const;
+  const read = { scope: 'read' } as const;
+  const manage = { scope: 'manage' } as const;
   const security = [{ apiKey: [] }];
 
   const checkUrl = (url: string): string => {
@@ -104,7 +106,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Register an endpoint',
@@ -120,6 +122,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const events = checkEvents(body.events);
       const secret = body.secret ?? generateSecret();
       const now = ctx.now();
+      const maxEndpoints = account.limits.maxEndpoints ?? ctx.config.maxEndpoints;
       const created = await ctx.storage.createWebhook(
         {
           id: newId('wh', now),
@@ -132,12 +135,13 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
           sealedSecret: ctx.secrets.seal(secret),
           now,
         },
-        ctx.config.maxEndpoints,
+        maxEndpoints,
+        actorOf(request),
       );
       if (created === 'limit_reached') {
         throw new ApiError(
           'endpoint_limit_reached',
-          `This account already has ${ctx.config.maxEndpoints} endpoints, the most it may have; delete one before adding another.`,
+          `This account already has ${maxEndpoints} endpoints, the most it may have; delete one before adding another.`,
         );
       }
       return reply.code(201).send({ ...render(created), secret });
@@ -147,7 +151,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: 'List endpoints, newest first',
@@ -167,7 +171,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/:id',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: 'Read an endpoint',
@@ -182,7 +186,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.patch(
     '/v1/webhooks/:id',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Change an endpoint',
@@ -209,6 +213,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         request.params.id,
         patch,
         ctx.now(),
+        actorOf(request),
       );
       if (!updated) throw notFound('webhook');
       return render(updated);
@@ -218,7 +223,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.delete(
     '/v1/webhooks/:id',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Delete an endpoint with its delivery logs',
@@ -231,6 +236,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const deleted = await ctx.storage.deleteWebhook(
         requireAccount(request).id,
         request.params.id,
+        actorOf(request),
       );
       if (!deleted) throw notFound('webhook');
       return reply.code(204).send(null);
@@ -240,7 +246,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/:id/secret',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: "Read an endpoint's signing secret",
@@ -258,7 +264,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/:id/secret/rotate',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Rotate the signing secret; the old one keeps signing webhook-signature for 24 h',
@@ -287,6 +293,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         request.params.id,
         { sealedSecret: ctx.secrets.seal(secret), sealedPreviousSecret, previousExpiresAt },
         now,
+        actorOf(request),
       );
       if (!rotated) throw notFound('webhook');
       return { secret, previous_secret_expires_at: iso(previousExpiresAt) };
@@ -296,7 +303,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/:id/test',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: "Send one real signed attempt with an event type's example, now",
@@ -326,7 +333,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/test',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Send one real signed attempt to a URL that is not saved yet',
@@ -355,7 +362,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/:id/stats',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: 'Delivery counts, success rate and response times over a window',
@@ -375,7 +382,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/:id/recover',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Retry every failed delivery of the endpoint since a time',

@@ -12,6 +12,7 @@ import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { accessContract } from './access-contract.js';
 import {
   DAY,
   HOUR,
@@ -71,7 +72,9 @@ function postgresEngine(): Engine {
       await storage.close();
     },
     async open() {
-      await admin.query('TRUNCATE accounts, webhooks, events, deliveries, attempts');
+      await admin.query(
+        'TRUNCATE accounts, webhooks, events, deliveries, attempts, api_keys, portal_sessions, audit_log',
+      );
       const storage = new PostgresStorage(db.url, { poolSize: 4 });
       await storage.migrate();
       return storage;
@@ -98,6 +101,13 @@ function postgresEngine(): Engine {
 }
 
 const engines = [sqliteEngine(), postgresEngine()];
+
+const NO_LIMITS = {
+  maxEndpoints: null,
+  apiRateLimitPerMinute: null,
+  publishRateLimitPerMinute: null,
+  endpointRateLimitPerMinute: null,
+};
 
 describe.each(engines)('storage contract: $name', (engine) => {
   let storage: Storage;
@@ -142,7 +152,13 @@ describe.each(engines)('storage contract: $name', (engine) => {
         { id: 'acc_1', name: 'Acme', createdAt: T },
         'hash-1',
       );
-      expect(account).toEqual({ id: 'acc_1', name: 'Acme', createdAt: T });
+      expect(account).toEqual({
+        id: 'acc_1',
+        name: 'Acme',
+        status: 'active',
+        limits: NO_LIMITS,
+        createdAt: T,
+      });
       await storage.createAccount({ id: 'acc_2', name: 'Other', createdAt: T + 1 }, 'hash-2');
       expect(await storage.findAccountByKeyHash('hash-1')).toEqual(account);
       expect(await storage.findAccountByKeyHash('hash-2')).toMatchObject({
@@ -153,6 +169,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(await storage.getAccount('acc_2')).toEqual({
         id: 'acc_2',
         name: 'Other',
+        status: 'active',
+        limits: NO_LIMITS,
         createdAt: T + 1,
       });
       expect(await storage.getAccount('acc_3')).toBeNull();
@@ -188,6 +206,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         status: 'enabled',
         disabledReason: null,
         rateLimitPerMinute: 30,
+        accountRateLimitPerMinute: null,
         sealedSecret: 'sealed:s1',
         sealedPreviousSecret: null,
         previousSecretExpiresAt: null,
@@ -1811,5 +1830,9 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(left.map((d) => d.eventId).sort()).toEqual([pending.event.id, recent.event.id].sort());
       expect(await storage.purge(cutoff, 100)).toEqual({ events: 0, deliveries: 0, attempts: 0 });
     });
+  });
+
+  describe('accounts, keys, portal sessions and the audit log (SPEC §9)', () => {
+    accessContract(() => storage);
   });
 });

@@ -3,12 +3,14 @@ import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
 import { AbsoluteTime } from '../components/Time.js';
 import { SecretPanel } from './SecretPanel.js';
 import { SendTestPanel } from './SendTestPanel.js';
+import { useSession } from '../app/context.js';
 
 export function OverviewTab({ webhook }: { webhook: Webhook }) {
+  const { canManage } = useSession();
   return (
     <div className="overview-grid">
       <div className="overview-main">
-        <SendTestPanel webhook={webhook} />
+        {canManage && <SendTestPanel webhook={webhook} />}
         <SecretPanel webhook={webhook} />
       </div>
       <section className="card" aria-labelledby="details-title">
