@@ -41,3 +41,18 @@ export function webhookChanges(before: Webhook | null, after: Webhook | null): A
   }
   return changes;
 }
+
+/** A UTF-16 surrogate without its other half: a JS string (and a JSON "\ud800") may hold one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The changes as both engines store them: JSON that any JSON column takes. A lone surrogate
+ * becomes U+FFFD, as it does in every text column once encoded as UTF-8; left as it is,
+ * JSON.stringify writes it as a "\ud800" escape, which PostgreSQL's jsonb refuses (a webhook
+ * description or key name holding one would fail its change with a 500).
+ */
+export function changesJson(changes: AuditChanges): string {
+  return JSON.stringify(changes, (_key, value: unknown) =>
+    typeof value === 'string' ? value.replace(LONE_SURROGATE, '\ufffd') : value,
+  );
+}

@@ -424,4 +424,19 @@ export function accessContract(store: () => Storage): void {
     const left = await storage.listAuditLog(account.id, { limit: 10, after: null });
     expect(left.map((e) => e.changes.name)).toEqual([{ old: 'b', new: 'c' }]);
   });
+
+  it('records a key name holding a lone UTF-16 surrogate, as U+FFFD, on either engine', async () => {
+    const storage = store();
+    const account = await makeAccount(storage);
+    // JSON bodies may carry "\ud800"; PostgreSQL's jsonb refuses that escape.
+    await storage.createApiKey(
+      account.id,
+      newKey({ name: 'a \ud800 \ud83d\ude00 \udc00' }),
+      KEY_ACTOR,
+      T,
+    );
+    const [created] = await storage.listAuditLog(account.id, { limit: 1, after: null });
+    expect(created!.action).toBe('api_key.created');
+    expect(created!.changes.name).toEqual({ old: null, new: 'a \ufffd \ud83d\ude00 \ufffd' });
+  });
 }

@@ -1,5 +1,6 @@
 // The PostgreSQL engine's audit writer: called by the method that makes a change, inside its
 // transaction, so the change and its record commit (or roll back) together.
+import { changesJson } from '../../audit/changes.js';
 import { newId } from '../../core/ids.js';
 import type { Row } from '../rows.js';
 import type { Actor, AuditChanges } from '../types.js';
@@ -29,7 +30,7 @@ export async function writeAudit(q: Query, ...records: AuditRecord[]): Promise<v
       records.map((r) => r.actor.id),
       records.map((r) => r.action),
       records.map((r) => r.targetId),
-      records.map((r) => JSON.stringify(r.changes)),
+      records.map((r) => changesJson(r.changes)),
     ],
   );
 }

@@ -1,6 +1,7 @@
 // The SQLite engine's audit writer: called by the method that makes a change, inside its
 // transaction, so the change and its record commit (or roll back) together.
 import type Database from 'better-sqlite3';
+import { changesJson } from '../../audit/changes.js';
 import { newId } from '../../core/ids.js';
 import type { Actor, AuditChanges } from '../types.js';
 
@@ -25,6 +26,6 @@ export function writeAudit(stmt: (sql: string) => Database.Statement, record: Au
     record.actor.id,
     record.action,
     record.targetId,
-    JSON.stringify(record.changes),
+    changesJson(record.changes),
   );
 }
