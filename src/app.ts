@@ -15,10 +15,13 @@ import { streamRoutes } from './events/stream.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import { webhookStatsRoutes } from './webhooks/stats-routes.js';
 import type { Api, AppContext } from './http/context.js';
-import { authenticateAccount, checkAdmin } from './http/auth.js';
+import { addAccess } from './http/access.js';
+import { KeyUsage } from './accounts/usage.js';
+import { platformRoutes } from './accounts/platform-routes.js';
+import { OnBehalfRoutes } from './accounts/on-behalf.js';
 import { ApiError, errorBody } from './http/errors.js';
 import { DOCUMENT, documentRoute, documentSchema } from './http/openapi.js';
-import { Limits, eventCount } from './http/limits.js';
+import { Limits } from './http/limits.js';
 import { ErrorBody } from './http/schemas.js';
 import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
 import { capConnections, serverOptions } from './http/server-options.js';
@@ -165,14 +168,16 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   // operationId, tags, 503 and examples of every route, from one table (http/openapi.ts).
   app.addHook('onRoute', documentRoute);
 
-  // CSP, HSTS and COOP depend on whether the request came over TLS: security-headers.ts.
+  // CSP, HSTS and COOP depend on whether the request came over TLS, and framing on
+  // RIZLER_EMBED_ORIGINS: all four are security-headers.ts's, helmet sets the rest.
   await app.register(helmet, {
     contentSecurityPolicy: false,
     strictTransportSecurity: false,
     crossOriginOpenerPolicy: false,
     crossOriginEmbedderPolicy: false,
+    frameguard: false,
   });
-  addSecurityHeaders(app);
+  addSecurityHeaders(app, ctx.config);
 
   await app.register(swagger, {
     openapi: {
@@ -202,29 +207,10 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
     transformStaticCSP: withoutUpgrade,
   });
 
-  const limits = new Limits(ctx.config);
-
-  app.addHook('onRequest', async (request, reply) => {
-    const access = request.routeOptions.config.access;
-    if (!access || access.auth === 'none') return;
-    await limits.authenticate(request, reply, async () => {
-      if (access.auth === 'admin') checkAdmin(request, ctx.config.adminToken);
-      else await authenticateAccount(request, ctx.storage);
-    });
-    if (request.account && access.limit !== 'publish') {
-      limits.account(reply, request.account.id, access.limit === 'api');
-    }
-  });
-
-  // Publishing is counted per event, so only once the body has been read and validated.
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.routeOptions.config.access?.limit !== 'publish' || !request.account) return;
-    limits.publishing(reply, request.account.id, eventCount(request.body));
-  });
-
-  app.addHook('onSend', async (request, reply) => {
-    limits.fill(request, reply, request.routeOptions.config.access?.limit === 'publish');
-  });
+  const usage = new KeyUsage(ctx.storage);
+  app.addHook('onClose', () => usage.flush());
+  addAccess(app, { ...ctx, usage, limits: new Limits(ctx.config) });
+  const onBehalf = new OnBehalfRoutes(app);
 
   // API answers may carry keys and secrets: no browser or proxy may keep them.
   app.addHook('onSend', async (request, reply) => {
@@ -265,12 +251,19 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness' } }, async () => ({
-    status: 'ok',
-  }));
+  app.get(
+    '/healthz',
+    { config: { scope: 'public' }, schema: { tags: ['operations'], summary: 'Liveness' } },
+    async () => ({
+      status: 'ok',
+    }),
+  );
   app.get(
     '/readyz',
-    { schema: { tags: ['operations'], summary: 'Readiness: the database answers' } },
+    {
+      config: { scope: 'public' },
+      schema: { tags: ['operations'], summary: 'Readiness: the database answers' },
+    },
     async (_request, reply) => {
       try {
         await ctx.storage.ping();
@@ -285,7 +278,10 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   );
   app.get(
     '/metrics',
-    { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
+    {
+      config: { scope: 'public' },
+      schema: { tags: ['operations'], summary: 'Prometheus metrics' },
+    },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return metrics.registry.metrics();
@@ -298,6 +294,8 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   eventRoutes(app, ctx);
   deliveryRoutes(app, ctx);
   streamRoutes(app, ctx);
+  onBehalf.register();
+  platformRoutes(app, { ...ctx, usage });
 
   if (hasWeb) {
     await app.register(fastifyStatic, {

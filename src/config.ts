@@ -76,6 +76,20 @@ export interface Config {
   operatorWebhookSecret: string | null;
   /** OTLP/HTTP collector (OTEL_EXPORTER_OTLP_ENDPOINT); null: no tracing SDK is loaded. */
   otlpEndpoint: string | null;
+  /** Where people reach the dashboard; portal links start with it (no trailing slash). */
+  publicUrl: string;
+  /** Origins allowed to frame the dashboard (CSP frame-ancestors); empty: none. */
+  embedOrigins: string[];
+  /** The dashboard's branding, for an operator who embeds it in their product. */
+  branding: Branding;
+}
+
+export interface Branding {
+  productName: string;
+  /** A CSS hex colour, `#rrggbb` or `#rgb`; null: the dashboard's own. */
+  accentColor: string | null;
+  /** An http(s) image URL shown in the dashboard's header; null: none. */
+  logoUrl: string | null;
 }
 
 /** false: none; true: any; a number: that many hops; a list: those addresses or CIDRs. */
@@ -169,6 +183,39 @@ function adminToken(env: Env): string | null {
   return token;
 }
 
+/** `https://app.example` or `http://localhost:3000`: scheme, host and port, nothing else. */
+function origins(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((part) => {
+    const value = part.trim();
+    let url: URL | null = null;
+    try {
+      url = new URL(value);
+    } catch {
+      url = null;
+    }
+    if (!url || !/^https?:$/.test(url.protocol) || url.origin !== value.replace(/\/$/, '')) {
+      throw new Error(
+        `${name} must be a comma-separated list of origins such as https://app.example.com, not "${value}"`,
+      );
+    }
+    return url.origin;
+  });
+}
+
+function httpUrl(env: Env, name: string, fallback: string | null): string | null {
+  const raw = text(env, name);
+  if (raw === null) return fallback;
+  try {
+    const url = new URL(raw);
+    if (/^https?:$/.test(url.protocol)) return raw.replace(/\/+$/, '');
+  } catch {
+    // reported below
+  }
+  throw new Error(`${name} must be an http:// or https:// URL, not "${raw}"`);
+}
+
 /** Reads every setting from the environment; throws one clear message for the first bad one. */
 export function loadConfig(env: Env = process.env): Config {
   let retryScheduleMs: number[];
@@ -199,8 +246,15 @@ export function loadConfig(env: Env = process.env): Config {
       );
     }
   }
+  const port = int(env, 'PORT', 8080);
+  const accentColor = text(env, 'RIZLER_BRAND_ACCENT_COLOR');
+  if (accentColor !== null && !/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(accentColor)) {
+    throw new Error(
+      `RIZLER_BRAND_ACCENT_COLOR must be a hex colour such as #4f46e5, not "${accentColor}"`,
+    );
+  }
   return {
-    port: int(env, 'PORT', 8080),
+    port,
     host: env.HOST || '0.0.0.0',
     databaseUrl,
     adminToken: adminToken(env),
@@ -269,6 +323,13 @@ export function loadConfig(env: Env = process.env): Config {
     operatorWebhookSecret,
     // The OpenTelemetry variable, as every OTel SDK reads it; the traces path is appended.
     otlpEndpoint: text(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+    publicUrl: httpUrl(env, 'RIZLER_PUBLIC_URL', `http://localhost:${port}`)!,
+    embedOrigins: origins(env, 'RIZLER_EMBED_ORIGINS'),
+    branding: {
+      productName: (text(env, 'RIZLER_BRAND_NAME') ?? 'Rizler Webhooks').slice(0, 100),
+      accentColor,
+      logoUrl: httpUrl(env, 'RIZLER_BRAND_LOGO_URL', null),
+    },
   };
 }
 

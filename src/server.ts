@@ -5,6 +5,7 @@ import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, readiness } from './app.js';
 import { capConnections, serverOptions } from './http/server-options.js';
+import { AccountJanitor } from './accounts/janitor.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
 import { configWarnings, type Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
@@ -72,8 +73,11 @@ async function startDelivery(
   );
   worker.start();
   retention.start();
+  const janitor = new AccountJanitor(storage, { retentionDays: config.retentionDays }, logger);
+  janitor.start();
   return {
     async stop() {
+      await janitor.stop();
       await retention.stop();
       await worker.stop();
       await sending.close();

@@ -2,12 +2,44 @@
 // so a fast hash is enough: there is nothing to brute-force that a slow hash would protect.
 import { createHash } from 'node:crypto';
 import { newId, randomToken } from '../core/ids.js';
-import type { Account, Storage } from '../storage/index.js';
+import {
+  SCOPES,
+  SYSTEM_ACTOR,
+  type Account,
+  type Actor,
+  type NewApiKey,
+  type Scope,
+  type Storage,
+} from '../storage/index.js';
 
 export const API_KEY_PREFIX = 'rzk_';
+/** Characters of a key kept in clear to tell keys apart: `rzk_` and 8 more. */
+const SHOWN_PREFIX_LENGTH = 12;
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** A new key: the secret to show once, and what the store keeps of it. */
+export function mintApiKey(
+  name: string,
+  scopes: readonly Scope[],
+  expiresAt: number | null,
+  now: number,
+): { key: string; record: NewApiKey } {
+  const key = randomToken(API_KEY_PREFIX, 32);
+  return {
+    key,
+    record: {
+      id: newId('key', now),
+      name,
+      // In the order SPEC §9 lists them, each once.
+      scopes: SCOPES.filter((s) => scopes.includes(s)),
+      prefix: key.slice(0, SHOWN_PREFIX_LENGTH),
+      keyHash: hashApiKey(key),
+      expiresAt,
+    },
+  };
 }
 
 export interface CreatedAccount {
@@ -15,15 +47,20 @@ export interface CreatedAccount {
   apiKey: string;
 }
 
+/** An account and its first key, which has every scope. */
 export async function createAccount(
   storage: Storage,
   name: string,
   now = Date.now(),
+  actor: Actor = SYSTEM_ACTOR,
 ): Promise<CreatedAccount> {
-  const apiKey = randomToken(API_KEY_PREFIX, 32);
-  const account: Account = { id: newId('acc', now), name, createdAt: now };
-  await storage.createAccount(account, hashApiKey(apiKey));
-  return { account, apiKey };
+  const { key, record } = mintApiKey('Default key', SCOPES, null, now);
+  const account = await storage.createAccount(
+    { id: newId('acc', now), name, createdAt: now },
+    record,
+    actor,
+  );
+  return { account, apiKey: key };
 }
 
 /** First start with an empty store and no admin token: a `default` account to sign in with. */

@@ -1,10 +1,12 @@
 // The admin API (accounts) and the caller's own account.
 import { Type } from '@sinclair/typebox';
 import type { Api, AppContext } from '../http/context.js';
-import { iso } from '../http/context.js';
+import { iso, isoOrNull } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { errorResponses } from '../http/schemas.js';
+import { actorOf } from '../http/access.js';
 import { createAccount } from './keys.js';
+import { AccountBody, renderAccount } from './render.js';
 
 const CreatedAccountBody = Type.Object({
   id: Type.String(),
@@ -13,24 +15,11 @@ const CreatedAccountBody = Type.Object({
   created_at: Type.String(),
 });
 
-const AccountBody = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  created_at: Type.String(),
-  limits: Type.Object({
-    max_endpoints: Type.Integer(),
-    api_rate_limit_per_minute: Type.Integer(),
-    endpoint_rate_limit_per_minute: Type.Integer(),
-    publish_rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
-  }),
-  usage: Type.Object({ endpoints: Type.Integer() }),
-});
-
 export function accountRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/accounts',
     {
-      config: { access: { auth: 'admin', limit: 'none' } },
+      config: { scope: 'admin' },
       schema: {
         tags: ['accounts'],
         summary: 'Create an account (admin token)',
@@ -46,6 +35,7 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
         ctx.storage,
         request.body.name.trim() || request.body.name,
         ctx.now(),
+        actorOf(request),
       );
       return reply.code(201).send({
         id: account.id,
@@ -59,28 +49,42 @@ export function accountRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/account',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['accounts'],
         summary: 'The calling account, its limits and usage',
         security: [{ apiKey: [] }],
-        response: { 200: AccountBody, ...errorResponses(401, 429) },
+        response: {
+          200: Type.Composite([
+            AccountBody,
+            Type.Object({
+              access: Type.Object(
+                {
+                  type: Type.Union([Type.Literal('api_key'), Type.Literal('portal_session')]),
+                  scopes: Type.Array(Type.String()),
+                  expires_at: Type.Union([Type.String(), Type.Null()]),
+                },
+                { description: 'The credential of this request: what it may do, until when.' },
+              ),
+            }),
+          ]),
+          ...errorResponses(401, 429),
+        },
       },
     },
     async (request) => {
       const account = requireAccount(request);
       const endpoints = await ctx.storage.countWebhooks(account.id);
+      const credential = request.credential!;
+      const type: 'api_key' | 'portal_session' =
+        credential.actor.type === 'portal_session' ? 'portal_session' : 'api_key';
       return {
-        id: account.id,
-        name: account.name,
-        created_at: iso(account.createdAt),
-        limits: {
-          max_endpoints: ctx.config.maxEndpoints,
-          api_rate_limit_per_minute: ctx.config.apiRateLimit,
-          endpoint_rate_limit_per_minute: ctx.config.endpointRateLimit,
-          publish_rate_limit_per_minute: ctx.config.publishRateLimit,
+        ...renderAccount(account, endpoints, ctx.config),
+        access: {
+          type,
+          scopes: [...credential.scopes],
+          expires_at: isoOrNull(credential.expiresAt),
         },
-        usage: { endpoints },
       };
     },
   );

@@ -1,6 +1,7 @@
 // The `rizler-webhooks` command.
 import { Command } from 'commander';
 import { createAccount } from '../accounts/keys.js';
+import { addAccountCommands } from './accounts.js';
 import { createSecretBox } from '../core/secret-box.js';
 import { loadConfig } from '../config.js';
 import { openStorage } from '../storage/index.js';
@@ -58,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
       await storage.close();
       console.log(JSON.stringify({ id: account.id, name: account.name, api_key: apiKey }));
     });
+  addAccountCommands(accounts);
 
   // The receiver's toolkit: clients of a running server (RIZLER_API_URL, RIZLER_API_KEY).
   const clientHelp =

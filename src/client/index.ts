@@ -2,8 +2,9 @@
 // types are generated from docs/openapi.json (./schema.ts, `npm run openapi`); openapi-fetch
 // makes every path, parameter, body and answer of the document a typed call. On top of it:
 // the API key, retries on 429 and 503 that wait as long as Retry-After says, an
-// Idempotency-Key on every publish (so a retried publish never publishes twice), and an
-// iterator over paginated lists. Loads nothing of the server.
+// Idempotency-Key on every publish (so a retried publish never publishes twice), for the key's
+// account or, with the admin token, for any account (SPEC §9), and an iterator over paginated
+// lists. Loads nothing of the server.
 import { randomUUID } from 'node:crypto';
 import createClient, { type Client } from 'openapi-fetch';
 import type { paths } from './schema.js';
@@ -55,6 +56,10 @@ export type ListQuery<P extends ListPath> = Omit<
   NonNullable<ListGet<P> extends { parameters: { query?: infer Q } } ? Q : never>,
   'cursor'
 >;
+/** The path parameters of a paginated list path (`{id}` of an account's audit log). */
+export type ListParams<P extends ListPath> = NonNullable<
+  ListGet<P> extends { parameters: { path?: infer A } } ? A : never
+>;
 
 type PublishBody = Json<paths['/v1/events']['post']['requestBody']>;
 type Published = Json<paths['/v1/events']['post']['responses'][202]>;
@@ -92,17 +97,34 @@ function retrying(
   };
 }
 
+export interface PublishOptions {
+  /** The Idempotency-Key: your own (an order id…) to make your retries safe too. */
+  idempotencyKey?: string;
+  /** Publish for this account, with the admin token (the operator's publish on behalf). */
+  accountId?: string;
+}
+
 export interface RizlerClient {
   /** Every operation of the document, typed: `api.GET('/v1/webhooks/{id}', {params: …})`. */
   api: Client<paths>;
-  /** Publishes one event; the Idempotency-Key (random unless given) makes retries safe. */
-  publish(event: PublishBody, options?: { idempotencyKey?: string }): Promise<Published>;
-  /** Publishes up to 1000 events, all or nothing; each gets a random idempotency_key unless it has one. */
-  publishBatch(events: BatchBody['events']): Promise<BatchPublished>;
+  /**
+   * Publishes one event; the Idempotency-Key (random unless given) makes retries safe. With
+   * `accountId` (and the admin token), publishes for that account: POST /v1/accounts/{id}/events.
+   */
+  publish(event: PublishBody, options?: PublishOptions): Promise<Published>;
+  /**
+   * Publishes up to 1000 events, all or nothing; each gets a random idempotency_key unless it
+   * has one. With `accountId` (and the admin token), for that account.
+   */
+  publishBatch(
+    events: BatchBody['events'],
+    options?: Pick<PublishOptions, 'accountId'>,
+  ): Promise<BatchPublished>;
   /** Every item of a paginated list, page after page, newest first. */
   paginate<P extends ListPath>(
     path: P,
     query?: ListQuery<P> & { limit?: number },
+    params?: ListParams<P>,
   ): AsyncGenerator<ListItem<P>, void, undefined>;
 }
 
@@ -129,32 +151,46 @@ export function createRizlerClient(options: RizlerClientOptions): RizlerClient {
   });
   return {
     api,
-    async publish(event, { idempotencyKey = randomUUID() } = {}) {
+    async publish(event, { idempotencyKey = randomUUID(), accountId } = {}) {
+      const header = { 'idempotency-key': idempotencyKey };
       return unwrap(
-        await api.POST('/v1/events', {
-          body: event,
-          params: { header: { 'idempotency-key': idempotencyKey } },
-        }),
+        accountId === undefined
+          ? await api.POST('/v1/events', { body: event, params: { header } })
+          : await api.POST('/v1/accounts/{id}/events', {
+              body: event,
+              params: { header, path: { id: accountId } },
+            }),
       );
     },
-    async publishBatch(events) {
+    async publishBatch(events, { accountId } = {}) {
       // Each event carries its own key, so a retried batch returns the events it made.
-      const keyed = events.map((e) => ({
-        ...e,
-        idempotency_key: e.idempotency_key ?? randomUUID(),
-      }));
-      return unwrap(await api.POST('/v1/events/batch', { body: { events: keyed } }));
+      const body = {
+        events: events.map((e) => ({ ...e, idempotency_key: e.idempotency_key ?? randomUUID() })),
+      };
+      return unwrap(
+        accountId === undefined
+          ? await api.POST('/v1/events/batch', { body })
+          : await api.POST('/v1/accounts/{id}/events/batch', {
+              body,
+              params: { path: { id: accountId } },
+            }),
+      );
     },
-    async *paginate(path, query) {
+    async *paginate(path, query, params) {
       let cursor: string | undefined;
       do {
         // openapi-fetch cannot type a call generic over the path; the signature above is.
         const get = api.GET as unknown as (
           p: string,
-          init: { params: { query: Record<string, unknown> } },
+          init: { params: { query: Record<string, unknown>; path?: Record<string, unknown> } },
         ) => Promise<{ data?: unknown; error?: unknown; response: Response }>;
         const page = unwrap(
-          await get(path, { params: { query: { ...query, ...(cursor ? { cursor } : {}) } } }),
+          await get(path, {
+            params: {
+              query: { ...query, ...(cursor ? { cursor } : {}) },
+              ...(params ? { path: params as Record<string, unknown> } : {}),
+            },
+          }),
         ) as { data: ListItem<typeof path>[]; next_cursor: string | null };
         yield* page.data;
         cursor = page.next_cursor ?? undefined;

@@ -2,7 +2,7 @@
 // the leading timestamp makes ids sort by creation, so "newest first" is an index scan on id.
 import { randomBytes, randomFillSync } from 'node:crypto';
 
-export type IdPrefix = 'acc' | 'wh' | 'evt' | 'dlv' | 'key';
+export type IdPrefix = 'acc' | 'wh' | 'evt' | 'dlv' | 'key' | 'aud' | 'ps';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base32, sorts like its values
 

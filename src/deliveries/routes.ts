@@ -104,7 +104,7 @@ function renderDetail(d: DeliveryDetail): Static<typeof DeliveryDetailBody> {
 }
 
 export function deliveryRoutes(app: Api, ctx: AppContext): void {
-  const config = { access: { auth: 'account', limit: 'api' } } as const;
+  const config = { scope: 'read' } as const;
   const security = [{ apiKey: [] }];
 
   app.get(
@@ -172,7 +172,7 @@ export function deliveryRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/deliveries/:id/retry',
     {
-      config,
+      config: { scope: 'manage' },
       schema: {
         tags: ['deliveries'],
         summary: 'Queue one more attempt now, by hand',

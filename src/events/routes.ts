@@ -186,7 +186,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/event-types',
     {
-      config: { access: { auth: 'none', limit: 'none' } },
+      config: { scope: 'public' },
       schema: {
         tags: ['events'],
         summary: 'The event catalogue: every type, its description, example and JSON Schema',
@@ -208,7 +208,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
     '/v1/events',
     {
       bodyLimit: MAX_EVENT_BYTES + 1024,
-      config: { access: { auth: 'account', limit: 'publish' } },
+      config: { scope: 'publish' },
       schema: {
         tags: ['events'],
         summary: 'Publish an event; answered once it and its deliveries are stored',
@@ -250,7 +250,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
     '/v1/events/batch',
     {
       bodyLimit: ctx.config.batchBodyLimit,
-      config: { access: { auth: 'account', limit: 'publish' } },
+      config: { scope: 'publish' },
       schema: {
         tags: ['events'],
         summary: 'Publish up to 1000 events, all or nothing',
@@ -292,7 +292,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/events',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['events'],
         summary: 'The event log, newest first',
@@ -326,7 +326,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/events/:id',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['events'],
         summary: 'One event',

@@ -398,7 +398,8 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/stream/events',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      // Opening a stream counts against the API limit, like any read.
+      config: { scope: 'read' },
       schema: {
         tags: ['events'],
         summary: 'Server-sent events: every event published to the account from now on',
@@ -435,7 +436,8 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/stream/deliveries',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      // Opening a stream counts against the API limit, like any read.
+      config: { scope: 'read' },
       schema: {
         tags: ['deliveries'],
         summary: 'Server-sent events: every new delivery, attempt and status change from now on',
@@ -474,7 +476,7 @@ export function streamRoutes(app: Api, ctx: AppContext): void {
     '/v1/listen/attempts',
     {
       bodyLimit: LISTEN_ATTEMPT_BODY_LIMIT,
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'manage' },
       schema: {
         tags: ['deliveries'],
         summary: 'Record an attempt that `rizler-webhooks listen` forwarded to a local URL',

@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
-import type { Storage } from '../storage/index.js';
+import type { Scope, Storage } from '../storage/index.js';
 import type { Sender } from '../worker/sender.js';
 
 export type Api = FastifyInstance<
@@ -34,15 +34,17 @@ export interface AppContext {
   tracing?: Tracing;
 }
 
-/** Who may call a route, and which rate limit counts it. */
-export interface RouteAccess {
-  auth: 'account' | 'admin' | 'none';
-  limit: 'api' | 'publish' | 'none';
-}
+/**
+ * Who may call a route: the scope its credential must carry (SPEC §9), `admin` for the admin
+ * token, `public` for anyone. Every route declares one; the app refuses to start otherwise.
+ */
+export type RouteScope = Scope | 'admin' | 'public';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    access?: RouteAccess;
+    scope?: RouteScope;
+    /** Which rate limit counts the route; by default `publish` for publish, else `api`. */
+    limit?: 'api' | 'publish' | 'none';
   }
 }
 

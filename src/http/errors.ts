@@ -8,6 +8,14 @@ export const API_ERRORS = {
     status: 401,
     message: 'Send a valid API key as "Authorization: Bearer <api key>".',
   },
+  forbidden: {
+    status: 403,
+    message: 'This credential lacks the scope this route needs.',
+  },
+  account_suspended: {
+    status: 403,
+    message: 'This account is suspended; the platform operator can resume it.',
+  },
   not_found: { status: 404, message: 'There is no such object in this account.' },
   endpoint_limit_reached: {
     status: 409,

@@ -9,7 +9,15 @@ import { errorResponses } from './schemas.js';
 
 export interface OperationDoc {
   operationId: string;
-  tag: 'operations' | 'accounts' | 'webhooks' | 'events' | 'deliveries';
+  tag:
+    | 'operations'
+    | 'accounts'
+    | 'api keys'
+    | 'audit log'
+    | 'webhooks'
+    | 'events'
+    | 'deliveries'
+    | 'dashboard';
   /** false: the route never reads the database, so it never answers 503. */
   usesDatabase?: boolean;
   /** An example request body. */
@@ -42,6 +50,36 @@ const PUBLISHED = {
   timestamp: '2026-01-15T10:30:00.000Z',
   deliveries: 2,
 };
+const ACCOUNT = {
+  id: 'acc_2Yh3kQ1b9cZ7mN4pR6sT8vW0xC',
+  name: 'Acme Support',
+  status: 'active',
+  limits: {
+    max_endpoints: 10,
+    api_rate_limit_per_minute: 1000,
+    endpoint_rate_limit_per_minute: 1000,
+    publish_rate_limit_per_minute: null,
+  },
+  usage: { endpoints: 2 },
+  created_at: '2026-01-15T10:30:00.000Z',
+};
+const API_KEY = {
+  id: 'key_2Yh3kQ1b9cZ7mN4pR6sT8vW0xF',
+  name: 'CRM sync (read only)',
+  scopes: ['read'],
+  prefix: 'rzk_Xy7Qp',
+  created_at: '2026-01-15T10:30:00.000Z',
+  expires_at: null,
+  last_used_at: null,
+};
+const AUDIT_ENTRY = {
+  id: 'aud_2Yh3kQ1b9cZ7mN4pR6sT8vW0xG',
+  at: '2026-01-15T10:31:00.000Z',
+  actor: { type: 'portal_session', id: 'ps_2Yh3kQ1b9cZ7mN4pR6sT8vW0xH' },
+  action: 'webhook.updated',
+  target_id: WEBHOOK.id,
+  changes: { status: { old: 'enabled', new: 'disabled' } },
+};
 
 export const OPERATIONS: Record<string, OperationDoc> = {
   'GET /healthz': { operationId: 'getHealth', tag: 'operations', usesDatabase: false },
@@ -62,6 +100,66 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     ],
   },
   'GET /v1/account': { operationId: 'getCurrentAccount', tag: 'accounts' },
+  'GET /v1/accounts': {
+    operationId: 'listAccounts',
+    tag: 'accounts',
+    answer: [200, { data: [ACCOUNT], next_cursor: null }],
+  },
+  'GET /v1/accounts/:id': { operationId: 'getAccount', tag: 'accounts', answer: [200, ACCOUNT] },
+  'PATCH /v1/accounts/:id': {
+    operationId: 'updateAccount',
+    tag: 'accounts',
+    body: { status: 'suspended', limits: { publish_rate_limit_per_minute: 600 } },
+  },
+  'DELETE /v1/accounts/:id': { operationId: 'deleteAccount', tag: 'accounts' },
+  'POST /v1/accounts/:id/events': {
+    operationId: 'publishEventForAccount',
+    tag: 'accounts',
+    body: CALL_ENDED,
+    answer: [202, PUBLISHED],
+  },
+  'POST /v1/accounts/:id/events/batch': {
+    operationId: 'publishEventBatchForAccount',
+    tag: 'accounts',
+    body: { events: [CALL_ENDED] },
+    answer: [202, { data: [PUBLISHED] }],
+  },
+  'POST /v1/accounts/:id/portal-sessions': {
+    operationId: 'createPortalSession',
+    tag: 'accounts',
+    body: { expires_in: 3600, read_only: false },
+    answer: [
+      201,
+      {
+        url: 'https://hooks.example.com/portal#token=rzp_…',
+        token: 'rzp_…',
+        expires_at: '2026-01-15T11:30:00.000Z',
+      },
+    ],
+  },
+  'GET /v1/accounts/:id/audit-log': { operationId: 'listAccountAuditLog', tag: 'accounts' },
+  'GET /v1/api-keys': {
+    operationId: 'listApiKeys',
+    tag: 'api keys',
+    answer: [200, { data: [API_KEY], next_cursor: null }],
+  },
+  'POST /v1/api-keys': {
+    operationId: 'createApiKey',
+    tag: 'api keys',
+    body: { name: API_KEY.name, scopes: API_KEY.scopes },
+    answer: [201, { ...API_KEY, key: 'rzk_…' }],
+  },
+  'DELETE /v1/api-keys/:id': { operationId: 'revokeApiKey', tag: 'api keys' },
+  'GET /v1/audit-log': {
+    operationId: 'listAuditLog',
+    tag: 'audit log',
+    answer: [200, { data: [AUDIT_ENTRY], next_cursor: null }],
+  },
+  'GET /v1/dashboard-settings': {
+    operationId: 'getDashboardSettings',
+    tag: 'dashboard',
+    usesDatabase: false,
+  },
   'POST /v1/webhooks': {
     operationId: 'createWebhook',
     tag: 'webhooks',
@@ -155,7 +253,13 @@ export const DOCUMENT = {
     { name: 'webhooks', description: 'Endpoints: register, change, test, rotate secrets' },
     { name: 'events', description: 'Publish events and read the event log and catalogue' },
     { name: 'deliveries', description: 'Delivery logs, every attempt, manual retries' },
-    { name: 'accounts', description: 'Accounts (the admin token creates them)' },
+    {
+      name: 'accounts',
+      description: "Accounts: the operator's API (admin token) and the calling account's own view",
+    },
+    { name: 'api keys', description: "An account's API keys and their scopes" },
+    { name: 'audit log', description: 'Every change to the account, its keys and webhooks' },
+    { name: 'dashboard', description: "The dashboard's branding, set by the operator" },
     { name: 'operations', description: 'Health, readiness and metrics' },
   ],
 };

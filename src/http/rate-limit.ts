@@ -14,66 +14,74 @@ export interface RateDecision {
 interface Bucket {
   tokens: number;
   at: number;
+  /** The limit the bucket was last counted against (an account may have its own). */
+  perMinute: number;
 }
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
+  /** `perMinute`: the limit of keys that have none of their own. */
   constructor(private readonly perMinute: number) {}
 
   /**
    * Takes `cost` tokens (a batch of N events takes N), all or none: when fewer are left,
    * nothing is taken and the decision says how long until `cost` are there again.
+   * `perMinute`: this key's own limit (an account's, set by the operator), else the limiter's.
    */
-  take(key: string, cost = 1, now: number = Date.now()): RateDecision {
-    const bucket = this.refill(key, now);
+  take(
+    key: string,
+    cost = 1,
+    now: number = Date.now(),
+    perMinute: number = this.perMinute,
+  ): RateDecision {
+    const bucket = this.refill(key, now, perMinute);
     const allowed = bucket.tokens >= cost;
     if (allowed) bucket.tokens -= cost;
     this.buckets.set(key, bucket);
     if (this.buckets.size > 100_000) this.evictFull(now);
-    return this.decision(bucket, allowed, cost);
+    return decision(bucket, allowed, cost);
   }
 
   /** The bucket as it stands, taking nothing: would one more request be allowed? */
-  peek(key: string, now: number = Date.now()): RateDecision {
-    const bucket = this.refill(key, now);
-    return this.decision(bucket, bucket.tokens >= 1, 1);
+  peek(key: string, now: number = Date.now(), perMinute: number = this.perMinute): RateDecision {
+    const bucket = this.refill(key, now, perMinute);
+    return decision(bucket, bucket.tokens >= 1, 1);
   }
 
-  private refill(key: string, now: number): Bucket {
-    const rate = this.perMinute / 60_000;
+  private refill(key: string, now: number, perMinute: number): Bucket {
     const stored = this.buckets.get(key);
-    if (!stored) return { tokens: this.perMinute, at: now };
+    if (!stored) return { tokens: perMinute, at: now, perMinute };
     return {
-      tokens: Math.min(this.perMinute, stored.tokens + (now - stored.at) * rate),
+      tokens: Math.min(perMinute, stored.tokens + (now - stored.at) * (perMinute / 60_000)),
       at: now,
-    };
-  }
-
-  private decision(bucket: Bucket, allowed: boolean, cost: number): RateDecision {
-    const rate = this.perMinute / 60_000;
-    // More than the bucket holds can never be taken at once: wait for a full bucket, and the
-    // caller says to split the request.
-    const needed = Math.min(cost, this.perMinute);
-    return {
-      allowed,
-      limit: this.perMinute,
-      remaining: Math.floor(bucket.tokens),
-      resetSeconds: Math.ceil((this.perMinute - bucket.tokens) / rate / 1000),
-      retryAfterSeconds: allowed
-        ? 0
-        : Math.max(1, Math.ceil((needed - bucket.tokens) / rate / 1000)),
+      perMinute,
     };
   }
 
   /** A full bucket is the same as no bucket: forget those so memory stays bounded. */
   private evictFull(now: number): void {
     for (const [key, b] of this.buckets) {
-      if (b.tokens + (now - b.at) * (this.perMinute / 60_000) >= this.perMinute) {
+      if (b.tokens + (now - b.at) * (b.perMinute / 60_000) >= b.perMinute) {
         this.buckets.delete(key);
       }
     }
   }
+}
+
+function decision(bucket: Bucket, allowed: boolean, cost: number): RateDecision {
+  const { perMinute } = bucket;
+  const rate = perMinute / 60_000;
+  // More than the bucket holds can never be taken at once: wait for a full bucket, and the
+  // caller says to split the request.
+  const needed = Math.min(cost, perMinute);
+  return {
+    allowed,
+    limit: perMinute,
+    remaining: Math.floor(bucket.tokens),
+    resetSeconds: Math.ceil((perMinute - bucket.tokens) / rate / 1000),
+    retryAfterSeconds: allowed ? 0 : Math.max(1, Math.ceil((needed - bucket.tokens) / rate / 1000)),
+  };
 }
 
 export function rateLimitHeaders(d: RateDecision): Record<string, string> {

@@ -22,7 +22,18 @@ function json<T>(value: unknown): T {
 }
 
 export function toAccount(row: Row): Account {
-  return { id: String(row.id), name: String(row.name), createdAt: num(row.created_at) };
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    status: row.status === 'suspended' ? 'suspended' : 'active',
+    limits: {
+      maxEndpoints: numOrNull(row.max_endpoints),
+      apiRateLimitPerMinute: numOrNull(row.api_rate_limit_per_minute),
+      publishRateLimitPerMinute: numOrNull(row.publish_rate_limit_per_minute),
+      endpointRateLimitPerMinute: numOrNull(row.endpoint_rate_limit_per_minute),
+    },
+    createdAt: num(row.created_at),
+  };
 }
 
 export function toWebhook(row: Row): Webhook {
@@ -35,6 +46,7 @@ export function toWebhook(row: Row): Webhook {
     status: row.status as Webhook['status'],
     disabledReason: (row.disabled_reason ?? null) as Webhook['disabledReason'],
     rateLimitPerMinute: numOrNull(row.rate_limit_per_minute),
+    accountRateLimitPerMinute: numOrNull(row.account_rate_limit_per_minute),
     sealedSecret: String(row.secret),
     sealedPreviousSecret: strOrNull(row.previous_secret),
     previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),

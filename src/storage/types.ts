@@ -10,11 +10,8 @@ export type DisabledReason = 'manual' | 'failing' | 'gone';
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
 export type AttemptTrigger = 'auto' | 'manual' | 'test';
 
-export interface Account {
-  id: string;
-  name: string;
-  createdAt: number;
-}
+import type { AccessStorage, Actor } from './access-types.js';
+export * from './access-types.js';
 
 export interface Webhook {
   id: string;
@@ -26,6 +23,8 @@ export interface Webhook {
   disabledReason: DisabledReason | null;
   /** null: the service default (RIZLER_ENDPOINT_RATE_LIMIT). */
   rateLimitPerMinute: number | null;
+  /** The account's default for its endpoints (null: RIZLER_ENDPOINT_RATE_LIMIT). */
+  accountRateLimitPerMinute: number | null;
   /** The current secret as sealed by the SecretBox. */
   sealedSecret: string;
   /** The secret before the last rotation, still signing `webhook-signature` until it expires. */
@@ -287,20 +286,23 @@ export interface PurgeResult {
 }
 
 /** The whole contract. Every method may reject with `StorageUnavailableError`. */
-export interface Storage {
+export interface Storage extends AccessStorage {
   readonly engine: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Resolves when the database answers; readiness. */
   ping(): Promise<void>;
 
-  createAccount(account: Account, apiKeyHash: string): Promise<Account>;
-  findAccountByKeyHash(apiKeyHash: string): Promise<Account | null>;
-  getAccount(id: string): Promise<Account | null>;
-  countAccounts(): Promise<number>;
+  // Accounts, keys, portal sessions and the audit log: AccessStorage (access-types.ts).
+  // Every change below takes the actor that makes it and records it in the audit log, in
+  // the same transaction; without one, the system is the actor.
 
   /** Creates the webhook unless the account already has `maxEndpoints`. */
-  createWebhook(webhook: NewWebhook, maxEndpoints: number): Promise<Webhook | 'limit_reached'>;
+  createWebhook(
+    webhook: NewWebhook,
+    maxEndpoints: number,
+    actor?: Actor,
+  ): Promise<Webhook | 'limit_reached'>;
   getWebhook(accountId: string, id: string): Promise<Webhook | null>;
   listWebhooks(accountId: string, page: Page): Promise<Webhook[]>;
   countWebhooks(accountId: string): Promise<number>;
@@ -310,18 +312,20 @@ export interface Storage {
     id: string,
     patch: WebhookPatch,
     now: number,
+    actor?: Actor,
   ): Promise<Webhook | null>;
   rotateSecret(
     accountId: string,
     id: string,
     rotation: SecretRotation,
     now: number,
+    actor?: Actor,
   ): Promise<Webhook | null>;
   /**
    * Removes the endpoint at once (404 from then on, no new deliveries, its pending ones never
    * sent) and marks its history for purgeDeleted, which removes it in small batches later.
    */
-  deleteWebhook(accountId: string, id: string): Promise<boolean>;
+  deleteWebhook(accountId: string, id: string, actor?: Actor): Promise<boolean>;
 
   /** Stores the events and every delivery they fan out to in one transaction. */
   publish(request: PublishRequest): Promise<PublishedEvent[]>;

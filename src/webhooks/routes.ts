@@ -5,6 +5,7 @@ import { isValidSubscription } from '../core/event-catalogue.js';
 import { newId } from '../core/ids.js';
 import type { Api, AppContext } from '../http/context.js';
 import { iso } from '../http/context.js';
+import { actorOf } from '../http/access.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError, notFound } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
@@ -90,7 +91,8 @@ function renderWebhook(
 }
 
 export function webhookRoutes(app: Api, ctx: AppContext): void {
-  const access = { access: { auth: 'account', limit: 'api' } } as const;
+  const read = { scope: 'read' } as const;
+  const manage = { scope: 'manage' } as const;
   const security = [{ apiKey: [] }];
   const render = (w: Webhook, masked = false) =>
     renderWebhook(w, ctx.config.maxInFlightPerEndpoint, masked);
@@ -123,7 +125,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Register an endpoint',
@@ -141,6 +143,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const filter = checkFilter(body.filter ?? null);
       const secret = body.secret ?? generateSecret();
       const now = ctx.now();
+      const maxEndpoints = account.limits.maxEndpoints ?? ctx.config.maxEndpoints;
       const created = await ctx.storage.createWebhook(
         {
           id: newId('wh', now),
@@ -155,12 +158,13 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
           filter,
           now,
         },
-        ctx.config.maxEndpoints,
+        maxEndpoints,
+        actorOf(request),
       );
       if (created === 'limit_reached') {
         throw new ApiError(
           'endpoint_limit_reached',
-          `This account already has ${ctx.config.maxEndpoints} endpoints, the most it may have; delete one before adding another.`,
+          `This account already has ${maxEndpoints} endpoints, the most it may have; delete one before adding another.`,
         );
       }
       return reply.code(201).send({ ...render(created), secret });
@@ -170,7 +174,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: 'List endpoints, newest first',
@@ -190,7 +194,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/:id',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: 'Read an endpoint',
@@ -205,7 +209,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.patch(
     '/v1/webhooks/:id',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Change an endpoint',
@@ -234,6 +238,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         request.params.id,
         patch,
         ctx.now(),
+        actorOf(request),
       );
       if (!updated) throw notFound('webhook');
       return render(updated);
@@ -243,7 +248,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.delete(
     '/v1/webhooks/:id',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Delete an endpoint with its delivery logs',
@@ -256,6 +261,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       const deleted = await ctx.storage.deleteWebhook(
         requireAccount(request).id,
         request.params.id,
+        actorOf(request),
       );
       if (!deleted) throw notFound('webhook');
       return reply.code(204).send(null);
@@ -265,7 +271,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/:id/secret',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: "Read an endpoint's signing secret",
@@ -283,7 +289,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/:id/secret/rotate',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Rotate the signing secret; the old one keeps signing webhook-signature for 24 h',
@@ -312,6 +318,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
         request.params.id,
         { sealedSecret: ctx.secrets.seal(secret), sealedPreviousSecret, previousExpiresAt },
         now,
+        actorOf(request),
       );
       if (!rotated) throw notFound('webhook');
       return { secret, previous_secret_expires_at: iso(previousExpiresAt) };
@@ -321,7 +328,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/:id/test',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: "Send one real signed attempt with an event type's example, now",
@@ -352,7 +359,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/test',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Send one real signed attempt to a URL that is not saved yet',
@@ -381,7 +388,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/:id/stats',
     {
-      config: access,
+      config: read,
       schema: {
         tags: ['webhooks'],
         summary: 'Delivery counts, success rate and response times over a window',
@@ -401,7 +408,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
   app.post(
     '/v1/webhooks/:id/recover',
     {
-      config: access,
+      config: manage,
       schema: {
         tags: ['webhooks'],
         summary: 'Retry every failed delivery of the endpoint since a time',

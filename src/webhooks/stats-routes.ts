@@ -17,7 +17,7 @@ export function webhookStatsRoutes(app: Api, ctx: AppContext): void {
   app.get(
     '/v1/webhooks/stats',
     {
-      config: { access: { auth: 'account', limit: 'api' } },
+      config: { scope: 'read' },
       schema: {
         tags: ['webhooks'],
         summary: "Every endpoint's delivery counts, success rate and response times over a window",

@@ -1,5 +1,7 @@
 // The publish limit counts events, not requests (a batch of N takes N tokens, all or nothing);
-// every answer carries X-RateLimit-* headers; failed authentications are limited per address.
+// every answer carries X-RateLimit-* headers; failed authentications are limited per address,
+// whichever credential failed (API key, portal session, admin token); an account's own limits,
+// set by the operator, replace the service's in the same buckets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEventType } from '../../src/core/event-catalogue.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -149,5 +151,84 @@ describe('RIZLER_AUTH_FAILURE_LIMIT=3: failed authentications per client address
     for (let i = 0; i < 5; i++) {
       expect((await server.api('/v1/webhooks', { headers: from('10.0.0.2') })).status).toBe(200);
     }
+  });
+
+  it('counts a revoked key, an unknown portal session and the admin token on an account route, not a missing scope', async () => {
+    const from = { 'x-forwarded-for': '10.0.0.3' };
+    const create = (name: string, scopes: string[]) =>
+      server.api('/v1/api-keys', { body: { name, scopes } });
+    const readOnly = (await create('read only', ['read'])).body.key as string;
+    const revoked = await create('revoked', ['read']);
+    expect((await server.api(`/v1/api-keys/${revoked.body.id}`, { method: 'DELETE' })).status).toBe(
+      204,
+    );
+
+    // A key without the scope is a credential that worked: 403, and nothing spent.
+    for (let i = 0; i < 4; i++) {
+      const res = await server.api('/v1/webhooks', {
+        body: { url: 'http://127.0.0.1:9/x', events: ['*'] },
+        apiKey: readOnly,
+        headers: from,
+      });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('forbidden');
+    }
+
+    const failures = [
+      await server.api('/v1/webhooks', { apiKey: revoked.body.key, headers: from }),
+      await server.api('/v1/webhooks', { apiKey: 'rzp_no-such-portal-session', headers: from }),
+      await server.api('/v1/webhooks', { apiKey: server.adminToken, headers: from }),
+    ];
+    expect(failures.map((r) => r.status)).toEqual([401, 401, 401]);
+    expect(failures.map((r) => r.headers.get('x-ratelimit-remaining'))).toEqual(['2', '1', '0']);
+
+    const blocked = await server.api('/v1/webhooks', { apiKey: readOnly, headers: from });
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error.code).toBe('rate_limited');
+  });
+});
+
+describe("an account's own limits (PATCH /v1/accounts/:id) in the same buckets", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ RIZLER_RUN_WORKER: 'false', RIZLER_API_RATE_LIMIT: '50' });
+  });
+  afterAll(async () => server?.close());
+
+  it('counts its publish limit per event, on its own routes and on behalf alike, and its API limit', async () => {
+    const admin = { apiKey: server.adminToken };
+    const limited = await server.api(`/v1/accounts/${server.accountId}`, {
+      ...admin,
+      method: 'PATCH',
+      body: { limits: { publish_rate_limit_per_minute: 3, api_rate_limit_per_minute: 20 } },
+    });
+    expect(limited.status).toBe(200);
+
+    const tooBig = await server.api('/v1/events/batch', { body: batch(4) });
+    expect(tooBig.status).toBe(429);
+    expect(tooBig.body.error.message).toMatch(/at most 3 at a time/);
+    const two = await server.api('/v1/events/batch', { body: batch(2) });
+    expect(two.status).toBe(202);
+    expectLimitHeaders(two.headers, 'own batch', 3);
+    expect(two.headers.get('x-ratelimit-remaining')).toBe('1');
+    const forIt = await server.api(`/v1/accounts/${server.accountId}/events`, {
+      ...admin,
+      body: event(),
+    });
+    expect(forIt.status).toBe(202);
+    expect(forIt.headers.get('x-ratelimit-remaining')).toBe('0');
+    const over = await server.api(`/v1/accounts/${server.accountId}/events/batch`, {
+      ...admin,
+      body: batch(1),
+    });
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+    expectLimitHeaders((await server.api('/v1/webhooks')).headers, 'own API limit', 20);
+    // Another account keeps the service's limits: no publish limit, the API's 50.
+    const other = await server.newAccount();
+    const theirs = await server.api('/v1/events/batch', { body: batch(4), apiKey: other.apiKey });
+    expect(theirs.status).toBe(202);
+    expectLimitHeaders(theirs.headers, 'default limits', 50);
   });
 });

@@ -108,6 +108,55 @@ describe.each(['sqlite', 'postgres'] as const)('strict input on %s', (engine) =>
     expect400(await server.api('/v1/deliveries?event=call.ended%00'), /NUL/);
   });
 
+  it('holds on the platform routes too: keys, the operator API, publish on behalf', async () => {
+    const admin = { apiKey: server.adminToken };
+    const account = `/v1/accounts/${server.accountId}`;
+    expect400(
+      await server.api('/v1/api-keys', { body: { name: 'k', scopes: ['read'], scope: 'read' } }),
+      /"scope"/,
+    );
+    expect400(
+      await server.api('/v1/api-keys', { body: { name: 'k\u0000', scopes: ['read'] } }),
+      /NUL/,
+    );
+    expect400(await server.api('/v1/audit-log?limt=5'), /"limt"/);
+    expect400(
+      await server.api(account, {
+        ...admin,
+        method: 'PATCH',
+        body: { limits: { max_endpoint: 1 } },
+      }),
+      /"limits\.max_endpoint"/,
+    );
+    // Not coerced: "3600" is not a number of seconds.
+    expect400(
+      await server.api(`${account}/portal-sessions`, { ...admin, body: { expires_in: '3600' } }),
+      /expires_in/,
+    );
+    expect400(
+      await server.api(`${account}/events`, {
+        ...admin,
+        body: { event: 'call.ended', data: DATA, extra: 1 },
+      }),
+      /"extra"/,
+    );
+    expect400(
+      await server.api(`${account}/events/batch`, {
+        ...admin,
+        body: { events: [{ event: 'call.ended', data: DATA, evnt: 'x' }] },
+      }),
+      /"events\[0\]\.evnt"/,
+    );
+    // The account of a publish on behalf is looked up only once its id is known to be clean.
+    expect400(
+      await server.api('/v1/accounts/acc_%00/events', {
+        ...admin,
+        body: { event: 'call.ended', data: DATA },
+      }),
+      /NUL/,
+    );
+  });
+
   it('refuses a body that is not UTF-8 instead of replacing its bytes', async () => {
     const head = Buffer.from('{"event":"call.ended","data":{"call_id":"');
     const tail = Buffer.from('","agent_id":"a","duration":1,"status":"completed"}}');

@@ -63,6 +63,48 @@ describe('the typed client', () => {
     expect(failed).toEqual([]);
   });
 
+  it('publishes for an account with the admin token, once per key, and walks its audit log', async () => {
+    const operator = createRizlerClient({ baseUrl: server.url, apiKey: server.adminToken });
+    const account = server.accountId;
+    const first = await operator.publish(
+      { event: 'call.ended', data: DATA },
+      { idempotencyKey: 'on-behalf-1', accountId: account },
+    );
+    const again = await operator.publish(
+      { event: 'call.ended', data: DATA },
+      { idempotencyKey: 'on-behalf-1', accountId: account },
+    );
+    expect(again.id).toBe(first.id);
+    const batch = await operator.publishBatch([{ event: 'call.ended', data: DATA }], {
+      accountId: account,
+    });
+    expect(batch.data).toHaveLength(1);
+    // Published into the account: its own key reads them.
+    const mine = createRizlerClient({ baseUrl: server.url, apiKey: server.apiKey });
+    const { data: read } = await mine.api.GET('/v1/events/{id}', {
+      params: { path: { id: batch.data[0]!.id } },
+    });
+    expect(read!.id).toBe(batch.data[0]!.id);
+
+    const accounts: string[] = [];
+    for await (const a of operator.paginate('/v1/accounts', { limit: 1 })) accounts.push(a.id);
+    expect(accounts).toContain(account);
+    await mine.api.PATCH('/v1/webhooks/{id}', {
+      params: { path: { id: (await mine.api.GET('/v1/webhooks')).data!.data[0]!.id } },
+      body: { description: 'audited' },
+    });
+    const actions: string[] = [];
+    for await (const entry of operator.paginate(
+      '/v1/accounts/{id}/audit-log',
+      { limit: 1 },
+      { id: account },
+    )) {
+      actions.push(entry.action);
+    }
+    expect(actions).toContain('webhook.updated');
+    expect(actions).toContain('webhook.created');
+  });
+
   it('throws the API’s error code and message', async () => {
     const client = createRizlerClient({ baseUrl: server.url, apiKey: 'rzk_wrong' });
     const error = await client.publish({ event: 'call.ended', data: DATA }).catch((e) => e);

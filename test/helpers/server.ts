@@ -24,7 +24,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdefghij';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789-abcdefghij';
 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'rizler-test-'));

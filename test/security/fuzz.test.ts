@@ -25,6 +25,9 @@ interface Fixture {
   webhook: string;
   event: string;
   delivery: string;
+  /** The fuzzed account (the operator's routes act on it) and one of its API keys. */
+  account: string;
+  apiKeyId: string;
   receiverUrl: string;
   closedUrl: string;
 }
@@ -36,7 +39,7 @@ interface Route {
   /** A body this route would accept; its fields are what the body fuzz mutates. */
   body?: (f: Fixture) => Record<string, unknown>;
   /** `:id` in the path. */
-  idOf?: keyof Pick<Fixture, 'webhook' | 'event' | 'delivery'>;
+  idOf?: keyof Pick<Fixture, 'webhook' | 'event' | 'delivery' | 'account' | 'apiKeyId'>;
   /** Query parameters the route reads. */
   query?: string[];
 }
@@ -47,7 +50,11 @@ const validEvent = () => ({
   timestamp: '2024-01-15T10:30:00Z',
 });
 
-/** Every route of src/{accounts,webhooks,events,deliveries}/routes.ts and src/app.ts. */
+/**
+ * Every route of src/{accounts,webhooks,events,deliveries}/routes.ts, src/accounts/
+ * platform-routes.ts, src/accounts/on-behalf.ts and src/app.ts, but the event streams. The
+ * operator's PATCH only renames: a fuzzed limit could rate-limit the reads checked after it.
+ */
 const ROUTES: Route[] = [
   { method: 'POST', path: '/v1/accounts', auth: 'admin', body: () => ({ name: 'acme' }) },
   { method: 'GET', path: '/v1/account', auth: 'account' },
@@ -148,6 +155,58 @@ const ROUTES: Route[] = [
     idOf: 'delivery',
     body: () => ({}),
   },
+  { method: 'GET', path: '/v1/api-keys', auth: 'account', query: ['limit', 'cursor'] },
+  {
+    method: 'POST',
+    path: '/v1/api-keys',
+    auth: 'account',
+    body: () => ({
+      name: 'fuzzed',
+      scopes: ['read', 'manage'],
+      expires_at: '2999-01-01T00:00:00Z',
+    }),
+  },
+  { method: 'DELETE', path: '/v1/api-keys/:id', auth: 'account', idOf: 'apiKeyId' },
+  { method: 'GET', path: '/v1/audit-log', auth: 'account', query: ['limit', 'cursor'] },
+  { method: 'GET', path: '/v1/accounts', auth: 'admin', query: ['limit', 'cursor'] },
+  { method: 'GET', path: '/v1/accounts/:id', auth: 'admin', idOf: 'account' },
+  {
+    method: 'PATCH',
+    path: '/v1/accounts/:id',
+    auth: 'admin',
+    idOf: 'account',
+    body: () => ({ name: 'fuzzed' }),
+  },
+  { method: 'DELETE', path: '/v1/accounts/:id', auth: 'admin', idOf: 'account' },
+  {
+    method: 'POST',
+    path: '/v1/accounts/:id/events',
+    auth: 'admin',
+    idOf: 'account',
+    body: validEvent,
+  },
+  {
+    method: 'POST',
+    path: '/v1/accounts/:id/events/batch',
+    auth: 'admin',
+    idOf: 'account',
+    body: () => ({ events: [validEvent(), { ...validEvent(), idempotency_key: 'b-2' }] }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/accounts/:id/portal-sessions',
+    auth: 'admin',
+    idOf: 'account',
+    body: () => ({ expires_in: 600, read_only: true }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/accounts/:id/audit-log',
+    auth: 'admin',
+    idOf: 'account',
+    query: ['limit', 'cursor'],
+  },
+  { method: 'GET', path: '/v1/dashboard-settings', auth: 'none' },
   { method: 'GET', path: '/healthz', auth: 'none' },
   { method: 'GET', path: '/readyz', auth: 'none' },
   { method: 'GET', path: '/metrics', auth: 'none' },
@@ -162,7 +221,8 @@ const QUERY_ROUTES = ROUTES.filter((r) => r.query);
 
 function pathOf(route: Route, f: Fixture, id?: string): string {
   if (!route.idOf) return route.path;
-  // DELETE never gets the fixture's own id: the other properties still need the webhook.
+  // DELETE never gets the fixture's own id: the other properties still need the webhook (and
+  // the account, and its key).
   const real = route.method === 'DELETE' ? 'wh_01NOSUCHWEBHOOK000000000' : f[route.idOf];
   return route.path.replace(':id', id ?? real);
 }
@@ -493,6 +553,10 @@ describe.each(['sqlite', 'postgres'] as const)('fuzzing every route over HTTP on
   /** API keys of accounts the admin fuzz created: their reads must still work too. */
   const createdKeys: string[] = [];
 
+  /** The credential a route takes, so that its query and path are what gets checked. */
+  const credentialOf = (route: Route) =>
+    route.auth === 'admin' ? server.adminToken : server.apiKey;
+
   const normalReads = async (apiKey: string) => {
     for (const path of ['/v1/webhooks', '/v1/events', '/v1/deliveries', '/v1/account']) {
       const res = await call(server.url, {
@@ -519,10 +583,13 @@ describe.each(['sqlite', 'postgres'] as const)('fuzzing every route over HTTP on
       body: { event: 'call.ended', data: EXAMPLE },
     });
     const deliveries = await server.api(`/v1/deliveries?webhook_id=${hook.body.id}`);
+    const key = await server.api('/v1/api-keys', { body: { name: 'fixture', scopes: ['read'] } });
     f = {
       webhook: hook.body.id,
       event: event.body.id,
       delivery: deliveries.body.data[0].id,
+      account: server.accountId,
+      apiKeyId: key.body.id,
       receiverUrl: receiver.url,
       closedUrl: `http://127.0.0.1:${await closedPort()}/hook`,
     };
@@ -712,7 +779,7 @@ describe.each(['sqlite', 'postgres'] as const)('fuzzing every route over HTTP on
         return {
           method: 'GET',
           path: `${pathOf(route, f)}?${qs}${tail}`,
-          headers: { authorization: `Bearer ${server.apiKey}` },
+          headers: { authorization: `Bearer ${credentialOf(route)}` },
         } satisfies Sent;
       });
     await fc.assert(
@@ -771,7 +838,10 @@ describe.each(['sqlite', 'postgres'] as const)('fuzzing every route over HTTP on
         const sent: Sent = {
           method: route.method,
           path: pathOf(route, f, id),
-          headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${credentialOf(route)}`,
+            'content-type': 'application/json',
+          },
         };
         if (route.body) sent.body = JSON.stringify(route.body(f));
         return sent;

@@ -19,6 +19,7 @@ import type {
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { accessContract } from './access-contract.js';
 import {
   DAY,
   HOUR,
@@ -91,7 +92,7 @@ function postgresEngine(): Engine {
     },
     async open() {
       await admin.query(
-        'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners',
+        'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners, api_keys, portal_sessions, audit_log',
       );
       const storage = new PostgresStorage(db.url, { poolSize: 4 });
       await storage.migrate();
@@ -122,6 +123,13 @@ function postgresEngine(): Engine {
 }
 
 const engines = [sqliteEngine(), postgresEngine()];
+
+const NO_LIMITS = {
+  maxEndpoints: null,
+  apiRateLimitPerMinute: null,
+  publishRateLimitPerMinute: null,
+  endpointRateLimitPerMinute: null,
+};
 
 describe.each(engines)('storage contract: $name', (engine) => {
   let storage: Storage;
@@ -166,7 +174,13 @@ describe.each(engines)('storage contract: $name', (engine) => {
         { id: 'acc_1', name: 'Acme', createdAt: T },
         'hash-1',
       );
-      expect(account).toEqual({ id: 'acc_1', name: 'Acme', createdAt: T });
+      expect(account).toEqual({
+        id: 'acc_1',
+        name: 'Acme',
+        status: 'active',
+        limits: NO_LIMITS,
+        createdAt: T,
+      });
       await storage.createAccount({ id: 'acc_2', name: 'Other', createdAt: T + 1 }, 'hash-2');
       expect(await storage.findAccountByKeyHash('hash-1')).toEqual(account);
       expect(await storage.findAccountByKeyHash('hash-2')).toMatchObject({
@@ -177,6 +191,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(await storage.getAccount('acc_2')).toEqual({
         id: 'acc_2',
         name: 'Other',
+        status: 'active',
+        limits: NO_LIMITS,
         createdAt: T + 1,
       });
       expect(await storage.getAccount('acc_3')).toBeNull();
@@ -212,6 +228,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
         status: 'enabled',
         disabledReason: null,
         rateLimitPerMinute: 30,
+        accountRateLimitPerMinute: null,
         sealedSecret: 'sealed:s1',
         sealedPreviousSecret: null,
         previousSecretExpiresAt: null,
@@ -2551,5 +2568,9 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(stats.held).toBe(1);
       expect(stats.oldestThrottledAt).toBe(T);
     });
+  });
+
+  describe('accounts, keys, portal sessions and the audit log (SPEC §9)', () => {
+    accessContract(() => storage);
   });
 });

@@ -10,7 +10,8 @@ import { migrations, MIGRATION_LOCK } from './migrations.js';
 import { assertSchemaNotNewer } from '../schema-version.js';
 import {
   StorageUnavailableError,
-  type Account,
+  SYSTEM_ACTOR,
+  type Actor,
   type Attempt,
   type ClaimRequest,
   type ClaimedDelivery,
@@ -51,7 +52,6 @@ import {
   num,
   numOrNull,
   strOrNull,
-  toAccount,
   toAttempt,
   toDelivery,
   toEvent,
@@ -82,6 +82,9 @@ import {
 } from '../throttle.js';
 import { perAccount, type Rotation } from '../fair-share.js';
 import { accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
+import { REDACTED, webhookChanges } from '../../audit/changes.js';
+import { PostgresAccess } from './accounts.js';
+import { writeAudit } from './audit.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -450,34 +453,51 @@ export class PostgresStorage implements Storage {
     await this.query('SELECT 1');
   }
 
-  // ---- accounts ----
+  // ---- accounts, keys, portal sessions, audit log (accounts.ts) ----
 
-  async createAccount(account: Account, apiKeyHash: string): Promise<Account> {
-    await this.query(
-      'INSERT INTO accounts (id, name, api_key_hash, created_at) VALUES ($1, $2, $3, $4)',
-      [account.id, account.name, apiKeyHash, account.createdAt],
-    );
-    return account;
-  }
+  private readonly access = new PostgresAccess({
+    query: (text, values) => this.query(text, values),
+    tx: (work) => this.tx(work),
+    notify: (q) => this.notify(q),
+    emitWake: () => this.emitWake(),
+  });
 
-  async findAccountByKeyHash(apiKeyHash: string): Promise<Account | null> {
-    const [row] = await this.query('SELECT * FROM accounts WHERE api_key_hash = $1', [apiKeyHash]);
-    return row ? toAccount(row) : null;
-  }
+  createAccount: Storage['createAccount'] = (...a) => this.access.createAccount(...a);
+  findAccountByKeyHash: Storage['findAccountByKeyHash'] = (...a) =>
+    this.access.findAccountByKeyHash(...a);
+  findApiKey: Storage['findApiKey'] = (...a) => this.access.findApiKey(...a);
+  getAccount: Storage['getAccount'] = (...a) => this.access.getAccount(...a);
+  countAccounts: Storage['countAccounts'] = () => this.access.countAccounts();
+  listAccounts: Storage['listAccounts'] = (...a) => this.access.listAccounts(...a);
+  updateAccount: Storage['updateAccount'] = (...a) => this.access.updateAccount(...a);
+  deleteAccount: Storage['deleteAccount'] = (...a) => this.access.deleteAccount(...a);
+  purgeDeletedAccounts: Storage['purgeDeletedAccounts'] = (...a) =>
+    this.access.purgeDeletedAccounts(...a);
+  parkInactiveAccounts: Storage['parkInactiveAccounts'] = (...a) =>
+    this.access.parkInactiveAccounts(...a);
+  createApiKey: Storage['createApiKey'] = (...a) => this.access.createApiKey(...a);
+  listApiKeys: Storage['listApiKeys'] = (...a) => this.access.listApiKeys(...a);
+  revokeApiKey: Storage['revokeApiKey'] = (...a) => this.access.revokeApiKey(...a);
+  touchApiKeys: Storage['touchApiKeys'] = (...a) => this.access.touchApiKeys(...a);
+  createPortalSession: Storage['createPortalSession'] = (...a) =>
+    this.access.createPortalSession(...a);
+  findPortalSession: Storage['findPortalSession'] = (...a) => this.access.findPortalSession(...a);
+  listAuditLog: Storage['listAuditLog'] = (...a) => this.access.listAuditLog(...a);
+  purgeAuditLog: Storage['purgeAuditLog'] = (...a) => this.access.purgeAuditLog(...a);
 
-  async getAccount(id: string): Promise<Account | null> {
-    const [row] = await this.query('SELECT * FROM accounts WHERE id = $1', [id]);
-    return row ? toAccount(row) : null;
-  }
-
-  async countAccounts(): Promise<number> {
-    const [row] = await this.query('SELECT count(*) AS n FROM accounts');
-    return num(row!.n);
+  /** Whether the account may have deliveries attempted (not suspended, not deleted). */
+  private async accountActive(q: Query, accountId: string): Promise<boolean> {
+    const rows = await q("SELECT 1 FROM accounts WHERE id = $1 AND status = 'active'", [accountId]);
+    return rows.length > 0;
   }
 
   // ---- webhooks ----
 
-  async createWebhook(w: NewWebhook, maxEndpoints: number): Promise<Webhook | 'limit_reached'> {
+  async createWebhook(
+    w: NewWebhook,
+    maxEndpoints: number,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Webhook | 'limit_reached'> {
     return this.tx(async (q) => {
       // Two concurrent creates must not both pass the count: serialize them per account.
       await q("SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || $1, 0))", [
@@ -489,8 +509,10 @@ export class PostgresStorage implements Storage {
       if (num(count!.n) >= maxEndpoints) return 'limit_reached' as const;
       const [row] = await q(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
-           rate_limit_per_minute, secret, created_at, updated_at, headers, filter)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10, $11::json, $12::json)
+           rate_limit_per_minute, secret, created_at, updated_at, headers, filter,
+           account_rate_limit_per_minute)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10, $11::json, $12::json,
+           (SELECT endpoint_rate_limit_per_minute FROM accounts WHERE id = $2))
          RETURNING *`,
         [
           w.id,
@@ -507,7 +529,16 @@ export class PostgresStorage implements Storage {
           w.filter ? JSON.stringify(w.filter) : null,
         ],
       );
-      return toWebhook(row!);
+      const created = toWebhook(row!);
+      await writeAudit(q, {
+        accountId: w.accountId,
+        actor,
+        action: 'webhook.created',
+        targetId: w.id,
+        changes: webhookChanges(null, created),
+        at: w.now,
+      });
+      return created;
     });
   }
 
@@ -540,6 +571,7 @@ export class PostgresStorage implements Storage {
     id: string,
     patch: WebhookPatch,
     now: number,
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<Webhook | null> {
     const result = await this.tx(async (q) => {
       const [row] = await q(
@@ -590,7 +622,7 @@ export class PostgresStorage implements Storage {
       const woke = before.status !== status && status === 'enabled';
       if (before.status !== status) {
         if (status === 'disabled') await this.parkEndpoints(q, [id]);
-        else await this.unparkEndpoint(q, id, now);
+        else if (await this.accountActive(q, accountId)) await this.unparkEndpoint(q, id, now);
         const after = { id, url: patch.url ?? before.url };
         await this.operational.publish(
           q,
@@ -600,12 +632,36 @@ export class PostgresStorage implements Storage {
         );
       }
       if (woke) await this.notify(q);
-      return { webhook: toWebhook(updated!), woke };
+      const after = toWebhook(updated!);
+      await this.auditWebhookChange(q, before, after, actor, now);
+      return { webhook: after, woke };
     });
     if (this.operational.takeWake()) this.emitWake();
     if (!result) return null;
     if (result.woke) this.emitWake();
     return result.webhook;
+  }
+
+  /** `webhook.updated`, or `webhook.enabled` / `webhook.disabled` when only the status moved. */
+  private async auditWebhookChange(
+    q: Query,
+    before: Webhook,
+    after: Webhook,
+    actor: Actor,
+    now: number,
+  ): Promise<void> {
+    const changes = webhookChanges(before, after);
+    const fields = Object.keys(changes);
+    if (fields.length === 0) return;
+    const statusOnly = fields.every((f) => f === 'status' || f === 'disabled_reason');
+    await writeAudit(q, {
+      accountId: after.accountId,
+      actor,
+      action: statusOnly ? `webhook.${after.status}` : 'webhook.updated',
+      targetId: after.id,
+      changes,
+      at: now,
+    });
   }
 
   /**
@@ -640,35 +696,65 @@ export class PostgresStorage implements Storage {
     id: string,
     rotation: SecretRotation,
     now: number,
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<Webhook | null> {
-    const [row] = await this.query(
-      `UPDATE webhooks SET previous_secret = $6, previous_secret_expires_at = $1, secret = $2,
-         updated_at = $3
-       WHERE account_id = $4 AND id = $5
-       RETURNING *`,
-      [
-        rotation.previousExpiresAt,
-        rotation.sealedSecret,
-        now,
+    return this.tx(async (q) => {
+      const [row] = await q(
+        `UPDATE webhooks SET previous_secret = $6, previous_secret_expires_at = $1, secret = $2,
+           updated_at = $3
+         WHERE account_id = $4 AND id = $5
+         RETURNING *`,
+        [
+          rotation.previousExpiresAt,
+          rotation.sealedSecret,
+          now,
+          accountId,
+          id,
+          rotation.sealedPreviousSecret,
+        ],
+      );
+      if (!row) return null;
+      await writeAudit(q, {
         accountId,
-        id,
-        rotation.sealedPreviousSecret,
-      ],
-    );
-    return row ? toWebhook(row) : null;
+        actor,
+        action: 'secret.rotated',
+        targetId: id,
+        changes: {
+          secret: { old: REDACTED, new: REDACTED },
+          previous_secret_expires_at: {
+            old: null,
+            new: new Date(rotation.previousExpiresAt).toISOString(),
+          },
+        },
+        at: now,
+      });
+      return toWebhook(row);
+    });
   }
 
-  async deleteWebhook(accountId: string, id: string): Promise<boolean> {
+  async deleteWebhook(
+    accountId: string,
+    id: string,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<boolean> {
     return this.tx(async (q) => {
       // The endpoint only: its history goes in the background (purgeDeleted), in batches, so
       // no transaction holds a long history's locks. A publish holds KEY SHARE on the endpoint,
       // which this DELETE waits for; deliveries it committed are purged with the rest.
       const deleted = await q(
-        'DELETE FROM webhooks WHERE account_id = $1 AND id = $2 RETURNING id',
+        'DELETE FROM webhooks WHERE account_id = $1 AND id = $2 RETURNING *',
         [accountId, id],
       );
       if (deleted.length === 0) return false;
       await markDeleted(q, 'webhook', id, Date.now());
+      await writeAudit(q, {
+        accountId,
+        actor,
+        action: 'webhook.deleted',
+        targetId: id,
+        changes: webhookChanges(toWebhook(deleted[0]!), null),
+        at: Date.now(),
+      });
       return true;
     });
   }
@@ -684,6 +770,7 @@ export class PostgresStorage implements Storage {
         await q(
           `SELECT id, url, events, filter::text AS filter, updated_at FROM webhooks
            WHERE account_id = $1 AND status = 'enabled'
+             AND EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND status = 'active')
            ORDER BY id FOR KEY SHARE`,
           [accountId],
         )
@@ -936,7 +1023,7 @@ export class PostgresStorage implements Storage {
            held = held AND NOT $2
          WHERE id = $3
          RETURNING *`,
-        [now, row.webhook_status === 'enabled', id],
+        [now, row.webhook_status === 'enabled' && (await this.accountActive(q, accountId)), id],
       );
       await this.notify(q);
       return toDelivery(updated!);
@@ -961,7 +1048,12 @@ export class PostgresStorage implements Storage {
         `UPDATE deliveries SET manual_requested = true, updated_at = $1, due_at = $2
          WHERE webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND NOT manual_requested
          RETURNING id`,
-        [now, webhook.status === 'enabled' ? now : null, webhookId, since],
+        [
+          now,
+          webhook.status === 'enabled' && (await this.accountActive(q, accountId)) ? now : null,
+          webhookId,
+          since,
+        ],
       );
       if (rows.length > 0) await this.notify(q);
       return rows.length;
@@ -1084,7 +1176,10 @@ export class PostgresStorage implements Storage {
           enabled: webhook.status === 'enabled',
           inFlight: inFlight.get(webhook.id) ?? 0,
           concurrencyLimit: webhook.throttle.limit,
-          ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
+          ratePerMinute:
+            webhook.rateLimitPerMinute ??
+            webhook.accountRateLimitPerMinute ??
+            request.defaultRateLimitPerMinute,
           tokens: numOrNull(row.rate_tokens),
           refilledAt: numOrNull(row.rate_refilled_at),
         });
@@ -1502,6 +1597,25 @@ export class PostgresStorage implements Storage {
     );
     const disabled = changed.filter(([, s]) => s.disabledReason !== null).map(([id]) => id);
     if (disabled.length > 0) await this.parkEndpoints(q, disabled);
+    if (disabled.length > 0) {
+      const owners = await q('SELECT id, account_id FROM webhooks WHERE id = ANY($1::text[])', [
+        disabled,
+      ]);
+      await writeAudit(
+        q,
+        ...owners.map((o) => ({
+          accountId: String(o.account_id),
+          actor: SYSTEM_ACTOR,
+          action: 'webhook.disabled',
+          targetId: String(o.id),
+          changes: {
+            status: { old: 'enabled', new: 'disabled' },
+            disabled_reason: { old: null, new: state.get(String(o.id))!.disabledReason },
+          },
+          at: policy.now,
+        })),
+      );
+    }
     for (const [id, s] of changed) {
       const reason = s.disabledReason;
       if (reason)

@@ -10,7 +10,8 @@ import { migrations } from './migrations.js';
 import { assertSchemaNotNewer } from '../schema-version.js';
 import {
   StorageUnavailableError,
-  type Account,
+  SYSTEM_ACTOR,
+  type Actor,
   type Attempt,
   type ClaimRequest,
   type ClaimedDelivery,
@@ -50,7 +51,6 @@ import {
   num,
   numOrNull,
   strOrNull,
-  toAccount,
   toAttempt,
   toDelivery,
   toEvent,
@@ -77,6 +77,9 @@ import {
 } from '../throttle.js';
 import { perAccount, type Rotation } from '../fair-share.js';
 import { CANDIDATE_COLUMNS, accountsInTurn, dueOf, holdBacklog, recordThrottle } from './claim.js';
+import { REDACTED, webhookChanges } from '../../audit/changes.js';
+import { SqliteAccess } from './accounts.js';
+import { writeAudit, type AuditRecord } from './audit.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
@@ -248,38 +251,56 @@ export class SqliteStorage implements Storage {
     await this.run(() => this.stmt('SELECT 1').get());
   }
 
-  // ---- accounts ----
+  // ---- accounts, keys, portal sessions, audit log (accounts.ts) ----
 
-  async createAccount(account: Account, apiKeyHash: string): Promise<Account> {
-    await this.run(() =>
-      this.stmt(
-        'INSERT INTO accounts (id, name, api_key_hash, created_at) VALUES (?, ?, ?, ?)',
-      ).run(account.id, account.name, apiKeyHash, account.createdAt),
-    );
-    return account;
+  private readonly access = new SqliteAccess({
+    stmt: (sql) => this.stmt(sql),
+    run: (work) => this.run(work),
+    tx: (work) => this.tx(work),
+    notify: () => this.notify(),
+  });
+  private audit(record: AuditRecord): void {
+    writeAudit((sql) => this.stmt(sql), record);
   }
 
-  async findAccountByKeyHash(apiKeyHash: string): Promise<Account | null> {
-    const row = await this.run(
-      () => this.stmt('SELECT * FROM accounts WHERE api_key_hash = ?').get(apiKeyHash) as Row,
-    );
-    return row ? toAccount(row) : null;
-  }
+  createAccount: Storage['createAccount'] = (...a) => this.access.createAccount(...a);
+  findAccountByKeyHash: Storage['findAccountByKeyHash'] = (...a) =>
+    this.access.findAccountByKeyHash(...a);
+  findApiKey: Storage['findApiKey'] = (...a) => this.access.findApiKey(...a);
+  getAccount: Storage['getAccount'] = (...a) => this.access.getAccount(...a);
+  countAccounts: Storage['countAccounts'] = () => this.access.countAccounts();
+  listAccounts: Storage['listAccounts'] = (...a) => this.access.listAccounts(...a);
+  updateAccount: Storage['updateAccount'] = (...a) => this.access.updateAccount(...a);
+  deleteAccount: Storage['deleteAccount'] = (...a) => this.access.deleteAccount(...a);
+  purgeDeletedAccounts: Storage['purgeDeletedAccounts'] = (...a) =>
+    this.access.purgeDeletedAccounts(...a);
+  parkInactiveAccounts: Storage['parkInactiveAccounts'] = (...a) =>
+    this.access.parkInactiveAccounts(...a);
+  createApiKey: Storage['createApiKey'] = (...a) => this.access.createApiKey(...a);
+  listApiKeys: Storage['listApiKeys'] = (...a) => this.access.listApiKeys(...a);
+  revokeApiKey: Storage['revokeApiKey'] = (...a) => this.access.revokeApiKey(...a);
+  touchApiKeys: Storage['touchApiKeys'] = (...a) => this.access.touchApiKeys(...a);
+  createPortalSession: Storage['createPortalSession'] = (...a) =>
+    this.access.createPortalSession(...a);
+  findPortalSession: Storage['findPortalSession'] = (...a) => this.access.findPortalSession(...a);
+  listAuditLog: Storage['listAuditLog'] = (...a) => this.access.listAuditLog(...a);
+  purgeAuditLog: Storage['purgeAuditLog'] = (...a) => this.access.purgeAuditLog(...a);
 
-  async getAccount(id: string): Promise<Account | null> {
-    const row = await this.run(
-      () => this.stmt('SELECT * FROM accounts WHERE id = ?').get(id) as Row,
+  /** Whether the account may have deliveries attempted (not suspended, not deleted). */
+  private accountActive(accountId: string): boolean {
+    return (
+      this.stmt("SELECT 1 FROM accounts WHERE id = ? AND status = 'active'").get(accountId) !==
+      undefined
     );
-    return row ? toAccount(row) : null;
-  }
-
-  async countAccounts(): Promise<number> {
-    return this.run(() => num((this.stmt('SELECT count(*) AS n FROM accounts').get() as Row).n));
   }
 
   // ---- webhooks ----
 
-  async createWebhook(w: NewWebhook, maxEndpoints: number): Promise<Webhook | 'limit_reached'> {
+  async createWebhook(
+    w: NewWebhook,
+    maxEndpoints: number,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Webhook | 'limit_reached'> {
     return this.tx(() => {
       const count = num(
         (
@@ -308,7 +329,20 @@ export class SqliteStorage implements Storage {
         w.now,
         w.now,
       );
-      return toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(w.id) as Row);
+      this.stmt(
+        `UPDATE webhooks SET account_rate_limit_per_minute =
+           (SELECT endpoint_rate_limit_per_minute FROM accounts WHERE id = ?) WHERE id = ?`,
+      ).run(w.accountId, w.id);
+      const created = toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(w.id) as Row);
+      this.audit({
+        accountId: w.accountId,
+        actor,
+        action: 'webhook.created',
+        targetId: w.id,
+        changes: webhookChanges(null, created),
+        at: w.now,
+      });
+      return created;
     });
   }
 
@@ -348,6 +382,7 @@ export class SqliteStorage implements Storage {
     id: string,
     patch: WebhookPatch,
     now: number,
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<Webhook | null> {
     const result = await this.tx(() => {
       const row = this.stmt('SELECT * FROM webhooks WHERE account_id = ? AND id = ?').get(
@@ -394,7 +429,7 @@ export class SqliteStorage implements Storage {
       }
       if (before.status !== status) {
         if (status === 'disabled') this.parkEndpoint(id);
-        else this.unparkEndpoint(id, now);
+        else if (this.accountActive(accountId)) this.unparkEndpoint(id, now);
         const after = { id, url: patch.url ?? before.url };
         this.operational.publish(
           accountId,
@@ -402,8 +437,10 @@ export class SqliteStorage implements Storage {
           now,
         );
       }
+      const after = toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row);
+      this.auditWebhookChange(before, after, actor, now);
       return {
-        webhook: toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row),
+        webhook: after,
         woke: before.status !== status && status === 'enabled',
       };
     });
@@ -411,6 +448,22 @@ export class SqliteStorage implements Storage {
     if (!result) return null;
     if (result.woke) this.notify();
     return result.webhook;
+  }
+
+  /** `webhook.updated`, or `webhook.enabled` / `webhook.disabled` when only the status moved. */
+  private auditWebhookChange(before: Webhook, after: Webhook, actor: Actor, now: number): void {
+    const changes = webhookChanges(before, after);
+    const fields = Object.keys(changes);
+    if (fields.length === 0) return;
+    const statusOnly = fields.every((f) => f === 'status' || f === 'disabled_reason');
+    this.audit({
+      accountId: after.accountId,
+      actor,
+      action: statusOnly ? `webhook.${after.status}` : 'webhook.updated',
+      targetId: after.id,
+      changes,
+      at: now,
+    });
   }
 
   /** A disabled endpoint's pending deliveries wait, off the due index, until it is enabled. */
@@ -435,6 +488,7 @@ export class SqliteStorage implements Storage {
     id: string,
     rotation: SecretRotation,
     now: number,
+    actor: Actor = SYSTEM_ACTOR,
   ): Promise<Webhook | null> {
     return this.tx(() => {
       const info = this.stmt(
@@ -450,12 +504,34 @@ export class SqliteStorage implements Storage {
         id,
       );
       if (info.changes === 0) return null;
+      this.audit({
+        accountId,
+        actor,
+        action: 'secret.rotated',
+        targetId: id,
+        changes: {
+          secret: { old: REDACTED, new: REDACTED },
+          previous_secret_expires_at: {
+            old: null,
+            new: new Date(rotation.previousExpiresAt).toISOString(),
+          },
+        },
+        at: now,
+      });
       return toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row);
     });
   }
 
-  async deleteWebhook(accountId: string, id: string): Promise<boolean> {
+  async deleteWebhook(
+    accountId: string,
+    id: string,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<boolean> {
     return this.tx(() => {
+      const existing = this.stmt('SELECT * FROM webhooks WHERE account_id = ? AND id = ?').get(
+        accountId,
+        id,
+      ) as Row | undefined;
       const info = this.stmt('DELETE FROM webhooks WHERE account_id = ? AND id = ?').run(
         accountId,
         id,
@@ -464,6 +540,14 @@ export class SqliteStorage implements Storage {
       // Its history goes in the background (purgeDeleted): removing 200,000 deliveries here
       // held the writer for 1.0-1.4 s, and every endpoint's deliveries with it.
       markDeleted((sql) => this.stmt(sql), 'webhook', id, Date.now());
+      this.audit({
+        accountId,
+        actor,
+        action: 'webhook.deleted',
+        targetId: id,
+        changes: webhookChanges(toWebhook(existing!), null),
+        at: Date.now(),
+      });
       return true;
     });
   }
@@ -476,8 +560,9 @@ export class SqliteStorage implements Storage {
       const endpoints = (
         this.stmt(
           `SELECT id, url, events, filter, updated_at FROM webhooks
-           WHERE account_id = ? AND status = 'enabled'`,
-        ).all(accountId) as Row[]
+           WHERE account_id = ? AND status = 'enabled'
+             AND EXISTS (SELECT 1 FROM accounts WHERE id = ? AND status = 'active')`,
+        ).all(accountId, accountId) as Row[]
       ).map((r) => ({
         id: String(r.id),
         url: String(r.url),
@@ -642,7 +727,7 @@ export class SqliteStorage implements Storage {
       ).get(accountId, id) as Row | undefined;
       if (!row) return null;
       if (row.webhook_status === null || row.webhook_status === undefined) return 'no_endpoint';
-      const enabled = row.webhook_status === 'enabled';
+      const enabled = row.webhook_status === 'enabled' && this.accountActive(accountId);
       // A leased delivery keeps its lease; the worker re-checks the flag when it completes.
       this.stmt(
         `UPDATE deliveries SET manual_requested = 1, held = 0, updated_at = ?,
@@ -669,7 +754,7 @@ export class SqliteStorage implements Storage {
         webhookId,
       ) as Row | undefined;
       if (!webhook) return 0;
-      const enabled = webhook.status === 'enabled';
+      const enabled = webhook.status === 'enabled' && this.accountActive(accountId);
       return this.stmt(
         `UPDATE deliveries SET manual_requested = 1, held = 0, updated_at = ?, due_at = ?
          WHERE webhook_id = ? AND status = 'failed' AND created_at >= ? AND manual_requested = 0`,
@@ -843,7 +928,10 @@ export class SqliteStorage implements Storage {
         enabled: webhook.status === 'enabled',
         inFlight: leasedOf(webhook.id),
         concurrencyLimit: webhook.throttle.limit,
-        ratePerMinute: webhook.rateLimitPerMinute ?? request.defaultRateLimitPerMinute,
+        ratePerMinute:
+          webhook.rateLimitPerMinute ??
+          webhook.accountRateLimitPerMinute ??
+          request.defaultRateLimitPerMinute,
         tokens: numOrNull(row.rate_tokens),
         refilledAt: numOrNull(row.rate_refilled_at),
       });
@@ -1087,6 +1175,18 @@ export class SqliteStorage implements Storage {
     ).run(change.failingSince, reason, reason, reason, policy.now, webhookId);
     if (reason) {
       this.parkEndpoint(webhookId);
+      const owner = this.stmt('SELECT account_id FROM webhooks WHERE id = ?').get(webhookId) as Row;
+      this.audit({
+        accountId: String(owner.account_id),
+        actor: SYSTEM_ACTOR,
+        action: 'webhook.disabled',
+        targetId: webhookId,
+        changes: {
+          status: { old: 'enabled', new: 'disabled' },
+          disabled_reason: { old: null, new: reason },
+        },
+        at: policy.now,
+      });
       this.operational.publishAbout(webhookId, (w) => webhookDisabled(w, reason), policy.now);
     }
   }

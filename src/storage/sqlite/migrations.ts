@@ -205,4 +205,67 @@ ALTER TABLE webhooks ADD COLUMN filter TEXT;
 ALTER TABLE events ADD COLUMN traceparent TEXT;
 `,
   },
+  // 6, not 2: versions 2 to 5 are kept for migrations of branches merged alongside this one.
+  // The runner applies every listed migration missing from the ledger, so the gap is harmless.
+  {
+    version: 6,
+    name: 'platform access: account status and limits, api keys, portal sessions, audit log',
+    sql: `
+-- status: active, suspended, or deleted (rows purged in the background, deleted_at set).
+ALTER TABLE accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE accounts ADD COLUMN deleted_at INTEGER;
+ALTER TABLE accounts ADD COLUMN max_endpoints INTEGER;
+ALTER TABLE accounts ADD COLUMN api_rate_limit_per_minute INTEGER;
+ALTER TABLE accounts ADD COLUMN publish_rate_limit_per_minute INTEGER;
+ALTER TABLE accounts ADD COLUMN endpoint_rate_limit_per_minute INTEGER;
+CREATE INDEX accounts_inactive ON accounts (status) WHERE status <> 'active';
+-- The account's rate default for its endpoints, copied here so the claim reads it with the
+-- endpoint row it already reads.
+ALTER TABLE webhooks ADD COLUMN account_rate_limit_per_minute INTEGER;
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  prefix TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  last_used_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE INDEX api_keys_by_account ON api_keys (account_id, id);
+-- Every existing account's one key becomes its first key, with every scope. accounts keeps
+-- the column (SQLite cannot drop a UNIQUE column); new accounts write a placeholder there.
+INSERT INTO api_keys (id, account_id, name, scopes, prefix, key_hash, created_at)
+  SELECT 'key_' || substr(id, 5), id, 'Default key', '["publish","read","manage","keys"]',
+         'rzk_', api_key_hash, created_at
+  FROM accounts;
+
+CREATE TABLE portal_sessions (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  read_only INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX portal_sessions_by_account ON portal_sessions (account_id);
+CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
+
+CREATE TABLE audit_log (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  actor_type TEXT NOT NULL,
+  actor_id TEXT,
+  action TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  changes TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_account ON audit_log (account_id, id);
+CREATE INDEX audit_log_by_at ON audit_log (at);
+`,
+  },
 ];

@@ -5,6 +5,27 @@ export interface Account {
   name: string;
   limits: { max_endpoints: number; api_rate_limit_per_minute: number };
   usage: { endpoints: number };
+  /** The credential the dashboard signed in with: what it may do, and until when. */
+  access?: {
+    type: 'api_key' | 'portal_session';
+    scopes: string[];
+    expires_at: string | null;
+  };
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: { type: 'api_key' | 'portal_session' | 'admin' | 'system'; id: string | null };
+  action: string;
+  target_id: string;
+  changes: Record<string, { old: unknown; new: unknown }>;
+}
+
+export interface Branding {
+  product_name: string;
+  accent_color: string | null;
+  logo_url: string | null;
 }
 
 export interface EventType {

@@ -2,18 +2,29 @@ import { useCallback, useEffect, useState } from 'react';
 import { type ApiError, request, toApiError } from '../api/client.js';
 import type { Account } from '../api/types.js';
 import { Loading } from '../components/States.js';
-import { clearApiKey, loadApiKey, saveApiKey } from './session.js';
+import { BrandMark, useBranding } from './branding.js';
+import {
+  clearApiKey,
+  isEmbedded,
+  isPortalSession,
+  loadApiKey,
+  saveApiKey,
+  takePortalToken,
+} from './session.js';
 import { Shell } from './Shell.js';
 import { KEY_NOT_ACCEPTED, SignIn } from './SignIn.js';
 
 type Auth =
   | { phase: 'signed-out'; notice?: string }
+  | { phase: 'session-ended' }
   | { phase: 'checking'; apiKey: string; error?: ApiError }
   | { phase: 'signed-in'; apiKey: string; account: Account };
 
 export function App() {
+  const branding = useBranding();
   const [auth, setAuth] = useState<Auth>(() => {
-    const stored = loadApiKey();
+    const stored = takePortalToken() ?? loadApiKey();
+    if (!stored && isPortalSession()) return { phase: 'session-ended' };
     return stored ? { phase: 'checking', apiKey: stored } : { phase: 'signed-out' };
   });
 
@@ -26,7 +37,11 @@ export function App() {
       const error = toApiError(caught);
       if (error.status === 401) {
         clearApiKey();
-        setAuth({ phase: 'signed-out', notice: `${KEY_NOT_ACCEPTED} Sign in again.` });
+        setAuth(
+          isPortalSession()
+            ? { phase: 'session-ended' }
+            : { phase: 'signed-out', notice: `${KEY_NOT_ACCEPTED} Sign in again.` },
+        );
       } else {
         setAuth({ phase: 'checking', apiKey, error });
       }
@@ -39,10 +54,22 @@ export function App() {
     // Only the key found at start is checked here; a sign-in checks its own.
   }, []);
 
+  // A portal session that ends (expired, or refused) has no sign-in form to fall back to:
+  // the page says the session ended, and the platform's app opens a new one.
   const signOut = useCallback((notice?: string) => {
     clearApiKey();
-    setAuth({ phase: 'signed-out', notice });
+    setAuth(isPortalSession() ? { phase: 'session-ended' } : { phase: 'signed-out', notice });
   }, []);
+
+  const expiresAt = auth.phase === 'signed-in' ? (auth.account.access?.expires_at ?? null) : null;
+  useEffect(() => {
+    if (!expiresAt) return;
+    const timer = setTimeout(
+      () => signOut('Your session has ended.'),
+      Math.max(0, Date.parse(expiresAt) - Date.now()),
+    );
+    return () => clearTimeout(timer);
+  }, [expiresAt, signOut]);
 
   // Stable, so that the shell's account refresh does not change with every render.
   const onAccount = useCallback((account: Account) => {
@@ -50,6 +77,21 @@ export function App() {
   }, []);
 
   switch (auth.phase) {
+    case 'session-ended':
+      return (
+        <div className="signin-page">
+          <main className="signin-card">
+            {!isEmbedded() && <BrandMark branding={branding} />}
+            <div className="state" role="alert">
+              <p className="state-title">Your session has ended</p>
+              <p className="state-body">
+                For your security, this page signs out after a while. Open Webhooks again from your
+                app to continue.
+              </p>
+            </div>
+          </main>
+        </div>
+      );
     case 'signed-out':
       return (
         <SignIn
@@ -95,6 +137,7 @@ export function App() {
       return (
         <Shell
           key={auth.apiKey}
+          branding={branding}
           apiKey={auth.apiKey}
           account={auth.account}
           onAccount={onAccount}

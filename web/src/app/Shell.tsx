@@ -1,12 +1,15 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createApi } from '../api/client.js';
-import type { Account, EventType } from '../api/types.js';
+import type { Account, Branding, EventType } from '../api/types.js';
+import { ActivityPage } from '../activity/ActivityPage.js';
+import { BrandMark } from './branding.js';
+import { isEmbedded, isPortalSession } from './session.js';
 import { DeliveryPage } from '../deliveries/DeliveryPage.js';
 import { TestEndpointPage } from '../testing/TestEndpointPage.js';
 import { WebhookPage } from '../webhooks/WebhookPage.js';
 import { WebhooksPage } from '../webhooks/WebhooksPage.js';
 import { EmptyState } from '../components/States.js';
-import { type Session, SessionContext } from './context.js';
+import { type Session, SessionContext, useSession } from './context.js';
 import { type Route, href, useRoute } from './router.js';
 import { KEY_NOT_ACCEPTED } from './SignIn.js';
 import { useResource } from './useResource.js';
@@ -31,11 +34,13 @@ function pageKey(route: Route): string {
 
 export function Shell({
   apiKey,
+  branding,
   account,
   onAccount,
   onSignOut,
 }: {
   apiKey: string;
+  branding: Branding;
   account: Account;
   onAccount: (account: Account) => void;
   onSignOut: (notice?: string) => void;
@@ -84,6 +89,7 @@ export function Shell({
       },
       notify,
       signOut: () => onSignOut('You are signed out.'),
+      canManage: account.access ? account.access.scopes.includes('manage') : true,
     }),
     [api, account, refreshAccount, eventTypesResource, notify, onSignOut],
   );
@@ -100,7 +106,14 @@ export function Shell({
     mainRef.current?.focus();
   }, [key]);
 
-  const section = route.name === 'test-endpoint' ? 'test-endpoint' : 'webhooks';
+  const section =
+    route.name === 'test-endpoint' || route.name === 'activity' ? route.name : 'webhooks';
+  const embedded = isEmbedded();
+  const readOnlyNotice = !session.canManage && (
+    <p className="notice-bar" role="note">
+      Read-only access: you can look at webhooks and their logs, but not change them.
+    </p>
+  );
 
   return (
     <SessionContext.Provider value={session}>
@@ -114,25 +127,27 @@ export function Shell({
       >
         Skip to content
       </a>
-      <div className="app">
-        <header className="topbar">
-          <div className="brand">
-            <span className="brand-mark" aria-hidden="true" />
-            <span>Rizler Webhooks</span>
-          </div>
-          <div className="topbar-account">
-            <span className="account-name" title={account.id}>
-              {account.name}
-            </span>
-            <button
-              type="button"
-              className="button button-ghost button-small"
-              onClick={session.signOut}
-            >
-              Sign out
-            </button>
-          </div>
-        </header>
+      <div className={embedded ? 'app app-embedded' : 'app'}>
+        {!embedded && (
+          <header className="topbar">
+            <BrandMark branding={branding} />
+            <div className="topbar-account">
+              <span className="account-name" title={account.id}>
+                {account.name}
+              </span>
+              {!isPortalSession() && (
+                <button
+                  type="button"
+                  className="button button-ghost button-small"
+                  onClick={session.signOut}
+                >
+                  Sign out
+                </button>
+              )}
+            </div>
+          </header>
+        )}
+        {readOnlyNotice}
         <nav className="sidebar" aria-label="Main">
           <p className="nav-group-title" id="nav-setup">
             Setup
@@ -147,13 +162,24 @@ export function Shell({
                 Webhooks
               </a>
             </li>
+            {session.canManage && (
+              <li>
+                <a
+                  href={href({ name: 'test-endpoint' })}
+                  className="nav-link"
+                  aria-current={section === 'test-endpoint' ? 'page' : undefined}
+                >
+                  Test endpoint
+                </a>
+              </li>
+            )}
             <li>
               <a
-                href={href({ name: 'test-endpoint' })}
+                href={href({ name: 'activity' })}
                 className="nav-link"
-                aria-current={section === 'test-endpoint' ? 'page' : undefined}
+                aria-current={section === 'activity' ? 'page' : undefined}
               >
-                Test endpoint
+                Activity
               </a>
             </li>
           </ul>
@@ -173,6 +199,17 @@ export function Shell({
   );
 }
 
+/** A read-only session sends nothing, tests included. */
+function TestEndpointOrNot({ initialUrl }: { initialUrl?: string }) {
+  const { canManage } = useSession();
+  if (canManage) return <TestEndpointPage initialUrl={initialUrl} />;
+  return (
+    <EmptyState title="Read-only access">
+      <p>Sending a test needs access that can manage webhooks.</p>
+    </EmptyState>
+  );
+}
+
 function Page({ route }: { route: Route }) {
   switch (route.name) {
     case 'webhooks':
@@ -180,7 +217,9 @@ function Page({ route }: { route: Route }) {
     case 'webhook':
       return <WebhookPage key={route.id} id={route.id} tab={route.tab} delivery={route.delivery} />;
     case 'test-endpoint':
-      return <TestEndpointPage initialUrl={route.url} />;
+      return <TestEndpointOrNot initialUrl={route.url} />;
+    case 'activity':
+      return <ActivityPage />;
     case 'delivery':
       return <DeliveryPage key={route.id} id={route.id} />;
     case 'not-found':

@@ -10,6 +10,8 @@ export interface Session {
   eventTypes: Resource<EventType[]>;
   notify: (message: string) => void;
   signOut: () => void;
+  /** The credential may change things (scope `manage`); a read-only session shows no control that does. */
+  canManage: boolean;
 }
 
 export const SessionContext = createContext<Session | null>(null);

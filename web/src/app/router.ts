@@ -9,6 +9,7 @@ export type Route =
   | { name: 'webhook'; id: string; tab: WebhookTab; delivery?: string }
   | { name: 'test-endpoint'; url?: string }
   | { name: 'delivery'; id: string }
+  | { name: 'activity' }
   | { name: 'not-found' };
 
 const TABS: readonly WebhookTab[] = ['overview', 'logs', 'monitoring'];
@@ -34,6 +35,7 @@ export function parseRoute(hash: string): Route {
     const url = params.get('url') ?? undefined;
     return { name: 'test-endpoint', ...(url ? { url } : {}) };
   }
+  if (parts[0] === 'activity' && parts.length === 1) return { name: 'activity' };
   if (parts[0] === 'deliveries' && parts[1] && parts.length === 2) {
     return { name: 'delivery', id: parts[1] };
   }
@@ -53,6 +55,8 @@ export function href(route: Route): string {
       return route.url ? `#/test-endpoint?url=${encodeURIComponent(route.url)}` : '#/test-endpoint';
     case 'delivery':
       return `#/deliveries/${encodeURIComponent(route.id)}`;
+    case 'activity':
+      return '#/activity';
     case 'not-found':
       return '#/not-found';
   }

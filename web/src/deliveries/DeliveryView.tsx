@@ -31,7 +31,7 @@ interface DeliveryViewProps {
 }
 
 export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: DeliveryViewProps) {
-  const { api } = useSession();
+  const { api, canManage } = useSession();
   const [fastUntil, setFastUntil] = useState(0);
   const fast = fastUntil > Date.now();
   const detail = useResource(
@@ -175,16 +175,18 @@ export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: Deli
           </div>
         </dl>
         <div className="delivery-actions">
-          <button
-            type="button"
-            className="button button-primary"
-            onClick={retry}
-            disabled={retrying || !delivery.webhook_id}
-            aria-describedby={delivery.webhook_id ? undefined : `${delivery.id}-no-retry`}
-          >
-            {retrying ? 'Retrying…' : 'Retry'}
-          </button>
-          {!delivery.webhook_id && (
+          {canManage && (
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={retry}
+              disabled={retrying || !delivery.webhook_id}
+              aria-describedby={delivery.webhook_id ? undefined : `${delivery.id}-no-retry`}
+            >
+              {retrying ? 'Retrying…' : 'Retry'}
+            </button>
+          )}
+          {canManage && !delivery.webhook_id && (
             <span id={`${delivery.id}-no-retry`} className="muted small">
               Sent to a URL that is not a saved webhook: send a new test instead.
             </span>

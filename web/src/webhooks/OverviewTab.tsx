@@ -4,13 +4,15 @@ import { AbsoluteTime } from '../components/Time.js';
 import { isSecretLooking, maskValue } from './ControlsFields.js';
 import { SecretPanel } from './SecretPanel.js';
 import { SendTestPanel } from './SendTestPanel.js';
+import { useSession } from '../app/context.js';
 import { ThrottleState } from './ThrottleState.js';
 
 export function OverviewTab({ webhook }: { webhook: Webhook }) {
+  const { canManage } = useSession();
   return (
     <div className="overview-grid">
       <div className="overview-main">
-        <SendTestPanel webhook={webhook} />
+        {canManage && <SendTestPanel webhook={webhook} />}
         <SecretPanel webhook={webhook} />
       </div>
       <section className="card" aria-labelledby="details-title">

@@ -8,7 +8,7 @@ import { Field } from '../components/Field.js';
 const MASK = 'whsec_••••••••••••••••••••••••';
 
 export function SecretPanel({ webhook }: { webhook: Webhook }) {
-  const { api, notify } = useSession();
+  const { api, notify, canManage } = useSession();
   const [secret, setSecret] = useState<string | null>(null);
   const [revealed, setRevealed] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -96,13 +96,15 @@ export function SecretPanel({ webhook }: { webhook: Webhook }) {
           <button type="button" className="button button-secondary" onClick={copy} disabled={busy}>
             Copy
           </button>
-          <button
-            type="button"
-            className="button button-secondary"
-            onClick={() => setRotating(true)}
-          >
-            Rotate secret
-          </button>
+          {canManage && (
+            <button
+              type="button"
+              className="button button-secondary"
+              onClick={() => setRotating(true)}
+            >
+              Rotate secret
+            </button>
+          )}
         </div>
       </div>
       <p className="status-text" role="status">

@@ -33,7 +33,7 @@ export function WebhookPage({
   tab: WebhookTab;
   delivery?: string;
 }) {
-  const { api, notify, refreshAccount } = useSession();
+  const { api, notify, refreshAccount, canManage } = useSession();
   const webhook = useResource(`webhook:${id}`, (signal) =>
     api.get<Webhook>(`/v1/webhooks/${encodeURIComponent(id)}`, signal),
   );
@@ -115,30 +115,32 @@ export function WebhookPage({
             {data.description && <span className="muted">{data.description}</span>}
           </div>
         </div>
-        <div className="page-actions">
-          <button
-            type="button"
-            className="button button-secondary"
-            onClick={() => setEditing(true)}
-          >
-            Edit
-          </button>
-          <button
-            type="button"
-            className="button button-secondary"
-            onClick={toggle}
-            disabled={toggling}
-          >
-            {data.status === 'enabled' ? 'Disable' : 'Enable'}
-          </button>
-          <button
-            type="button"
-            className="button button-danger-outline"
-            onClick={() => setDeleting(true)}
-          >
-            Delete
-          </button>
-        </div>
+        {canManage && (
+          <div className="page-actions">
+            <button
+              type="button"
+              className="button button-secondary"
+              onClick={() => setEditing(true)}
+            >
+              Edit
+            </button>
+            <button
+              type="button"
+              className="button button-secondary"
+              onClick={toggle}
+              disabled={toggling}
+            >
+              {data.status === 'enabled' ? 'Disable' : 'Enable'}
+            </button>
+            <button
+              type="button"
+              className="button button-danger-outline"
+              onClick={() => setDeleting(true)}
+            >
+              Delete
+            </button>
+          </div>
+        )}
       </div>
       {actionError && (
         <p className="notice notice-danger" role="alert">

@@ -50,7 +50,7 @@ async function listAllStats(
 }
 
 export function WebhooksPage() {
-  const { api, account, refreshAccount, notify } = useSession();
+  const { api, account, refreshAccount, notify, canManage } = useSession();
   const [adding, setAdding] = useState(false);
   const limitHintId = useId();
   const webhooks = useResource('webhooks', (signal) => listAllWebhooks(api.get, signal), {
@@ -80,17 +80,19 @@ export function WebhooksPage() {
             status, and recordings or transcripts are ready.
           </p>
         </div>
-        <div className="page-actions">
-          <button
-            type="button"
-            className="button button-primary"
-            onClick={() => setAdding(true)}
-            disabled={atLimit}
-            aria-describedby={limitHintId}
-          >
-            Add Webhook
-          </button>
-        </div>
+        {canManage && (
+          <div className="page-actions">
+            <button
+              type="button"
+              className="button button-primary"
+              onClick={() => setAdding(true)}
+              disabled={atLimit}
+              aria-describedby={limitHintId}
+            >
+              Add Webhook
+            </button>
+          </div>
+        )}
       </div>
 
       <div className={`usage${atLimit ? ' usage-full' : ''}`} id={limitHintId}>

@@ -1,0 +1,90 @@
+// Background upkeep of accounts, beside the delivery worker:
+// - a deleted account's rows are removed in small batches, each its own short transaction,
+//   so deliveries to other accounts never wait long behind a large account's removal;
+// - a suspended (or deleted) account's deliveries that became due again (an attempt in
+//   flight at suspension, scheduled for a retry on completion) are parked once more;
+// - audit records and expired portal sessions older than RIZLER_RETENTION_DAYS are purged.
+import type { Logger } from 'pino';
+import type { Storage } from '../storage/index.js';
+
+export interface JanitorSettings {
+  retentionDays: number;
+  /** Time between sweeps. 1 s: a suspended account's retry is parked within a second. */
+  intervalMs?: number;
+  /** Rows of each kind per transaction. */
+  batchSize?: number;
+  /** Pause between batches of one sweep. */
+  pauseMs?: number;
+}
+
+const DAY_MS = 86_400_000;
+/** The audit log's retention runs at most this often. */
+const AUDIT_PURGE_EVERY_MS = 10 * 60_000;
+
+export class AccountJanitor {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private lastAuditPurge = 0;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly settings: JanitorSettings,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    const interval = this.settings.intervalMs ?? 1000;
+    const tick = () => {
+      this.running = this.runOnce()
+        .then(() => undefined)
+        .catch((err: unknown) => this.logger.warn({ err }, 'account upkeep failed; will retry'))
+        .finally(() => {
+          this.running = null;
+          if (!this.stopped) {
+            this.timer = setTimeout(tick, interval);
+            this.timer.unref();
+          }
+        });
+    };
+    this.timer = setTimeout(tick, interval);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One sweep; returns the rows it removed or parked. */
+  async runOnce(): Promise<{ removed: number; parked: number; audit: number }> {
+    const batch = this.settings.batchSize ?? 500;
+    const pause = () => new Promise((r) => setTimeout(r, this.settings.pauseMs ?? 20));
+    const parked = await this.storage.parkInactiveAccounts(this.now());
+    let removed = 0;
+    for (;;) {
+      if (this.stopped) break;
+      const n = await this.storage.purgeDeletedAccounts(batch);
+      removed += n;
+      if (n === 0) break;
+      await pause();
+    }
+    let audit = 0;
+    const now = this.now();
+    if (now - this.lastAuditPurge >= AUDIT_PURGE_EVERY_MS) {
+      this.lastAuditPurge = now;
+      const before = now - this.settings.retentionDays * DAY_MS;
+      for (;;) {
+        if (this.stopped) break;
+        const n = await this.storage.purgeAuditLog(before, batch);
+        audit += n;
+        if (n < batch) break;
+        await pause();
+      }
+    }
+    if (removed + audit > 0) this.logger.info({ removed, audit }, 'account upkeep');
+    return { removed, parked, audit };
+  }
+}

@@ -1,0 +1,478 @@
+// The PostgreSQL engine's side of AccessStorage: accounts with status and limits, API keys,
+// portal sessions, the audit log, and the background removal of deleted accounts' rows.
+// Authentication is one indexed lookup per request, with no cache: a revoked key answers 401
+// on every process from the commit of its revocation on.
+import { diff } from '../../audit/changes.js';
+import { accountColumns, toApiKey, toAuditEntry, toPortalSession } from '../access-rows.js';
+import { num, toAccount } from '../rows.js';
+import {
+  SCOPES,
+  SYSTEM_ACTOR,
+  type Account,
+  type AccountPatch,
+  type Actor,
+  type ApiKey,
+  type AuditEntry,
+  type KeyCredential,
+  type NewAccount,
+  type NewApiKey,
+  type NewPortalSession,
+  type PortalCredential,
+  type PortalSession,
+} from '../types.js';
+import { writeAudit, type Query } from './audit.js';
+
+/** What the engine lends this module: its pool, transactions and wake-up. */
+export interface PostgresHandle {
+  query: Query;
+  tx<T>(work: (q: Query) => Promise<T>): Promise<T>;
+  /** NOTIFY inside the transaction, for the other processes. */
+  notify(q: Query): Promise<void>;
+  /** This process's own listeners. */
+  emitWake(): void;
+}
+
+type PageArg = { limit: number; after: string | null };
+
+const ACCOUNT_COLUMNS = `a.id AS a_id, a.name AS a_name, a.status AS a_status,
+  a.max_endpoints AS a_max_endpoints, a.api_rate_limit_per_minute AS a_api_rate_limit_per_minute,
+  a.publish_rate_limit_per_minute AS a_publish_rate_limit_per_minute,
+  a.endpoint_rate_limit_per_minute AS a_endpoint_rate_limit_per_minute,
+  a.created_at AS a_created_at`;
+
+function audited(a: Account): Record<string, unknown> {
+  return {
+    name: a.name,
+    status: a.status,
+    max_endpoints: a.limits.maxEndpoints,
+    api_rate_limit_per_minute: a.limits.apiRateLimitPerMinute,
+    publish_rate_limit_per_minute: a.limits.publishRateLimitPerMinute,
+    endpoint_rate_limit_per_minute: a.limits.endpointRateLimitPerMinute,
+  };
+}
+
+function auditedKey(k: NewApiKey | ApiKey): Record<string, unknown> {
+  return { name: k.name, scopes: k.scopes, prefix: k.prefix, expires_at: k.expiresAt };
+}
+
+/**
+ * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
+ * (waiting for them could deadlock with it); that claim leases them once, and their next
+ * retry is parked by `parkInactiveAccounts`.
+ */
+async function park(q: Query, accountId: string, now: number): Promise<void> {
+  await q(
+    `UPDATE deliveries SET due_at = NULL, held = false WHERE id IN (
+       SELECT id FROM deliveries
+       WHERE account_id = $1 AND (due_at IS NOT NULL OR held)
+         AND (lease_token IS NULL OR due_at <= $2)
+       FOR UPDATE SKIP LOCKED)`,
+    [accountId, now],
+  );
+}
+
+export class PostgresAccess {
+  constructor(private readonly h: PostgresHandle) {}
+
+  private async liveAccount(q: Query, id: string, lock = false): Promise<Account | null> {
+    const [row] = await q(
+      `SELECT * FROM accounts WHERE id = $1 AND status <> 'deleted'${lock ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
+    return row ? toAccount(row) : null;
+  }
+
+  private async insertKey(q: Query, accountId: string, key: NewApiKey, now: number) {
+    const [row] = await q(
+      `INSERT INTO api_keys (id, account_id, name, scopes, prefix, key_hash, created_at, expires_at)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8) RETURNING *`,
+      [
+        key.id,
+        accountId,
+        key.name,
+        JSON.stringify(key.scopes),
+        key.prefix,
+        key.keyHash,
+        now,
+        key.expiresAt,
+      ],
+    );
+    return toApiKey(row!);
+  }
+
+  async createAccount(
+    account: NewAccount,
+    firstKey: string | NewApiKey,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Account> {
+    const key: NewApiKey =
+      typeof firstKey === 'string'
+        ? {
+            id: `key_${account.id.slice(account.id.indexOf('_') + 1)}`,
+            name: 'Default key',
+            scopes: [...SCOPES],
+            prefix: 'rzk_',
+            keyHash: firstKey,
+            expiresAt: null,
+          }
+        : firstKey;
+    return this.h.tx(async (q) => {
+      const [row] = await q(
+        'INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) RETURNING *',
+        [account.id, account.name, account.createdAt],
+      );
+      await this.insertKey(q, account.id, key, account.createdAt);
+      const created = toAccount(row!);
+      const at = account.createdAt;
+      await writeAudit(
+        q,
+        {
+          accountId: account.id,
+          actor,
+          action: 'account.created',
+          targetId: account.id,
+          changes: diff(null, audited(created)),
+          at,
+        },
+        {
+          accountId: account.id,
+          actor,
+          action: 'api_key.created',
+          targetId: key.id,
+          changes: diff(null, auditedKey(key)),
+          at,
+        },
+      );
+      return created;
+    });
+  }
+
+  async findApiKey(keyHash: string, now: number): Promise<KeyCredential | null> {
+    const [row] = await this.h.query(
+      `SELECT k.*, ${ACCOUNT_COLUMNS} FROM api_keys k JOIN accounts a ON a.id = k.account_id
+       WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+         AND (k.expires_at IS NULL OR k.expires_at > $2) AND a.status <> 'deleted'`,
+      [keyHash, now],
+    );
+    return row ? { key: toApiKey(row), account: toAccount(accountColumns(row)) } : null;
+  }
+
+  async findAccountByKeyHash(keyHash: string, now = Date.now()): Promise<Account | null> {
+    return (await this.findApiKey(keyHash, now))?.account ?? null;
+  }
+
+  async getAccount(id: string): Promise<Account | null> {
+    return this.liveAccount(this.h.query, id);
+  }
+
+  async countAccounts(): Promise<number> {
+    const [row] = await this.h.query(
+      "SELECT count(*) AS n FROM accounts WHERE status <> 'deleted'",
+    );
+    return num(row!.n);
+  }
+
+  async listAccounts(page: PageArg): Promise<Account[]> {
+    const rows = await this.h.query(
+      `SELECT * FROM accounts WHERE status <> 'deleted' AND ($1::text IS NULL OR id < $1)
+       ORDER BY id DESC LIMIT $2`,
+      [page.after, page.limit],
+    );
+    return rows.map(toAccount);
+  }
+
+  async updateAccount(
+    id: string,
+    patch: AccountPatch,
+    actor: Actor,
+    now: number,
+  ): Promise<Account | null> {
+    const result = await this.h.tx(async (q) => {
+      const before = await this.liveAccount(q, id, true);
+      if (!before) return null;
+      const limits = { ...before.limits, ...patch.limits };
+      const [row] = await q(
+        `UPDATE accounts SET name = $1, status = $2, max_endpoints = $3,
+           api_rate_limit_per_minute = $4, publish_rate_limit_per_minute = $5,
+           endpoint_rate_limit_per_minute = $6
+         WHERE id = $7 RETURNING *`,
+        [
+          patch.name ?? before.name,
+          patch.status ?? before.status,
+          limits.maxEndpoints,
+          limits.apiRateLimitPerMinute,
+          limits.publishRateLimitPerMinute,
+          limits.endpointRateLimitPerMinute,
+          id,
+        ],
+      );
+      const statusChanged = patch.status !== undefined && patch.status !== before.status;
+      if (
+        statusChanged ||
+        limits.endpointRateLimitPerMinute !== before.limits.endpointRateLimitPerMinute
+      ) {
+        // The endpoints first, in id order as claims lock them, then their deliveries.
+        await q('SELECT id FROM webhooks WHERE account_id = $1 ORDER BY id FOR NO KEY UPDATE', [
+          id,
+        ]);
+        await q('UPDATE webhooks SET account_rate_limit_per_minute = $1 WHERE account_id = $2', [
+          limits.endpointRateLimitPerMinute,
+          id,
+        ]);
+      }
+      let woke = false;
+      if (statusChanged) {
+        if (patch.status === 'suspended') {
+          await park(q, id, now);
+        } else {
+          const rows = await q(
+            `UPDATE deliveries SET held = false, due_at = CASE
+                 WHEN manual_requested THEN $1
+                 ELSE greatest(coalesce(next_attempt_at, $1), $1) END
+             WHERE account_id = $2 AND due_at IS NULL AND (status = 'pending' OR manual_requested)
+               AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')
+             RETURNING id`,
+            [now, id],
+          );
+          woke = rows.length > 0;
+          if (woke) await this.h.notify(q);
+        }
+      }
+      const after = toAccount(row!);
+      const changes = diff(audited(before), audited(after));
+      if (Object.keys(changes).length > 0) {
+        await writeAudit(q, {
+          accountId: id,
+          actor,
+          action: 'account.updated',
+          targetId: id,
+          changes,
+          at: now,
+        });
+      }
+      return { account: after, woke };
+    });
+    if (result?.woke) this.h.emitWake();
+    return result?.account ?? null;
+  }
+
+  async deleteAccount(id: string, _actor: Actor, now: number): Promise<boolean> {
+    // The account's audit log goes with it, so the deletion is not recorded there.
+    return this.h.tx(async (q) => {
+      const rows = await q(
+        `UPDATE accounts SET status = 'deleted', deleted_at = $1
+         WHERE id = $2 AND status <> 'deleted' RETURNING id`,
+        [now, id],
+      );
+      if (rows.length === 0) return false;
+      await q('SELECT id FROM webhooks WHERE account_id = $1 ORDER BY id FOR NO KEY UPDATE', [id]);
+      await park(q, id, now);
+      return true;
+    });
+  }
+
+  async purgeDeletedAccounts(batch: number): Promise<number> {
+    const ids = (
+      await this.h.query(
+        "SELECT id FROM accounts WHERE status = 'deleted' ORDER BY deleted_at LIMIT 10",
+      )
+    ).map((r) => String(r.id));
+    let removed = 0;
+    for (const id of ids) {
+      // One short transaction per batch: deliveries to other accounts never wait long.
+      removed += await this.h.tx(async (q) => {
+        let n = (
+          await q(
+            `DELETE FROM attempts WHERE seq IN (
+               SELECT a.seq FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+               WHERE d.account_id = $1 LIMIT $2)
+             RETURNING 1`,
+            [id, batch],
+          )
+        ).length;
+        n += (
+          await q(
+            `DELETE FROM deliveries WHERE id IN (
+               SELECT d.id FROM deliveries d WHERE d.account_id = $1
+                 AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= $2)
+                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+               LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING 1`,
+            [id, Date.now(), batch],
+          )
+        ).length;
+        for (const table of ['events', 'audit_log', 'api_keys', 'portal_sessions']) {
+          n += (
+            await q(
+              `DELETE FROM ${table} WHERE id IN (
+                 SELECT id FROM ${table} WHERE account_id = $1 LIMIT $2)
+               RETURNING 1`,
+              [id, batch],
+            )
+          ).length;
+        }
+        if (n === 0) {
+          const [left] = await q('SELECT count(*) AS n FROM deliveries WHERE account_id = $1', [
+            id,
+          ]);
+          if (num(left!.n) === 0) {
+            n += (await q('DELETE FROM webhooks WHERE account_id = $1 RETURNING 1', [id])).length;
+            n += (await q('DELETE FROM accounts WHERE id = $1 RETURNING 1', [id])).length;
+          }
+        }
+        return n;
+      });
+    }
+    return removed;
+  }
+
+  async parkInactiveAccounts(now: number): Promise<number> {
+    const ids = await this.h.query("SELECT id FROM accounts WHERE status <> 'active'");
+    let n = 0;
+    for (const row of ids) {
+      n += await this.h.tx(async (q) => {
+        const parked = await q(
+          `UPDATE deliveries SET due_at = NULL, held = false WHERE id IN (
+             SELECT id FROM deliveries
+             WHERE account_id = $1 AND (due_at IS NOT NULL OR held)
+               AND (lease_token IS NULL OR due_at <= $2)
+             FOR UPDATE SKIP LOCKED)
+           RETURNING 1`,
+          [String(row.id), now],
+        );
+        return parked.length;
+      });
+    }
+    return n;
+  }
+
+  // ---- API keys ----
+
+  async createApiKey(
+    accountId: string,
+    key: NewApiKey,
+    actor: Actor,
+    now: number,
+  ): Promise<ApiKey> {
+    return this.h.tx(async (q) => {
+      const created = await this.insertKey(q, accountId, key, now);
+      await writeAudit(q, {
+        accountId,
+        actor,
+        action: 'api_key.created',
+        targetId: key.id,
+        changes: diff(null, auditedKey(key)),
+        at: now,
+      });
+      return created;
+    });
+  }
+
+  async listApiKeys(accountId: string, page: PageArg): Promise<ApiKey[]> {
+    const rows = await this.h.query(
+      `SELECT * FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL
+         AND ($2::text IS NULL OR id < $2)
+       ORDER BY id DESC LIMIT $3`,
+      [accountId, page.after, page.limit],
+    );
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(accountId: string, id: string, actor: Actor, now: number): Promise<boolean> {
+    return this.h.tx(async (q) => {
+      const rows = await q(
+        `UPDATE api_keys SET revoked_at = $1
+         WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL RETURNING id`,
+        [now, accountId, id],
+      );
+      if (rows.length === 0) return false;
+      await writeAudit(q, {
+        accountId,
+        actor,
+        action: 'api_key.revoked',
+        targetId: id,
+        changes: { revoked_at: { old: null, new: new Date(now).toISOString() } },
+        at: now,
+      });
+      return true;
+    });
+  }
+
+  async touchApiKeys(lastUsed: Map<string, number>): Promise<void> {
+    if (lastUsed.size === 0) return;
+    await this.h.query(
+      `UPDATE api_keys k SET last_used_at = greatest(coalesce(k.last_used_at, 0), u.at)
+       FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE k.id = u.id`,
+      [[...lastUsed.keys()], [...lastUsed.values()]],
+    );
+  }
+
+  // ---- portal sessions ----
+
+  async createPortalSession(session: NewPortalSession, actor: Actor): Promise<PortalSession> {
+    return this.h.tx(async (q) => {
+      const [row] = await q(
+        `INSERT INTO portal_sessions (id, account_id, token_hash, read_only, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+        [
+          session.id,
+          session.accountId,
+          session.tokenHash,
+          session.readOnly,
+          session.now,
+          session.expiresAt,
+        ],
+      );
+      await writeAudit(q, {
+        accountId: session.accountId,
+        actor,
+        action: 'portal_session.created',
+        targetId: session.id,
+        changes: diff(null, {
+          read_only: session.readOnly,
+          expires_at: new Date(session.expiresAt).toISOString(),
+        }),
+        at: session.now,
+      });
+      return toPortalSession(row!);
+    });
+  }
+
+  async findPortalSession(tokenHash: string, now: number): Promise<PortalCredential | null> {
+    const [row] = await this.h.query(
+      `SELECT s.*, ${ACCOUNT_COLUMNS} FROM portal_sessions s
+       JOIN accounts a ON a.id = s.account_id
+       WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.status <> 'deleted'`,
+      [tokenHash, now],
+    );
+    return row ? { session: toPortalSession(row), account: toAccount(accountColumns(row)) } : null;
+  }
+
+  // ---- the audit log ----
+
+  async listAuditLog(accountId: string, page: PageArg): Promise<AuditEntry[]> {
+    const rows = await this.h.query(
+      `SELECT * FROM audit_log WHERE account_id = $1 AND ($2::text IS NULL OR id < $2)
+       ORDER BY id DESC LIMIT $3`,
+      [accountId, page.after, page.limit],
+    );
+    return rows.map(toAuditEntry);
+  }
+
+  async purgeAuditLog(before: number, batch: number): Promise<number> {
+    return this.h.tx(async (q) => {
+      const rows = await q(
+        `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 LIMIT $2)
+         RETURNING 1`,
+        [before, batch],
+      );
+      // Expired portal sessions go with the same sweep: nothing can use them any more.
+      await q(
+        `DELETE FROM portal_sessions WHERE id IN (
+           SELECT id FROM portal_sessions WHERE expires_at < $1 LIMIT $2)`,
+        [before, batch],
+      );
+      return rows.length;
+    });
+  }
+}

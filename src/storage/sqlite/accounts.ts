@@ -1,0 +1,479 @@
+// The SQLite engine's side of AccessStorage: accounts with status and limits, API keys,
+// portal sessions, the audit log, and the background removal of deleted accounts' rows.
+import type Database from 'better-sqlite3';
+import { diff } from '../../audit/changes.js';
+import { accountColumns, toApiKey, toAuditEntry, toPortalSession } from '../access-rows.js';
+import { num, toAccount, type Row } from '../rows.js';
+import {
+  SCOPES,
+  SYSTEM_ACTOR,
+  type Account,
+  type AccountPatch,
+  type Actor,
+  type ApiKey,
+  type AuditEntry,
+  type KeyCredential,
+  type NewAccount,
+  type NewApiKey,
+  type NewPortalSession,
+  type PortalCredential,
+  type PortalSession,
+} from '../types.js';
+import { writeAudit } from './audit.js';
+
+/** What the engine lends this module: its statement cache, error mapping and wake-up. */
+export interface SqliteHandle {
+  stmt(sql: string): Database.Statement;
+  run<T>(work: () => T): Promise<T>;
+  tx<T>(work: () => T): Promise<T>;
+  notify(): void;
+}
+
+type PageArg = { limit: number; after: string | null };
+
+/** The account's columns as `a_*` beside another table's, for one-lookup authentication. */
+const ACCOUNT_COLUMNS = `a.id AS a_id, a.name AS a_name, a.status AS a_status,
+  a.max_endpoints AS a_max_endpoints, a.api_rate_limit_per_minute AS a_api_rate_limit_per_minute,
+  a.publish_rate_limit_per_minute AS a_publish_rate_limit_per_minute,
+  a.endpoint_rate_limit_per_minute AS a_endpoint_rate_limit_per_minute,
+  a.created_at AS a_created_at`;
+
+/** The audit log's view of an account: the fields PATCH changes, in API names. */
+function audited(a: Account): Record<string, unknown> {
+  return {
+    name: a.name,
+    status: a.status,
+    max_endpoints: a.limits.maxEndpoints,
+    api_rate_limit_per_minute: a.limits.apiRateLimitPerMinute,
+    publish_rate_limit_per_minute: a.limits.publishRateLimitPerMinute,
+    endpoint_rate_limit_per_minute: a.limits.endpointRateLimitPerMinute,
+  };
+}
+
+function auditedKey(k: NewApiKey | ApiKey): Record<string, unknown> {
+  return { name: k.name, scopes: k.scopes, prefix: k.prefix, expires_at: k.expiresAt };
+}
+
+export class SqliteAccess {
+  constructor(private readonly h: SqliteHandle) {}
+
+  private liveAccount(id: string): Account | null {
+    const row = this.h
+      .stmt("SELECT * FROM accounts WHERE id = ? AND status <> 'deleted'")
+      .get(id) as Row | undefined;
+    return row ? toAccount(row) : null;
+  }
+
+  private insertKey(accountId: string, key: NewApiKey, now: number): void {
+    this.h
+      .stmt(
+        `INSERT INTO api_keys (id, account_id, name, scopes, prefix, key_hash, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        key.id,
+        accountId,
+        key.name,
+        JSON.stringify(key.scopes),
+        key.prefix,
+        key.keyHash,
+        now,
+        key.expiresAt,
+      );
+  }
+
+  async createAccount(
+    account: NewAccount,
+    firstKey: string | NewApiKey,
+    actor: Actor = SYSTEM_ACTOR,
+  ): Promise<Account> {
+    const key: NewApiKey =
+      typeof firstKey === 'string'
+        ? {
+            id: `key_${account.id.slice(account.id.indexOf('_') + 1)}`,
+            name: 'Default key',
+            scopes: [...SCOPES],
+            prefix: 'rzk_',
+            keyHash: firstKey,
+            expiresAt: null,
+          }
+        : firstKey;
+    return this.h.tx(() => {
+      this.h
+        .stmt('INSERT INTO accounts (id, name, api_key_hash, created_at) VALUES (?, ?, ?, ?)')
+        .run(account.id, account.name, `moved:${account.id}`, account.createdAt);
+      this.insertKey(account.id, key, account.createdAt);
+      const created = this.liveAccount(account.id)!;
+      const at = account.createdAt;
+      writeAudit(this.h.stmt, {
+        accountId: account.id,
+        actor,
+        action: 'account.created',
+        targetId: account.id,
+        changes: diff(null, audited(created)),
+        at,
+      });
+      writeAudit(this.h.stmt, {
+        accountId: account.id,
+        actor,
+        action: 'api_key.created',
+        targetId: key.id,
+        changes: diff(null, auditedKey(key)),
+        at,
+      });
+      return created;
+    });
+  }
+
+  async findApiKey(keyHash: string, now: number): Promise<KeyCredential | null> {
+    const row = await this.h.run(
+      () =>
+        this.h
+          .stmt(
+            `SELECT k.*, ${ACCOUNT_COLUMNS} FROM api_keys k JOIN accounts a ON a.id = k.account_id
+             WHERE k.key_hash = ? AND k.revoked_at IS NULL
+               AND (k.expires_at IS NULL OR k.expires_at > ?) AND a.status <> 'deleted'`,
+          )
+          .get(keyHash, now) as Row | undefined,
+    );
+    return row ? { key: toApiKey(row), account: toAccount(accountColumns(row)) } : null;
+  }
+
+  async findAccountByKeyHash(keyHash: string, now = Date.now()): Promise<Account | null> {
+    return (await this.findApiKey(keyHash, now))?.account ?? null;
+  }
+
+  async getAccount(id: string): Promise<Account | null> {
+    return this.h.run(() => this.liveAccount(id));
+  }
+
+  async countAccounts(): Promise<number> {
+    return this.h.run(() =>
+      num(
+        (this.h.stmt("SELECT count(*) AS n FROM accounts WHERE status <> 'deleted'").get() as Row)
+          .n,
+      ),
+    );
+  }
+
+  async listAccounts(page: PageArg): Promise<Account[]> {
+    const rows = await this.h.run(
+      () =>
+        this.h
+          .stmt(
+            `SELECT * FROM accounts WHERE status <> 'deleted' AND (? IS NULL OR id < ?)
+             ORDER BY id DESC LIMIT ?`,
+          )
+          .all(page.after, page.after, page.limit) as Row[],
+    );
+    return rows.map(toAccount);
+  }
+
+  /** Off the due index: the account's deliveries wait (the claim never sees them). */
+  private park(accountId: string, now: number): void {
+    this.h
+      .stmt(
+        `UPDATE deliveries SET due_at = NULL, held = 0
+         WHERE account_id = ? AND (due_at IS NOT NULL OR held = 1)
+           AND (lease_token IS NULL OR due_at <= ?)`,
+      )
+      .run(accountId, now);
+  }
+
+  /** Back on the due index, as enabling an endpoint does, for its enabled endpoints. */
+  private unpark(accountId: string, now: number): number {
+    return this.h
+      .stmt(
+        `UPDATE deliveries SET held = 0, due_at = CASE
+             WHEN manual_requested = 1 THEN ?
+             ELSE max(coalesce(next_attempt_at, ?), ?) END
+         WHERE account_id = ? AND due_at IS NULL AND (status = 'pending' OR manual_requested = 1)
+           AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = ? AND status = 'enabled')`,
+      )
+      .run(now, now, now, accountId, accountId).changes;
+  }
+
+  async updateAccount(
+    id: string,
+    patch: AccountPatch,
+    actor: Actor,
+    now: number,
+  ): Promise<Account | null> {
+    const result = await this.h.tx(() => {
+      const before = this.liveAccount(id);
+      if (!before) return null;
+      const limits = { ...before.limits, ...patch.limits };
+      this.h
+        .stmt(
+          `UPDATE accounts SET name = ?, status = ?, max_endpoints = ?, api_rate_limit_per_minute = ?,
+             publish_rate_limit_per_minute = ?, endpoint_rate_limit_per_minute = ?
+           WHERE id = ?`,
+        )
+        .run(
+          patch.name ?? before.name,
+          patch.status ?? before.status,
+          limits.maxEndpoints,
+          limits.apiRateLimitPerMinute,
+          limits.publishRateLimitPerMinute,
+          limits.endpointRateLimitPerMinute,
+          id,
+        );
+      if (limits.endpointRateLimitPerMinute !== before.limits.endpointRateLimitPerMinute) {
+        this.h
+          .stmt('UPDATE webhooks SET account_rate_limit_per_minute = ? WHERE account_id = ?')
+          .run(limits.endpointRateLimitPerMinute, id);
+      }
+      let woke = false;
+      if (patch.status && patch.status !== before.status) {
+        if (patch.status === 'suspended') this.park(id, now);
+        else woke = this.unpark(id, now) > 0;
+      }
+      const after = this.liveAccount(id)!;
+      const changes = diff(audited(before), audited(after));
+      if (Object.keys(changes).length > 0) {
+        writeAudit(this.h.stmt, {
+          accountId: id,
+          actor,
+          action: 'account.updated',
+          targetId: id,
+          changes,
+          at: now,
+        });
+      }
+      return { account: after, woke };
+    });
+    if (result?.woke) this.h.notify();
+    return result?.account ?? null;
+  }
+
+  async deleteAccount(id: string, _actor: Actor, now: number): Promise<boolean> {
+    // The account's audit log goes with it, so the deletion is not recorded there; the
+    // operator's own logs have the request.
+    return this.h.tx(() => {
+      const info = this.h
+        .stmt(
+          "UPDATE accounts SET status = 'deleted', deleted_at = ? WHERE id = ? AND status <> 'deleted'",
+        )
+        .run(now, id);
+      if (info.changes === 0) return false;
+      this.park(id, now);
+      return true;
+    });
+  }
+
+  async purgeDeletedAccounts(batch: number): Promise<number> {
+    const ids = (
+      await this.h.run(
+        () =>
+          this.h
+            .stmt("SELECT id FROM accounts WHERE status = 'deleted' ORDER BY deleted_at LIMIT 10")
+            .all() as Row[],
+      )
+    ).map((r) => String(r.id));
+    let removed = 0;
+    for (const id of ids) {
+      // One short transaction per batch: deliveries to other accounts never wait long.
+      removed += await this.h.tx(() => {
+        let n = this.h
+          .stmt(
+            `DELETE FROM attempts WHERE rowid IN (
+               SELECT a.rowid FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+               WHERE d.account_id = ? LIMIT ?)`,
+          )
+          .run(id, batch).changes;
+        n += this.h
+          .stmt(
+            `DELETE FROM deliveries WHERE id IN (
+               SELECT d.id FROM deliveries d WHERE d.account_id = ?
+                 AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= ?)
+                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+               LIMIT ?)`,
+          )
+          .run(id, Date.now(), batch).changes;
+        for (const table of ['events', 'audit_log', 'api_keys', 'portal_sessions']) {
+          n += this.h
+            .stmt(
+              `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE account_id = ? LIMIT ?)`,
+            )
+            .run(id, batch).changes;
+        }
+        if (n === 0) {
+          // Nothing left but the endpoints (a delivery's lease may still run: wait for it).
+          const left = num(
+            (
+              this.h
+                .stmt('SELECT count(*) AS n FROM deliveries WHERE account_id = ?')
+                .get(id) as Row
+            ).n,
+          );
+          if (left === 0) {
+            n += this.h.stmt('DELETE FROM webhooks WHERE account_id = ?').run(id).changes;
+            n += this.h.stmt('DELETE FROM accounts WHERE id = ?').run(id).changes;
+          }
+        }
+        return n;
+      });
+    }
+    return removed;
+  }
+
+  async parkInactiveAccounts(now: number): Promise<number> {
+    return this.h.tx(() => {
+      let n = 0;
+      const ids = this.h.stmt("SELECT id FROM accounts WHERE status <> 'active'").all() as Row[];
+      for (const row of ids) {
+        n += this.h
+          .stmt(
+            `UPDATE deliveries SET due_at = NULL, held = 0
+             WHERE account_id = ? AND (due_at IS NOT NULL OR held = 1)
+               AND (lease_token IS NULL OR due_at <= ?)`,
+          )
+          .run(String(row.id), now).changes;
+      }
+      return n;
+    });
+  }
+
+  // ---- API keys ----
+
+  async createApiKey(
+    accountId: string,
+    key: NewApiKey,
+    actor: Actor,
+    now: number,
+  ): Promise<ApiKey> {
+    return this.h.tx(() => {
+      this.insertKey(accountId, key, now);
+      writeAudit(this.h.stmt, {
+        accountId,
+        actor,
+        action: 'api_key.created',
+        targetId: key.id,
+        changes: diff(null, auditedKey(key)),
+        at: now,
+      });
+      return toApiKey(this.h.stmt('SELECT * FROM api_keys WHERE id = ?').get(key.id) as Row);
+    });
+  }
+
+  async listApiKeys(accountId: string, page: PageArg): Promise<ApiKey[]> {
+    const rows = await this.h.run(
+      () =>
+        this.h
+          .stmt(
+            `SELECT * FROM api_keys WHERE account_id = ? AND revoked_at IS NULL
+               AND (? IS NULL OR id < ?)
+             ORDER BY id DESC LIMIT ?`,
+          )
+          .all(accountId, page.after, page.after, page.limit) as Row[],
+    );
+    return rows.map(toApiKey);
+  }
+
+  async revokeApiKey(accountId: string, id: string, actor: Actor, now: number): Promise<boolean> {
+    return this.h.tx(() => {
+      const row = this.h
+        .stmt('SELECT * FROM api_keys WHERE account_id = ? AND id = ? AND revoked_at IS NULL')
+        .get(accountId, id) as Row | undefined;
+      if (!row) return false;
+      this.h.stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(now, id);
+      writeAudit(this.h.stmt, {
+        accountId,
+        actor,
+        action: 'api_key.revoked',
+        targetId: id,
+        changes: { revoked_at: { old: null, new: new Date(now).toISOString() } },
+        at: now,
+      });
+      return true;
+    });
+  }
+
+  async touchApiKeys(lastUsed: Map<string, number>): Promise<void> {
+    if (lastUsed.size === 0) return;
+    await this.h.tx(() => {
+      const touch = this.h.stmt(
+        'UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?',
+      );
+      for (const [id, at] of lastUsed) touch.run(at, id);
+    });
+  }
+
+  // ---- portal sessions ----
+
+  async createPortalSession(session: NewPortalSession, actor: Actor): Promise<PortalSession> {
+    return this.h.tx(() => {
+      this.h
+        .stmt(
+          `INSERT INTO portal_sessions (id, account_id, token_hash, read_only, created_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          session.id,
+          session.accountId,
+          session.tokenHash,
+          session.readOnly ? 1 : 0,
+          session.now,
+          session.expiresAt,
+        );
+      writeAudit(this.h.stmt, {
+        accountId: session.accountId,
+        actor,
+        action: 'portal_session.created',
+        targetId: session.id,
+        changes: diff(null, {
+          read_only: session.readOnly,
+          expires_at: new Date(session.expiresAt).toISOString(),
+        }),
+        at: session.now,
+      });
+      return toPortalSession(
+        this.h.stmt('SELECT * FROM portal_sessions WHERE id = ?').get(session.id) as Row,
+      );
+    });
+  }
+
+  async findPortalSession(tokenHash: string, now: number): Promise<PortalCredential | null> {
+    const row = await this.h.run(
+      () =>
+        this.h
+          .stmt(
+            `SELECT s.*, ${ACCOUNT_COLUMNS} FROM portal_sessions s
+             JOIN accounts a ON a.id = s.account_id
+             WHERE s.token_hash = ? AND s.expires_at > ? AND a.status <> 'deleted'`,
+          )
+          .get(tokenHash, now) as Row | undefined,
+    );
+    return row ? { session: toPortalSession(row), account: toAccount(accountColumns(row)) } : null;
+  }
+
+  // ---- the audit log ----
+
+  async listAuditLog(accountId: string, page: PageArg): Promise<AuditEntry[]> {
+    const rows = await this.h.run(
+      () =>
+        this.h
+          .stmt(
+            `SELECT * FROM audit_log WHERE account_id = ? AND (? IS NULL OR id < ?)
+             ORDER BY id DESC LIMIT ?`,
+          )
+          .all(accountId, page.after, page.after, page.limit) as Row[],
+    );
+    return rows.map(toAuditEntry);
+  }
+
+  async purgeAuditLog(before: number, batch: number): Promise<number> {
+    return this.h.tx(() => {
+      const audit = this.h
+        .stmt('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? LIMIT ?)')
+        .run(before, batch).changes;
+      // Expired portal sessions go with the same sweep: nothing can use them any more.
+      this.h
+        .stmt(
+          'DELETE FROM portal_sessions WHERE id IN (SELECT id FROM portal_sessions WHERE expires_at < ? LIMIT ?)',
+        )
+        .run(before, batch);
+      return audit;
+    });
+  }
+}
