@@ -27,6 +27,7 @@ const WEBHOOK = {
   disabled_reason: null,
   rate_limit_per_minute: null,
   throttle: { state: 'normal', max_in_flight: 4096, reason: null, since: null },
+  ordering: 'per_key',
   created_at: '2026-01-15T10:30:00.000Z',
   updated_at: '2026-01-15T10:30:00.000Z',
 };
@@ -63,7 +64,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
   'POST /v1/webhooks': {
     operationId: 'createWebhook',
     tag: 'webhooks',
-    body: { url: WEBHOOK.url, events: ['call.*'], description: 'CRM sync' },
+    body: { url: WEBHOOK.url, events: ['call.*'], description: 'CRM sync', ordering: 'per_key' },
     answer: [201, { ...WEBHOOK, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
   },
   'GET /v1/webhooks': {

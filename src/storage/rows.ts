@@ -39,6 +39,7 @@ export function toWebhook(row: Row): Webhook {
     sealedPreviousSecret: strOrNull(row.previous_secret),
     previousSecretExpiresAt: numOrNull(row.previous_secret_expires_at),
     throttle: throttleOf(row),
+    ordering: row.ordering === 'per_key' ? 'per_key' : 'none',
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -72,6 +73,8 @@ export function toDelivery(row: Row): Delivery {
     lastDurationMs: numOrNull(row.last_duration_ms),
     lastError: strOrNull(row.last_error),
     nextAttemptAt: numOrNull(row.next_attempt_at),
+    // a column only the delivery reads add (ordering.ts WAITING_FOR)
+    waitingFor: strOrNull(row.waiting_for),
     test: bool(row.test),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),

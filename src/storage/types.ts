@@ -2,6 +2,7 @@
 // implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
 // milliseconds; the HTTP layer turns them into ISO-8601.
 import type { DurationHistogram } from '../core/histogram.js';
+import type { Ordering } from './ordering.js';
 import type { ThrottleSettings, ThrottleState } from './throttle.js';
 
 export type WebhookStatus = 'enabled' | 'disabled';
@@ -33,6 +34,8 @@ export interface Webhook {
   previousSecretExpiresAt: number | null;
   /** Its adaptive in-flight limit, kept by the completions (throttle.ts). */
   throttle: ThrottleState;
+  /** SPEC §10: per_key delivers each ordering key's deliveries one at a time, in order. */
+  ordering: Ordering;
   createdAt: number;
   updatedAt: number;
 }
@@ -46,6 +49,8 @@ export interface NewWebhook {
   status: WebhookStatus;
   rateLimitPerMinute: number | null;
   sealedSecret: string;
+  /** Absent: 'none'. */
+  ordering?: Ordering;
   now: number;
 }
 
@@ -56,6 +61,8 @@ export interface WebhookPatch {
   status?: WebhookStatus;
   rateLimitPerMinute?: number | null;
   sealedSecret?: string;
+  /** Takes effect for every delivery not yet sent (ordering.ts). */
+  ordering?: Ordering;
 }
 
 export interface SecretRotation {
@@ -124,6 +131,11 @@ export interface Delivery {
   lastError: string | null;
   /** When the next automatic attempt is due (pending only). */
   nextAttemptAt: number | null;
+  /**
+   * On a per_key webhook, a delivery waiting in its key's order: the id of the key's head,
+   * which must succeed or fail for good first. null otherwise.
+   */
+  waitingFor: string | null;
   test: boolean;
   createdAt: number;
   updatedAt: number;

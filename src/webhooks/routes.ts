@@ -27,6 +27,10 @@ const Description = Type.Union([
   Type.String({ maxLength: 1000, pattern: '^[^\\u0000]*$' }),
   Type.Null(),
 ]);
+const Ordering = Type.Union([Type.Literal('none'), Type.Literal('per_key')], {
+  description:
+    '`per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel.',
+});
 const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
   description: 'Deliveries per minute; null for the service default.',
 });
@@ -45,6 +49,7 @@ const WebhookBody = Type.Object({
   ]),
   rate_limit_per_minute: Type.Union([Type.Integer(), Type.Null()]),
   throttle: ThrottleBody,
+  ordering: Ordering,
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -57,6 +62,7 @@ const CreateBody = Type.Object({
   status: Type.Optional(Status),
   description: Type.Optional(Description),
   rate_limit_per_minute: Type.Optional(RateLimit),
+  ordering: Type.Optional(Ordering),
 });
 const PatchBody = Type.Partial(CreateBody, { minProperties: 1 });
 
@@ -70,6 +76,7 @@ function renderWebhook(w: Webhook, maxInFlight: number): Static<typeof WebhookBo
     disabled_reason: w.disabledReason,
     rate_limit_per_minute: w.rateLimitPerMinute,
     throttle: renderThrottle(w.throttle, maxInFlight),
+    ordering: w.ordering,
     created_at: iso(w.createdAt),
     updated_at: iso(w.updatedAt),
   };
@@ -133,6 +140,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
           events,
           status: body.status ?? 'enabled',
           rateLimitPerMinute: body.rate_limit_per_minute ?? null,
+          ordering: body.ordering ?? 'none',
           sealedSecret: ctx.secrets.seal(secret),
           now,
         },
@@ -208,6 +216,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       if (body.rate_limit_per_minute !== undefined)
         patch.rateLimitPerMinute = body.rate_limit_per_minute;
       if (body.secret !== undefined) patch.sealedSecret = ctx.secrets.seal(body.secret);
+      if (body.ordering !== undefined) patch.ordering = body.ordering;
       const updated = await ctx.storage.updateWebhook(
         account.id,
         request.params.id,

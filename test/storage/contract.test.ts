@@ -2,10 +2,6 @@
 // file (a fresh file per test) and PostgreSQL on a fresh database for this file (emptied
 // before each test). Whatever the API, the worker or the CLI rely on is pinned here, so the
 // engines cannot drift apart. Times are fixed offsets from T; nothing reads the wall clock.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DurationHistogram } from '../../src/core/histogram.js';
 import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
@@ -15,9 +11,7 @@ import type {
   Storage,
   WebhookStats,
 } from '../../src/storage/index.js';
-import { PostgresStorage } from '../../src/storage/postgres/index.js';
-import { SqliteStorage } from '../../src/storage/sqlite/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { engines as allEngines } from './engines.js';
 import {
   DAY,
   HOUR,
@@ -34,78 +28,7 @@ import {
   publishOne,
 } from './fixtures.js';
 
-interface Engine {
-  name: 'sqlite' | 'postgres';
-  setup(): Promise<void>;
-  /** A migrated, empty store. */
-  open(): Promise<Storage>;
-  /** Checks after each test that the store let go of everything it held. */
-  released(): Promise<void>;
-  teardown(): Promise<void>;
-}
-
-function sqliteEngine(): Engine {
-  let dir = '';
-  return {
-    name: 'sqlite',
-    async setup() {
-      dir = mkdtempSync(join(tmpdir(), 'rizler-contract-'));
-    },
-    async open() {
-      const storage = new SqliteStorage(join(dir, `${nextId('db')}.db`));
-      await storage.migrate();
-      return storage;
-    },
-    async released() {},
-    async teardown() {
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function postgresEngine(): Engine {
-  let db: TestDatabase;
-  let admin: pg.Client;
-  return {
-    name: 'postgres',
-    async setup() {
-      db = await createTestDatabase();
-      admin = new pg.Client({ connectionString: db.url, application_name: 'contract-admin' });
-      await admin.connect();
-      const storage = new PostgresStorage(db.url, { poolSize: 4 });
-      await storage.migrate();
-      await storage.close();
-    },
-    async open() {
-      await admin.query(
-        'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners',
-      );
-      const storage = new PostgresStorage(db.url, { poolSize: 4 });
-      await storage.migrate();
-      return storage;
-    },
-    async released() {
-      // Every pooled and LISTEN connection is gone once close() resolves (give the server a
-      // moment to reap the backends).
-      await vi.waitFor(
-        async () => {
-          const { rows } = await admin.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'rizler-webhooks'`,
-          );
-          expect(rows[0].n).toBe(0);
-        },
-        { timeout: 3000, interval: 50 },
-      );
-    },
-    async teardown() {
-      await admin?.end();
-      await db?.drop();
-    },
-  };
-}
-
-const engines = [sqliteEngine(), postgresEngine()];
+const engines = allEngines();
 
 describe.each(engines)('storage contract: $name', (engine) => {
   let storage: Storage;
@@ -201,6 +124,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
         previousSecretExpiresAt: null,
         // a new endpoint is not throttled
         throttle: { limit: null, streak: 0, reason: null, since: null },
+        // SPEC §10: unordered unless asked for
+        ordering: 'none',
         createdAt: T + 5,
         updatedAt: T + 5,
       });
@@ -522,6 +447,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           lastDurationMs: null,
           lastError: null,
           nextAttemptAt: T + 5,
+          waitingFor: null,
           test: false,
           createdAt: T + 5,
           updatedAt: T + 5,
