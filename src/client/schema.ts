@@ -657,6 +657,7 @@ export interface operations {
                      *             "reason": null,
                      *             "since": null
                      *           },
+                     *           "ordering": "per_key",
                      *           "created_at": "2026-01-15T10:30:00.000Z",
                      *           "updated_at": "2026-01-15T10:30:00.000Z"
                      *         }
@@ -683,6 +684,8 @@ export interface operations {
                                 /** @description When the workers started holding back; null when normal. */
                                 since: string | null;
                             };
+                            /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                            ordering: "none" | "per_key";
                             created_at: string;
                             updated_at: string;
                         }[];
@@ -743,7 +746,8 @@ export interface operations {
                  *       "events": [
                  *         "call.*"
                  *       ],
-                 *       "description": "CRM sync"
+                 *       "description": "CRM sync",
+                 *       "ordering": "per_key"
                  *     }
                  */
                 "application/json": {
@@ -757,6 +761,8 @@ export interface operations {
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
                     rate_limit_per_minute?: number | null;
+                    /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                    ordering?: "none" | "per_key";
                 };
             };
         };
@@ -784,6 +790,7 @@ export interface operations {
                      *         "reason": null,
                      *         "since": null
                      *       },
+                     *       "ordering": "per_key",
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z",
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -807,6 +814,8 @@ export interface operations {
                             /** @description When the workers started holding back; null when normal. */
                             since: string | null;
                         };
+                        /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                        ordering: "none" | "per_key";
                         created_at: string;
                         updated_at: string;
                         secret: string;
@@ -903,6 +912,7 @@ export interface operations {
                      *         "reason": null,
                      *         "since": null
                      *       },
+                     *       "ordering": "per_key",
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z"
                      *     }
@@ -925,6 +935,8 @@ export interface operations {
                             /** @description When the workers started holding back; null when normal. */
                             since: string | null;
                         };
+                        /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                        ordering: "none" | "per_key";
                         created_at: string;
                         updated_at: string;
                     };
@@ -1051,6 +1063,8 @@ export interface operations {
                     description?: string | null;
                     /** @description Deliveries per minute; null for the service default. */
                     rate_limit_per_minute?: number | null;
+                    /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                    ordering?: "none" | "per_key";
                 };
             };
         };
@@ -1079,6 +1093,8 @@ export interface operations {
                             /** @description When the workers started holding back; null when normal. */
                             since: string | null;
                         };
+                        /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                        ordering: "none" | "per_key";
                         created_at: string;
                         updated_at: string;
                     };
@@ -2194,6 +2210,8 @@ export interface operations {
                             last_duration_ms: number | null;
                             last_error: string | null;
                             next_attempt_at: string | null;
+                            /** @description On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise. */
+                            waiting_for: string | null;
                             created_at: string;
                             updated_at: string;
                             test: boolean;
@@ -2270,6 +2288,8 @@ export interface operations {
                         last_duration_ms: number | null;
                         last_error: string | null;
                         next_attempt_at: string | null;
+                        /** @description On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise. */
+                        waiting_for: string | null;
                         created_at: string;
                         updated_at: string;
                         test: boolean;
@@ -2359,6 +2379,8 @@ export interface operations {
                         last_duration_ms: number | null;
                         last_error: string | null;
                         next_attempt_at: string | null;
+                        /** @description On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise. */
+                        waiting_for: string | null;
                         created_at: string;
                         updated_at: string;
                         test: boolean;
