@@ -26,6 +26,8 @@ export interface Webhook {
   disabled_reason: DisabledReason | null;
   rate_limit_per_minute: number | null;
   throttle: WebhookThrottle;
+  /** SPEC §10: per_key delivers each ordering key's deliveries one at a time, in order. */
+  ordering?: WebhookOrdering;
   created_at: string;
   updated_at: string;
   /** Only in the answer to a create. */
@@ -40,6 +42,8 @@ export interface WebhookThrottle {
   since: string | null;
 }
 
+export type WebhookOrdering = 'none' | 'per_key';
+
 export interface WebhookInput {
   url?: string;
   events?: string[];
@@ -47,6 +51,7 @@ export interface WebhookInput {
   status?: WebhookStatus;
   description?: string | null;
   rate_limit_per_minute?: number | null;
+  ordering?: WebhookOrdering;
 }
 
 export interface List<T> {
@@ -108,6 +113,8 @@ export interface Delivery {
   last_duration_ms: number | null;
   last_error: string | null;
   next_attempt_at: string | null;
+  /** On a per_key webhook: the delivery at the head of its key that must finish first. */
+  waiting_for?: string | null;
   created_at: string;
   updated_at: string;
   test?: boolean;

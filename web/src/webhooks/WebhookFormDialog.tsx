@@ -35,6 +35,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
   const [rateLimit, setRateLimit] = useState(
     webhook?.rate_limit_per_minute != null ? String(webhook.rate_limit_per_minute) : '',
   );
+  const [ordered, setOrdered] = useState(webhook?.ordering === 'per_key');
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
@@ -60,12 +61,14 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
       events: normalizeSelection(selection),
       status: enabled ? 'enabled' : 'disabled',
     };
+    const ordering = ordered ? 'per_key' : 'none';
     const rate = trimmedRate === '' ? null : Number(trimmedRate);
     const text = description.trim() === '' ? null : description.trim();
     if (!editing) {
       if (text !== null) input.description = text;
       if (rate !== null) input.rate_limit_per_minute = rate;
       if (secret !== '') input.secret = secret;
+      if (ordered) input.ordering = ordering;
       return input;
     }
     // An edit sends only what changed, so it cannot undo someone else's change to another field.
@@ -76,6 +79,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
     if (text !== webhook.description) patch.description = text;
     if (rate !== webhook.rate_limit_per_minute) patch.rate_limit_per_minute = rate;
     if (secret !== '') patch.secret = secret;
+    if (ordering !== (webhook.ordering ?? 'none')) patch.ordering = ordering;
     return patch;
   };
 
@@ -238,6 +242,30 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
                 edited('rate_limit_per_minute');
               }}
             />
+          )}
+        </Field>
+        <Field
+          label="Deliver in order"
+          hint="Events that share an ordering key (a call's call_id, an agent's agent_id) are sent one at a time, in the order they were published: each waits until the one before it succeeded or failed for good. It costs speed: one request in flight per key, and a failing event holds back the rest of its key until it succeeds, runs out of retries, or you retry it."
+          error={errors.ordering}
+        >
+          {(control) => (
+            <div className="switch-row">
+              <input
+                {...control}
+                className="switch"
+                type="checkbox"
+                role="switch"
+                checked={ordered}
+                onChange={(event) => {
+                  setOrdered(event.target.checked);
+                  edited('ordering');
+                }}
+              />
+              <span className="switch-state" aria-hidden="true">
+                {ordered ? 'Per ordering key' : 'Off'}
+              </span>
+            </div>
           )}
         </Field>
         <Field

@@ -2,7 +2,7 @@
 import type { ApiError } from '../api/client.js';
 
 export type WebhookField =
-  'url' | 'events' | 'secret' | 'status' | 'description' | 'rate_limit_per_minute';
+  'url' | 'events' | 'secret' | 'status' | 'description' | 'rate_limit_per_minute' | 'ordering';
 
 // Checked in this order: a message naming `rate_limit_per_minute` must not fall to `url`.
 const MENTIONS: [RegExp, WebhookField][] = [
@@ -12,6 +12,7 @@ const MENTIONS: [RegExp, WebhookField][] = [
   [/\bsecret\b/i, 'secret'],
   [/\bdescription\b/i, 'description'],
   [/\bstatus\b/i, 'status'],
+  [/\bordering\b/i, 'ordering'],
 ];
 
 export function fieldOfError(error: ApiError): WebhookField | null {
