@@ -36,6 +36,7 @@ interface RunOptions {
   /** Attempts in flight complete this many per tick (the rest stay leased across claims). */
   completePerTick?: number;
   maxInFlightPerEndpoint?: number;
+  defaultRateLimitPerMinute?: number;
   fails?: () => boolean;
   /** An automatic attempt after this many failures fails for good. */
   maxAttempts?: number;
@@ -64,6 +65,7 @@ async function drain(storage: Storage, start: number, options: RunOptions = {}) 
     const claimed = await claim(storage, now, {
       limit: options.limit ?? 100,
       maxInFlightPerEndpoint: options.maxInFlightPerEndpoint ?? 100,
+      defaultRateLimitPerMinute: options.defaultRateLimitPerMinute ?? 100_000,
     });
     for (const c of claimed) {
       if (inFlight.some((f) => f.orderingKey === c.orderingKey && f.webhookId === c.webhookId)) {
@@ -132,6 +134,14 @@ describe.each(engines())('ordered delivery: $name', (engine) => {
     });
     expect(run.overlaps).toBe(0);
     expect(Object.fromEntries(run.sent)).toEqual(Object.fromEntries(expected));
+    expect(Object.fromEntries(run.finished)).toEqual(Object.fromEntries(expected));
+  });
+
+  it('keeps the order when the endpoint rate limit holds heads back', async () => {
+    const { expected } = await backlog(4, 3);
+    // 60 a minute: a token a second, most heads deferred on every claim
+    const run = await drain(storage, T, { fails: flaky(), defaultRateLimitPerMinute: 60 });
+    expect(run.overlaps).toBe(0);
     expect(Object.fromEntries(run.finished)).toEqual(Object.fromEntries(expected));
   });
 
