@@ -932,6 +932,7 @@ export interface operations {
                      *               }
                      *             }
                      *           },
+                     *           "ordering": "per_key",
                      *           "created_at": "2026-01-15T10:30:00.000Z",
                      *           "updated_at": "2026-01-15T10:30:00.000Z"
                      *         }
@@ -965,6 +966,8 @@ export interface operations {
                             filter: {
                                 [key: string]: unknown;
                             } | null;
+                            /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                            ordering: "none" | "per_key";
                             created_at: string;
                             updated_at: string;
                         }[];
@@ -1036,7 +1039,8 @@ export interface operations {
                  *             "$gte": 60
                  *           }
                  *         }
-                 *       }
+                 *       },
+                 *       "ordering": "per_key"
                  *     }
                  */
                 "application/json": {
@@ -1058,6 +1062,8 @@ export interface operations {
                     filter?: {
                         [key: string]: unknown;
                     } | null;
+                    /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                    ordering?: "none" | "per_key";
                 };
             };
         };
@@ -1096,6 +1102,7 @@ export interface operations {
                      *           }
                      *         }
                      *       },
+                     *       "ordering": "per_key",
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z",
                      *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -1126,6 +1133,8 @@ export interface operations {
                         filter: {
                             [key: string]: unknown;
                         } | null;
+                        /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                        ordering: "none" | "per_key";
                         created_at: string;
                         updated_at: string;
                         secret: string;
@@ -1233,6 +1242,7 @@ export interface operations {
                      *           }
                      *         }
                      *       },
+                     *       "ordering": "per_key",
                      *       "created_at": "2026-01-15T10:30:00.000Z",
                      *       "updated_at": "2026-01-15T10:30:00.000Z"
                      *     }
@@ -1262,6 +1272,8 @@ export interface operations {
                         filter: {
                             [key: string]: unknown;
                         } | null;
+                        /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                        ordering: "none" | "per_key";
                         created_at: string;
                         updated_at: string;
                     };
@@ -1396,6 +1408,8 @@ export interface operations {
                     filter?: {
                         [key: string]: unknown;
                     } | null;
+                    /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                    ordering?: "none" | "per_key";
                 };
             };
         };
@@ -1431,6 +1445,8 @@ export interface operations {
                         filter: {
                             [key: string]: unknown;
                         } | null;
+                        /** @description `per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel. */
+                        ordering: "none" | "per_key";
                         created_at: string;
                         updated_at: string;
                     };
@@ -2550,6 +2566,8 @@ export interface operations {
                             last_duration_ms: number | null;
                             last_error: string | null;
                             next_attempt_at: string | null;
+                            /** @description On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise. */
+                            waiting_for: string | null;
                             created_at: string;
                             updated_at: string;
                             test: boolean;
@@ -2626,6 +2644,8 @@ export interface operations {
                         last_duration_ms: number | null;
                         last_error: string | null;
                         next_attempt_at: string | null;
+                        /** @description On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise. */
+                        waiting_for: string | null;
                         created_at: string;
                         updated_at: string;
                         test: boolean;
@@ -2715,6 +2735,8 @@ export interface operations {
                         last_duration_ms: number | null;
                         last_error: string | null;
                         next_attempt_at: string | null;
+                        /** @description On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise. */
+                        waiting_for: string | null;
                         created_at: string;
                         updated_at: string;
                         test: boolean;

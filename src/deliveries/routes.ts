@@ -30,6 +30,10 @@ const DeliveryBody = Type.Object({
   last_duration_ms: NumOrNull,
   last_error: StrOrNull,
   next_attempt_at: StrOrNull,
+  waiting_for: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "On a `per_key` webhook, a delivery waiting in its ordering key's order: the id of the delivery at the head of the key, which must succeed or fail for good before this one is attempted (retry it to unblock the key). null otherwise.",
+  }),
   created_at: Type.String(),
   updated_at: Type.String(),
   test: Type.Boolean(),
@@ -70,6 +74,7 @@ export function renderDelivery(d: Delivery): Static<typeof DeliveryBody> {
     last_duration_ms: d.lastDurationMs,
     last_error: d.lastError,
     next_attempt_at: d.status === 'pending' ? isoOrNull(d.nextAttemptAt) : null,
+    waiting_for: d.status === 'pending' ? d.waitingFor : null,
     created_at: iso(d.createdAt),
     updated_at: iso(d.updatedAt),
     test: d.test,

@@ -37,6 +37,7 @@ const WEBHOOK = {
   throttle: { state: 'normal', max_in_flight: 4096, reason: null, since: null },
   headers: { 'X-Team': 'sales' },
   filter: { data: { direction: 'inbound', duration: { $gte: 60 } } },
+  ordering: 'per_key',
   created_at: '2026-01-15T10:30:00.000Z',
   updated_at: '2026-01-15T10:30:00.000Z',
 };
@@ -169,6 +170,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
       description: 'CRM sync',
       headers: WEBHOOK.headers,
       filter: WEBHOOK.filter,
+      ordering: 'per_key',
     },
     answer: [201, { ...WEBHOOK, secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }],
   },

@@ -22,6 +22,8 @@ export interface ClaimCandidate {
   attemptCount: number;
   autoAttempts: number;
   manual: boolean;
+  /** Behind its key's head (ordering.ts): never sent automatically, only by a manual retry. */
+  waiting: boolean;
 }
 
 export interface EndpointBucket {
@@ -69,7 +71,9 @@ export function planClaim(
   const byEndpoint = new Map<string, ClaimCandidate[]>();
   for (const c of candidates) {
     const endpoint = c.webhookId === null ? undefined : endpoints.get(c.webhookId);
-    if (!endpoint || !endpoint.enabled) {
+    // A waiting delivery is off the due index; one found due anyway is parked again, so the
+    // order per key holds whatever put it there. A manual retry is outside the order.
+    if (!endpoint || !endpoint.enabled || (c.waiting && !c.manual)) {
       plan.park.push(c.deliveryId);
       continue;
     }

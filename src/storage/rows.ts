@@ -53,6 +53,7 @@ export function toWebhook(row: Row): Webhook {
     throttle: throttleOf(row),
     headers: row.headers === undefined ? {} : json<Record<string, string>>(row.headers),
     filter: row.filter === null || row.filter === undefined ? null : json(row.filter),
+    ordering: row.ordering === 'per_key' ? 'per_key' : 'none',
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
   };
@@ -87,6 +88,8 @@ export function toDelivery(row: Row): Delivery {
     lastDurationMs: numOrNull(row.last_duration_ms),
     lastError: strOrNull(row.last_error),
     nextAttemptAt: numOrNull(row.next_attempt_at),
+    // a column only the delivery reads add (ordering.ts WAITING_FOR)
+    waitingFor: strOrNull(row.waiting_for),
     test: bool(row.test),
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),

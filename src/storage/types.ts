@@ -2,6 +2,7 @@
 // implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
 // milliseconds; the HTTP layer turns them into ISO-8601.
 import type { DurationHistogram } from '../core/histogram.js';
+import type { Ordering } from './ordering.js';
 import type { ThrottleSettings, ThrottleState } from './throttle.js';
 
 export type WebhookStatus = 'enabled' | 'disabled';
@@ -36,6 +37,8 @@ export interface Webhook {
   headers: Record<string, string>;
   /** Content filter (SPEC §11), checked when saved; null lets every event of the types through. */
   filter: Record<string, unknown> | null;
+  /** SPEC §10: per_key delivers each ordering key's deliveries one at a time, in order. */
+  ordering: Ordering;
   createdAt: number;
   updatedAt: number;
 }
@@ -51,6 +54,8 @@ export interface NewWebhook {
   sealedSecret: string;
   headers?: Record<string, string>;
   filter?: Record<string, unknown> | null;
+  /** Absent: 'none'. */
+  ordering?: Ordering;
   now: number;
 }
 
@@ -63,6 +68,8 @@ export interface WebhookPatch {
   sealedSecret?: string;
   headers?: Record<string, string>;
   filter?: Record<string, unknown> | null;
+  /** Takes effect for every delivery not yet sent (ordering.ts). */
+  ordering?: Ordering;
 }
 
 export interface SecretRotation {
@@ -136,6 +143,11 @@ export interface Delivery {
   lastError: string | null;
   /** When the next automatic attempt is due (pending only). */
   nextAttemptAt: number | null;
+  /**
+   * On a per_key webhook, a delivery waiting in its key's order: the id of the key's head,
+   * which must succeed or fail for good first. null otherwise.
+   */
+  waitingFor: string | null;
   test: boolean;
   createdAt: number;
   updatedAt: number;

@@ -29,6 +29,10 @@ const Description = Type.Union([
   Type.String({ maxLength: 1000, pattern: '^[^\\u0000]*$' }),
   Type.Null(),
 ]);
+const Ordering = Type.Union([Type.Literal('none'), Type.Literal('per_key')], {
+  description:
+    '`per_key`: deliveries that share an `ordering_key` are attempted one at a time, in the order their events were accepted (SPEC §10); `none` (default): in parallel.',
+});
 const RateLimit = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
   description: 'Deliveries per minute; null for the service default.',
 });
@@ -51,6 +55,7 @@ const WebhookBody = Type.Object({
     description: 'Custom headers; in lists, values of credential-like headers are masked.',
   }),
   filter: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  ordering: Ordering,
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -65,6 +70,7 @@ const CreateBody = Type.Object({
   rate_limit_per_minute: Type.Optional(RateLimit),
   headers: Type.Optional(HeadersField),
   filter: Type.Optional(FilterField),
+  ordering: Type.Optional(Ordering),
 });
 const PatchBody = Type.Partial(CreateBody, { minProperties: 1 });
 
@@ -85,6 +91,7 @@ function renderWebhook(
     throttle: renderThrottle(w.throttle, maxInFlight),
     headers: masked ? maskHeaders(w.headers) : w.headers,
     filter: w.filter,
+    ordering: w.ordering,
     created_at: iso(w.createdAt),
     updated_at: iso(w.updatedAt),
   };
@@ -153,6 +160,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
           events,
           status: body.status ?? 'enabled',
           rateLimitPerMinute: body.rate_limit_per_minute ?? null,
+          ordering: body.ordering ?? 'none',
           sealedSecret: ctx.secrets.seal(secret),
           headers,
           filter,
@@ -233,6 +241,7 @@ export function webhookRoutes(app: Api, ctx: AppContext): void {
       if (body.secret !== undefined) patch.sealedSecret = ctx.secrets.seal(body.secret);
       if (body.headers !== undefined) patch.headers = checkHeaders(body.headers);
       if (body.filter !== undefined) patch.filter = checkFilter(body.filter);
+      if (body.ordering !== undefined) patch.ordering = body.ordering;
       const updated = await ctx.storage.updateWebhook(
         account.id,
         request.params.id,

@@ -77,6 +77,7 @@ describe('claim plan', () => {
     attemptCount: 0,
     autoAttempts: 0,
     manual: false,
+    waiting: false,
   });
   const endpoint = (over: Partial<EndpointBucket>): EndpointBucket => ({
     webhookId: 'wh_a',

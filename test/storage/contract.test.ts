@@ -2,11 +2,6 @@
 // file (a fresh file per test) and PostgreSQL on a fresh database for this file (emptied
 // before each test). Whatever the API, the worker or the CLI rely on is pinned here, so the
 // engines cannot drift apart. Times are fixed offsets from T; nothing reads the wall clock.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DurationHistogram } from '../../src/core/histogram.js';
 import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
@@ -16,10 +11,8 @@ import type {
   Storage,
   WebhookStats,
 } from '../../src/storage/index.js';
-import { PostgresStorage } from '../../src/storage/postgres/index.js';
-import { SqliteStorage } from '../../src/storage/sqlite/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { accessContract } from './access-contract.js';
+import { engines as allEngines } from './engines.js';
 import {
   DAY,
   HOUR,
@@ -36,93 +29,7 @@ import {
   publishOne,
 } from './fixtures.js';
 
-interface Engine {
-  name: 'sqlite' | 'postgres';
-  setup(): Promise<void>;
-  /** A migrated, empty store. */
-  open(): Promise<Storage>;
-  /** Checks after each test that the store let go of everything it held. */
-  released(): Promise<void>;
-  /** Runs SQL on the last store opened, from outside it (another process's write, a race). */
-  exec(sql: string): Promise<void>;
-  teardown(): Promise<void>;
-}
-
-function sqliteEngine(): Engine {
-  let dir = '';
-  let file = '';
-  return {
-    name: 'sqlite',
-    async setup() {
-      dir = mkdtempSync(join(tmpdir(), 'rizler-contract-'));
-    },
-    async open() {
-      file = join(dir, `${nextId('db')}.db`);
-      const storage = new SqliteStorage(file);
-      await storage.migrate();
-      return storage;
-    },
-    async released() {},
-    async exec(sql) {
-      const other = new Database(file);
-      try {
-        other.exec(sql);
-      } finally {
-        other.close();
-      }
-    },
-    async teardown() {
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function postgresEngine(): Engine {
-  let db: TestDatabase;
-  let admin: pg.Client;
-  return {
-    name: 'postgres',
-    async setup() {
-      db = await createTestDatabase();
-      admin = new pg.Client({ connectionString: db.url, application_name: 'contract-admin' });
-      await admin.connect();
-      const storage = new PostgresStorage(db.url, { poolSize: 4 });
-      await storage.migrate();
-      await storage.close();
-    },
-    async open() {
-      await admin.query(
-        'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners, api_keys, portal_sessions, audit_log',
-      );
-      const storage = new PostgresStorage(db.url, { poolSize: 4 });
-      await storage.migrate();
-      return storage;
-    },
-    async released() {
-      // Every pooled and LISTEN connection is gone once close() resolves (give the server a
-      // moment to reap the backends).
-      await vi.waitFor(
-        async () => {
-          const { rows } = await admin.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'rizler-webhooks'`,
-          );
-          expect(rows[0].n).toBe(0);
-        },
-        { timeout: 3000, interval: 50 },
-      );
-    },
-    async exec(sql) {
-      await admin.query(sql);
-    },
-    async teardown() {
-      await admin?.end();
-      await db?.drop();
-    },
-  };
-}
-
-const engines = [sqliteEngine(), postgresEngine()];
+const engines = allEngines();
 
 const NO_LIMITS = {
   maxEndpoints: null,
@@ -236,6 +143,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
         throttle: { limit: null, streak: 0, reason: null, since: null },
         headers: {},
         filter: null,
+        // SPEC §10: unordered unless asked for
+        ordering: 'none',
         createdAt: T + 5,
         updatedAt: T + 5,
       });
@@ -558,6 +467,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           lastDurationMs: null,
           lastError: null,
           nextAttemptAt: T + 5,
+          waitingFor: null,
           test: false,
           createdAt: T + 5,
           updatedAt: T + 5,

@@ -47,6 +47,7 @@ export async function makeWebhook(
       sealedSecret: options.sealedSecret ?? 'sealed:secret-1',
       headers: options.headers,
       filter: options.filter,
+      ordering: options.ordering ?? 'none',
       now: options.now ?? T,
     },
     1000,
@@ -94,6 +95,38 @@ export async function publishOne(
     idempotencyWindowMs: options.windowMs ?? DAY,
   });
   return published!;
+}
+
+/** Publishes one event per key, in the order given, each in its own transaction. */
+export async function publishKeyed(
+  storage: Storage,
+  accountId: string,
+  keys: readonly string[],
+  options: { now?: number; type?: string } = {},
+): Promise<string[]> {
+  const type = options.type ?? 'call.ringing';
+  const ids: string[] = [];
+  for (const key of keys) {
+    const id = nextId('evt');
+    await storage.publish({
+      accountId,
+      events: [
+        {
+          id,
+          type,
+          timestamp: '2023-11-14T22:13:20Z',
+          payload: eventPayload(id, type),
+          idempotencyKey: null,
+          orderingKey: key,
+        },
+      ],
+      newDeliveryId: () => nextId('dlv'),
+      now: options.now ?? T,
+      idempotencyWindowMs: DAY,
+    });
+    ids.push(id);
+  }
+  return ids;
 }
 
 let leases = 0;

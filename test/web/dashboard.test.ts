@@ -386,6 +386,11 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     ).toBe(true);
     await dialog.getByRole('checkbox', { name: 'recording.ready', exact: true }).check();
     await dialog.getByRole('switch', { name: 'Status' }).uncheck();
+    // SPEC §10: ordering per key, with what it costs said next to it
+    const inOrder = dialog.getByRole('switch', { name: 'Deliver in order' });
+    expect(await inOrder.isChecked()).toBe(false);
+    await dialog.getByText('one request in flight per key').waitFor();
+    await inOrder.check();
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'detached' });
     await page.locator('.page-meta').getByText('Disabled').waitFor();
@@ -393,6 +398,7 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     const saved = await server.api(`/v1/webhooks/${await webhookId(receiver.url)}`);
     expect(saved.body.status).toBe('disabled');
     expect(saved.body.events).toEqual(['agent.*', 'call.ended', 'recording.ready']);
+    expect(saved.body.ordering).toBe('per_key');
 
     // The quick toggle turns it back on.
     await page.getByRole('button', { name: 'Enable' }).click();

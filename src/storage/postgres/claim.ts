@@ -62,7 +62,7 @@ export async function dueOf(
     `SELECT d.* FROM unnest($1::text[]) AS u(account_id)
      CROSS JOIN LATERAL (
        SELECT id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts,
-         manual_requested
+         manual_requested, order_state
        FROM deliveries
        WHERE account_id = u.account_id AND due_at <= $2
        ORDER BY due_at

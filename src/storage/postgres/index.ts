@@ -60,6 +60,8 @@ import {
 } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import { WAITING_FOR, type FinishedDelivery, type OrderState } from '../ordering.js';
+import { placeBatch, releaseNext, switchOrdering } from './ordering.js';
 import { notDeletedWebhook, RollupBatch } from '../rollups.js';
 import {
   applyOutcomes,
@@ -510,9 +512,9 @@ export class PostgresStorage implements Storage {
       const [row] = await q(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
            rate_limit_per_minute, secret, created_at, updated_at, headers, filter,
-           account_rate_limit_per_minute)
+           account_rate_limit_per_minute, ordering)
          VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10, $11::json, $12::json,
-           (SELECT endpoint_rate_limit_per_minute FROM accounts WHERE id = $2))
+           (SELECT endpoint_rate_limit_per_minute FROM accounts WHERE id = $2), $13)
          RETURNING *`,
         [
           w.id,
@@ -527,6 +529,7 @@ export class PostgresStorage implements Storage {
           w.now,
           JSON.stringify(w.headers ?? {}),
           w.filter ? JSON.stringify(w.filter) : null,
+          w.ordering ?? 'none',
         ],
       );
       const created = toWebhook(row!);
@@ -574,8 +577,11 @@ export class PostgresStorage implements Storage {
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Webhook | null> {
     const result = await this.tx(async (q) => {
+      // A change of `ordering` locks out publishes to the endpoint (FOR UPDATE conflicts with
+      // their KEY SHARE) until it has placed every pending delivery (ordering.ts).
       const [row] = await q(
-        'SELECT * FROM webhooks WHERE account_id = $1 AND id = $2 FOR NO KEY UPDATE',
+        `SELECT * FROM webhooks WHERE account_id = $1 AND id = $2
+         ${patch.ordering !== undefined ? 'FOR UPDATE' : 'FOR NO KEY UPDATE'}`,
         [accountId, id],
       );
       if (!row) return null;
@@ -592,7 +598,8 @@ export class PostgresStorage implements Storage {
            disabled_reason = $5, rate_limit_per_minute = $6, secret = $7, updated_at = $8,
            headers = $10::json, filter = $11::json,
            failing_since = CASE WHEN $4 = 'enabled' AND status = 'disabled' THEN NULL
-                                ELSE failing_since END
+                                ELSE failing_since END,
+           ordering = $12
          WHERE id = $9
          RETURNING *`,
         [
@@ -611,6 +618,7 @@ export class PostgresStorage implements Storage {
           (patch.filter !== undefined ? patch.filter : before.filter) === null
             ? null
             : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
+          patch.ordering ?? before.ordering,
         ],
       );
       if (patch.url !== undefined) {
@@ -619,7 +627,8 @@ export class PostgresStorage implements Storage {
           id,
         ]);
       }
-      const woke = before.status !== status && status === 'enabled';
+      const reordered = patch.ordering !== undefined && patch.ordering !== before.ordering;
+      const woke = (before.status !== status && status === 'enabled') || reordered;
       if (before.status !== status) {
         if (status === 'disabled') await this.parkEndpoints(q, [id]);
         else if (await this.accountActive(q, accountId)) await this.unparkEndpoint(q, id, now);
@@ -631,6 +640,7 @@ export class PostgresStorage implements Storage {
           now,
         );
       }
+      if (reordered) await switchOrdering(q, id, patch.ordering!, now);
       if (woke) await this.notify(q);
       const after = toWebhook(updated!);
       await this.auditWebhookChange(q, before, after, actor, now);
@@ -684,7 +694,8 @@ export class PostgresStorage implements Storage {
     await q(
       `UPDATE deliveries SET held = false, due_at = CASE
            WHEN manual_requested THEN $1
-           WHEN status = 'pending' THEN greatest(coalesce(next_attempt_at, $1), $1)
+           WHEN status = 'pending' AND coalesce(order_state, '') <> 'waiting'
+             THEN greatest(coalesce(next_attempt_at, $1), $1)
            ELSE NULL END
        WHERE webhook_id = $2 AND due_at IS NULL AND (status = 'pending' OR manual_requested)`,
       [now, webhookId],
@@ -768,7 +779,7 @@ export class PostgresStorage implements Storage {
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
       const endpoints = (
         await q(
-          `SELECT id, url, events, filter::text AS filter, updated_at FROM webhooks
+          `SELECT id, url, events, filter::text AS filter, updated_at, ordering FROM webhooks
            WHERE account_id = $1 AND status = 'enabled'
              AND EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND status = 'active')
            ORDER BY id FOR KEY SHARE`,
@@ -779,6 +790,7 @@ export class PostgresStorage implements Storage {
         url: String(r.url),
         events: r.events as string[],
         filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
+        ordered: r.ordering === 'per_key',
       }));
 
       // Idempotency keys: lock each (in a fixed order, so two batches cannot deadlock), then
@@ -817,7 +829,13 @@ export class PostgresStorage implements Storage {
       const results: ({ named: Named; duplicate: true } | { published: PublishedEvent })[] = [];
       const forgotten: string[] = [];
       const newEvents: NewEvent[] = [];
-      const deliveries: { id: string; webhookId: string; event: NewEvent; url: string }[] = [];
+      const deliveries: {
+        id: string;
+        webhookId: string;
+        event: NewEvent;
+        url: string;
+        ordered: boolean;
+      }[] = [];
       for (const e of request.events) {
         const existing = e.idempotencyKey === null ? undefined : named.get(e.idempotencyKey);
         if (existing) {
@@ -844,6 +862,7 @@ export class PostgresStorage implements Storage {
             webhookId: endpoint.id,
             event: e,
             url: endpoint.url,
+            ordered: endpoint.ordered && (e.orderingKey ?? null) !== null,
           });
           count++;
         }
@@ -890,13 +909,25 @@ export class PostgresStorage implements Storage {
         );
       }
       if (deliveries.length > 0) {
+        // In a key's order (ordering.ts), only the head is due; the others wait off the index.
+        const ordered = deliveries.filter((d) => d.ordered);
+        const placed = new Map<string, { state: string; seq: number }>();
+        (
+          await placeBatch(
+            q,
+            ordered.map((d) => ({ webhookId: d.webhookId, orderingKey: d.event.orderingKey! })),
+          )
+        ).forEach((p, i) => placed.set(ordered[i]!.id, p));
         await q(
           `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-             next_attempt_at, due_at, created_at, updated_at, ordering_key)
-           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending', $2, $2, $2, $2,
-             u.ordering_key
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-             AS u(id, webhook_id, event_id, event_type, url, ordering_key)`,
+             next_attempt_at, due_at, created_at, updated_at, ordering_key, order_state, order_seq)
+           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending',
+             CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END,
+             CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END, $2, $2,
+             u.ordering_key, u.order_state, u.order_seq
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+               $9::text[], $10::bigint[])
+             AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)`,
           [
             accountId,
             now,
@@ -906,6 +937,8 @@ export class PostgresStorage implements Storage {
             deliveries.map((d) => d.event.type),
             deliveries.map((d) => d.url),
             deliveries.map((d) => d.event.orderingKey ?? null),
+            deliveries.map((d) => placed.get(d.id)?.state ?? null),
+            deliveries.map((d) => placed.get(d.id)?.seq ?? null),
           ],
         );
         await this.notify(q);
@@ -985,7 +1018,8 @@ export class PostgresStorage implements Storage {
     args.push(page.limit);
     where.push(notDeletedWebhook('webhook_id'));
     const rows = await this.query(
-      `SELECT * FROM deliveries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`,
+      `SELECT d.*, ${WAITING_FOR} FROM deliveries d
+       WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`,
       args,
     );
     return rows.map(toDelivery);
@@ -993,7 +1027,7 @@ export class PostgresStorage implements Storage {
 
   async getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null> {
     const [row] = await this.query(
-      `SELECT d.*, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id
+      `SELECT d.*, e.payload, ${WAITING_FOR} FROM deliveries d JOIN events e ON e.id = d.event_id
        WHERE d.account_id = $1 AND d.id = $2 AND ${notDeletedWebhook('d.webhook_id')}`,
       [accountId, id],
     );
@@ -1152,6 +1186,7 @@ export class PostgresStorage implements Storage {
         attemptCount: num(r.attempt_count),
         autoAttempts: num(r.auto_attempts),
         manual: r.manual_requested === true,
+        waiting: r.order_state === 'waiting',
       }));
       if (candidates.length === 0) return [];
 
@@ -1406,7 +1441,8 @@ export class PostgresStorage implements Storage {
              $8::bigint[], $9::text[], $10::bigint[])
            AS u(id, lease_token, kind, trigger, next_at, status_code, duration_ms, error, started_at)
          WHERE d.id = u.id AND d.lease_token = u.lease_token
-         RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count`,
+         RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
+           d.ordering_key, d.order_state`,
         [
           now,
           once.map((c) => c.claim.deliveryId),
@@ -1421,6 +1457,20 @@ export class PostgresStorage implements Storage {
         ],
       );
       let wake = requeued.some((r) => r.manual_requested === true);
+      // Deliveries that left `pending` in a key's order: the next of the key may go. Their
+      // order_state is as before (the update leaves it); releaseNext clears it.
+      const finished: FinishedDelivery[] = requeued
+        .filter((r) => {
+          const kind = byDelivery.get(String(r.id))!.outcome.kind;
+          return r.order_state !== null && (kind === 'succeeded' || kind === 'failed');
+        })
+        .map((r) => ({
+          deliveryId: String(r.id),
+          webhookId: String(r.webhook_id),
+          orderingKey: strOrNull(r.ordering_key),
+          orderState: r.order_state as OrderState,
+        }));
+      if (finished.length > 0 && (await releaseNext(q, finished, now)) > 0) wake = true;
       const rollups = new RollupBatch();
       for (const c of completed) {
         if (!stored.has(c.claim.deliveryId)) continue;

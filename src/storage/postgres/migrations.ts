@@ -291,4 +291,21 @@ CREATE INDEX audit_log_by_account ON audit_log (account_id, id);
 CREATE INDEX audit_log_by_at ON audit_log (at);
 `,
   },
+  {
+    // 5 and 6 belong to other branches; the runner applies what is missing by version.
+    version: 7,
+    name: 'ordered delivery per key',
+    sql: `
+-- SPEC §10: 'none' or 'per_key'
+ALTER TABLE webhooks ADD COLUMN ordering text NOT NULL DEFAULT 'none';
+-- On a per_key webhook (storage/ordering.ts): 'head', the one delivery of its key that may be
+-- due, or 'waiting' (off the due index until the head finishes); NULL: not in an order
+ALTER TABLE deliveries ADD COLUMN order_state text;
+-- acceptance order within the key, assigned under the publish transaction's lock
+ALTER TABLE deliveries ADD COLUMN order_seq bigint;
+-- one seek finds a key's head, its next waiting delivery, or its highest seq
+CREATE INDEX deliveries_ordered ON deliveries (webhook_id, ordering_key, order_state, order_seq)
+  WHERE order_state IS NOT NULL;
+`,
+  },
 ];

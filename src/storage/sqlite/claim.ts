@@ -15,7 +15,7 @@ import {
 type Stmt = (sql: string) => Database.Statement;
 
 export const CANDIDATE_COLUMNS =
-  'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested';
+  'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested, order_state';
 
 /**
  * The next accounts in turn, after the rotation's cursor (wrapping around), that have a

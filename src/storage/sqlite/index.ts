@@ -80,6 +80,8 @@ import { CANDIDATE_COLUMNS, accountsInTurn, dueOf, holdBacklog, recordThrottle }
 import { REDACTED, webhookChanges } from '../../audit/changes.js';
 import { SqliteAccess } from './accounts.js';
 import { writeAudit, type AuditRecord } from './audit.js';
+import { placeOne, releaseNext, switchOrdering } from './ordering.js';
+import { WAITING_FOR, type FinishedDelivery, type OrderState } from '../ordering.js';
 
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
@@ -312,8 +314,8 @@ export class SqliteStorage implements Storage {
       if (count >= maxEndpoints) return 'limit_reached' as const;
       this.stmt(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
-           rate_limit_per_minute, secret, headers, filter, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           rate_limit_per_minute, secret, headers, filter, created_at, updated_at, ordering)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         w.id,
         w.accountId,
@@ -328,6 +330,7 @@ export class SqliteStorage implements Storage {
         w.filter ? JSON.stringify(w.filter) : null,
         w.now,
         w.now,
+        w.ordering ?? 'none',
       );
       this.stmt(
         `UPDATE webhooks SET account_rate_limit_per_minute =
@@ -401,6 +404,7 @@ export class SqliteStorage implements Storage {
       this.stmt(
         `UPDATE webhooks SET url = ?, description = ?, events = ?, status = ?, disabled_reason = ?,
            rate_limit_per_minute = ?, secret = ?, headers = ?, filter = ?, updated_at = ?,
+           ordering = ?,
            failing_since = CASE WHEN ? = 'enabled' AND status = 'disabled' THEN NULL ELSE failing_since END
          WHERE id = ?`,
       ).run(
@@ -418,6 +422,7 @@ export class SqliteStorage implements Storage {
           ? null
           : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
         now,
+        patch.ordering ?? before.ordering,
         status,
         id,
       );
@@ -437,11 +442,13 @@ export class SqliteStorage implements Storage {
           now,
         );
       }
+      const reordered = patch.ordering !== undefined && patch.ordering !== before.ordering;
+      if (reordered) switchOrdering((sql) => this.stmt(sql), id, patch.ordering!, now);
       const after = toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row);
       this.auditWebhookChange(before, after, actor, now);
       return {
         webhook: after,
-        woke: before.status !== status && status === 'enabled',
+        woke: (before.status !== status && status === 'enabled') || reordered,
       };
     });
     if (this.operational.takeWake()) this.notify();
@@ -477,7 +484,8 @@ export class SqliteStorage implements Storage {
     this.stmt(
       `UPDATE deliveries SET held = 0, due_at = CASE
            WHEN manual_requested = 1 THEN ?
-           WHEN status = 'pending' THEN max(coalesce(next_attempt_at, ?), ?)
+           WHEN status = 'pending' AND coalesce(order_state, '') <> 'waiting'
+             THEN max(coalesce(next_attempt_at, ?), ?)
            ELSE NULL END
        WHERE webhook_id = ? AND due_at IS NULL AND (status = 'pending' OR manual_requested = 1)`,
     ).run(now, now, now, webhookId);
@@ -559,7 +567,7 @@ export class SqliteStorage implements Storage {
     const published = await this.tx(() => {
       const endpoints = (
         this.stmt(
-          `SELECT id, url, events, filter, updated_at FROM webhooks
+          `SELECT id, url, events, filter, updated_at, ordering FROM webhooks
            WHERE account_id = ? AND status = 'enabled'
              AND EXISTS (SELECT 1 FROM accounts WHERE id = ? AND status = 'active')`,
         ).all(accountId, accountId) as Row[]
@@ -568,6 +576,7 @@ export class SqliteStorage implements Storage {
         url: String(r.url),
         events: JSON.parse(String(r.events)) as string[],
         filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
+        ordered: r.ordering === 'per_key',
       }));
       const findKey = this.stmt(
         'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
@@ -579,8 +588,8 @@ export class SqliteStorage implements Storage {
       );
       const insertDelivery = this.stmt(
         `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-           next_attempt_at, due_at, created_at, updated_at, ordering_key)
-         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
+           next_attempt_at, due_at, created_at, updated_at, ordering_key, order_state, order_seq)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
       );
       const out: PublishedEvent[] = [];
       for (const e of request.events) {
@@ -621,6 +630,12 @@ export class SqliteStorage implements Storage {
         for (const endpoint of endpoints) {
           if (!subscriptionMatches(endpoint.events, e.type)) continue;
           if (endpoint.filter && !endpoint.filter(subject())) continue;
+          // In a key's order, only the head is due; the others wait off the due index.
+          const place =
+            endpoint.ordered && orderingKey !== null
+              ? placeOne((sql) => this.stmt(sql), endpoint.id, orderingKey)
+              : null;
+          const due = place?.state === 'waiting' ? null : now;
           insertDelivery.run(
             request.newDeliveryId(),
             accountId,
@@ -628,11 +643,13 @@ export class SqliteStorage implements Storage {
             e.id,
             e.type,
             endpoint.url,
-            now,
-            now,
+            due,
+            due,
             now,
             now,
             orderingKey,
+            place?.state ?? null,
+            place?.seq ?? null,
           );
           deliveries++;
         }
@@ -697,7 +714,8 @@ export class SqliteStorage implements Storage {
     const rows = await this.run(
       () =>
         this.stmt(
-          `SELECT * FROM deliveries WHERE ${where} AND ${notDeletedWebhook('webhook_id')}
+          `SELECT d.*, ${WAITING_FOR} FROM deliveries d
+           WHERE ${where} AND ${notDeletedWebhook('webhook_id')}
            ORDER BY id DESC LIMIT ?`,
         ).all(...args, page.limit) as Row[],
     );
@@ -707,7 +725,7 @@ export class SqliteStorage implements Storage {
   async getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null> {
     return this.run(() => {
       const row = this.stmt(
-        `SELECT d.*, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id
+        `SELECT d.*, e.payload, ${WAITING_FOR} FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.account_id = ? AND d.id = ? AND ${notDeletedWebhook('d.webhook_id')}`,
       ).get(accountId, id) as Row | undefined;
       if (!row) return null;
@@ -735,7 +753,9 @@ export class SqliteStorage implements Storage {
                          WHEN ? THEN ? ELSE NULL END
          WHERE id = ?`,
       ).run(now, now, enabled ? 1 : 0, now, id);
-      return toDelivery(this.stmt('SELECT * FROM deliveries WHERE id = ?').get(id) as Row);
+      return toDelivery(
+        this.stmt(`SELECT d.*, ${WAITING_FOR} FROM deliveries d WHERE d.id = ?`).get(id) as Row,
+      );
     });
     if (delivery === 'no_endpoint') return null;
     if (delivery) this.notify();
@@ -913,6 +933,7 @@ export class SqliteStorage implements Storage {
       attemptCount: num(r.attempt_count),
       autoAttempts: num(r.auto_attempts),
       manual: r.manual_requested === 1,
+      waiting: r.order_state === 'waiting',
     }));
     if (candidates.length === 0) return [];
 
@@ -1056,9 +1077,11 @@ export class SqliteStorage implements Storage {
            last_status_code = :code, last_duration_ms = :duration, last_error = :error,
            last_attempt_at = :started, lease_token = NULL, held = 0, updated_at = :now
          WHERE id = :id AND lease_token = :lease
-         RETURNING manual_requested, created_at, attempt_count`,
+         RETURNING manual_requested, created_at, attempt_count, order_state`,
       );
       const rollups = new RollupBatch();
+      // Deliveries that left `pending` in a key's order: the next of the key may go.
+      const finished: FinishedDelivery[] = [];
       for (const { claim, attempt, outcome, endpointGone } of completed) {
         // The delivery is gone (its webhook was deleted mid-attempt): nothing to record.
         if (!this.insertAttempt(attempt, claim.webhookId)) continue;
@@ -1078,6 +1101,14 @@ export class SqliteStorage implements Storage {
           lease: claim.leaseToken,
         }) as Row | undefined;
         if (updated && outcome.kind !== 'unchanged' && outcome.kind !== 'retry') {
+          if (updated.order_state !== null) {
+            finished.push({
+              deliveryId: claim.deliveryId,
+              webhookId: claim.webhookId,
+              orderingKey: claim.orderingKey,
+              orderState: updated.order_state as OrderState,
+            });
+          }
           rollups.status(
             claim.webhookId,
             claim.accountId,
@@ -1107,6 +1138,9 @@ export class SqliteStorage implements Storage {
         let signalled = signals.get(claim.webhookId);
         if (!signalled) signals.set(claim.webhookId, (signalled = []));
         signalled.push(throttleSignal(succeeded, attempt.statusCode));
+      }
+      if (finished.length > 0 && releaseNext((sql) => this.stmt(sql), finished, now) > 0) {
+        wake = true;
       }
       for (const [webhookId, outcomes] of health) this.recordHealth(webhookId, outcomes, policy);
       writeRollups((sql) => this.stmt(sql), rollups);

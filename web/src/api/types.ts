@@ -52,6 +52,8 @@ export interface Webhook {
   /** Custom headers; in lists, credential-like values come masked. */
   headers?: Record<string, string>;
   filter?: Record<string, unknown> | null;
+  /** SPEC §10: per_key delivers each ordering key's deliveries one at a time, in order. */
+  ordering?: WebhookOrdering;
   created_at: string;
   updated_at: string;
   /** Only in the answer to a create. */
@@ -66,6 +68,8 @@ export interface WebhookThrottle {
   since: string | null;
 }
 
+export type WebhookOrdering = 'none' | 'per_key';
+
 export interface WebhookInput {
   url?: string;
   events?: string[];
@@ -75,6 +79,7 @@ export interface WebhookInput {
   rate_limit_per_minute?: number | null;
   headers?: Record<string, string>;
   filter?: Record<string, unknown> | null;
+  ordering?: WebhookOrdering;
 }
 
 export interface List<T> {
@@ -136,6 +141,8 @@ export interface Delivery {
   last_duration_ms: number | null;
   last_error: string | null;
   next_attempt_at: string | null;
+  /** On a per_key webhook: the delivery at the head of its key that must finish first. */
+  waiting_for?: string | null;
   created_at: string;
   updated_at: string;
   test?: boolean;

@@ -132,6 +132,20 @@ export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: Deli
               </dd>
             </div>
           )}
+          {delivery.waiting_for != null && (
+            <div>
+              <dt>Waiting for</dt>
+              <dd>
+                <a href={href({ name: 'delivery', id: delivery.waiting_for })}>
+                  <code>{delivery.waiting_for}</code>
+                </a>
+                <span className="muted">
+                  {' '}
+                  — sent once that delivery, ahead of it in its key, succeeds or fails for good
+                </span>
+              </dd>
+            </div>
+          )}
           <div>
             <dt>Attempts</dt>
             <dd>{delivery.attempt_count}</dd>

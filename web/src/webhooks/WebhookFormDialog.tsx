@@ -47,6 +47,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
   const [filterText, setFilterText] = useState(() =>
     webhook?.filter ? JSON.stringify(webhook.filter, null, 2) : '',
   );
+  const [ordered, setOrdered] = useState(webhook?.ordering === 'per_key');
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
@@ -76,6 +77,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
       events: normalizeSelection(selection),
       status: enabled ? 'enabled' : 'disabled',
     };
+    const ordering = ordered ? 'per_key' : 'none';
     const rate = trimmedRate === '' ? null : Number(trimmedRate);
     const text = description.trim() === '' ? null : description.trim();
     if (!editing) {
@@ -84,6 +86,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
       if (secret !== '') input.secret = secret;
       if (Object.keys(headers).length > 0) input.headers = headers;
       if (filter !== null) input.filter = filter;
+      if (ordered) input.ordering = ordering;
       return input;
     }
     // An edit sends only what changed, so it cannot undo someone else's change to another field.
@@ -96,6 +99,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
     if (secret !== '') patch.secret = secret;
     if (JSON.stringify(headers) !== JSON.stringify(webhook.headers ?? {})) patch.headers = headers;
     if (JSON.stringify(filter) !== JSON.stringify(webhook.filter ?? null)) patch.filter = filter;
+    if (ordering !== (webhook.ordering ?? 'none')) patch.ordering = ordering;
     return patch;
   };
 
@@ -282,6 +286,30 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
             error={errors.filter}
           />
         )}
+        <Field
+          label="Deliver in order"
+          hint="Events that share an ordering key (a call's call_id, an agent's agent_id) are sent one at a time, in the order they were published: each waits until the one before it succeeded or failed for good. It costs speed: one request in flight per key, and a failing event holds back the rest of its key until it succeeds, runs out of retries, or you retry it."
+          error={errors.ordering}
+        >
+          {(control) => (
+            <div className="switch-row">
+              <input
+                {...control}
+                className="switch"
+                type="checkbox"
+                role="switch"
+                checked={ordered}
+                onChange={(event) => {
+                  setOrdered(event.target.checked);
+                  edited('ordering');
+                }}
+              />
+              <span className="switch-state" aria-hidden="true">
+                {ordered ? 'Per ordering key' : 'Off'}
+              </span>
+            </div>
+          )}
+        </Field>
         <Field
           label="Status"
           hint={

@@ -9,7 +9,8 @@ export type WebhookField =
   | 'description'
   | 'rate_limit_per_minute'
   | 'headers'
-  | 'filter';
+  | 'filter'
+  | 'ordering';
 
 // Checked in this order: a message naming `rate_limit_per_minute` must not fall to `url`.
 const MENTIONS: [RegExp, WebhookField][] = [
@@ -21,6 +22,7 @@ const MENTIONS: [RegExp, WebhookField][] = [
   [/\bsecret\b/i, 'secret'],
   [/\bdescription\b/i, 'description'],
   [/\bstatus\b/i, 'status'],
+  [/\bordering\b/i, 'ordering'],
 ];
 
 export function fieldOfError(error: ApiError): WebhookField | null {

@@ -1,0 +1,93 @@
+// Ordered delivery (issue 14, SPEC §10): one endpoint receives BENCH_ORDERED_EVENTS events
+// (10,000) spread over 1,000 ordering keys, published in batches of 1,000, once with
+// `ordering: "none"` and once with `"per_key"`, on SQLite and on PostgreSQL. Rows: publish →
+// every delivery received, in deliveries/s, and ordered / unordered (goal ≥ 0.7). The receiver
+// answers at once, so the figure is the service's cost of keeping the order: one request in
+// flight per key, and the completion that releases each key's next delivery. PostgreSQL is
+// skipped, with a line on stderr, when none answers at RIZLER_TEST_POSTGRES_URL.
+import { join } from 'node:path';
+import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
+import {
+  ADMIN,
+  DATA,
+  call,
+  startService,
+  stopService,
+  type BenchContext,
+  type Row,
+} from '../context.js';
+import { startCountingReceiver } from '../receiver.js';
+
+const EVENTS = Number(process.env.BENCH_ORDERED_EVENTS ?? 10_000);
+const KEYS = 1000;
+
+async function measure(port: number, key: string, ordering: 'none' | 'per_key') {
+  const receiver = await startCountingReceiver();
+  try {
+    const hook = await call<{ id: string }>(port, key, '/v1/webhooks', {
+      url: receiver.url,
+      events: ['call.ended'],
+      ordering,
+    });
+    const started = performance.now();
+    const done = receiver.waitFor(EVENTS);
+    for (let sent = 0; sent < EVENTS; sent += 1000) {
+      const events = Array.from({ length: Math.min(1000, EVENTS - sent) }, (_, i) => ({
+        event: 'call.ended',
+        data: DATA,
+        ordering_key: `call_${(sent + i) % KEYS}`,
+      }));
+      await call(port, key, '/v1/events/batch', { events });
+    }
+    await done;
+    const seconds = (performance.now() - started) / 1000;
+    await fetch(`http://127.0.0.1:${port}/v1/webhooks/${hook.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    return EVENTS / seconds;
+  } finally {
+    await receiver.close();
+  }
+}
+
+async function rowsFor(engine: string, databaseUrl: string): Promise<Row[]> {
+  const service = await startService(databaseUrl);
+  try {
+    const account = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
+      name: `ordered-${engine}`,
+    });
+    const none = await measure(service.port, account.api_key, 'none');
+    const perKey = await measure(service.port, account.api_key, 'per_key');
+    const label = `${engine}, ${EVENTS} events over ${KEYS} keys, one endpoint`;
+    return [
+      { name: `ordered delivery, ${label}: unordered`, value: none, unit: 'deliveries/s' },
+      { name: `ordered delivery, ${label}: per_key`, value: perKey, unit: 'deliveries/s' },
+      {
+        name: `ordered delivery, ${label}: per_key / unordered`,
+        value: perKey / none,
+        unit: '',
+        note: 'goal ≥ 0.7',
+      },
+    ];
+  } finally {
+    await stopService(service);
+  }
+}
+
+export default async function ordered(ctx: BenchContext): Promise<Row[]> {
+  const rows = await rowsFor('SQLite', `sqlite:${join(ctx.dir, 'ordered.db')}`);
+  let db: TestDatabase;
+  try {
+    db = await createTestDatabase();
+  } catch (err) {
+    process.stderr.write(`bench: PostgreSQL skipped, none at ${ADMIN_URL}: ${String(err)}\n`);
+    return rows;
+  }
+  try {
+    rows.push(...(await rowsFor('PostgreSQL', db.url)));
+  } finally {
+    await db.drop();
+  }
+  return rows;
+}

@@ -1,0 +1,136 @@
+// The PostgreSQL side of ordered delivery per key (../ordering.ts). Publishes and completions
+// of one (webhook, key) pair serialise on a transaction advisory lock of the pair, taken in
+// sorted order by both (no cycle), and held until commit: a publish reads the key's highest
+// seq and whether it has a head after every earlier publish of the key has committed, and a
+// completion that releases the next sees every delivery committed before it. Claims need no
+// lock of their own: only a key's head is ever due, and SKIP LOCKED leases it to one worker.
+import {
+  pairsOf,
+  placeNew,
+  releasesOf,
+  pairKey,
+  type FinishedDelivery,
+  type OrderPlacement,
+  type OrderedInsert,
+  type Ordering,
+} from '../ordering.js';
+import type { Row } from '../rows.js';
+
+type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
+
+async function lockPairs(q: Query, pairs: readonly OrderedInsert[]): Promise<void> {
+  if (pairs.length === 0) return;
+  await q(
+    `SELECT count(pg_advisory_xact_lock(hashtextextended('order:' || w || ':' || k, 0)))
+     FROM (SELECT w, k FROM unnest($1::text[], $2::text[]) AS u(w, k) ORDER BY w, k) AS sorted`,
+    [pairs.map((p) => p.webhookId), pairs.map((p) => p.orderingKey)],
+  );
+}
+
+/**
+ * Places a publish's new ordered deliveries (in acceptance order) in their keys' orders, under
+ * the pairs' locks: the first of a key with nothing pending is its head, the rest wait.
+ */
+export async function placeBatch(
+  q: Query,
+  inserts: readonly OrderedInsert[],
+): Promise<OrderPlacement[]> {
+  if (inserts.length === 0) return [];
+  const pairs = pairsOf(inserts);
+  await lockPairs(q, pairs);
+  const rows = await q(
+    `SELECT u.w, u.k, (SELECT max(order_seq) FROM deliveries d
+         WHERE d.webhook_id = u.w AND d.ordering_key = u.k
+           AND d.order_state IN ('head', 'waiting')) AS seq
+     FROM unnest($1::text[], $2::text[]) AS u(w, k)`,
+    [pairs.map((p) => p.webhookId), pairs.map((p) => p.orderingKey)],
+  );
+  const tails = new Map(
+    rows.map((r) => [pairKey(String(r.w), String(r.k)), r.seq === null ? null : Number(r.seq)]),
+  );
+  return placeNew(inserts, tails);
+}
+
+/**
+ * After a completion: the finished deliveries leave their keys' orders, and each key whose
+ * head finished gets its next waiting delivery as head, due now (parked while the endpoint is
+ * disabled). Returns how many became due.
+ */
+export async function releaseNext(
+  q: Query,
+  finished: readonly FinishedDelivery[],
+  now: number,
+): Promise<number> {
+  const { leave, release } = releasesOf(finished);
+  await lockPairs(q, release);
+  if (leave.length > 0) {
+    await q('UPDATE deliveries SET order_state = NULL WHERE id = ANY($1::text[])', [leave]);
+  }
+  if (release.length === 0) return 0;
+  const promoted = await q(
+    `UPDATE deliveries d SET order_state = 'head', held = false, next_attempt_at = $1::bigint,
+       due_at = CASE WHEN w.status = 'enabled' THEN $1::bigint END
+     FROM unnest($2::text[], $3::text[]) AS u(webhook_id, ordering_key)
+     JOIN webhooks w ON w.id = u.webhook_id
+     CROSS JOIN LATERAL (
+       SELECT n.id FROM deliveries n
+       WHERE n.webhook_id = u.webhook_id AND n.ordering_key = u.ordering_key
+         AND n.order_state = 'waiting'
+       ORDER BY n.order_seq LIMIT 1) AS nx
+     WHERE d.id = nx.id
+       AND NOT EXISTS (
+         SELECT 1 FROM deliveries h
+         WHERE h.webhook_id = u.webhook_id AND h.ordering_key = u.ordering_key
+           AND h.order_state = 'head')
+     RETURNING d.due_at`,
+    [now, release.map((r) => r.webhookId), release.map((r) => r.orderingKey)],
+  );
+  return promoted.filter((r) => r.due_at !== null).length;
+}
+
+/**
+ * Applies a change of the webhook's `ordering` to what is not yet sent (see the SQLite twin).
+ * The caller holds the webhook FOR UPDATE, which waits out and then blocks publishes to it
+ * (they hold KEY SHARE): no publish places a delivery by the old setting after this.
+ */
+export async function switchOrdering(
+  q: Query,
+  webhookId: string,
+  to: Ordering,
+  now: number,
+): Promise<void> {
+  if (to === 'none') {
+    await q(
+      `UPDATE deliveries d SET
+         due_at = CASE WHEN d.order_state = 'waiting' AND d.due_at IS NULL AND w.status = 'enabled'
+                       THEN $2::bigint ELSE d.due_at END,
+         next_attempt_at = coalesce(d.next_attempt_at, $2::bigint),
+         order_state = NULL
+       FROM webhooks w
+       WHERE w.id = $1 AND d.webhook_id = $1 AND d.order_state IS NOT NULL`,
+      [webhookId, now],
+    );
+    return;
+  }
+  await q(
+    `UPDATE deliveries d SET order_state = 'head', order_seq = ranked.seq
+     FROM (SELECT id, row_number() OVER (PARTITION BY ordering_key ORDER BY created_at, id) AS seq
+           FROM deliveries
+           WHERE webhook_id = $1 AND status = 'pending' AND ordering_key IS NOT NULL AND NOT test
+             AND order_state IS NULL) AS ranked
+     WHERE d.id = ranked.id`,
+    [webhookId],
+  );
+  await q(
+    `UPDATE deliveries d SET order_state = 'waiting', held = false,
+       due_at = CASE WHEN d.manual_requested THEN d.due_at END,
+       next_attempt_at = NULL
+     WHERE d.webhook_id = $1 AND d.order_state = 'head' AND d.lease_token IS NULL
+       AND EXISTS (
+         SELECT 1 FROM deliveries o
+         WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key
+           AND o.order_state = 'head' AND o.id <> d.id
+           AND (o.lease_token IS NOT NULL OR o.order_seq < d.order_seq))`,
+    [webhookId],
+  );
+}
