@@ -1048,7 +1048,18 @@ export class PostgresStorage implements Storage {
         });
       }
 
-      const plan = planClaim(candidates, endpoints, request);
+      // Body sizes only for a claim with a byte budget (the worker asks for one only when
+      // its bytes in flight near RIZLER_MAX_BYTES_IN_FLIGHT): octet_length of a TOASTed body
+      // reads its pointer, not the body.
+      let sizes: Map<string, number> | undefined;
+      if (request.maxPayloadBytes !== undefined) {
+        const rows = await q(
+          'SELECT id, octet_length(payload) AS n FROM events WHERE id = ANY($1::text[])',
+          [[...new Set(candidates.map((c) => c.eventId))]],
+        );
+        sizes = new Map(rows.map((r) => [String(r.id), num(r.n)]));
+      }
+      const plan = planClaim(candidates, endpoints, request, sizes);
       await holdBacklog(
         q,
         plan.saturated.map((id) => ({
@@ -1085,7 +1096,9 @@ export class PostgresStorage implements Storage {
            WHERE d.id = u.id
            RETURNING d.id, d.event_id, u.kind
          )
-         SELECT c.id, e.type, e.payload FROM changed c JOIN events e ON e.id = c.event_id
+         SELECT c.id, e.type, octet_length(e.payload) AS payload_bytes,
+           CASE WHEN octet_length(e.payload) <= $8::bigint THEN e.payload END AS payload
+         FROM changed c JOIN events e ON e.id = c.event_id
          WHERE c.kind = 'lease'`,
         [
           now,
@@ -1095,6 +1108,7 @@ export class PostgresStorage implements Storage {
           ids,
           dues,
           kinds,
+          request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER,
         ],
       );
       const events = new Map(leased.map((r) => [String(r.id), r]));
@@ -1107,7 +1121,11 @@ export class PostgresStorage implements Storage {
           toClaimed(
             c,
             webhook,
-            { type: String(event.type), payload: String(event.payload) },
+            {
+              type: String(event.type),
+              payload: strOrNull(event.payload),
+              payloadBytes: num(event.payload_bytes),
+            },
             request,
           ),
         );
@@ -1443,6 +1461,13 @@ export class PostgresStorage implements Storage {
     );
     const disabled = changed.filter(([, s]) => s.disabledReason !== null).map(([id]) => id);
     if (disabled.length > 0) await this.parkEndpoints(q, disabled);
+  }
+
+  async readPayloads(eventIds: readonly string[]): Promise<Map<string, string>> {
+    const rows = await this.query('SELECT id, payload FROM events WHERE id = ANY($1::text[])', [
+      [...eventIds],
+    ]);
+    return new Map(rows.map((r) => [String(r.id), String(r.payload)]));
   }
 
   async nextDueAt(): Promise<number | null> {
