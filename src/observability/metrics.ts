@@ -29,6 +29,11 @@ export class Metrics {
     help: 'Attempts in flight in this process.',
     registers: [this.registry],
   });
+  readonly payloadBytesInFlight = new Gauge({
+    name: 'rizler_delivery_payload_bytes_in_flight',
+    help: 'Bytes of event bodies this process holds for its attempts in flight, each event once however many endpoints it goes to; RIZLER_MAX_BYTES_IN_FLIGHT bounds it.',
+    registers: [this.registry],
+  });
   readonly eventsPublished = new Counter({
     name: 'rizler_events_published_total',
     help: 'Events accepted through POST /v1/events and /v1/events/batch.',
@@ -118,6 +123,7 @@ export class Metrics {
         }
       },
       inFlightChanged: (n: number) => this.inFlight.set(n),
+      payloadBytesChanged: (bytes: number) => this.payloadBytesInFlight.set(bytes),
     };
   }
 }
