@@ -11,7 +11,7 @@ export type ToReceiver =
 
 export type FromReceiver =
   | { type: 'ready'; url: string }
-  | { type: 'count'; count: number; epoch: number }
+  | { type: 'count'; count: number; rejected: number; epoch: number }
   | { type: 'reached'; id: number; count: number; epoch: number }
   | { type: 'arrivals'; entries: [string, number][]; epoch: number };
 
@@ -19,6 +19,8 @@ const send = (m: FromReceiver) => process.send!(m);
 const options = JSON.parse(process.env.BENCH_RECEIVER_OPTIONS ?? '{}') as {
   recordArrivals?: boolean;
   hang?: boolean;
+  delayMs?: number;
+  verifySecret?: string;
   /** The parent's performance.timeOrigin: arrival times are sent on the parent's clock. */
   origin: number;
 };
@@ -29,18 +31,22 @@ let pending: [string, number][] = [];
 const receiver = await startCountingReceiver({
   recordArrivals: options.recordArrivals,
   hang: options.hang,
+  delayMs: options.delayMs,
+  verifySecret: options.verifySecret,
   onArrival: (id, at) => pending.push([id, at + shift]),
 });
 
 let reported = -1;
+let reportedRejected = 0;
 setInterval(() => {
   if (pending.length > 0) {
     send({ type: 'arrivals', entries: pending, epoch });
     pending = [];
   }
-  if (receiver.count !== reported) {
+  if (receiver.count !== reported || receiver.rejected !== reportedRejected) {
     reported = receiver.count;
-    send({ type: 'count', count: reported, epoch });
+    reportedRejected = receiver.rejected ?? 0;
+    send({ type: 'count', count: reported, rejected: reportedRejected, epoch });
   }
 }, 10).unref();
 
@@ -50,6 +56,7 @@ process.on('message', (m: ToReceiver) => {
     receiver.reset();
     pending = [];
     reported = -1;
+    reportedRejected = 0;
   } else {
     void receiver.waitFor(m.total).then(() => {
       // Arrivals first, so that a waiter resolved in the parent finds them in its map.

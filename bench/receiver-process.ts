@@ -12,7 +12,7 @@ import type { CountingReceiver, ReceiverOptions } from './receiver.js';
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'receiver-child.js');
 
 export async function startReceiverProcess(
-  options: Pick<ReceiverOptions, 'recordArrivals' | 'hang'> = {},
+  options: Pick<ReceiverOptions, 'recordArrivals' | 'hang' | 'delayMs' | 'verifySecret'> = {},
 ): Promise<CountingReceiver> {
   const child = fork(CHILD, [], {
     env: {
@@ -27,6 +27,7 @@ export async function startReceiverProcess(
   // Messages from before the latest reset are dropped: `epoch` counts resets.
   let epoch = 0;
   let count = 0;
+  let rejected = 0;
   let nextId = 0;
   const arrivals = new Map<string, number>();
   const waiters = new Map<number, () => void>();
@@ -44,8 +45,10 @@ export async function startReceiverProcess(
         return;
       }
       if (m.epoch !== epoch) return;
-      if (m.type === 'count') count = m.count;
-      else for (const [id, at] of m.entries) if (!arrivals.has(id)) arrivals.set(id, at);
+      if (m.type === 'count') {
+        count = m.count;
+        rejected = m.rejected;
+      } else for (const [id, at] of m.entries) if (!arrivals.has(id)) arrivals.set(id, at);
     });
   });
 
@@ -54,6 +57,9 @@ export async function startReceiverProcess(
     pid: child.pid,
     get count() {
       return count;
+    },
+    get rejected() {
+      return rejected;
     },
     arrivals,
     waitFor(total) {
@@ -67,6 +73,7 @@ export async function startReceiverProcess(
     reset() {
       epoch++;
       count = 0;
+      rejected = 0;
       arrivals.clear();
       send({ type: 'reset', epoch });
     },

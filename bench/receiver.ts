@@ -1,5 +1,7 @@
 // The bench's receiver: a bare node:http server answering 200 at once, counting requests.
-// Options: record when each event first arrived (latency), or never answer (a hanging endpoint).
+// Options: record when each event first arrived (latency), never answer (a hanging endpoint),
+// answer after a delay (a slow one), or check every body (intact deliveries).
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -8,6 +10,8 @@ export interface CountingReceiver {
   /** The receiver's own process, when it runs in one (startReceiverProcess), for its CPU. */
   pid?: number;
   count: number;
+  /** With `verifySecret`: requests whose body failed a check (see ReceiverOptions). */
+  rejected?: number;
   /**
    * With `recordArrivals`: performance.now() when each event id (`webhook-id`) first arrived;
    * compare with performance.now() taken in the same process. Cleared by reset().
@@ -26,18 +30,53 @@ export interface ReceiverOptions {
   hang?: boolean;
   /** Called with each event id's first arrival (with `recordArrivals`). */
   onArrival?: (id: string, at: number) => void;
+  /** Answer after this many milliseconds (a slow endpoint). */
+  delayMs?: number;
+  /**
+   * Read every body and check it: `X-Rizler-Signature` under this secret (the bytes are the
+   * ones the service signed), and, when `data.sha256` is present, that it is the SHA-256 of
+   * `data.text` (the content is the one published). Failures are counted in `rejected`.
+   */
+  verifySecret?: string;
+}
+
+/** Whether a body passes the checks of `verifySecret` (see ReceiverOptions). */
+export function intactBody(body: Buffer, signature: unknown, secret: string): boolean {
+  const expected = Buffer.from('sha256=' + createHmac('sha256', secret).update(body).digest('hex'));
+  const given = Buffer.from(typeof signature === 'string' ? signature : '');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+  try {
+    const { data } = JSON.parse(body.toString('utf8')) as {
+      data?: { text?: unknown; sha256?: unknown };
+    };
+    if (data?.sha256 === undefined) return true;
+    return (
+      typeof data.text === 'string' &&
+      createHash('sha256').update(data.text).digest('hex') === data.sha256
+    );
+  } catch {
+    return false;
+  }
 }
 
 export async function startCountingReceiver(
   options: ReceiverOptions = {},
 ): Promise<CountingReceiver> {
   let waiters: { total: number; resolve: () => void }[] = [];
-  const state = { count: 0 };
+  const state = { count: 0, rejected: 0 };
   const arrivals = new Map<string, number>();
   const server: Server = createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    if (options.verifySecret === undefined) req.resume();
+    else req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       state.count++;
+      if (
+        options.verifySecret !== undefined &&
+        !intactBody(Buffer.concat(chunks), req.headers['x-rizler-signature'], options.verifySecret)
+      ) {
+        state.rejected++;
+      }
       if (options.recordArrivals) {
         const id = req.headers['webhook-id'];
         if (typeof id === 'string' && !arrivals.has(id)) {
@@ -46,10 +85,14 @@ export async function startCountingReceiver(
           options.onArrival?.(id, at);
         }
       }
-      if (!options.hang) {
+      const answer = () => {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
         res.end('ok');
-      }
+      };
+      if (options.hang) {
+        // never answered
+      } else if (options.delayMs) setTimeout(answer, options.delayMs);
+      else answer();
       if (waiters.length > 0 && waiters.some((w) => state.count >= w.total)) {
         const due = waiters.filter((w) => state.count >= w.total);
         waiters = waiters.filter((w) => state.count < w.total);
@@ -65,6 +108,9 @@ export async function startCountingReceiver(
     get count() {
       return state.count;
     },
+    get rejected() {
+      return state.rejected;
+    },
     arrivals,
     waitFor(total) {
       if (state.count >= total) return Promise.resolve();
@@ -72,6 +118,7 @@ export async function startCountingReceiver(
     },
     reset() {
       state.count = 0;
+      state.rejected = 0;
       arrivals.clear();
     },
     async close() {

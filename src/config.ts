@@ -173,6 +173,16 @@ function size(env: Env, name: string, fallback: number): number {
   return Number(match[1]) * unit;
 }
 
+function bytesInFlight(env: Env): number {
+  const value = size(env, 'RIZLER_MAX_BYTES_IN_FLIGHT', 64 * 1024 ** 2);
+  if (value < 1024 ** 2) {
+    throw new Error(
+      `RIZLER_MAX_BYTES_IN_FLIGHT must be at least 1MiB, so that the largest event body (256 KiB) fits, not "${env.RIZLER_MAX_BYTES_IN_FLIGHT}"`,
+    );
+  }
+  return value;
+}
+
 function adminToken(env: Env): string | null {
   const token = text(env, 'RIZLER_ADMIN_TOKEN');
   if (token !== null && token.length < MIN_ADMIN_TOKEN_LENGTH) {
@@ -287,10 +297,13 @@ export function loadConfig(env: Env = process.env): Config {
     // connections sat idle during every commit (bench, one endpoint: 5.9k deliveries/s at 64,
     // 7.2k at 128). A hanging endpoint holds at most 1/4 of the worker's slots.
     maxInFlightPerEndpoint: int(env, 'RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT', 128, 1),
-    // 64 MiB of event bodies: 1,000 events of 245 KiB to five endpoints otherwise drove one
-    // process to 1.1 GB resident. A claim stops when the budget is spent (it may overshoot by
-    // one claim's bodies, 64 × 256 KiB at most).
-    maxBytesInFlight: int(env, 'RIZLER_MAX_BYTES_IN_FLIGHT', 64 * 1024 * 1024, 1024),
+    // 64 MiB of event bodies, each held once however many endpoints it goes to (worker/
+    // payload-cache.ts); near the budget a claim leases only what fits it. With 1,000 events
+    // of 245 KiB to five endpoints the process peaked at 958 MB resident before (a copy per
+    // delivery and per thread); see the README's memory row for the figure with this rule.
+    // At 300 ms an answer, 64 MiB of 245 KiB bodies to five endpoints is still over 4,000
+    // deliveries/s. At least 1 MiB, so that the largest event body (256 KiB) always fits.
+    maxBytesInFlight: bytesInFlight(env),
     // 2 probes: enough to see a failing endpoint recover (each success adds one), few enough
     // that 100 dead endpoints hold 200 attempts.
     endpointProbes: int(env, 'RIZLER_ENDPOINT_PROBES', 2, 1),

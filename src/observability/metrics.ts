@@ -36,6 +36,11 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   });
+  readonly payloadBytesInFlight = new Gauge({
+    name: 'rizler_delivery_payload_bytes_in_flight',
+    help: 'Bytes of event bodies this process holds for its attempts in flight, each event once however many endpoints it goes to; RIZLER_MAX_BYTES_IN_FLIGHT bounds it.',
+    registers: [this.registry],
+  });
   readonly eventsPublished = new Counter({
     name: 'rizler_events_published_total',
     help: 'Events accepted through POST /v1/events and /v1/events/batch.',
@@ -140,6 +145,7 @@ export class Metrics {
         }
       },
       inFlightChanged: (n: number) => this.inFlight.set(n),
+      payloadBytesChanged: (bytes: number) => this.payloadBytesInFlight.set(bytes),
     };
   }
 }

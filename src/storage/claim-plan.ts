@@ -8,7 +8,8 @@
 // holds its whole due backlog at once, not only the rows this claim read, so the next claim
 // reads other endpoints' deliveries instead of the rest of that backlog. When the claim may
 // lease fewer than it could, it takes them in turn across accounts and endpoints
-// (fair-share.ts).
+// (fair-share.ts). A claim with a byte budget (`maxPayloadBytes`) leases, in that order, only
+// as many as fit it, each event's body counted once.
 import { fairOrder } from './fair-share.js';
 import { effectiveCap } from './throttle.js';
 import type { ClaimRequest, ClaimedDelivery, Webhook } from './types.js';
@@ -62,10 +63,40 @@ export function refill(bucket: EndpointBucket, now: number): number {
   return Math.min(capacity, bucket.tokens + (elapsed * capacity) / 60_000);
 }
 
+/**
+ * The deliveries of `lease` whose bodies fit `maxBytes`, each event counted once (its
+ * deliveries to several endpoints share one body in the worker). Once a body does not fit, its
+ * endpoint takes nothing more in this claim, so each endpoint still goes in due order.
+ * `sizes`: body bytes by event id.
+ */
+export function withinBytes<C extends Pick<ClaimCandidate, 'eventId' | 'webhookId'>>(
+  lease: readonly C[],
+  sizes: ReadonlyMap<string, number>,
+  maxBytes: number,
+): C[] {
+  const counted = new Set<string>();
+  const stopped = new Set<string | null>();
+  let total = 0;
+  return lease.filter((c) => {
+    if (stopped.has(c.webhookId)) return false;
+    if (counted.has(c.eventId)) return true;
+    const bytes = sizes.get(c.eventId) ?? 0;
+    if (total + bytes > maxBytes) {
+      stopped.add(c.webhookId);
+      return false;
+    }
+    total += bytes;
+    counted.add(c.eventId);
+    return true;
+  });
+}
+
 export function planClaim(
   candidates: readonly ClaimCandidate[],
   endpoints: ReadonlyMap<string, EndpointBucket>,
-  request: Pick<ClaimRequest, 'now' | 'maxInFlightPerEndpoint' | 'limit'>,
+  request: Pick<ClaimRequest, 'now' | 'maxInFlightPerEndpoint' | 'limit' | 'maxPayloadBytes'>,
+  /** Body bytes by event id; needed when the request has `maxPayloadBytes`. */
+  payloadSizes?: ReadonlyMap<string, number>,
 ): ClaimPlan {
   const plan: ClaimPlan = { lease: [], defer: [], hold: [], saturated: [], park: [], buckets: [] };
   const byEndpoint = new Map<string, ClaimCandidate[]>();
@@ -105,6 +136,8 @@ export function planClaim(
   // More leasable than the claim may take: in turn across accounts, then endpoints. What is
   // left out stays due, untouched, for the next claim.
   plan.lease = fairOrder(grantable, request.limit);
+  if (request.maxPayloadBytes !== undefined && payloadSizes)
+    plan.lease = withinBytes(plan.lease, payloadSizes, request.maxPayloadBytes);
   if (plan.lease.length < grantable.length && plan.saturated.length > 0) {
     // A saturated endpoint's backlog is held whole; those it had room for stay due now.
     const leased = new Set(plan.lease);
@@ -123,11 +156,19 @@ export function planClaim(
   return plan;
 }
 
-/** What the worker gets for one leased delivery: the endpoint as it is now, the event body. */
+/**
+ * What the worker gets for one leased delivery: the endpoint as it is now, the event body (or
+ * null, when the claim left it to be read at send time) and its size.
+ */
 export function toClaimed(
   c: ClaimCandidate,
   webhook: Webhook,
-  event: { type: string; payload: string; traceparent?: string | null },
+  event: {
+    type: string;
+    payload: string | null;
+    payloadBytes: number;
+    traceparent?: string | null;
+  },
   request: Pick<ClaimRequest, 'now' | 'leaseToken'>,
 ): ClaimedDelivery {
   const sealedSecrets = [webhook.sealedSecret];
@@ -148,6 +189,7 @@ export function toClaimed(
     orderingKey: c.orderingKey,
     url: webhook.url,
     payload: event.payload,
+    payloadBytes: event.payloadBytes,
     attempt: c.attemptCount + 1,
     autoAttempts: c.autoAttempts,
     trigger: c.manual ? 'manual' : 'auto',

@@ -204,6 +204,18 @@ export interface ClaimRequest {
   maxInFlightPerEndpoint: number;
   /** Rate for endpoints that set none. */
   defaultRateLimitPerMinute: number;
+  /**
+   * Event bodies of at most this many bytes come with the claim; a larger one comes as
+   * `payload: null` with its size, for the worker to read when it sends it (readPayloads).
+   * Absent: every body comes with the claim.
+   */
+  inlinePayloadBytes?: number;
+  /**
+   * Bytes of event bodies the claim may lease, each event counted once however many of its
+   * deliveries it leases: leasing stops before the sum would pass it, and the rest stays due.
+   * Absent: no bound.
+   */
+  maxPayloadBytes?: number;
 }
 
 /** Everything a worker needs to send one attempt, read in the claim. */
@@ -217,7 +229,10 @@ export interface ClaimedDelivery {
   /** Sent as X-Rizler-Ordering-Key (SPEC §10). */
   orderingKey: string | null;
   url: string;
-  payload: string;
+  /** The exact body; null when it is larger than the claim's `inlinePayloadBytes`. */
+  payload: string | null;
+  /** The body's size in UTF-8 bytes. */
+  payloadBytes: number;
   /** The number this attempt will carry (X-Rizler-Attempt). */
   attempt: number;
   /** Automatic attempts made before this one. */
@@ -365,6 +380,11 @@ export interface Storage extends AccessStorage {
     policy: CompletionPolicy,
     next?: ClaimRequest,
   ): Promise<ClaimedDelivery[]>;
+  /**
+   * The bodies of these events, by id: what a claim left out (`inlinePayloadBytes`), read when
+   * the worker sends them. An id with no event (purged) is absent from the answer.
+   */
+  readPayloads(eventIds: readonly string[]): Promise<Map<string, string>>;
   /** Earliest time a delivery falls due, or null when none is scheduled: the worker's alarm. */
   nextDueAt(): Promise<number | null>;
   /** Calls back when deliveries may have become due (publish, retry, enable); returns unsubscribe. */

@@ -2,7 +2,9 @@
 // One DeliveryWorker per process. It claims due deliveries in batches under a lease, sends
 // each without waiting for the others, and records finished attempts in batched
 // transactions. Caps live in the claim (per endpoint, across all workers) and here (per
-// process), so a hanging endpoint can hold only its own slots.
+// process), so a hanging endpoint can hold only its own slots. Event bodies are held once per
+// event (payload-cache.ts) and bounded in bytes as well as in number: a claim near the budget
+// leases only what fits, and a large body is read just before it is sent, not in the claim.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { nextRetry } from '../core/retry.js';
@@ -16,6 +18,7 @@ import type {
 } from '../storage/index.js';
 import type { ThrottleSettings } from '../storage/throttle.js';
 import type { Tracing } from '../observability/tracing.js';
+import { BodyArena, PayloadCache, type Body } from './payload-cache.js';
 import type { AttemptResult, AttemptSender } from './sender.js';
 
 export interface WorkerSettings {
@@ -24,8 +27,13 @@ export interface WorkerSettings {
   claimBatchSize: number;
   maxInFlight: number;
   maxInFlightPerEndpoint: number;
-  /** Bytes of event bodies in flight; no claim starts while they are spent. */
+  /**
+   * Bytes of event bodies held for the attempts in flight, each event once: a claim leases
+   * only what fits what is left (RIZLER_MAX_BYTES_IN_FLIGHT). Absent: no bound.
+   */
   maxBytesInFlight?: number;
+  /** Bodies larger than this are read just before they are sent (default INLINE_PAYLOAD_BYTES). */
+  inlinePayloadBytes?: number;
   /** The adaptive per-endpoint concurrency the completions keep (storage/throttle.ts). */
   throttle?: ThrottleSettings;
   endpointRateLimit: number;
@@ -36,6 +44,8 @@ export interface WorkerSettings {
 export interface WorkerObserver {
   attemptFinished?(claim: ClaimedDelivery, result: AttemptResult, outcome: AttemptOutcome): void;
   inFlightChanged?(inFlight: number): void;
+  /** Bytes of event bodies held for attempts in flight, after every change. */
+  payloadBytesChanged?(bytes: number): void;
 }
 
 export interface WorkerDeps {
@@ -79,6 +89,23 @@ const REFILL_MARGIN = 8;
 
 const MAX_RECORD_BATCH = 256;
 
+/**
+ * Bodies up to this size come with the claim, as today's traffic does (most are under 2 KiB):
+ * no read of their own. Larger ones (transcripts) are read after the claim, in one query for
+ * the claim's events, and shared with the sending thread rather than copied per delivery.
+ */
+export const INLINE_PAYLOAD_BYTES = 8 * 1024;
+
+/**
+ * The largest body an event can have (SPEC §7, 256 KiB; events/routes.ts refuses more). A
+ * claim whose every delivery could be that large and still fit the byte budget needs no
+ * sizes: only near the budget does the claim read them (one more query, large bodies only).
+ */
+const LARGEST_PAYLOAD_BYTES = 256 * 1024;
+
+/** Reads of late bodies that fail are tried again this many times before the attempt fails. */
+const BODY_READ_TRIES = 5;
+
 export class DeliveryWorker {
   private readonly now: () => number;
   private readonly random: () => number;
@@ -86,9 +113,11 @@ export class DeliveryWorker {
   private claimSeq = 0;
   private running = false;
   private inFlight = 0;
-  private bytesInFlight = 0;
   /** Slots promised to claims under way, so two claims never overfill maxInFlight. */
   private claiming = 0;
+  /** Body bytes promised to claims under way, likewise for maxBytesInFlight. */
+  private claimingBytes = 0;
+  private readonly payloads: PayloadCache;
   private completions: CompletedAttempt[] = [];
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
@@ -101,10 +130,22 @@ export class DeliveryWorker {
   constructor(private readonly deps: WorkerDeps) {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    // The arena has room for the budget and a quarter more: bodies are counted in bytes but
+    // take whole pages, and a free run may be too short for the next one.
+    const max = deps.settings.maxBytesInFlight;
+    this.payloads = new PayloadCache(
+      max === undefined ? null : new BodyArena(max + max / 4),
+      (bytes) => deps.observer?.payloadBytesChanged?.(bytes),
+    );
   }
 
   get activeAttempts(): number {
     return this.inFlight;
+  }
+
+  /** The bodies held for the attempts in flight (tests read its counts). */
+  get payloadCache(): PayloadCache {
+    return this.payloads;
   }
 
   start(): void {
@@ -163,9 +204,11 @@ export class DeliveryWorker {
         continue;
       }
       let claimed: ClaimedDelivery[];
+      const budget = this.byteBudget(limit);
       this.claiming += limit;
+      this.claimingBytes += budget.reserve;
       try {
-        claimed = await storage.claimDue(this.claimRequest(limit));
+        claimed = await storage.claimDue(this.claimRequest(limit, budget.bound));
         failures = 0;
       } catch (err) {
         failures++;
@@ -174,8 +217,9 @@ export class DeliveryWorker {
         continue;
       } finally {
         this.claiming -= limit;
+        this.claimingBytes -= budget.reserve;
       }
-      for (const claim of claimed) this.attempt(claim);
+      this.admit(claimed);
       if (claimed.length > 0 && claimed.length === limit) {
         // A full batch: more may be due. Yield so responses and completions get the loop.
         await new Promise((resolve) => setImmediate(resolve));
@@ -185,23 +229,43 @@ export class DeliveryWorker {
     }
   }
 
-  /** How many deliveries a claim may lease now: the batch size, within maxInFlight. */
+  /**
+   * How many deliveries a claim may lease now: the batch size, within maxInFlight; none while
+   * the byte budget is spent.
+   */
   private room(): number {
     const { settings } = this.deps;
-    if (this.bytesInFlight >= (settings.maxBytesInFlight ?? Infinity)) return 0;
+    if (this.payloads.bytes + this.claimingBytes >= (settings.maxBytesInFlight ?? Infinity))
+      return 0;
     return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
   }
 
-  private claimRequest(limit: number): ClaimRequest {
+  /**
+   * The body bytes a claim of `limit` may bring: `reserve` is promised to it while it runs;
+   * `bound` is the claim's maxPayloadBytes, set only when `limit` bodies of the largest size
+   * would not fit what is left (so a claim of small bodies reads no sizes).
+   */
+  private byteBudget(limit: number): { reserve: number; bound: number | undefined } {
+    const max = this.deps.settings.maxBytesInFlight;
+    if (max === undefined || limit <= 0) return { reserve: 0, bound: undefined };
+    const left = Math.max(0, max - this.payloads.bytes - this.claimingBytes);
+    const worst = limit * LARGEST_PAYLOAD_BYTES;
+    return worst <= left ? { reserve: worst, bound: undefined } : { reserve: left, bound: left };
+  }
+
+  private claimRequest(limit: number, maxPayloadBytes: number | undefined): ClaimRequest {
     const { settings } = this.deps;
-    return {
+    const request: ClaimRequest = {
       leaseToken: `${this.workerId}:${++this.claimSeq}`,
       limit,
       leaseMs: settings.leaseMs,
       now: this.now(),
       maxInFlightPerEndpoint: settings.maxInFlightPerEndpoint,
       defaultRateLimitPerMinute: settings.endpointRateLimit,
+      inlinePayloadBytes: settings.inlinePayloadBytes ?? INLINE_PAYLOAD_BYTES,
     };
+    if (maxPayloadBytes !== undefined) request.maxPayloadBytes = maxPayloadBytes;
+    return request;
   }
 
   /** Sleep until the earliest scheduled delivery, but never longer than the poll interval. */
@@ -216,15 +280,56 @@ export class DeliveryWorker {
     }
   }
 
+  /**
+   * Starts the attempts a claim leased. Each takes a reference to its event's body (one copy
+   * per event, however many endpoints); the bodies the claim left out are read in one query
+   * for all of them, and each attempt starts sending as soon as its own is there.
+   */
+  private admit(claimed: ClaimedDelivery[]): void {
+    const missing = new Set<string>();
+    for (const claim of claimed) {
+      this.payloads.retain(claim.eventId, claim.payloadBytes, claim.payload);
+      // The cache holds the body now; the claim lives on until its attempt is recorded.
+      claim.payload = null;
+      if (!this.payloads.has(claim.eventId)) missing.add(claim.eventId);
+    }
+    if (missing.size > 0) {
+      const read = this.readBodies([...missing]);
+      for (const eventId of missing) {
+        this.payloads.fill(
+          eventId,
+          read.then((texts) => {
+            const text = texts.get(eventId);
+            if (text === undefined) throw new Error('the event is no longer stored');
+            return text;
+          }),
+        );
+      }
+      // Each attempt awaits its own body; this only keeps a failed read from going unheard.
+      read.catch(() => {});
+    }
+    for (const claim of claimed) this.attempt(claim);
+  }
+
+  /** The bodies of these events; a failing read is tried again, briefly. */
+  private async readBodies(eventIds: string[]): Promise<Map<string, string>> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.deps.storage.readPayloads(eventIds);
+      } catch (err) {
+        if (tries >= BODY_READ_TRIES) throw err;
+        this.deps.logger.warn({ err, events: eventIds.length }, 'reading bodies failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** tries));
+      }
+    }
+  }
+
   private attempt(claim: ClaimedDelivery): void {
     this.inFlight++;
-    // UTF-16 code units: what the string costs in memory, near enough.
-    const bytes = claim.payload.length;
-    this.bytesInFlight += bytes;
     this.deps.observer?.inFlightChanged?.(this.inFlight);
     void this.send(claim).finally(() => {
       this.inFlight--;
-      this.bytesInFlight -= bytes;
+      this.payloads.release(claim.eventId);
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();
     });
@@ -235,13 +340,16 @@ export class DeliveryWorker {
     const traced = this.deps.tracing?.attempt(claim);
     let result: AttemptResult;
     try {
+      let payload: Body | Promise<Body> | null = this.payloads.body(claim.eventId);
+      if (payload === null) throw new Error('the event body was not read');
+      payload = await payload;
       result = await sender.send({
         url: claim.url,
         eventId: claim.eventId,
         eventType: claim.eventType,
         deliveryId: claim.deliveryId,
         attempt: claim.attempt,
-        payload: claim.payload,
+        payload,
         orderingKey: claim.orderingKey,
         secrets: claim.sealedSecrets.map((s) => secrets.open(s)),
         headers: claim.headers,
@@ -305,7 +413,9 @@ export class DeliveryWorker {
     const limit = this.running
       ? Math.max(0, Math.min(this.room(), batch.length + REFILL_MARGIN))
       : 0;
+    const budget = this.byteBudget(limit);
     this.claiming += limit;
+    this.claimingBytes += budget.reserve;
     try {
       const claimed = await this.deps.storage.completeAttempts(
         batch,
@@ -314,12 +424,13 @@ export class DeliveryWorker {
           autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
           throttle: this.deps.settings.throttle,
         },
-        limit > 0 ? this.claimRequest(limit) : undefined,
+        limit > 0 ? this.claimRequest(limit, budget.bound) : undefined,
       );
-      for (const claim of claimed) this.attempt(claim);
+      this.admit(claimed);
       return { limit, claimed: claimed.length };
     } finally {
       this.claiming -= limit;
+      this.claimingBytes -= budget.reserve;
     }
   }
 

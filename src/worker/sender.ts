@@ -14,8 +14,11 @@ export interface OutgoingAttempt {
   eventType: string;
   deliveryId: string;
   attempt: number;
-  /** The exact body: compact JSON of id, event, timestamp, data. */
-  payload: string;
+  /**
+   * The exact body: compact JSON of id, event, timestamp, data. A large one comes as its UTF-8
+   * bytes in shared memory (payload-cache.ts), signed and sent as they are, never copied.
+   */
+  payload: string | Uint8Array;
   /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
   secrets: string[];
   /** The endpoint's custom headers (SPEC §11); the system's own headers come after them. */

@@ -865,6 +865,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           orderingKey: null,
           url: 'https://example.com/hooks',
           payload: event.payload,
+          payloadBytes: Buffer.byteLength(event.payload),
           attempt: 1,
           autoAttempts: 0,
           trigger: 'auto',
@@ -1102,6 +1103,62 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(again.map((c) => [c.deliveryId, c.attempt, c.trigger])).toEqual([
         [delivery.id, 1, 'auto'],
       ]);
+    });
+  });
+
+  describe('event bodies in the claim', () => {
+    /** An event with `text` in its body, due at `now`. */
+    async function publishBody(accountId: string, text: string, now = T) {
+      const id = nextId('evt');
+      const timestamp = '2023-11-14T22:13:20Z';
+      const payload = JSON.stringify({ id, event: 'transcript.ready', timestamp, data: { text } });
+      await storage.publish({
+        accountId,
+        events: [{ id, type: 'transcript.ready', timestamp, payload, idempotencyKey: null }],
+        newDeliveryId: () => nextId('dlv'),
+        now,
+        idempotencyWindowMs: DAY,
+      });
+      return { id, payload };
+    }
+
+    it('leaves a body over inlinePayloadBytes out, with its size in bytes, for readPayloads', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const small = await publishBody(account.id, 'short');
+      // Multi-byte characters: the size is in UTF-8 bytes, not characters.
+      const large = await publishBody(account.id, 'é🎧 '.repeat(3000));
+      const claimed = await claim(storage, T, { inlinePayloadBytes: 4096 });
+      const byEvent = new Map(claimed.map((c) => [c.eventId, c]));
+      expect(byEvent.get(small.id)).toMatchObject({
+        payload: small.payload,
+        payloadBytes: Buffer.byteLength(small.payload),
+      });
+      expect(byEvent.get(large.id)).toMatchObject({
+        payload: null,
+        payloadBytes: Buffer.byteLength(large.payload),
+      });
+      const read = await storage.readPayloads([large.id, small.id, 'evt_purged']);
+      expect(read.get(large.id)).toBe(large.payload);
+      expect(read.get(small.id)).toBe(small.payload);
+      expect(read.has('evt_purged')).toBe(false);
+    });
+
+    it('leases only the bodies that fit maxPayloadBytes, each event counted once; the rest stays due', async () => {
+      const account = await makeAccount(storage);
+      for (let i = 0; i < 3; i++) await makeWebhook(storage, account.id);
+      const events = [];
+      for (let i = 0; i < 4; i++)
+        events.push(await publishBody(account.id, 'x'.repeat(10_000), T + i * SECOND));
+      const size = Buffer.byteLength(events[0]!.payload);
+      const first = await claim(storage, T + 10 * SECOND, { maxPayloadBytes: 2.5 * size });
+      // The two oldest events to all three endpoints: six deliveries, two bodies.
+      expect(first).toHaveLength(6);
+      expect(new Set(first.map((c) => c.eventId))).toEqual(new Set([events[0]!.id, events[1]!.id]));
+      expect(await claim(storage, T + 10 * SECOND, { maxPayloadBytes: size - 1 })).toEqual([]);
+      const rest = await claim(storage, T + 10 * SECOND);
+      expect(rest).toHaveLength(6);
+      expect(new Set(rest.map((c) => c.eventId))).toEqual(new Set([events[2]!.id, events[3]!.id]));
     });
   });
 

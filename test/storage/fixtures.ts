@@ -142,6 +142,10 @@ export function claim(
     now,
     maxInFlightPerEndpoint: options.maxInFlightPerEndpoint ?? 100,
     defaultRateLimitPerMinute: options.defaultRateLimitPerMinute ?? 100_000,
+    ...(options.inlinePayloadBytes === undefined
+      ? {}
+      : { inlinePayloadBytes: options.inlinePayloadBytes }),
+    ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
   });
 }
 

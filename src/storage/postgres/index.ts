@@ -1220,7 +1220,18 @@ export class PostgresStorage implements Storage {
         });
       }
 
-      const plan = planClaim(candidates, endpoints, request);
+      // Body sizes only for a claim with a byte budget (the worker asks for one only when
+      // its bytes in flight near RIZLER_MAX_BYTES_IN_FLIGHT): octet_length of a TOASTed body
+      // reads its pointer, not the body.
+      let sizes: Map<string, number> | undefined;
+      if (request.maxPayloadBytes !== undefined) {
+        const rows = await q(
+          'SELECT id, octet_length(payload) AS n FROM events WHERE id = ANY($1::text[])',
+          [[...new Set(candidates.map((c) => c.eventId))]],
+        );
+        sizes = new Map(rows.map((r) => [String(r.id), num(r.n)]));
+      }
+      const plan = planClaim(candidates, endpoints, request, sizes);
       await holdBacklog(
         q,
         plan.saturated.map((id) => ({
@@ -1257,8 +1268,10 @@ export class PostgresStorage implements Storage {
            WHERE d.id = u.id
            RETURNING d.id, d.event_id, u.kind
          )
-         SELECT c.id, e.type, e.payload, e.traceparent FROM changed c
-         JOIN events e ON e.id = c.event_id
+         SELECT c.id, e.type, octet_length(e.payload) AS payload_bytes,
+           CASE WHEN octet_length(e.payload) <= $8::bigint THEN e.payload END AS payload,
+           e.traceparent
+         FROM changed c JOIN events e ON e.id = c.event_id
          WHERE c.kind = 'lease'`,
         [
           now,
@@ -1268,6 +1281,7 @@ export class PostgresStorage implements Storage {
           ids,
           dues,
           kinds,
+          request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER,
         ],
       );
       const events = new Map(leased.map((r) => [String(r.id), r]));
@@ -1282,7 +1296,8 @@ export class PostgresStorage implements Storage {
             webhook,
             {
               type: String(event.type),
-              payload: String(event.payload),
+              payload: strOrNull(event.payload),
+              payloadBytes: num(event.payload_bytes),
               traceparent: strOrNull(event.traceparent),
             },
             request,
@@ -1671,6 +1686,13 @@ export class PostgresStorage implements Storage {
       if (reason)
         await this.operational.publishAbout(q, id, (w) => webhookDisabled(w, reason), policy.now);
     }
+  }
+
+  async readPayloads(eventIds: readonly string[]): Promise<Map<string, string>> {
+    const rows = await this.query('SELECT id, payload FROM events WHERE id = ANY($1::text[])', [
+      [...eventIds],
+    ]);
+    return new Map(rows.map((r) => [String(r.id), String(r.payload)]));
   }
 
   async nextDueAt(): Promise<number | null> {

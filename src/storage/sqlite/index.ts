@@ -958,7 +958,17 @@ export class SqliteStorage implements Storage {
       });
     }
 
-    const plan = planClaim(candidates, endpoints, request);
+    // Body sizes only for a claim with a byte budget: octet_length reads the record header,
+    // not the body (2,000 bodies of 245 KiB: 2.5 ms, against 1.5 s for length()).
+    let sizes: Map<string, number> | undefined;
+    if (request.maxPayloadBytes !== undefined) {
+      const rows = this.stmt(
+        `SELECT id, octet_length(payload) AS n FROM events
+         WHERE id IN (SELECT value FROM json_each(?))`,
+      ).all(JSON.stringify([...new Set(candidates.map((c) => c.eventId))])) as Row[];
+      sizes = new Map(rows.map((r) => [String(r.id), num(r.n)]));
+    }
+    const plan = planClaim(candidates, endpoints, request, sizes);
 
     // A candidate may come from the held rows: each outcome sets `held` as well as `due_at`.
     const park = this.stmt('UPDATE deliveries SET due_at = NULL, held = 0 WHERE id = ?');
@@ -984,12 +994,17 @@ export class SqliteStorage implements Storage {
     const lease = this.stmt(
       'UPDATE deliveries SET due_at = ?, lease_token = ?, held = 0 WHERE id = ?',
     );
-    const payloads = this.stmt('SELECT payload, type, traceparent FROM events WHERE id = ?');
+    const payloads = this.stmt(
+      `SELECT type, octet_length(payload) AS bytes,
+         CASE WHEN octet_length(payload) <= ? THEN payload END AS payload, traceparent
+       FROM events WHERE id = ?`,
+    );
+    const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
     const claimed: ClaimedDelivery[] = [];
     for (const c of plan.lease) {
       lease.run(now + request.leaseMs, request.leaseToken, c.deliveryId);
       const endpoint = endpoints.get(c.webhookId!)!;
-      const event = payloads.get(c.eventId) as Row;
+      const event = payloads.get(inline, c.eventId) as Row;
       const webhook = endpoint.webhook;
       claimed.push(
         toClaimed(
@@ -997,7 +1012,8 @@ export class SqliteStorage implements Storage {
           webhook,
           {
             type: String(event.type),
-            payload: String(event.payload),
+            payload: strOrNull(event.payload),
+            payloadBytes: num(event.bytes),
             traceparent: strOrNull(event.traceparent),
           },
           request,
@@ -1223,6 +1239,15 @@ export class SqliteStorage implements Storage {
       });
       this.operational.publishAbout(webhookId, (w) => webhookDisabled(w, reason), policy.now);
     }
+  }
+
+  async readPayloads(eventIds: readonly string[]): Promise<Map<string, string>> {
+    return this.run(() => {
+      const rows = this.stmt(
+        'SELECT id, payload FROM events WHERE id IN (SELECT value FROM json_each(?))',
+      ).all(JSON.stringify(eventIds)) as Row[];
+      return new Map(rows.map((r) => [String(r.id), String(r.payload)]));
+    });
   }
 
   async nextDueAt(): Promise<number | null> {

@@ -1,0 +1,198 @@
+// Large event bodies (issue 18's memory point), on both engines with the real sending thread:
+// the worker holds each event's body once however many endpoints it goes to, never holds more
+// body bytes than RIZLER_MAX_BYTES_IN_FLIGHT (every change of the metric is observed, not
+// sampled), and a body read just before sending arrives byte for byte, correctly signed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createSecretBox } from '../../src/core/secret-box.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { verifySignature, verifyWebhook } from '../../src/receiver/index.js';
+import type { Storage } from '../../src/storage/index.js';
+import { PostgresStorage } from '../../src/storage/postgres/index.js';
+import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { buildDelivery } from '../../src/worker/delivery.js';
+import { INLINE_PAYLOAD_BYTES, type DeliveryWorker } from '../../src/worker/pipeline.js';
+import { ThreadedSender } from '../../src/worker/threaded-sender.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { makeAccount, makeWebhook, nextId } from '../storage/fixtures.js';
+
+const SECRET = 'whsec_' + Buffer.from('a secret of thirty-two bytes....').toString('base64');
+const BUDGET = 1024 * 1024;
+
+/** A transcript body of about `kib` KiB with multi-byte characters: bytes are not characters. */
+function transcriptPayload(id: string, kib: number, seed: number): string {
+  const line = `Agent ${seed}: Grüße, café ☕ — 通話の記録 🎧. `;
+  const text = line.repeat(Math.ceil((kib * 1024) / Buffer.byteLength(line)));
+  return JSON.stringify({
+    id,
+    event: 'transcript.ready',
+    timestamp: '2024-01-15T10:30:00Z',
+    data: { transcript_id: `trn_${seed}`, call_id: `call_${seed}`, text },
+  });
+}
+
+interface EngineCase {
+  name: string;
+  open(): Promise<{ url: string; storage: Storage; cleanup(): Promise<void> }>;
+}
+
+const engines: EngineCase[] = [
+  {
+    name: 'sqlite',
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'rizler-large-'));
+      const url = `sqlite:${join(dir, 'test.db')}`;
+      const storage = new SqliteStorage(join(dir, 'test.db'));
+      await storage.migrate();
+      return { url, storage, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const db: TestDatabase = await createTestDatabase();
+      const storage = new PostgresStorage(db.url, { poolSize: 4 });
+      await storage.migrate();
+      return { url: db.url, storage, cleanup: () => db.drop() };
+    },
+  },
+];
+
+describe.each(engines)('large event bodies: $name', (engine) => {
+  let storage: Storage;
+  let cleanup: () => Promise<void>;
+  let url: string;
+  let receiver: Receiver;
+  let worker: DeliveryWorker | null = null;
+  let sending: ThreadedSender | null = null;
+  let metrics: Metrics;
+  /** Every value the bytes-in-flight metric took. */
+  let gaugeValues: number[];
+
+  beforeAll(async () => {
+    ({ storage, cleanup, url } = await engine.open());
+  });
+  afterAll(async () => {
+    await storage.close();
+    await cleanup();
+  });
+  beforeEach(async () => {
+    receiver = await startReceiver();
+    metrics = new Metrics();
+    gaugeValues = [];
+    const gauge = metrics.payloadBytesInFlight;
+    const set = gauge.set.bind(gauge);
+    gauge.set = ((value: number) => {
+      gaugeValues.push(value);
+      set(value);
+    }) as typeof gauge.set;
+  });
+  afterEach(async () => {
+    await worker?.stop();
+    await sending?.close();
+    worker = null;
+    sending = null;
+    await receiver.close();
+  });
+
+  async function startWorker(): Promise<DeliveryWorker> {
+    const config = loadConfig({
+      RIZLER_DATABASE_URL: url,
+      RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
+      RIZLER_MAX_BYTES_IN_FLIGHT: String(BUDGET),
+      RIZLER_POLL_INTERVAL: '50ms',
+      RIZLER_LOG_LEVEL: 'silent',
+    });
+    const logger = pino({ level: 'silent' });
+    sending = new ThreadedSender(config, logger);
+    await sending.start();
+    const built = buildDelivery(config, storage, logger, metrics, sending, createSecretBox(null));
+    worker = built.worker;
+    worker.start();
+    return worker;
+  }
+
+  async function publish(accountId: string, count: number, kib: number) {
+    const events = Array.from({ length: count }, (_, i) => {
+      const id = nextId('evt');
+      return { id, payload: transcriptPayload(id, kib, i) };
+    });
+    await storage.publish({
+      accountId,
+      events: events.map((e) => ({
+        id: e.id,
+        type: 'transcript.ready',
+        timestamp: '2024-01-15T10:30:00Z',
+        payload: e.payload,
+        idempotencyKey: null,
+      })),
+      newDeliveryId: () => nextId('dlv'),
+      now: Date.now(),
+      idempotencyWindowMs: 86_400_000,
+    });
+    return new Map(events.map((e) => [e.id, e.payload]));
+  }
+
+  it('never holds more body bytes than the budget, and every late-read body arrives intact and signed', async () => {
+    const account = await makeAccount(storage);
+    for (let i = 0; i < 3; i++) {
+      await makeWebhook(storage, account.id, {
+        url: `${receiver.url}?e=${i}`,
+        sealedSecret: createSecretBox(null).seal(SECRET),
+      });
+    }
+    // 12 bodies of 200 KiB to 3 endpoints: 2.4 MB if all were in flight at once.
+    const payloads = await publish(account.id, 12, 200);
+    for (const p of payloads.values())
+      expect(Buffer.byteLength(p)).toBeGreaterThan(INLINE_PAYLOAD_BYTES);
+    receiver.respondWith(() => ({ status: 200, delayMs: 100 }));
+    await startWorker();
+    const requests = await receiver.waitFor(36, 60_000);
+
+    expect(Math.max(...gaugeValues)).toBeGreaterThan(0);
+    expect(Math.max(...gaugeValues)).toBeLessThanOrEqual(BUDGET);
+    const perEvent = new Map<string, number>();
+    for (const req of requests) {
+      const id = req.headers['webhook-id'] as string;
+      const expected = payloads.get(id)!;
+      expect(Buffer.from(req.body, 'utf8').equals(Buffer.from(expected, 'utf8'))).toBe(true);
+      expect(Number(req.headers['content-length'])).toBe(Buffer.byteLength(expected));
+      expect(verifySignature(req.body, req.headers['x-rizler-signature'] as string, SECRET)).toBe(
+        true,
+      );
+      expect(verifyWebhook(req.body, req.headers, SECRET)).toMatchObject({ id });
+      perEvent.set(id, (perEvent.get(id) ?? 0) + 1);
+    }
+    expect([...perEvent.values()]).toEqual(Array(12).fill(3));
+  });
+
+  it('holds one copy of a body that five endpoints are sending at once', async () => {
+    const account = await makeAccount(storage);
+    for (let i = 0; i < 5; i++) {
+      await makeWebhook(storage, account.id, {
+        url: `${receiver.url}?e=${i}`,
+        sealedSecret: createSecretBox(null).seal(SECRET),
+      });
+    }
+    const payloads = await publish(account.id, 1, 100);
+    const [[eventId, payload]] = [...payloads] as [[string, string]];
+    // All five attempts stay in flight for seconds while the receiver holds its answers.
+    receiver.respondWith(() => ({ status: 200, delayMs: 5000 }));
+    const running = await startWorker();
+    await receiver.waitFor(5, 30_000);
+
+    const bytes = Buffer.byteLength(payload);
+    expect(running.activeAttempts).toBe(5);
+    expect(running.payloadCache.refs(eventId)).toBe(5);
+    expect(running.payloadCache.events).toBe(1);
+    expect(running.payloadCache.bytes).toBe(bytes);
+    expect((await metrics.payloadBytesInFlight.get()).values[0]!.value).toBe(bytes);
+    // Never counted twice on the way either.
+    expect(Math.max(...gaugeValues)).toBe(bytes);
+  });
+});
