@@ -2,8 +2,8 @@
 // bench-results/latest.json. Never asserted in tests. The receiver runs in a process of its
 // own; first the ceiling (ceiling.ts, its client in a third process), then the baselines
 // (baselines/), then each file in bench/scenarios/ (its default export returns rows), the
-// service always a process of its own. BENCH_ONLY=word runs the scenarios whose file name has
-// it; BENCH_BASELINES=none skips the baselines; BENCH_RUNS, BENCH_SHAPES and
+// service always a process of its own. BENCH_ONLY=word[,word] runs the scenarios whose file
+// name has one of the words; BENCH_BASELINES=none skips the baselines; BENCH_RUNS, BENCH_SHAPES and
 // BENCH_DELIVERIES set how often, in which shapes and how much.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rizler-bench-'));
   const total = Number(process.env.BENCH_DELIVERIES ?? 20_000);
   const scenarioDir = join(dirname(fileURLToPath(import.meta.url)), 'scenarios');
-  const only = process.env.BENCH_ONLY;
+  const only = process.env.BENCH_ONLY?.split(',').filter((w) => w !== '');
   try {
     process.stderr.write('bench: ceiling\n');
     const ceiling = await measureCeiling(receiver, BODY, total);
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     rows.push(...baselines.rows);
     ctx.baselines = baselines.medians;
     const files = readdirSync(scenarioDir)
-      .filter((f) => f.endsWith('.js') && (!only || f.includes(only)))
+      .filter((f) => f.endsWith('.js') && (!only?.length || only.some((w) => f.includes(w))))
       .sort();
     for (const file of files) {
       const scenario = (await import(pathToFileURL(join(scenarioDir, file)).href)) as {
