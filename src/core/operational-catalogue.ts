@@ -1,7 +1,7 @@
 // The operational event types of SPEC §11: published by Rizler itself about an account's own
 // endpoints and deliveries, never by the platform. They join the catalogue (schemas, examples,
 // the receiver's generated types) but a `*` subscription does not cover them.
-import type { EventTypeDefinition } from './event-catalogue.js';
+import type { EventTypeDefinition } from './event-types.js';
 
 export const WEBHOOK_DISABLED = 'webhook.disabled';
 export const WEBHOOK_ENABLED = 'webhook.enabled';

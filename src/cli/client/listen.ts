@@ -3,7 +3,7 @@
 // a developer can receive real events on a laptop with no public URL.
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'undici';
-import { isValidSubscription, subscriptionMatches } from '../../core/event-catalogue.js';
+import { isValidSubscription, subscriptionMatches } from '../../core/event-types.js';
 import { newId } from '../../core/ids.js';
 import { Sender, type AttemptResult } from '../../worker/sender.js';
 import { ApiClient, CliError, clientSettings } from './api-client.js';

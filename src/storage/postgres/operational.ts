@@ -1,6 +1,6 @@
 // Operational events on the PostgreSQL engine: stored and fanned out inside the transaction the
 // engine has open for the change that causes them (see src/events/operational.ts).
-import { subscriptionMatches } from '../../core/event-catalogue.js';
+import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { newId } from '../../core/ids.js';
 import {

@@ -38,7 +38,7 @@ import {
   type WebhookPatch,
   type WebhookStats,
 } from '../types.js';
-import { subscriptionMatches } from '../../core/event-catalogue.js';
+import { subscriptionMatches } from '../../core/event-types.js';
 import { FilterCache, filterSubject } from '../../core/filter.js';
 import {
   deliveryExhausted,
