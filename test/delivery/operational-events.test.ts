@@ -117,7 +117,9 @@ describe('operational events', () => {
       data: { reason: 'gone', account_id: server.accountId },
     });
 
-    // Enabled again by hand: webhook.enabled.
+    // Fixed, and enabled again by hand: webhook.enabled. (Still answering 410, the parked
+    // delivery sent again on enabling would disable it a second time, racing the counts below.)
+    failing.respondWith(() => ({ status: 200, body: 'ok' }));
     await server.api(`/v1/webhooks/${target.body.id}`, {
       method: 'PATCH',
       body: { status: 'enabled' },
