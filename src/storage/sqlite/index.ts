@@ -1196,9 +1196,9 @@ export class SqliteStorage implements Storage {
     outcomes: HealthOutcome[],
     policy: CompletionPolicy,
   ): void {
-    const row = this.stmt('SELECT status, failing_since FROM webhooks WHERE id = ?').get(
-      webhookId,
-    ) as Row | undefined;
+    const row = this.stmt(
+      'SELECT account_id, status, failing_since FROM webhooks WHERE id = ?',
+    ).get(webhookId) as Row | undefined;
     if (!row) return;
     const change = applyOutcomes(
       { status: String(row.status) as WebhookStatus, failingSince: numOrNull(row.failing_since) },
@@ -1225,9 +1225,8 @@ export class SqliteStorage implements Storage {
     ).run(change.failingSince, reason, reason, reason, policy.now, webhookId);
     if (reason) {
       this.parkEndpoint(webhookId);
-      const owner = this.stmt('SELECT account_id FROM webhooks WHERE id = ?').get(webhookId) as Row;
       this.audit({
-        accountId: String(owner.account_id),
+        accountId: String(row.account_id),
         actor: SYSTEM_ACTOR,
         action: 'webhook.disabled',
         targetId: webhookId,
