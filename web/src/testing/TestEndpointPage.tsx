@@ -6,6 +6,7 @@ import { href } from '../app/router.js';
 import { Breadcrumbs } from '../components/Breadcrumbs.js';
 import { EventTypeSelect, defaultTestEvent } from '../components/EventTypeSelect.js';
 import { Field, focusFirstInvalid } from '../components/Field.js';
+import { SecretInput, UrlInput } from '../components/Inputs.js';
 import { ErrorMessage, Loading } from '../components/States.js';
 import { fieldOfError } from '../webhooks/fieldErrors.js';
 import { TestSendStatus } from './TestResultView.js';
@@ -85,19 +86,7 @@ export function TestEndpointPage({ initialUrl }: { initialUrl?: string }) {
               hint="Where to send the POST request."
               error={fieldErrors.url}
             >
-              {(control) => (
-                <input
-                  {...control}
-                  className="input"
-                  type="url"
-                  inputMode="url"
-                  autoComplete="off"
-                  spellCheck={false}
-                  placeholder="https://example.com/webhooks/rizler"
-                  value={url}
-                  onChange={(change) => setUrl(change.target.value)}
-                />
-              )}
+              {(control) => <UrlInput control={control} value={url} onChange={setUrl} />}
             </Field>
             <Field
               label="Test event type"
@@ -119,17 +108,7 @@ export function TestEndpointPage({ initialUrl }: { initialUrl?: string }) {
               hint="Signs the request, so your receiver's verification can be checked too. Leave empty to sign with a throwaway secret."
               error={fieldErrors.secret}
             >
-              {(control) => (
-                <input
-                  {...control}
-                  className="input input-mono"
-                  type="text"
-                  autoComplete="off"
-                  spellCheck={false}
-                  value={secret}
-                  onChange={(change) => setSecret(change.target.value)}
-                />
-              )}
+              {(control) => <SecretInput control={control} value={secret} onChange={setSecret} />}
             </Field>
             <div className="form-actions">
               <button type="submit" className="button button-primary" disabled={sending}>

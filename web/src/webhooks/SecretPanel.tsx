@@ -4,6 +4,7 @@ import type { Webhook } from '../api/types.js';
 import { useSession } from '../app/context.js';
 import { Dialog } from '../components/Dialog.js';
 import { Field } from '../components/Field.js';
+import { SecretInput } from '../components/Inputs.js';
 
 const MASK = 'whsec_••••••••••••••••••••••••';
 
@@ -207,17 +208,7 @@ function RotateDialog({
           hint="Leave empty to generate one (whsec_…)."
           error={error ?? undefined}
         >
-          {(control) => (
-            <input
-              {...control}
-              className="input input-mono"
-              type="text"
-              autoComplete="off"
-              spellCheck={false}
-              value={custom}
-              onChange={(event) => setCustom(event.target.value)}
-            />
-          )}
+          {(control) => <SecretInput control={control} value={custom} onChange={setCustom} />}
         </Field>
       </form>
     </Dialog>

@@ -4,6 +4,7 @@ import type { Webhook, WebhookInput } from '../api/types.js';
 import { useSession } from '../app/context.js';
 import { Dialog } from '../components/Dialog.js';
 import { Field, focusFirstInvalid } from '../components/Field.js';
+import { SecretInput, Switch, UrlInput } from '../components/Inputs.js';
 import { ErrorMessage, Loading } from '../components/States.js';
 import { EventPicker } from './EventPicker.js';
 import { normalizeSelection } from './events.js';
@@ -60,6 +61,12 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
       delete next[field];
       return next;
     });
+  const update =
+    <T,>(field: WebhookField, set: (value: T) => void) =>
+    (value: T) => {
+      set(value);
+      edited(field);
+    };
 
   const body = (): WebhookInput | Errors => {
     const trimmedRate = rateLimit.trim();
@@ -171,21 +178,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
           error={errors.url}
         >
           {(control) => (
-            <input
-              {...control}
-              data-autofocus
-              className="input"
-              type="url"
-              inputMode="url"
-              autoComplete="off"
-              spellCheck={false}
-              placeholder="https://example.com/webhooks/rizler"
-              value={url}
-              onChange={(event) => {
-                setUrl(event.target.value);
-                edited('url');
-              }}
-            />
+            <UrlInput control={control} autoFocus value={url} onChange={update('url', setUrl)} />
           )}
         </Field>
         <Field label="Description" optional error={errors.description}>
@@ -196,10 +189,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
               type="text"
               placeholder="CRM sync, production"
               value={description}
-              onChange={(event) => {
-                setDescription(event.target.value);
-                edited('description');
-              }}
+              onChange={(event) => update('description', setDescription)(event.target.value)}
             />
           )}
         </Field>
@@ -207,10 +197,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
           <EventPicker
             types={eventTypes.data}
             selection={selection}
-            onChange={(next) => {
-              setSelection(next);
-              edited('events');
-            }}
+            onChange={update('events', setSelection)}
             error={errors.events}
           />
         ) : eventTypes.error ? (
@@ -233,18 +220,7 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
           error={errors.secret}
         >
           {(control) => (
-            <input
-              {...control}
-              className="input input-mono"
-              type="text"
-              autoComplete="off"
-              spellCheck={false}
-              value={secret}
-              onChange={(event) => {
-                setSecret(event.target.value);
-                edited('secret');
-              }}
-            />
+            <SecretInput control={control} value={secret} onChange={update('secret', setSecret)} />
           )}
         </Field>
         <Field
@@ -260,28 +236,21 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
               type="text"
               inputMode="numeric"
               value={rateLimit}
-              onChange={(event) => {
-                setRateLimit(event.target.value);
-                edited('rate_limit_per_minute');
-              }}
+              onChange={(event) =>
+                update('rate_limit_per_minute', setRateLimit)(event.target.value)
+              }
             />
           )}
         </Field>
         <HeadersEditor
           rows={headerRows}
-          onChange={(rows) => {
-            setHeaderRows(rows);
-            edited('headers');
-          }}
+          onChange={update('headers', setHeaderRows)}
           error={errors.headers}
         />
         {eventTypes.data && (
           <FilterEditor
             text={filterText}
-            onChange={(text) => {
-              setFilterText(text);
-              edited('filter');
-            }}
+            onChange={update('filter', setFilterText)}
             types={eventTypes.data}
             error={errors.filter}
           />
@@ -292,22 +261,13 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
           error={errors.ordering}
         >
           {(control) => (
-            <div className="switch-row">
-              <input
-                {...control}
-                className="switch"
-                type="checkbox"
-                role="switch"
-                checked={ordered}
-                onChange={(event) => {
-                  setOrdered(event.target.checked);
-                  edited('ordering');
-                }}
-              />
-              <span className="switch-state" aria-hidden="true">
-                {ordered ? 'Per ordering key' : 'Off'}
-              </span>
-            </div>
+            <Switch
+              control={control}
+              checked={ordered}
+              onChange={update('ordering', setOrdered)}
+              on="Per ordering key"
+              off="Off"
+            />
           )}
         </Field>
         <Field
@@ -320,19 +280,13 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
           error={errors.status}
         >
           {(control) => (
-            <div className="switch-row">
-              <input
-                {...control}
-                className="switch"
-                type="checkbox"
-                role="switch"
-                checked={enabled}
-                onChange={(event) => setEnabled(event.target.checked)}
-              />
-              <span className="switch-state" aria-hidden="true">
-                {enabled ? 'Enabled' : 'Disabled'}
-              </span>
-            </div>
+            <Switch
+              control={control}
+              checked={enabled}
+              onChange={setEnabled}
+              on="Enabled"
+              off="Disabled"
+            />
           )}
         </Field>
       </form>
