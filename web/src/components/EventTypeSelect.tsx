@@ -1,6 +1,9 @@
+import type { ReactNode } from 'react';
 import type { EventType } from '../api/types.js';
+import { useSession } from '../app/context.js';
 import { groupByFamily } from '../webhooks/events.js';
 import type { ControlProps } from './Field.js';
+import { ErrorMessage, Loading } from './States.js';
 
 export const DEFAULT_TEST_EVENT = 'call.ended';
 
@@ -44,5 +47,23 @@ export function EventTypeSelect({
         </optgroup>
       ))}
     </select>
+  );
+}
+
+/**
+ * Renders `children` with the catalogue's event types once they are loaded; until then the
+ * spinner, or the error with Try again.
+ */
+export function WithEventTypes({ children }: { children: (types: EventType[]) => ReactNode }) {
+  const { eventTypes } = useSession();
+  if (eventTypes.data) return <>{children(eventTypes.data)}</>;
+  return eventTypes.error ? (
+    <ErrorMessage
+      title="Could not load the event types"
+      error={eventTypes.error}
+      onRetry={eventTypes.reload}
+    />
+  ) : (
+    <Loading label="Loading event types…" />
   );
 }

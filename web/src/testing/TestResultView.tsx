@@ -1,7 +1,7 @@
-import type { ApiError } from '../api/client.js';
 import type { TestResult } from '../api/types.js';
 import { formatDuration, formatStatusCode, prettyBody } from '../app/format.js';
 import { ErrorMessage, Loading } from '../components/States.js';
+import type { TestSend } from './testSend.js';
 
 /** The outcome of a test send: success or failure, status, time, body and error. */
 export function TestResultView({ result, logsHref }: { result: TestResult; logsHref?: string }) {
@@ -55,14 +55,10 @@ export function TestResultView({ result, logsHref }: { result: TestResult; logsH
  * with a link to its log entry (`logsHref` makes that link from the result).
  */
 export function TestSendStatus({
-  sending,
-  error,
-  result,
+  test: { sending, error, result },
   logsHref,
 }: {
-  sending: boolean;
-  error: ApiError | null;
-  result: TestResult | null;
+  test: Pick<TestSend, 'sending' | 'error' | 'result'>;
   logsHref: (result: TestResult) => string | undefined;
 }) {
   return (

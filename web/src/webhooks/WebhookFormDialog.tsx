@@ -3,9 +3,9 @@ import { toApiError } from '../api/client.js';
 import type { Webhook, WebhookInput } from '../api/types.js';
 import { useSession } from '../app/context.js';
 import { Dialog } from '../components/Dialog.js';
+import { WithEventTypes } from '../components/EventTypeSelect.js';
 import { Field, focusFirstInvalid } from '../components/Field.js';
 import { SecretInput, Switch, UrlInput } from '../components/Inputs.js';
-import { ErrorMessage, Loading } from '../components/States.js';
 import { EventPicker } from './EventPicker.js';
 import { normalizeSelection } from './events.js';
 import { type WebhookField, fieldOfError } from './fieldErrors.js';
@@ -193,22 +193,16 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
             />
           )}
         </Field>
-        {eventTypes.data ? (
-          <EventPicker
-            types={eventTypes.data}
-            selection={selection}
-            onChange={update('events', setSelection)}
-            error={errors.events}
-          />
-        ) : eventTypes.error ? (
-          <ErrorMessage
-            title="Could not load the event types"
-            error={eventTypes.error}
-            onRetry={eventTypes.reload}
-          />
-        ) : (
-          <Loading label="Loading event types…" />
-        )}
+        <WithEventTypes>
+          {(types) => (
+            <EventPicker
+              types={types}
+              selection={selection}
+              onChange={update('events', setSelection)}
+              error={errors.events}
+            />
+          )}
+        </WithEventTypes>
         <Field
           label="Secret Key"
           optional
