@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { type ReactElement, type ReactNode, useId, useState } from 'react';
 import {
   Bar,
   BarChart,
@@ -151,8 +151,57 @@ function StatTiles({ stats }: { stats: WebhookStats }) {
   );
 }
 
+// The outcome bars, stacked in this order; the legend keeps it.
+const OUTCOMES = [
+  { key: 'succeeded', name: 'Succeeded' },
+  { key: 'failed', name: 'Failed' },
+  { key: 'pending', name: 'Pending' },
+] as const;
+
+const PERCENTILES = ['p50', 'p95'] as const;
+
+const TICK = { fontSize: 12 };
+
+/** The charts' figures as a table, a row a time bucket after its "From" column. */
+const TABLE_COLUMNS: { head: string; cell: (bucket: StatsBucket) => ReactNode }[] = [
+  { head: 'Deliveries', cell: (bucket) => bucket.deliveries },
+  { head: 'Succeeded', cell: (bucket) => bucket.succeeded },
+  { head: 'Failed', cell: (bucket) => bucket.failed },
+  { head: 'Pending', cell: (bucket) => bucket.pending },
+  { head: 'p50', cell: (bucket) => formatDuration(bucket.p50) },
+  { head: 'p95', cell: (bucket) => formatDuration(bucket.p95) },
+];
+
+/** A chart card: its caption, and the chart as one image named by `label`. */
+function ChartFigure({
+  title,
+  label,
+  children,
+}: {
+  title: string;
+  label: string;
+  children: ReactElement;
+}) {
+  return (
+    <figure className="card chart-card">
+      <figcaption className="card-title">{title}</figcaption>
+      <div className="chart" role="img" aria-label={label}>
+        <ResponsiveContainer width="100%" height={260}>
+          {children}
+        </ResponsiveContainer>
+      </div>
+    </figure>
+  );
+}
+
 function Charts({ series, range }: { series: StatsBucket[]; range: StatsWindow }) {
-  const formatTick = tickFormatter(range);
+  // Both charts share the time axis, grid, tooltip title and legend order.
+  const timeAxis = {
+    dataKey: 'start',
+    tickFormatter: tickFormatter(range),
+    tick: TICK,
+    minTickGap: 24,
+  };
   const latency = series.map((bucket) => ({
     start: bucket.start,
     p50: bucket.p50,
@@ -160,96 +209,56 @@ function Charts({ series, range }: { series: StatsBucket[]; range: StatsWindow }
   }));
   return (
     <div className="charts">
-      <figure className="card chart-card">
-        <figcaption className="card-title">Deliveries by outcome</figcaption>
-        <div
-          className="chart"
-          role="img"
-          aria-label="Stacked bar chart of succeeded, failed and pending deliveries over time. The table below has the same data."
-        >
-          <ResponsiveContainer width="100%" height={260}>
-            <BarChart data={series} margin={{ top: 8, right: 8, bottom: 0, left: -12 }}>
-              <CartesianGrid stroke={CHART_COLORS.grid} vertical={false} />
-              <XAxis
-                dataKey="start"
-                tickFormatter={formatTick}
-                tick={{ fontSize: 12 }}
-                minTickGap={24}
-              />
-              <YAxis allowDecimals={false} tick={{ fontSize: 12 }} />
-              <Tooltip labelFormatter={labelOf} />
-              <Legend itemSorter={null} />
-              <Bar
-                dataKey="succeeded"
-                name="Succeeded"
-                stackId="outcome"
-                fill={CHART_COLORS.succeeded}
-                isAnimationActive={false}
-              />
-              <Bar
-                dataKey="failed"
-                name="Failed"
-                stackId="outcome"
-                fill={CHART_COLORS.failed}
-                isAnimationActive={false}
-              />
-              <Bar
-                dataKey="pending"
-                name="Pending"
-                stackId="outcome"
-                fill={CHART_COLORS.pending}
-                isAnimationActive={false}
-              />
-            </BarChart>
-          </ResponsiveContainer>
-        </div>
-      </figure>
-      <figure className="card chart-card">
-        <figcaption className="card-title">Response time</figcaption>
-        <div
-          className="chart"
-          role="img"
-          aria-label="Line chart of p50 and p95 response times over time. The table below has the same data."
-        >
-          <ResponsiveContainer width="100%" height={260}>
-            <LineChart data={latency} margin={{ top: 8, right: 8, bottom: 0, left: -4 }}>
-              <CartesianGrid stroke={CHART_COLORS.grid} vertical={false} />
-              <XAxis
-                dataKey="start"
-                tickFormatter={formatTick}
-                tick={{ fontSize: 12 }}
-                minTickGap={24}
-              />
-              <YAxis tick={{ fontSize: 12 }} unit=" ms" />
-              <Tooltip
-                labelFormatter={labelOf}
-                formatter={(value) => formatDuration(typeof value === 'number' ? value : null)}
-              />
-              <Legend itemSorter={null} />
-              <Line
-                type="monotone"
-                dataKey="p50"
-                name="p50"
-                stroke={CHART_COLORS.p50}
-                strokeWidth={2}
-                dot={{ r: 3 }}
-                connectNulls
-                isAnimationActive={false}
-              />
-              <Line
-                type="monotone"
-                dataKey="p95"
-                name="p95"
-                stroke={CHART_COLORS.p95}
-                strokeWidth={2}
-                dot={{ r: 3 }}
-                connectNulls
-                isAnimationActive={false}
-              />
-            </LineChart>
-          </ResponsiveContainer>
-        </div>
-      </figure>
+      <ChartFigure
+        title="Deliveries by outcome"
+        label="Stacked bar chart of succeeded, failed and pending deliveries over time. The table below has the same data."
+      >
+        <BarChart data={series} margin={{ top: 8, right: 8, bottom: 0, left: -12 }}>
+          <CartesianGrid stroke={CHART_COLORS.grid} vertical={false} />
+          <XAxis {...timeAxis} />
+          <YAxis allowDecimals={false} tick={TICK} />
+          <Tooltip labelFormatter={labelOf} />
+          <Legend itemSorter={null} />
+          {OUTCOMES.map(({ key, name }) => (
+            <Bar
+              key={key}
+              dataKey={key}
+              name={name}
+              stackId="outcome"
+              fill={CHART_COLORS[key]}
+              isAnimationActive={false}
+            />
+          ))}
+        </BarChart>
+      </ChartFigure>
+      <ChartFigure
+        title="Response time"
+        label="Line chart of p50 and p95 response times over time. The table below has the same data."
+      >
+        <LineChart data={latency} margin={{ top: 8, right: 8, bottom: 0, left: -4 }}>
+          <CartesianGrid stroke={CHART_COLORS.grid} vertical={false} />
+          <XAxis {...timeAxis} />
+          <YAxis tick={TICK} unit=" ms" />
+          <Tooltip
+            labelFormatter={labelOf}
+            formatter={(value) => formatDuration(typeof value === 'number' ? value : null)}
+          />
+          <Legend itemSorter={null} />
+          {PERCENTILES.map((key) => (
+            <Line
+              key={key}
+              type="monotone"
+              dataKey={key}
+              name={key}
+              stroke={CHART_COLORS[key]}
+              strokeWidth={2}
+              dot={{ r: 3 }}
+              connectNulls
+              isAnimationActive={false}
+            />
+          ))}
+        </LineChart>
+      </ChartFigure>
       <details className="chart-data">
         <summary>Show the data as a table</summary>
         <div className="table-wrap">
@@ -257,24 +266,11 @@ function Charts({ series, range }: { series: StatsBucket[]; range: StatsWindow }
             <thead>
               <tr>
                 <th scope="col">From</th>
-                <th scope="col" className="numeric">
-                  Deliveries
-                </th>
-                <th scope="col" className="numeric">
-                  Succeeded
-                </th>
-                <th scope="col" className="numeric">
-                  Failed
-                </th>
-                <th scope="col" className="numeric">
-                  Pending
-                </th>
-                <th scope="col" className="numeric">
-                  p50
-                </th>
-                <th scope="col" className="numeric">
-                  p95
-                </th>
+                {TABLE_COLUMNS.map((column) => (
+                  <th key={column.head} scope="col" className="numeric">
+                    {column.head}
+                  </th>
+                ))}
               </tr>
             </thead>
             <tbody>
@@ -283,12 +279,11 @@ function Charts({ series, range }: { series: StatsBucket[]; range: StatsWindow }
                 .map((bucket) => (
                   <tr key={bucket.start}>
                     <td>{labelOf(bucket.start)}</td>
-                    <td className="numeric">{bucket.deliveries}</td>
-                    <td className="numeric">{bucket.succeeded}</td>
-                    <td className="numeric">{bucket.failed}</td>
-                    <td className="numeric">{bucket.pending}</td>
-                    <td className="numeric">{formatDuration(bucket.p50)}</td>
-                    <td className="numeric">{formatDuration(bucket.p95)}</td>
+                    {TABLE_COLUMNS.map((column) => (
+                      <td key={column.head} className="numeric">
+                        {column.cell(bucket)}
+                      </td>
+                    ))}
                   </tr>
                 ))}
             </tbody>
