@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import type { ApiError } from '../api/client.js';
+import type { Resource } from '../app/useResource.js';
 
 export function Loading({ label = 'Loading…' }: { label?: string }) {
   return (
@@ -49,4 +50,23 @@ export function StaleNotice({ error }: { error: ApiError | undefined }) {
       Could not refresh: {error.message} Showing the last data received.
     </p>
   );
+}
+
+/**
+ * What stands in for a resource's data while there is none: the spinner during its first
+ * load, then the error with Try again (`loading` and `failed` say what is loaded).
+ */
+export function ResourceFallback({
+  resource,
+  loading,
+  failed,
+}: {
+  resource: Resource<unknown>;
+  loading: string;
+  failed: string;
+}) {
+  if (resource.loading) return <Loading label={loading} />;
+  return resource.error ? (
+    <ErrorMessage title={failed} error={resource.error} onRetry={resource.reload} />
+  ) : null;
 }

@@ -6,7 +6,7 @@ import { formatDuration, formatStatusCode, isSuccessCode, prettyBody } from '../
 import { href } from '../app/router.js';
 import { useResource } from '../app/useResource.js';
 import { DeliveryStatusBadge } from '../components/Badges.js';
-import { ErrorMessage, Loading, StaleNotice } from '../components/States.js';
+import { ResourceFallback, StaleNotice } from '../components/States.js';
 import { AbsoluteTime, RelativeTime } from '../components/Time.js';
 
 // After a manual retry the new attempt usually lands within a second or two: poll fast for
@@ -72,15 +72,14 @@ export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: Deli
     }
   }, [detail.data]);
 
-  if (detail.loading) return <Loading label="Loading the delivery…" />;
   if (!detail.data) {
-    return detail.error ? (
-      <ErrorMessage
-        title="Could not load the delivery"
-        error={detail.error}
-        onRetry={detail.reload}
+    return (
+      <ResourceFallback
+        resource={detail}
+        loading="Loading the delivery…"
+        failed="Could not load the delivery"
       />
-    ) : null;
+    );
   }
 
   const delivery = detail.data;

@@ -9,7 +9,7 @@ import { DeliveryStatusBadge } from '../components/Badges.js';
 import { Dialog } from '../components/Dialog.js';
 import { EventTypeSelect } from '../components/EventTypeSelect.js';
 import { Field } from '../components/Field.js';
-import { EmptyState, ErrorMessage, Loading, StaleNotice } from '../components/States.js';
+import { EmptyState, ResourceFallback, StaleNotice } from '../components/States.js';
 import { RelativeTime } from '../components/Time.js';
 import { DeliveryView } from './DeliveryView.js';
 
@@ -111,15 +111,13 @@ export function LogsTab({ webhook, openDelivery }: { webhook: Webhook; openDeliv
         )}
       </div>
 
-      {list.loading ? (
-        <Loading label="Loading deliveries…" />
-      ) : list.error && !list.data ? (
-        <ErrorMessage
-          title="Could not load the deliveries"
-          error={list.error}
-          onRetry={list.reload}
+      {!list.data ? (
+        <ResourceFallback
+          resource={list}
+          loading="Loading deliveries…"
+          failed="Could not load the deliveries"
         />
-      ) : list.data && list.data.data.length === 0 ? (
+      ) : list.data.data.length === 0 ? (
         <EmptyState title={filtered ? 'No deliveries match these filters' : 'No deliveries yet'}>
           {filtered ? (
             <p>Change or clear the filters to see more.</p>
@@ -130,12 +128,12 @@ export function LogsTab({ webhook, openDelivery }: { webhook: Webhook; openDeliv
             </p>
           )}
         </EmptyState>
-      ) : list.data ? (
+      ) : (
         <>
           <StaleNotice error={list.error} />
           <DeliveryTable deliveries={list.data.data} onOpen={setSelected} />
         </>
-      ) : null}
+      )}
 
       <nav className="pagination" aria-label="Pages of deliveries">
         <button

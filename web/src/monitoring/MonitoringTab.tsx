@@ -15,7 +15,7 @@ import type { StatsBucket, StatsWindow, Webhook, WebhookStats } from '../api/typ
 import { useSession } from '../app/context.js';
 import { formatDuration, formatPercent } from '../app/format.js';
 import { useResource } from '../app/useResource.js';
-import { EmptyState, ErrorMessage, Loading, StaleNotice } from '../components/States.js';
+import { EmptyState, ResourceFallback, StaleNotice } from '../components/States.js';
 import { RelativeTime } from '../components/Time.js';
 import { CHART_COLORS } from './colors.js';
 
@@ -88,15 +88,13 @@ export function MonitoringTab({ webhook }: { webhook: Webhook }) {
         </fieldset>
       </div>
 
-      {stats.loading ? (
-        <Loading label="Loading statistics…" />
-      ) : stats.error && !stats.data ? (
-        <ErrorMessage
-          title="Could not load the statistics"
-          error={stats.error}
-          onRetry={stats.reload}
+      {!stats.data ? (
+        <ResourceFallback
+          resource={stats}
+          loading="Loading statistics…"
+          failed="Could not load the statistics"
         />
-      ) : stats.data ? (
+      ) : (
         <>
           <StaleNotice error={stats.error} />
           <StatTiles stats={stats.data} />
@@ -115,7 +113,7 @@ export function MonitoringTab({ webhook }: { webhook: Webhook }) {
             </EmptyState>
           )}
         </>
-      ) : null}
+      )}
     </section>
   );
 }
