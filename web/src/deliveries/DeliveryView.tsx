@@ -6,6 +6,7 @@ import { formatDuration, formatStatusCode, isSuccessCode, prettyBody } from '../
 import { href } from '../app/router.js';
 import { useResource } from '../app/useResource.js';
 import { DeliveryStatusBadge } from '../components/Badges.js';
+import { Fact } from '../components/Fact.js';
 import { ResourceFallback, StaleNotice } from '../components/States.js';
 import { AbsoluteTime, RelativeTime } from '../components/Time.js';
 
@@ -110,82 +111,54 @@ export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: Deli
       <StaleNotice error={detail.error} />
       <div className="delivery-summary">
         <dl className="facts">
-          <div>
-            <dt>Status</dt>
-            <dd>
-              <DeliveryStatusBadge status={delivery.status} />
-              {delivery.test && <span className="badge badge-info badge-small">Test</span>}
-            </dd>
-          </div>
-          <div>
-            <dt>Event type</dt>
-            <dd>
-              <code>{delivery.event}</code>
-            </dd>
-          </div>
+          <Fact term="Status">
+            <DeliveryStatusBadge status={delivery.status} />
+            {delivery.test && <span className="badge badge-info badge-small">Test</span>}
+          </Fact>
+          <Fact term="Event type">
+            <code>{delivery.event}</code>
+          </Fact>
           {delivery.ordering_key != null && (
-            <div>
-              <dt>Ordering key</dt>
-              <dd>
-                <code>{delivery.ordering_key}</code>
-              </dd>
-            </div>
+            <Fact term="Ordering key">
+              <code>{delivery.ordering_key}</code>
+            </Fact>
           )}
           {delivery.waiting_for != null && (
-            <div>
-              <dt>Waiting for</dt>
-              <dd>
-                <a href={href({ name: 'delivery', id: delivery.waiting_for })}>
-                  <code>{delivery.waiting_for}</code>
-                </a>
-                <span className="muted">
-                  {' '}
-                  — sent once that delivery, ahead of it in its key, succeeds or fails for good
-                </span>
-              </dd>
-            </div>
+            <Fact term="Waiting for">
+              <a href={href({ name: 'delivery', id: delivery.waiting_for })}>
+                <code>{delivery.waiting_for}</code>
+              </a>
+              <span className="muted">
+                {' '}
+                — sent once that delivery, ahead of it in its key, succeeds or fails for good
+              </span>
+            </Fact>
           )}
-          <div>
-            <dt>Attempts</dt>
-            <dd>{delivery.attempt_count}</dd>
-          </div>
-          <div>
-            <dt>Last response</dt>
-            <dd>
-              {delivery.attempt_count === 0 ? '—' : formatStatusCode(delivery.last_status_code)}
-              {delivery.last_duration_ms != null && (
-                <span className="muted"> in {formatDuration(delivery.last_duration_ms)}</span>
-              )}
-            </dd>
-          </div>
-          <div>
-            <dt>Created</dt>
-            <dd>
-              <AbsoluteTime iso={delivery.created_at} />
-            </dd>
-          </div>
-          <div>
-            <dt>Next retry</dt>
-            <dd>
-              {delivery.status === 'pending' && delivery.next_attempt_at ? (
-                <RelativeTime iso={delivery.next_attempt_at} />
-              ) : (
-                <span className="muted">None scheduled</span>
-              )}
-            </dd>
-          </div>
+          <Fact term="Attempts">{delivery.attempt_count}</Fact>
+          <Fact term="Last response">
+            {delivery.attempt_count === 0 ? '—' : formatStatusCode(delivery.last_status_code)}
+            {delivery.last_duration_ms != null && (
+              <span className="muted"> in {formatDuration(delivery.last_duration_ms)}</span>
+            )}
+          </Fact>
+          <Fact term="Created">
+            <AbsoluteTime iso={delivery.created_at} />
+          </Fact>
+          <Fact term="Next retry">
+            {delivery.status === 'pending' && delivery.next_attempt_at ? (
+              <RelativeTime iso={delivery.next_attempt_at} />
+            ) : (
+              <span className="muted">None scheduled</span>
+            )}
+          </Fact>
           {delivery.url && (
-            <div className="facts-wide">
-              <dt>Endpoint URL</dt>
-              <dd className="break">{delivery.url}</dd>
-            </div>
+            <Fact term="Endpoint URL" wide className="break">
+              {delivery.url}
+            </Fact>
           )}
-          <div className="facts-wide">
-            <dt>IDs</dt>
-            <dd className="ids">
-              <code>{delivery.id}</code> · event <code>{delivery.event_id}</code>
-            </dd>
-          </div>
+          <Fact term="IDs" wide className="ids">
+            <code>{delivery.id}</code> · event <code>{delivery.event_id}</code>
+          </Fact>
         </dl>
         <div className="delivery-actions">
           {canManage && (
@@ -302,20 +275,11 @@ function AttemptItem({ attempt }: { attempt: Attempt }) {
         </span>
       </div>
       <dl className="facts facts-inline">
-        <div>
-          <dt>Time</dt>
-          <dd>
-            <AbsoluteTime iso={attempt.started_at} />
-          </dd>
-        </div>
-        <div>
-          <dt>Status code</dt>
-          <dd>{formatStatusCode(attempt.status_code)}</dd>
-        </div>
-        <div>
-          <dt>Duration</dt>
-          <dd>{formatDuration(attempt.duration_ms)}</dd>
-        </div>
+        <Fact term="Time">
+          <AbsoluteTime iso={attempt.started_at} />
+        </Fact>
+        <Fact term="Status code">{formatStatusCode(attempt.status_code)}</Fact>
+        <Fact term="Duration">{formatDuration(attempt.duration_ms)}</Fact>
       </dl>
       {attempt.error && (
         <p className="error-text">

@@ -1,5 +1,6 @@
 import type { TestResult } from '../api/types.js';
 import { formatDuration, formatStatusCode, prettyBody } from '../app/format.js';
+import { Fact } from '../components/Fact.js';
 import { ErrorMessage, Loading } from '../components/States.js';
 import type { TestSend } from './testSend.js';
 
@@ -16,19 +17,12 @@ export function TestResultView({ result, logsHref }: { result: TestResult; logsH
         {result.success ? 'Test delivered' : 'Test failed'}
       </p>
       <dl className="facts">
-        <div>
-          <dt>Status code</dt>
-          <dd>{formatStatusCode(result.status_code)}</dd>
-        </div>
-        <div>
-          <dt>Response time</dt>
-          <dd>{formatDuration(result.duration_ms)}</dd>
-        </div>
+        <Fact term="Status code">{formatStatusCode(result.status_code)}</Fact>
+        <Fact term="Response time">{formatDuration(result.duration_ms)}</Fact>
         {result.error && (
-          <div className="facts-wide">
-            <dt>Error</dt>
-            <dd className="error-text">{result.error}</dd>
-          </div>
+          <Fact term="Error" wide className="error-text">
+            {result.error}
+          </Fact>
         )}
       </dl>
       <div className="body-block">

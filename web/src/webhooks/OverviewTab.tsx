@@ -1,5 +1,6 @@
 import type { Webhook } from '../api/types.js';
 import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
+import { Fact } from '../components/Fact.js';
 import { AbsoluteTime } from '../components/Time.js';
 import { isSecretLooking, maskValue } from './ControlsFields.js';
 import { SecretPanel } from './SecretPanel.js';
@@ -20,86 +21,57 @@ export function OverviewTab({ webhook }: { webhook: Webhook }) {
           Details
         </h2>
         <dl className="details">
-          <div>
-            <dt>Endpoint URL</dt>
-            <dd className="break">{webhook.url}</dd>
-          </div>
-          <div>
-            <dt>Events</dt>
-            <dd>
-              <EventChips events={webhook.events} max={50} />
-            </dd>
-          </div>
-          <div>
-            <dt>Status</dt>
-            <dd>
-              <WebhookStatusBadge webhook={webhook} />
-            </dd>
-          </div>
-          <div>
-            <dt>Delivery</dt>
-            <dd>
-              <ThrottleState throttle={webhook.throttle} />
-            </dd>
-          </div>
-          <div>
-            <dt>Rate limit</dt>
-            <dd>
-              {webhook.rate_limit_per_minute != null
-                ? `${webhook.rate_limit_per_minute} deliveries per minute`
-                : 'Server default'}
-            </dd>
-          </div>
-          <div>
-            <dt>Custom headers</dt>
-            <dd>
-              {Object.keys(webhook.headers ?? {}).length === 0 ? (
-                <span className="muted">None</span>
-              ) : (
-                <ul className="plain-list">
-                  {Object.entries(webhook.headers ?? {}).map(([name, value]) => (
-                    <li key={name}>
-                      <code>
-                        {name}: {isSecretLooking(name) ? maskValue(value) : value}
-                      </code>
-                    </li>
-                  ))}
-                </ul>
-              )}
-            </dd>
-          </div>
-          <div>
-            <dt>Content filter</dt>
-            <dd>
-              {webhook.filter ? (
-                <code className="break">{JSON.stringify(webhook.filter)}</code>
-              ) : (
-                <span className="muted">None: every event of the chosen types</span>
-              )}
-            </dd>
-          </div>
-          <div>
-            <dt>Description</dt>
-            <dd>{webhook.description ?? <span className="muted">None</span>}</dd>
-          </div>
-          <div>
-            <dt>ID</dt>
-            <dd>
-              <code>{webhook.id}</code>
-            </dd>
-          </div>
-          <div>
-            <dt>Created</dt>
-            <dd>
-              <AbsoluteTime iso={webhook.created_at} />
-            </dd>
-          </div>
-          <div>
-            <dt>Updated</dt>
-            <dd>
-              <AbsoluteTime iso={webhook.updated_at} />
-            </dd>
-          </div>
+          <Fact term="Endpoint URL" className="break">
+            {webhook.url}
+          </Fact>
+          <Fact term="Events">
+            <EventChips events={webhook.events} max={50} />
+          </Fact>
+          <Fact term="Status">
+            <WebhookStatusBadge webhook={webhook} />
+          </Fact>
+          <Fact term="Delivery">
+            <ThrottleState throttle={webhook.throttle} />
+          </Fact>
+          <Fact term="Rate limit">
+            {webhook.rate_limit_per_minute != null
+              ? `${webhook.rate_limit_per_minute} deliveries per minute`
+              : 'Server default'}
+          </Fact>
+          <Fact term="Custom headers">
+            {Object.keys(webhook.headers ?? {}).length === 0 ? (
+              <span className="muted">None</span>
+            ) : (
+              <ul className="plain-list">
+                {Object.entries(webhook.headers ?? {}).map(([name, value]) => (
+                  <li key={name}>
+                    <code>
+                      {name}: {isSecretLooking(name) ? maskValue(value) : value}
+                    </code>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </Fact>
+          <Fact term="Content filter">
+            {webhook.filter ? (
+              <code className="break">{JSON.stringify(webhook.filter)}</code>
+            ) : (
+              <span className="muted">None: every event of the chosen types</span>
+            )}
+          </Fact>
+          <Fact term="Description">
+            {webhook.description ?? <span className="muted">None</span>}
+          </Fact>
+          <Fact term="ID">
+            <code>{webhook.id}</code>
+          </Fact>
+          <Fact term="Created">
+            <AbsoluteTime iso={webhook.created_at} />
+          </Fact>
+          <Fact term="Updated">
+            <AbsoluteTime iso={webhook.updated_at} />
+          </Fact>
         </dl>
       </section>
     </div>
