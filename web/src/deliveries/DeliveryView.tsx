@@ -7,6 +7,7 @@ import { href } from '../app/router.js';
 import { useResource } from '../app/useResource.js';
 import { DeliveryStatusBadge } from '../components/Badges.js';
 import { Fact } from '../components/Fact.js';
+import { ResponseBody } from '../components/ResponseBody.js';
 import { ResourceFallback, StaleNotice } from '../components/States.js';
 import { AbsoluteTime, RelativeTime } from '../components/Time.js';
 
@@ -286,14 +287,7 @@ function AttemptItem({ attempt }: { attempt: Attempt }) {
           <span className="label-inline">Error:</span> {attempt.error}
         </p>
       )}
-      <p className="body-label">Response body</p>
-      {attempt.response_body ? (
-        <pre className="code-block code-block-short" tabIndex={0}>
-          {prettyBody(attempt.response_body)}
-        </pre>
-      ) : (
-        <p className="muted small">Empty</p>
-      )}
+      <ResponseBody body={attempt.response_body} short />
     </li>
   );
 }

@@ -1,6 +1,7 @@
 import type { TestResult } from '../api/types.js';
-import { formatDuration, formatStatusCode, prettyBody } from '../app/format.js';
+import { formatDuration, formatStatusCode } from '../app/format.js';
 import { Fact } from '../components/Fact.js';
+import { ResponseBody } from '../components/ResponseBody.js';
 import { ErrorMessage, Loading } from '../components/States.js';
 import type { TestSend } from './testSend.js';
 
@@ -26,14 +27,7 @@ export function TestResultView({ result, logsHref }: { result: TestResult; logsH
         )}
       </dl>
       <div className="body-block">
-        <p className="body-label">Response body</p>
-        {result.response_body ? (
-          <pre className="code-block" tabIndex={0}>
-            {prettyBody(result.response_body)}
-          </pre>
-        ) : (
-          <p className="muted">Empty</p>
-        )}
+        <ResponseBody body={result.response_body} />
       </div>
       {logsHref && (
         <p>
