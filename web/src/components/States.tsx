@@ -70,3 +70,22 @@ export function ResourceFallback({
     <ErrorMessage title={failed} error={resource.error} onRetry={resource.reload} />
   ) : null;
 }
+
+/**
+ * What an action on the page (a retry, a copy) reports: a status line, present even when
+ * empty so that screen readers announce what it says next, and the error as an alert.
+ */
+export function ActionStatus({ status, error }: { status: string; error: string | null }) {
+  return (
+    <>
+      <p className="status-text" role="status">
+        {status}
+      </p>
+      {error && (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
+  );
+}

@@ -8,7 +8,7 @@ import { useResource } from '../app/useResource.js';
 import { DeliveryStatusBadge } from '../components/Badges.js';
 import { Fact } from '../components/Fact.js';
 import { ResponseBody } from '../components/ResponseBody.js';
-import { ResourceFallback, StaleNotice } from '../components/States.js';
+import { ActionStatus, ResourceFallback, StaleNotice } from '../components/States.js';
 import { AbsoluteTime, RelativeTime } from '../components/Time.js';
 
 // After a manual retry the new attempt usually lands within a second or two: poll fast for
@@ -184,14 +184,7 @@ export function DeliveryView({ id, onChanged, level = 3, showWebhookLink }: Deli
             </a>
           )}
         </div>
-        <p className="status-text" role="status">
-          {retryNotice}
-        </p>
-        {retryError && (
-          <p className="form-error" role="alert">
-            {retryError}
-          </p>
-        )}
+        <ActionStatus status={retryNotice} error={retryError} />
       </div>
 
       <section aria-labelledby={`${delivery.id}-history`} className="delivery-section">

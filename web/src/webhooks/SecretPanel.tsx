@@ -5,6 +5,7 @@ import { useSession } from '../app/context.js';
 import { Dialog } from '../components/Dialog.js';
 import { Field } from '../components/Field.js';
 import { SecretInput } from '../components/Inputs.js';
+import { ActionStatus } from '../components/States.js';
 
 const MASK = 'whsec_••••••••••••••••••••••••';
 
@@ -108,14 +109,7 @@ export function SecretPanel({ webhook }: { webhook: Webhook }) {
           )}
         </div>
       </div>
-      <p className="status-text" role="status">
-        {status}
-      </p>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <ActionStatus status={status} error={error} />
       {rotating && (
         <RotateDialog
           webhook={webhook}
