@@ -95,3 +95,31 @@ export function Dialog({
     document.body,
   );
 }
+
+/**
+ * A dialog's footer: Cancel, then the dialog's own action (`children`). A confirmation sets
+ * `focusCancel`, so that it opens with the focus on the safe choice.
+ */
+export function DialogActions({
+  onCancel,
+  focusCancel,
+  children,
+}: {
+  onCancel: () => void;
+  focusCancel?: boolean;
+  children: ReactNode;
+}) {
+  return (
+    <>
+      <button
+        type="button"
+        className="button button-secondary"
+        onClick={onCancel}
+        data-autofocus={focusCancel || undefined}
+      >
+        Cancel
+      </button>
+      {children}
+    </>
+  );
+}

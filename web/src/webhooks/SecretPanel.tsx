@@ -2,7 +2,7 @@ import { type FormEvent, useEffect, useState } from 'react';
 import { toApiError } from '../api/client.js';
 import type { Webhook } from '../api/types.js';
 import { useSession } from '../app/context.js';
-import { Dialog } from '../components/Dialog.js';
+import { Dialog, DialogActions } from '../components/Dialog.js';
 import { Field } from '../components/Field.js';
 import { SecretInput } from '../components/Inputs.js';
 import { ActionStatus } from '../components/States.js';
@@ -166,15 +166,7 @@ function RotateDialog({
       title="Rotate the signing secret?"
       onClose={onClose}
       footer={
-        <>
-          <button
-            type="button"
-            className="button button-secondary"
-            onClick={onClose}
-            data-autofocus
-          >
-            Cancel
-          </button>
+        <DialogActions onCancel={onClose} focusCancel>
           <button
             type="submit"
             form="rotate-form"
@@ -183,7 +175,7 @@ function RotateDialog({
           >
             {busy ? 'Rotating…' : 'Rotate secret'}
           </button>
-        </>
+        </DialogActions>
       }
     >
       <form id="rotate-form" className="form" onSubmit={rotate} noValidate>

@@ -2,7 +2,7 @@ import { type FormEvent, useRef, useState } from 'react';
 import { toApiError } from '../api/client.js';
 import type { Webhook, WebhookInput } from '../api/types.js';
 import { useSession } from '../app/context.js';
-import { Dialog } from '../components/Dialog.js';
+import { Dialog, DialogActions } from '../components/Dialog.js';
 import { WithEventTypes } from '../components/EventTypeSelect.js';
 import { Field, focusFirstInvalid } from '../components/Field.js';
 import { SecretInput, Switch, UrlInput } from '../components/Inputs.js';
@@ -156,14 +156,11 @@ export function WebhookFormDialog({ webhook, onClose, onSaved }: WebhookFormDial
       onClose={onClose}
       size="large"
       footer={
-        <>
-          <button type="button" className="button button-secondary" onClick={onClose}>
-            Cancel
-          </button>
+        <DialogActions onCancel={onClose}>
           <button type="submit" form={formId} className="button button-primary" disabled={saving}>
             {saving ? 'Saving…' : 'Save'}
           </button>
-        </>
+        </DialogActions>
       }
     >
       <form id={formId} ref={formRef} onSubmit={submit} noValidate className="form">

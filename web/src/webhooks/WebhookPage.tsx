@@ -6,7 +6,7 @@ import { type WebhookTab, navigate } from '../app/router.js';
 import { useResource } from '../app/useResource.js';
 import { WebhookStatusBadge, disabledReasonText } from '../components/Badges.js';
 import { Breadcrumbs } from '../components/Breadcrumbs.js';
-import { Dialog } from '../components/Dialog.js';
+import { Dialog, DialogActions } from '../components/Dialog.js';
 import { EmptyState, ErrorMessage, Loading, StaleNotice } from '../components/States.js';
 import { TabPanel, Tabs } from '../components/Tabs.js';
 import { LogsTab } from '../deliveries/LogsTab.js';
@@ -227,19 +227,11 @@ function DeleteDialog({
       size="small"
       onClose={onClose}
       footer={
-        <>
-          <button
-            type="button"
-            className="button button-secondary"
-            onClick={onClose}
-            data-autofocus
-          >
-            Cancel
-          </button>
+        <DialogActions onCancel={onClose} focusCancel>
           <button type="button" className="button button-danger" onClick={confirm} disabled={busy}>
             {busy ? 'Deleting…' : 'Delete webhook'}
           </button>
-        </>
+        </DialogActions>
       }
     >
       <p>
