@@ -22,6 +22,23 @@ interface Toast {
 const TOAST_MS = 5000;
 const MAX_TOASTS = 3;
 
+/** The sidebar's entries: every other page (a webhook, a delivery) belongs to Webhooks. */
+type Section = 'webhooks' | 'test-endpoint' | 'activity';
+
+function NavLink({ to, current, children }: { to: Section; current: Section; children: string }) {
+  return (
+    <li>
+      <a
+        href={href({ name: to })}
+        className="nav-link"
+        aria-current={to === current ? 'page' : undefined}
+      >
+        {children}
+      </a>
+    </li>
+  );
+}
+
 function pageKey(route: Route): string {
   switch (route.name) {
     case 'webhook':
@@ -106,7 +123,7 @@ export function Shell({
     mainRef.current?.focus();
   }, [key]);
 
-  const section =
+  const section: Section =
     route.name === 'test-endpoint' || route.name === 'activity' ? route.name : 'webhooks';
   const embedded = isEmbedded();
   const readOnlyNotice = !session.canManage && (
@@ -153,35 +170,17 @@ export function Shell({
             Setup
           </p>
           <ul className="nav-list" aria-labelledby="nav-setup">
-            <li>
-              <a
-                href={href({ name: 'webhooks' })}
-                className="nav-link"
-                aria-current={section === 'webhooks' ? 'page' : undefined}
-              >
-                Webhooks
-              </a>
-            </li>
+            <NavLink to="webhooks" current={section}>
+              Webhooks
+            </NavLink>
             {session.canManage && (
-              <li>
-                <a
-                  href={href({ name: 'test-endpoint' })}
-                  className="nav-link"
-                  aria-current={section === 'test-endpoint' ? 'page' : undefined}
-                >
-                  Test endpoint
-                </a>
-              </li>
+              <NavLink to="test-endpoint" current={section}>
+                Test endpoint
+              </NavLink>
             )}
-            <li>
-              <a
-                href={href({ name: 'activity' })}
-                className="nav-link"
-                aria-current={section === 'activity' ? 'page' : undefined}
-              >
-                Activity
-              </a>
-            </li>
+            <NavLink to="activity" current={section}>
+              Activity
+            </NavLink>
           </ul>
         </nav>
         <main id="main" ref={mainRef} tabIndex={-1} className="content">
