@@ -1,5 +1,6 @@
-import { type ReactNode, useEffect, useId, useRef } from 'react';
+import { type ReactNode, useEffect, useId, useRef, useState } from 'react';
 import { createPortal } from 'react-dom';
+import { toApiError } from '../api/client.js';
 
 interface DialogProps {
   title: string;
@@ -122,4 +123,28 @@ export function DialogActions({
       {children}
     </>
   );
+}
+
+/**
+ * The action that closes a confirmation dialog (rotate, delete). `busy` stays true on success,
+ * as the dialog is closing; a failure keeps it open with the error and the action enabled.
+ */
+export function useDialogAction(): {
+  busy: boolean;
+  error: string | null;
+  run: (action: () => Promise<void>) => Promise<void>;
+} {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (caught) {
+      setError(toApiError(caught).message);
+      setBusy(false);
+    }
+  };
+  return { busy, error, run };
 }

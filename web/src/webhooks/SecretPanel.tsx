@@ -2,7 +2,7 @@ import { type FormEvent, useEffect, useState } from 'react';
 import { toApiError } from '../api/client.js';
 import type { Webhook } from '../api/types.js';
 import { useSession } from '../app/context.js';
-import { Dialog, DialogActions } from '../components/Dialog.js';
+import { Dialog, DialogActions, useDialogAction } from '../components/Dialog.js';
 import { Field } from '../components/Field.js';
 import { SecretInput } from '../components/Inputs.js';
 import { ActionStatus } from '../components/States.js';
@@ -137,14 +137,11 @@ function RotateDialog({
 }) {
   const { api } = useSession();
   const [custom, setCustom] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useDialogAction();
 
   const rotate = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const path = `/v1/webhooks/${encodeURIComponent(webhook.id)}/secret`;
       const result = await api.post<{ secret?: string } | undefined>(
         `${path}/rotate`,
@@ -155,10 +152,7 @@ function RotateDialog({
           ? result.secret
           : (await api.get<{ secret: string }>(path)).secret;
       onRotated(next);
-    } catch (caught) {
-      setError(toApiError(caught).message);
-      setBusy(false);
-    }
+    });
   };
 
   return (

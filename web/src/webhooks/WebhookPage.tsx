@@ -6,7 +6,7 @@ import { type WebhookTab, navigate } from '../app/router.js';
 import { useResource } from '../app/useResource.js';
 import { WebhookStatusBadge, disabledReasonText } from '../components/Badges.js';
 import { Breadcrumbs } from '../components/Breadcrumbs.js';
-import { Dialog, DialogActions } from '../components/Dialog.js';
+import { Dialog, DialogActions, useDialogAction } from '../components/Dialog.js';
 import { EmptyState, ErrorMessage, Loading, StaleNotice } from '../components/States.js';
 import { TabPanel, Tabs } from '../components/Tabs.js';
 import { LogsTab } from '../deliveries/LogsTab.js';
@@ -208,19 +208,12 @@ function DeleteDialog({
   onDeleted: () => void;
 }) {
   const { api } = useSession();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, run } = useDialogAction();
+  const confirm = () =>
+    run(async () => {
       await api.delete(`/v1/webhooks/${encodeURIComponent(webhook.id)}`);
       onDeleted();
-    } catch (caught) {
-      setError(toApiError(caught).message);
-      setBusy(false);
-    }
-  };
+    });
   return (
     <Dialog
       title="Delete this webhook?"
