@@ -3,18 +3,10 @@
 // event passes (so both runs store the same deliveries); the figure is the ratio. Tracing off:
 // what the trace ids cost per event and per attempt when OTEL_EXPORTER_OTLP_ENDPOINT is unset,
 // next to what one event's ingest costs.
-import { join } from 'node:path';
 import { IdsOnlyTracing } from '../../src/observability/tracing.js';
 import type { ClaimedDelivery } from '../../src/storage/types.js';
-import {
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import type { BenchContext, Row } from '../context.js';
+import { measureIngest } from '../support.js';
 
 const ENDPOINTS = 10;
 const EVENTS = Number(process.env.BENCH_CONTROLS_EVENTS ?? 10_000);
@@ -32,41 +24,15 @@ const FILTER = {
   $not: { data: { status: 'failed' } },
 };
 
-async function ingest(port: number, key: string, total: number): Promise<number> {
-  const events = Array.from({ length: 1000 }, () => ({ event: 'call.ended', data: DATA }));
-  let sent = 0;
-  const started = performance.now();
-  const lane = async () => {
-    while (sent < total) {
-      const n = Math.min(1000, total - sent);
-      sent += n;
-      await call(port, key, '/v1/events/batch', { events: events.slice(0, n) });
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
-  return total / ((performance.now() - started) / 1000);
-}
-
-async function measure(ctx: BenchContext, name: string, filter: unknown): Promise<number> {
-  const service = await startService(`sqlite:${join(ctx.dir, `controls-${name}.db`)}`, {
-    RIZLER_RUN_WORKER: 'false',
+function measure(ctx: BenchContext, name: string, filter: unknown): Promise<number> {
+  return measureIngest(ctx, {
+    name: `controls-${name}`,
+    env: { RIZLER_RUN_WORKER: 'false' },
+    endpoints: ENDPOINTS,
+    endpoint: filter === null ? {} : { filter },
+    events: EVENTS,
+    inFlight: IN_FLIGHT,
   });
-  try {
-    const { api_key: key } = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
-      name: `bench-controls-${name}`,
-    });
-    for (let i = 0; i < ENDPOINTS; i++) {
-      await call(service.port, key, '/v1/webhooks', {
-        url: `${ctx.receiver.url}?e=${i}`,
-        events: ['call.ended'],
-        ...(filter === null ? {} : { filter }),
-      });
-    }
-    await ingest(service.port, key, 5_000); // warm-up
-    return await ingest(service.port, key, EVENTS);
-  } finally {
-    await stopService(service);
-  }
 }
 
 /** Microseconds per event publish and per attempt spent on trace ids with tracing off. */
