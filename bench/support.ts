@@ -1,5 +1,6 @@
 // What several scenarios share, so that each scenario file holds only what it measures:
-// accounts and endpoints over the API, and the batch publisher that the ingest figures time.
+// accounts, endpoints and single publishes over the API, the batch publisher that the ingest
+// figures time, and the percentile of the latency rows.
 import { join } from 'node:path';
 import { ADMIN, DATA, call, startService, stopService, type BenchContext } from './context.js';
 
@@ -23,6 +24,15 @@ export async function addEndpoint(
     url,
     events: ['call.ended'],
     ...extra,
+  });
+  return id;
+}
+
+/** Publishes one call.ended event through POST /v1/events; its id. */
+export async function publishOne(port: number, key: string): Promise<string> {
+  const { id } = await call<{ id: string }>(port, key, '/v1/events', {
+    event: 'call.ended',
+    data: DATA,
   });
   return id;
 }
@@ -76,4 +86,10 @@ export async function measureIngest(
   } finally {
     await stopService(service);
   }
+}
+
+/** The value below which `p` % of the sorted values lie (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1] ?? NaN;
 }

@@ -3,28 +3,14 @@
 // the receiver (both clocks are this process's performance.now()).
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import {
-  cpuSeconds,
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { cpuSeconds, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver } from '../receiver.js';
+import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
 
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** The value below which `p` % of the sorted values lie (nearest rank). */
-function percentile(sorted: number[], p: number): number {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(sorted.length, rank) - 1] ?? NaN;
-}
 
 interface Published {
   id: string;
@@ -61,16 +47,11 @@ export default async function latency(ctx: BenchContext): Promise<Row[]> {
   const receiver = await startCountingReceiver({ recordArrivals: true });
   const service = await startService(`sqlite:${join(ctx.dir, 'latency.db')}`);
   try {
-    const { api_key: key } = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
-      name: 'bench-latency',
-    });
-    await call(service.port, key, '/v1/webhooks', { url: receiver.url, events: ['call.ended'] });
+    const key = await createAccount(service.port, 'bench-latency');
+    await addEndpoint(service.port, key, receiver.url);
     const publish = async (): Promise<Published> => {
       const started = performance.now();
-      const { id } = await call<{ id: string }>(service.port, key, '/v1/events', {
-        event: 'call.ended',
-        data: DATA,
-      });
+      const id = await publishOne(service.port, key);
       return { id, started, answered: performance.now() };
     };
 

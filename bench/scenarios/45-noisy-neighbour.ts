@@ -5,24 +5,12 @@
 // delivery rate meanwhile, which must not collapse either. A fresh SQLite service per case.
 import { join } from 'node:path';
 import { startReceiver, type Receiver } from '../../test/helpers/receiver.js';
-import {
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver } from '../receiver.js';
+import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
 
 const BACKLOG = Number(process.env.BENCH_NEIGHBOUR_BACKLOG ?? 5000);
 const B_EVENTS = 50;
-
-function percentile(sorted: number[], p: number): number {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(sorted.length, rank) - 1] ?? NaN;
-}
 
 interface Case {
   name: string;
@@ -39,7 +27,7 @@ async function run(ctx: BenchContext, c: Case): Promise<Row[]> {
   const b = await startCountingReceiver({ recordArrivals: true });
   try {
     const { port } = service;
-    const a = await call<{ api_key: string }>(port, ADMIN, '/v1/accounts', { name: `a-${c.name}` });
+    const aKey = await createAccount(port, `a-${c.name}`);
     const urls: string[] = [];
     for (let i = 0; i < c.hanging; i++) {
       const r = await startReceiver();
@@ -54,30 +42,22 @@ async function run(ctx: BenchContext, c: Case): Promise<Row[]> {
       urls.push(r.url);
     }
     if (c.hanging > 0) urls.push(healthyA.url);
-    for (const url of urls) {
-      await call(port, a.api_key, '/v1/webhooks', { url, events: ['call.ended'] });
-    }
-    const bAccount = await call<{ api_key: string }>(port, ADMIN, '/v1/accounts', {
-      name: `b-${c.name}`,
-    });
-    await call(port, bAccount.api_key, '/v1/webhooks', { url: b.url, events: ['call.ended'] });
+    for (const url of urls) await addEndpoint(port, aKey, url);
+    const bKey = await createAccount(port, `b-${c.name}`);
+    await addEndpoint(port, bKey, b.url);
     for (let sent = 0; sent < BACKLOG; sent += 1000) {
       const events = Array.from({ length: Math.min(1000, BACKLOG - sent) }, () => ({
         event: 'call.ended',
         data: DATA,
       }));
-      await call(port, a.api_key, '/v1/events/batch', { events });
+      await call(port, aKey, '/v1/events/batch', { events });
     }
     const aBefore = healthyA.count + receivers.reduce((n, r) => n + r.requests.length, 0);
     const windowStart = performance.now();
     const started = new Map<string, number>();
     for (let i = 0; i < B_EVENTS; i++) {
       const t = performance.now();
-      const e = await call<{ id: string }>(port, bAccount.api_key, '/v1/events', {
-        event: 'call.ended',
-        data: DATA,
-      });
-      started.set(e.id, t);
+      started.set(await publishOne(port, bKey), t);
       const wait = 100 - (performance.now() - t);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
