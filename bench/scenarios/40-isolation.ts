@@ -4,16 +4,9 @@
 // A second run with a healthy twin instead of the hanging endpoint separates what fan-out to
 // two endpoints costs anyway (twice the deliveries written) from what the hang costs.
 import { join } from 'node:path';
-import {
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver, type CountingReceiver } from '../receiver.js';
+import { addEndpoint, createAccount } from '../support.js';
 
 /**
  * A new account with one endpoint per URL, all subscribed to call.ended; publishes `total`
@@ -26,17 +19,9 @@ async function healthyRate(
   urls: string[],
   total: number,
 ): Promise<{ rate: number; key: string; webhooks: string[] }> {
-  const { api_key: key } = await call<{ api_key: string }>(port, ADMIN, '/v1/accounts', {
-    name: `bench-isolation-${urls.length}-${Date.now()}`,
-  });
+  const key = await createAccount(port, `bench-isolation-${urls.length}-${Date.now()}`);
   const webhooks: string[] = [];
-  for (const url of urls) {
-    const hook = await call<{ id: string }>(port, key, '/v1/webhooks', {
-      url,
-      events: ['call.ended'],
-    });
-    webhooks.push(hook.id);
-  }
+  for (const url of urls) webhooks.push(await addEndpoint(port, key, url));
   healthy.reset();
   const started = performance.now();
   const batches: Promise<unknown>[] = [];

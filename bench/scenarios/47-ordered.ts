@@ -7,16 +7,9 @@
 // skipped, with a line on stderr, when none answers at RIZLER_TEST_POSTGRES_URL.
 import { join } from 'node:path';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
-import {
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver } from '../receiver.js';
+import { addEndpoint, createAccount } from '../support.js';
 
 const EVENTS = Number(process.env.BENCH_ORDERED_EVENTS ?? 10_000);
 const KEYS = 1000;
@@ -24,11 +17,7 @@ const KEYS = 1000;
 async function measure(port: number, key: string, ordering: 'none' | 'per_key') {
   const receiver = await startCountingReceiver();
   try {
-    const hook = await call<{ id: string }>(port, key, '/v1/webhooks', {
-      url: receiver.url,
-      events: ['call.ended'],
-      ordering,
-    });
+    const hookId = await addEndpoint(port, key, receiver.url, { ordering });
     const started = performance.now();
     const done = receiver.waitFor(EVENTS);
     for (let sent = 0; sent < EVENTS; sent += 1000) {
@@ -41,7 +30,7 @@ async function measure(port: number, key: string, ordering: 'none' | 'per_key') 
     }
     await done;
     const seconds = (performance.now() - started) / 1000;
-    await fetch(`http://127.0.0.1:${port}/v1/webhooks/${hook.id}`, {
+    await fetch(`http://127.0.0.1:${port}/v1/webhooks/${hookId}`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${key}` },
     });
@@ -54,11 +43,9 @@ async function measure(port: number, key: string, ordering: 'none' | 'per_key') 
 async function rowsFor(engine: string, databaseUrl: string): Promise<Row[]> {
   const service = await startService(databaseUrl);
   try {
-    const account = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
-      name: `ordered-${engine}`,
-    });
-    const none = await measure(service.port, account.api_key, 'none');
-    const perKey = await measure(service.port, account.api_key, 'per_key');
+    const key = await createAccount(service.port, `ordered-${engine}`);
+    const none = await measure(service.port, key, 'none');
+    const perKey = await measure(service.port, key, 'per_key');
     const label = `${engine}, ${EVENTS} events over ${KEYS} keys, one endpoint`;
     return [
       { name: `ordered delivery, ${label}: unordered`, value: none, unit: 'deliveries/s' },

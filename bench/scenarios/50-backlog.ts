@@ -14,15 +14,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceProcess } from '../../test/helpers/process.js';
-import {
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
+import { addEndpoint, createAccount } from '../support.js';
 
 const LARGE = Number(process.env.BENCH_BACKLOG ?? 1_000_000);
 const BUDGET_MS = Number(process.env.BENCH_BACKLOG_BUDGET_S ?? 420) * 1000;
@@ -78,10 +71,8 @@ export default async function backlog(ctx: BenchContext): Promise<Row[]> {
   const api = await startService(url, { RIZLER_RUN_WORKER: 'false' });
   let worker: ServiceProcess | null = null;
   try {
-    const { api_key: key } = await call<{ api_key: string }>(api.port, ADMIN, '/v1/accounts', {
-      name: 'bench-backlog',
-    });
-    await call(api.port, key, '/v1/webhooks', { url: receiver.url, events: ['call.ended'] });
+    const key = await createAccount(api.port, 'bench-backlog');
+    await addEndpoint(api.port, key, receiver.url);
 
     // Small: a warm worker, rounds of exactly 1,000 pending.
     worker = await startService(url, workerEnv, 'worker');

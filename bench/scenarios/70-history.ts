@@ -16,26 +16,14 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { recordHistory } from '../../test/helpers/history.js';
-import {
-  ADMIN,
-  DATA,
-  call,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver } from '../receiver.js';
+import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
 
 const SIZE = Number(process.env.BENCH_HISTORY ?? 1_000_000);
 const PURGE_BUDGET_MS = Number(process.env.BENCH_HISTORY_PURGE_BUDGET_S ?? 300) * 1000;
 const DAY = 86_400_000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function percentile(sorted: number[], p: number): number {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(sorted.length, rank) - 1] ?? NaN;
-}
 
 function rssMiB(pid: number | undefined): number {
   try {
@@ -60,13 +48,8 @@ export default async function history(ctx: BenchContext): Promise<Row[]> {
   try {
     // The account and the endpoint, by the API, with no worker to race the fill.
     const setup = await startService(url, { RIZLER_RUN_WORKER: 'false' });
-    const { api_key: key } = await call<{ api_key: string }>(setup.port, ADMIN, '/v1/accounts', {
-      name: 'bench-history',
-    });
-    const big = await call<{ id: string }>(setup.port, key, '/v1/webhooks', {
-      url: `${receiver.url}?big`,
-      events: ['call.ended'],
-    });
+    const key = await createAccount(setup.port, 'bench-history');
+    const bigId = await addEndpoint(setup.port, key, `${receiver.url}?big`);
     const me = await call<{ id: string }>(setup.port, key, '/v1/account');
     await stopService(setup);
 
@@ -98,7 +81,7 @@ export default async function history(ctx: BenchContext): Promise<Row[]> {
     try {
       const pid = service.child.pid;
       const stats = (window: string) =>
-        call(service.port, key, `/v1/webhooks/${big.id}/stats?window=${window}`);
+        call(service.port, key, `/v1/webhooks/${bigId}/stats?window=${window}`);
       const rssBefore = rssMiB(pid);
       for (const window of ['1h', '24h', '7d']) {
         await stats(window);
@@ -135,13 +118,8 @@ export default async function history(ctx: BenchContext): Promise<Row[]> {
       });
 
       // Delete during delivery.
-      const other = await call<{ api_key: string }>(service.port, ADMIN, '/v1/accounts', {
-        name: 'bench-history-other',
-      });
-      await call(service.port, other.api_key, '/v1/webhooks', {
-        url: receiver.url,
-        events: ['call.ended'],
-      });
+      const otherKey = await createAccount(service.port, 'bench-history-other');
+      await addEndpoint(service.port, otherKey, receiver.url);
       const published: { id: string; started: number }[] = [];
       let publishing = true;
       const publisher = (async () => {
@@ -150,17 +128,14 @@ export default async function history(ctx: BenchContext): Promise<Row[]> {
           const wait = begin + i * 50 - performance.now();
           if (wait > 0) await sleep(wait);
           const started = performance.now();
-          const { id } = await call<{ id: string }>(service.port, other.api_key, '/v1/events', {
-            event: 'call.ended',
-            data: DATA,
-          });
+          const id = await publishOne(service.port, otherKey);
           published.push({ id, started });
         }
       })();
       await sleep(5000);
       const deleteAt = performance.now();
       const deleteMs = await timed(() =>
-        fetch(`http://127.0.0.1:${service.port}/v1/webhooks/${big.id}`, {
+        fetch(`http://127.0.0.1:${service.port}/v1/webhooks/${bigId}`, {
           method: 'DELETE',
           headers: { authorization: `Bearer ${key}` },
         }),
