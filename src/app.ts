@@ -20,22 +20,16 @@ import { addAccess } from './http/access.js';
 import { KeyUsage } from './accounts/usage.js';
 import { platformRoutes } from './accounts/platform-routes.js';
 import { OnBehalfRoutes } from './accounts/on-behalf.js';
-import {
-  ApiError,
-  edgeErrorOptions,
-  errorBody,
-  handleError,
-  sendApiError,
-  unavailable,
-} from './http/errors.js';
+import { ApiError, edgeErrorOptions, errorBody, handleError } from './http/errors.js';
 import { DOCUMENT, documentRoute, documentSchema } from './http/openapi.js';
 import { Limits } from './http/limits.js';
+import { operationsRoutes } from './http/operations.js';
 import { ErrorBody } from './http/schemas.js';
 import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
 import { capConnections, serverOptions } from './http/server-options.js';
 import { buildValidator, tightenRoute } from './http/validation.js';
 import { VERSION } from './version.js';
-import { configWarnings, type Config } from './config.js';
+import type { Config } from './config.js';
 
 export interface BuildAppOptions extends AppContext {
   logger?: FastifyServerOptions['loggerInstance'];
@@ -53,17 +47,6 @@ function defaultWebRoot(): string {
   return join(process.cwd(), 'dist', 'web');
 }
 
-/** /readyz when ready: how secrets are kept, and what the operator should change. */
-export function readiness(config: Pick<Config, 'encryptionKey'>) {
-  return {
-    status: 'ready',
-    details: {
-      secrets_at_rest: config.encryptionKey === null ? 'plain' : 'encrypted',
-      warnings: configWarnings(config),
-    },
-  };
-}
-
 export async function buildApp(options: BuildAppOptions): Promise<Api> {
   const { webRoot = defaultWebRoot(), logger, ...ctx } = options;
   const hasWeb = existsSync(join(webRoot, 'index.html'));
@@ -79,7 +62,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
   addApiConventions(app);
   addNotFound(app, hasWeb);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  addOperationsRoutes(app, ctx);
+  operationsRoutes(app, ctx);
   accountRoutes(app, ctx);
   webhookRoutes(app, ctx);
   webhookStatsRoutes(app, ctx);
@@ -216,43 +199,6 @@ function addNotFound(app: Api, hasWeb: boolean): void {
         errorBody('not_found', `There is no ${request.method} ${path}; see /docs for the API.`),
       );
   });
-}
-
-function addOperationsRoutes(app: Api, ctx: AppContext): void {
-  const { metrics } = ctx;
-  app.get(
-    '/healthz',
-    { config: { scope: 'public' }, schema: { tags: ['operations'], summary: 'Liveness' } },
-    async () => ({
-      status: 'ok',
-    }),
-  );
-  app.get(
-    '/readyz',
-    {
-      config: { scope: 'public' },
-      schema: { tags: ['operations'], summary: 'Readiness: the database answers' },
-    },
-    async (_request, reply) => {
-      try {
-        await ctx.storage.ping();
-        return readiness(ctx.config);
-      } catch {
-        return sendApiError(reply, unavailable());
-      }
-    },
-  );
-  app.get(
-    '/metrics',
-    {
-      config: { scope: 'public' },
-      schema: { tags: ['operations'], summary: 'Prometheus metrics' },
-    },
-    async (_request, reply) => {
-      reply.type(metrics.registry.contentType);
-      return metrics.registry.metrics();
-    },
-  );
 }
 
 /** The dashboard's files, or a page that says how to build them. */

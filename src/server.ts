@@ -3,7 +3,8 @@
 import type { Server } from 'node:http';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp, readiness } from './app.js';
+import { buildApp } from './app.js';
+import { operationsRoutes } from './http/operations.js';
 import { capConnections, serverOptions } from './http/server-options.js';
 import { AccountJanitor } from './accounts/janitor.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
@@ -46,6 +47,36 @@ async function checkSecretsReadable(storage: Storage, secrets: SecretBox): Promi
       { cause: err },
     );
   }
+}
+
+/** The store, opened with this process's settings and migrated. */
+async function openMigratedStorage(config: Config): Promise<Storage> {
+  const storage = await openStorage(config.databaseUrl, {
+    poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    backgroundCheckpoints: true,
+  });
+  await storage.migrate();
+  return storage;
+}
+
+/**
+ * What `serve` and `worker` share once the store is open: metrics over its queue, the secrets
+ * checked readable, the configuration's warnings logged, and the operator's endpoint in line
+ * with the settings.
+ */
+async function prepareService(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+): Promise<{ metrics: Metrics; secrets: SecretBox }> {
+  const metrics = new Metrics();
+  metrics.observeQueue(storage);
+  const secrets = createSecretBox(config.encryptionKey);
+  await checkSecretsReadable(storage, secrets);
+  for (const warning of configWarnings(config)) logger.warn(warning);
+  await configureOperatorWebhook(storage, config, secrets, Date.now());
+  return { metrics, secrets };
 }
 
 /**
@@ -91,19 +122,10 @@ export async function startServer(
   logger: Logger = createLogger(config),
   announce: (line: string) => void = (line) => process.stdout.write(line + '\n'),
 ): Promise<RunningService> {
-  const storage = await openStorage(config.databaseUrl, {
-    poolSize: config.dbPoolSize,
-    statementTimeoutMs: config.dbStatementTimeoutMs,
-    backgroundCheckpoints: true,
-  });
-  await storage.migrate();
+  const storage = await openMigratedStorage(config);
+  // Before the operator's endpoint is configured: its system account must not count as one.
   const created = await ensureDefaultAccount(storage, config.adminToken);
-  const metrics = new Metrics();
-  metrics.observeQueue(storage);
-  const secrets = createSecretBox(config.encryptionKey);
-  await checkSecretsReadable(storage, secrets);
-  for (const warning of configWarnings(config)) logger.warn(warning);
-  await configureOperatorWebhook(storage, config, secrets, Date.now());
+  const { metrics, secrets } = await prepareService(config, storage, logger);
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
   const tracing = await createTracing(config, 'rizler-webhooks');
@@ -120,13 +142,16 @@ export async function startServer(
     now: Date.now,
     tracing,
   });
-  try {
-    await app.listen({ port: config.port, host: config.host });
-  } catch (err) {
+  const release = async () => {
     await delivery?.stop();
     await tracing.shutdown();
     await dispatcher.close();
     await storage.close();
+  };
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await release();
     throw err;
   }
   const address = app.server.address();
@@ -154,10 +179,7 @@ export async function startServer(
     httpServer: app.server,
     async stop() {
       await app.close();
-      await delivery?.stop();
-      await tracing.shutdown();
-      await dispatcher.close();
-      await storage.close();
+      await release();
     },
   };
 }
@@ -167,35 +189,11 @@ export async function startWorker(
   config: Config,
   logger: Logger = createLogger(config),
 ): Promise<RunningService> {
-  const storage = await openStorage(config.databaseUrl, {
-    poolSize: config.dbPoolSize,
-    statementTimeoutMs: config.dbStatementTimeoutMs,
-    backgroundCheckpoints: true,
-  });
-  await storage.migrate();
-  const metrics = new Metrics();
-  metrics.observeQueue(storage);
-  const secrets = createSecretBox(config.encryptionKey);
-  await checkSecretsReadable(storage, secrets);
-  for (const warning of configWarnings(config)) logger.warn(warning);
-  await configureOperatorWebhook(storage, config, secrets, Date.now());
+  const storage = await openMigratedStorage(config);
+  const { metrics, secrets } = await prepareService(config, storage, logger);
   const ops = Fastify({ loggerInstance: logger, ...serverOptions(config) });
   capConnections(ops.server, config);
-  ops.get('/healthz', async () => ({ status: 'ok' }));
-  ops.get('/readyz', async (_request, reply) => {
-    try {
-      await storage.ping();
-      return readiness(config);
-    } catch {
-      return reply.code(503).send({
-        error: { code: 'service_unavailable', message: 'The database cannot be reached.' },
-      });
-    }
-  });
-  ops.get('/metrics', async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  operationsRoutes(ops, { config, storage, metrics });
   await ops.listen({ port: config.port, host: config.host });
   const address = ops.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
