@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { MAX_RESPONSE_BODY } from '../core/attempt.js';
 import { isValidSubscription, subscriptionMatches } from '../core/event-catalogue.js';
 import { idTime, newId } from '../core/ids.js';
 import { renderDelivery } from '../deliveries/routes.js';
@@ -22,7 +23,6 @@ import type {
   Page,
   StoredEvent,
 } from '../storage/index.js';
-import { MAX_RESPONSE_BODY } from '../worker/sender.js';
 
 /** How often a stream polls: at most every `minGapMs` and, with no wake-up, every `intervalMs`. */
 interface PollTiming {

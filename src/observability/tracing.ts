@@ -6,7 +6,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { AttemptOutcome, ClaimedDelivery } from '../storage/types.js';
-import type { AttemptResult } from '../worker/sender.js';
+import type { AttemptResult } from '../core/attempt.js';
 
 export interface TraceContext {
   traceId: string;
