@@ -12,7 +12,7 @@ import { configWarnings, type Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
 import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
-import { createTracing, type Tracing } from './observability/tracing.js';
+import { IdsOnlyTracing, type Tracing } from './observability/tracing.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
@@ -47,6 +47,19 @@ async function checkSecretsReadable(storage: Storage, secrets: SecretBox): Promi
       { cause: err },
     );
   }
+}
+
+/**
+ * Tracing for a process: exporting spans over OTLP/HTTP when the collector is configured
+ * (the SDK is imported only then), ids only otherwise.
+ */
+async function createTracing(
+  config: Pick<Config, 'otlpEndpoint'>,
+  serviceName: string,
+): Promise<Tracing> {
+  if (config.otlpEndpoint === null) return new IdsOnlyTracing();
+  const { OtelTracing } = await import('./observability/otel.js');
+  return new OtelTracing(config.otlpEndpoint, serviceName);
 }
 
 /** The store, opened with this process's settings and migrated. */
