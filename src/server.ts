@@ -62,6 +62,12 @@ async function createTracing(
   return new OtelTracing(config.otlpEndpoint, serviceName);
 }
 
+/** The port a listening server bound: the one asked for, or the one chosen for PORT=0. */
+function boundPort(server: Server, asked: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : asked;
+}
+
 /** The store, opened with this process's settings and migrated. */
 async function openMigratedStorage(config: Config): Promise<Storage> {
   const storage = await openStorage(config.databaseUrl, {
@@ -167,8 +173,7 @@ export async function startServer(
     await release();
     throw err;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const port = boundPort(app.server, config.port);
   if (created) {
     announce(
       [
@@ -208,8 +213,7 @@ export async function startWorker(
   capConnections(ops.server, config);
   operationsRoutes(ops, { config, storage, metrics });
   await ops.listen({ port: config.port, host: config.host });
-  const address = ops.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const port = boundPort(ops.server, config.port);
   const tracing = await createTracing(config, 'rizler-webhooks-worker');
   const delivery = await startDelivery(config, storage, logger, metrics, secrets, tracing);
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');

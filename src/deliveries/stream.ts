@@ -5,19 +5,10 @@ import type { Api, AppContext } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { notFound } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
-import {
-  LOOKBACK_MS,
-  SseResponse,
-  readAll,
-  type PollTiming,
-  type Source,
-  type Streams,
-} from '../http/sse.js';
+import { LOOKBACK_MS, SseResponse, readAll, type Source, type Streams } from '../http/sse.js';
 import type { Delivery, DeliveryDetail, DeliveryStatus } from '../storage/index.js';
 import { renderDelivery } from './routes.js';
 
-/** Deliveries are found by (account_id, updated_at), which an index covers. */
-const DELIVERY_POLLS: PollTiming = { intervalMs: 250, minGapMs: 50 };
 /** Delivery states remembered to tell a change from a repeat; oldest forgotten first. */
 const MAX_REMEMBERED_DELIVERIES = 50_000;
 
@@ -73,6 +64,7 @@ function deliverySource(
   const known = new Map<string, [DeliveryStatus, number]>();
   return async () => {
     const started = ctx.now();
+    // Found by (account_id, updated_at), which an index covers.
     const rows = await readAll((page) =>
       ctx.storage.listDeliveries(accountId, { ...filter, updatedSince: from }, page),
     );
@@ -130,7 +122,7 @@ export function deliveryStreamRoutes(app: Api, ctx: AppContext, streams: Streams
         throw notFound('webhook');
       }
       const source = deliverySource(ctx, account.id, { webhookId, status }, ctx.now());
-      streams.serve(request, reply, account.id, source, DELIVERY_POLLS);
+      streams.serve(request, reply, account.id, source);
     },
   );
 }

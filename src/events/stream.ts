@@ -7,17 +7,9 @@ import type { Api, AppContext } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
-import {
-  LOOKBACK_MS,
-  SseResponse,
-  readAll,
-  type PollTiming,
-  type Source,
-  type Streams,
-} from '../http/sse.js';
+import { LOOKBACK_MS, SseResponse, readAll, type Source, type Streams } from '../http/sse.js';
 import type { StoredEvent } from '../storage/index.js';
 
-const EVENT_POLLS: PollTiming = { intervalMs: 250, minGapMs: 50 };
 /** A reconnecting client may resume from its Last-Event-ID, but not from further back than this. */
 const MAX_RESUME_MS = 5 * 60_000;
 
@@ -108,7 +100,7 @@ export function eventStreamRoutes(app: Api, ctx: AppContext, streams: Streams): 
       const from = lastTime === null ? now : Math.max(lastTime, now - MAX_RESUME_MS);
       const afterId = lastTime === null ? null : lastId!;
       const source = eventSource(ctx, account.id, patterns, from, afterId);
-      streams.serve(request, reply, account.id, source, EVENT_POLLS);
+      streams.serve(request, reply, account.id, source);
     },
   );
 }

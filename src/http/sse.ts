@@ -18,6 +18,11 @@ export interface PollTiming {
   minGapMs: number;
 }
 
+/**
+ * Both streams poll alike: each poll is an indexed read (events by id, deliveries by
+ * account_id and updated_at).
+ */
+const POLLS: PollTiming = { intervalMs: 250, minGapMs: 50 };
 /** A comment line this often keeps proxies and idle timers from closing a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
 /**
@@ -209,7 +214,7 @@ export class Streams {
     reply: FastifyReply,
     accountId: string,
     source: Source,
-    timing: PollTiming,
+    timing: PollTiming = POLLS,
   ): void {
     this.slots.take(accountId, reply.raw);
     serveStream(this.storage, this.open, request, reply, source, timing);
