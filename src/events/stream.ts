@@ -1,7 +1,7 @@
 // The event stream that `rizler-webhooks listen` reads: every event published to the account,
 // as server-sent events (the polling machinery is http/sse.ts).
 import { Type } from '@sinclair/typebox';
-import { isValidSubscription, subscriptionMatches } from '../core/event-catalogue.js';
+import { parseSubscriptionList, subscriptionMatches } from '../core/event-catalogue.js';
 import { idTime } from '../core/ids.js';
 import type { Api, AppContext } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
@@ -19,19 +19,14 @@ const Patterns = Type.String({
 });
 
 function parsePatterns(value: string | undefined): string[] {
-  if (value === undefined || value.trim() === '') return ['*'];
-  const patterns = value
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-  const unknown = patterns.filter((p) => !isValidSubscription(p));
-  if (unknown.length > 0) {
+  const { patterns, invalid } = parseSubscriptionList(value);
+  if (invalid.length > 0) {
     throw new ApiError(
       'validation_error',
-      `events: ${unknown.map((p) => `"${p}"`).join(', ')} is not a known event type, family (call.*) or *; GET /v1/event-types lists them.`,
+      `events: ${invalid.map((p) => `"${p}"`).join(', ')} is not a known event type, family (call.*) or *; GET /v1/event-types lists them.`,
     );
   }
-  return patterns.length === 0 ? ['*'] : patterns;
+  return patterns;
 }
 
 /** Events published to the account from `from` on, oldest first, each sent once. */
