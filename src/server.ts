@@ -3,7 +3,8 @@
 import type { Server } from 'node:http';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp, readiness } from './app.js';
+import { buildApp } from './app.js';
+import { operationsRoutes } from './http/operations.js';
 import { capConnections, serverOptions } from './http/server-options.js';
 import { AccountJanitor } from './accounts/janitor.js';
 import { ensureDefaultAccount } from './accounts/keys.js';
@@ -11,7 +12,7 @@ import { configWarnings, type Config } from './config.js';
 import { createSecretBox, type SecretBox } from './core/secret-box.js';
 import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
-import { createTracing, type Tracing } from './observability/tracing.js';
+import { IdsOnlyTracing, type Tracing } from './observability/tracing.js';
 import { Metrics } from './observability/metrics.js';
 import { openStorage, type Storage } from './storage/index.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
@@ -46,6 +47,55 @@ async function checkSecretsReadable(storage: Storage, secrets: SecretBox): Promi
       { cause: err },
     );
   }
+}
+
+/**
+ * Tracing for a process: exporting spans over OTLP/HTTP when the collector is configured
+ * (the SDK is imported only then), ids only otherwise.
+ */
+async function createTracing(
+  config: Pick<Config, 'otlpEndpoint'>,
+  serviceName: string,
+): Promise<Tracing> {
+  if (config.otlpEndpoint === null) return new IdsOnlyTracing();
+  const { OtelTracing } = await import('./observability/otel.js');
+  return new OtelTracing(config.otlpEndpoint, serviceName);
+}
+
+/** The port a listening server bound: the one asked for, or the one chosen for PORT=0. */
+function boundPort(server: Server, asked: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : asked;
+}
+
+/** The store, opened with this process's settings and migrated. */
+async function openMigratedStorage(config: Config): Promise<Storage> {
+  const storage = await openStorage(config.databaseUrl, {
+    poolSize: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    backgroundCheckpoints: true,
+  });
+  await storage.migrate();
+  return storage;
+}
+
+/**
+ * What `serve` and `worker` share once the store is open: metrics over its queue, the secrets
+ * checked readable, the configuration's warnings logged, and the operator's endpoint in line
+ * with the settings.
+ */
+async function prepareService(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+): Promise<{ metrics: Metrics; secrets: SecretBox }> {
+  const metrics = new Metrics();
+  metrics.observeQueue(storage);
+  const secrets = createSecretBox(config.encryptionKey);
+  await checkSecretsReadable(storage, secrets);
+  for (const warning of configWarnings(config)) logger.warn(warning);
+  await configureOperatorWebhook(storage, config, secrets, Date.now());
+  return { metrics, secrets };
 }
 
 /**
@@ -91,19 +141,10 @@ export async function startServer(
   logger: Logger = createLogger(config),
   announce: (line: string) => void = (line) => process.stdout.write(line + '\n'),
 ): Promise<RunningService> {
-  const storage = await openStorage(config.databaseUrl, {
-    poolSize: config.dbPoolSize,
-    statementTimeoutMs: config.dbStatementTimeoutMs,
-    backgroundCheckpoints: true,
-  });
-  await storage.migrate();
+  const storage = await openMigratedStorage(config);
+  // Before the operator's endpoint is configured: its system account must not count as one.
   const created = await ensureDefaultAccount(storage, config.adminToken);
-  const metrics = new Metrics();
-  metrics.observeQueue(storage);
-  const secrets = createSecretBox(config.encryptionKey);
-  await checkSecretsReadable(storage, secrets);
-  for (const warning of configWarnings(config)) logger.warn(warning);
-  await configureOperatorWebhook(storage, config, secrets, Date.now());
+  const { metrics, secrets } = await prepareService(config, storage, logger);
   // The API's own sender, for test sends; the worker has its own.
   const { dispatcher, sender } = buildSender(config);
   const tracing = await createTracing(config, 'rizler-webhooks');
@@ -120,17 +161,19 @@ export async function startServer(
     now: Date.now,
     tracing,
   });
-  try {
-    await app.listen({ port: config.port, host: config.host });
-  } catch (err) {
+  const release = async () => {
     await delivery?.stop();
     await tracing.shutdown();
     await dispatcher.close();
     await storage.close();
+  };
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await release();
     throw err;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const port = boundPort(app.server, config.port);
   if (created) {
     announce(
       [
@@ -154,10 +197,7 @@ export async function startServer(
     httpServer: app.server,
     async stop() {
       await app.close();
-      await delivery?.stop();
-      await tracing.shutdown();
-      await dispatcher.close();
-      await storage.close();
+      await release();
     },
   };
 }
@@ -167,38 +207,13 @@ export async function startWorker(
   config: Config,
   logger: Logger = createLogger(config),
 ): Promise<RunningService> {
-  const storage = await openStorage(config.databaseUrl, {
-    poolSize: config.dbPoolSize,
-    statementTimeoutMs: config.dbStatementTimeoutMs,
-    backgroundCheckpoints: true,
-  });
-  await storage.migrate();
-  const metrics = new Metrics();
-  metrics.observeQueue(storage);
-  const secrets = createSecretBox(config.encryptionKey);
-  await checkSecretsReadable(storage, secrets);
-  for (const warning of configWarnings(config)) logger.warn(warning);
-  await configureOperatorWebhook(storage, config, secrets, Date.now());
+  const storage = await openMigratedStorage(config);
+  const { metrics, secrets } = await prepareService(config, storage, logger);
   const ops = Fastify({ loggerInstance: logger, ...serverOptions(config) });
   capConnections(ops.server, config);
-  ops.get('/healthz', async () => ({ status: 'ok' }));
-  ops.get('/readyz', async (_request, reply) => {
-    try {
-      await storage.ping();
-      return readiness(config);
-    } catch {
-      return reply.code(503).send({
-        error: { code: 'service_unavailable', message: 'The database cannot be reached.' },
-      });
-    }
-  });
-  ops.get('/metrics', async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  operationsRoutes(ops, { config, storage, metrics });
   await ops.listen({ port: config.port, host: config.host });
-  const address = ops.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const port = boundPort(ops.server, config.port);
   const tracing = await createTracing(config, 'rizler-webhooks-worker');
   const delivery = await startDelivery(config, storage, logger, metrics, secrets, tracing);
   logger.info({ port, database: storage.engine }, 'rizler-webhooks worker running');

@@ -1,7 +1,5 @@
-// API keys: random, shown once, stored only as a SHA-256 hash. Keys carry 32 random bytes,
-// so a fast hash is enough: there is nothing to brute-force that a slow hash would protect.
-import { createHash } from 'node:crypto';
-import { newId, randomToken } from '../core/ids.js';
+// API keys: random, shown once, stored only as a SHA-256 hash (core/ids.ts says why a fast one).
+import { hashApiKey, newId, randomToken } from '../core/ids.js';
 import {
   SCOPES,
   SYSTEM_ACTOR,
@@ -15,10 +13,6 @@ import {
 export const API_KEY_PREFIX = 'rzk_';
 /** Characters of a key kept in clear to tell keys apart: `rzk_` and 8 more. */
 const SHOWN_PREFIX_LENGTH = 12;
-
-export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
-}
 
 /** A new key: the secret to show once, and what the store keeps of it. */
 export function mintApiKey(

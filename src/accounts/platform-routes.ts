@@ -1,7 +1,7 @@
 // The platform's routes (SPEC §9): an account's API keys and audit log, and the operator's
 // API over accounts (list, read, update, suspend, delete, portal sessions, audit log).
 import { Type } from '@sinclair/typebox';
-import { newId, randomToken } from '../core/ids.js';
+import { hashApiKey, newId, randomToken } from '../core/ids.js';
 import { actorOf, PORTAL_TOKEN_PREFIX } from '../http/access.js';
 import { requireAccount } from '../http/auth.js';
 import type { Api, AppContext } from '../http/context.js';
@@ -10,7 +10,7 @@ import { ApiError } from '../http/errors.js';
 import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { AccountLimits, AccountPatch } from '../storage/index.js';
-import { hashApiKey, mintApiKey } from './keys.js';
+import { mintApiKey } from './keys.js';
 import {
   AccountBody,
   ApiKeyBody,

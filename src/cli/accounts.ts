@@ -1,23 +1,12 @@
-// The operator's account commands, straight on the database (as `accounts create`):
-// list, suspend, resume, delete, and keys create/list/revoke. Each prints JSON.
+// The operator's account commands, straight on the database: create, list, suspend, resume,
+// delete, and keys create/list/revoke. Each prints JSON.
 import type { Command } from 'commander';
-import { mintApiKey } from '../accounts/keys.js';
+import { createAccount, mintApiKey } from '../accounts/keys.js';
 import { effectiveLimits } from '../accounts/render.js';
-import { loadConfig } from '../config.js';
-import { ADMIN_ACTOR, SCOPES, openStorage, type Scope, type Storage } from '../storage/index.js';
+import { ADMIN_ACTOR, SCOPES, type Scope } from '../storage/index.js';
+import { withStorage } from './with-storage.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-async function withStorage<T>(work: (storage: Storage) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const storage = await openStorage(config.databaseUrl);
-  try {
-    await storage.migrate();
-    return await work(storage);
-  } finally {
-    await storage.close();
-  }
-}
 
 function fail(message: string): never {
   throw Object.assign(new Error(message), { exitCode: 1 });
@@ -25,11 +14,21 @@ function fail(message: string): never {
 
 export function addAccountCommands(accounts: Command): void {
   accounts
+    .command('create')
+    .description('create an account and print its API key once, as JSON')
+    .requiredOption('--name <name>', 'the account name')
+    .action((options: { name: string }) =>
+      withStorage(async (storage) => {
+        const { account, apiKey } = await createAccount(storage, options.name);
+        console.log(JSON.stringify({ id: account.id, name: account.name, api_key: apiKey }));
+      }),
+    );
+
+  accounts
     .command('list')
     .description('list accounts, newest first, as JSON lines')
     .action(() =>
-      withStorage(async (storage) => {
-        const config = loadConfig();
+      withStorage(async (storage, config) => {
         let after: string | null = null;
         for (;;) {
           const page = await storage.listAccounts({ limit: 100, after });

@@ -1,16 +1,29 @@
 // The `rizler-webhooks` command.
 import { Command } from 'commander';
-import { createAccount } from '../accounts/keys.js';
+import type { Logger } from 'pino';
 import { addAccountCommands } from './accounts.js';
 import { createSecretBox } from '../core/secret-box.js';
-import { loadConfig } from '../config.js';
-import { openStorage } from '../storage/index.js';
-import { createLogger, startServer, startWorker, stopOnSignals } from '../server.js';
+import { loadConfig, type Config } from '../config.js';
+import {
+  createLogger,
+  startServer,
+  startWorker,
+  stopOnSignals,
+  type RunningService,
+} from '../server.js';
 import { VERSION } from '../version.js';
 import { processIo, untilInterrupted } from './client/io.js';
 import { listen } from './client/listen.js';
 import { tail } from './client/tail.js';
 import { trigger } from './client/trigger.js';
+import { withStorage } from './with-storage.js';
+
+/** Starts a long-running service with the environment's settings; it stops on SIGTERM/SIGINT. */
+async function run(start: (config: Config, logger: Logger) => Promise<RunningService>) {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  stopOnSignals(await start(config, logger), logger);
+}
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('rizler-webhooks')
@@ -20,46 +33,22 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('serve')
     .description('run the API, the dashboard and a delivery worker (PORT, default 8080)')
-    .action(async () => {
-      const config = loadConfig();
-      const logger = createLogger(config);
-      stopOnSignals(await startServer(config, logger), logger);
-    });
+    .action(() => run(startServer));
 
   program
     .command('worker')
     .description('run a delivery worker alone; serves /healthz, /readyz and /metrics on PORT')
-    .action(async () => {
-      const config = loadConfig();
-      const logger = createLogger(config);
-      stopOnSignals(await startWorker(config, logger), logger);
-    });
+    .action(() => run(startWorker));
 
   program
     .command('migrate')
     .description('apply schema migrations and exit')
     .action(async () => {
-      const config = loadConfig();
-      const storage = await openStorage(config.databaseUrl);
-      await storage.migrate();
-      await storage.close();
-      console.log(`migrations applied (${storage.engine})`);
+      const engine = await withStorage(async (storage) => storage.engine);
+      console.log(`migrations applied (${engine})`);
     });
 
-  const accounts = program.command('accounts').description('account administration');
-  accounts
-    .command('create')
-    .description('create an account and print its API key once, as JSON')
-    .requiredOption('--name <name>', 'the account name')
-    .action(async (options: { name: string }) => {
-      const config = loadConfig();
-      const storage = await openStorage(config.databaseUrl);
-      await storage.migrate();
-      const { account, apiKey } = await createAccount(storage, options.name);
-      await storage.close();
-      console.log(JSON.stringify({ id: account.id, name: account.name, api_key: apiKey }));
-    });
-  addAccountCommands(accounts);
+  addAccountCommands(program.command('accounts').description('account administration'));
 
   // The receiver's toolkit: clients of a running server (RIZLER_API_URL, RIZLER_API_KEY).
   const clientHelp =
@@ -115,14 +104,12 @@ export async function main(argv: string[]): Promise<void> {
       're-encrypt every endpoint secret under the first key of RIZLER_ENCRYPTION_KEY (key rotation)',
     )
     .action(async () => {
-      const config = loadConfig();
-      const box = createSecretBox(config.encryptionKey);
-      const storage = await openStorage(config.databaseUrl);
-      await storage.migrate();
-      const changed = await storage.resealSecrets((sealed) =>
-        box.isCurrent(sealed) ? sealed : box.seal(box.open(sealed)),
-      );
-      await storage.close();
+      const changed = await withStorage(async (storage, config) => {
+        const box = createSecretBox(config.encryptionKey);
+        return storage.resealSecrets((sealed) =>
+          box.isCurrent(sealed) ? sealed : box.seal(box.open(sealed)),
+        );
+      });
       console.log(`resealed the secrets of ${changed} webhooks`);
     });
 

@@ -70,6 +70,8 @@ const direction = oneOf(
   ['inbound', 'outbound'],
   'inbound: a caller dialled one of the account numbers; outbound: an agent or campaign dialled out.',
 );
+const caller = phone('The number that placed the call');
+const called = phone('The number that was called');
 const queueId = nullableId('The queue that routed the call; null when it was not queued.');
 const AGENT_STATUSES = ['available', 'busy', 'on_call', 'wrap_up', 'break', 'offline'];
 
@@ -77,6 +79,15 @@ const AGENT_STATUSES = ['available', 'busy', 'on_call', 'wrap_up', 'break', 'off
 // agent_789 answers at 10:27:12 and the call ends at 10:30:00 (180 s); recording and transcript follow.
 const CALLER = '+14155550123';
 const ACCOUNT_NUMBER = '+14155550199';
+/** The call as it stands once it reaches agent_789, first of the fields of its ringing and answer. */
+const AGENTS_CALL = {
+  call_id: 'call_123456',
+  agent_id: 'agent_789',
+  direction: 'inbound',
+  from: CALLER,
+  to: ACCOUNT_NUMBER,
+  queue_id: 'queue_support',
+};
 
 const DEFINITIONS: EventTypeDefinition[] = [
   {
@@ -88,8 +99,8 @@ const DEFINITIONS: EventTypeDefinition[] = [
       {
         call_id: callId,
         direction,
-        from: phone('The number that placed the call'),
-        to: phone('The number that was called'),
+        from: caller,
+        to: called,
         queue_id: queueId,
         agent_id: nullableId('The agent who placed an outbound call; null for inbound calls.'),
         started_at: dateTime('When the call started'),
@@ -115,22 +126,14 @@ const DEFINITIONS: EventTypeDefinition[] = [
         call_id: callId,
         agent_id: id('The agent whose phone is ringing.'),
         direction,
-        from: phone('The number that placed the call'),
-        to: phone('The number that was called'),
+        from: caller,
+        to: called,
         queue_id: queueId,
         ringing_at: dateTime('When the phone started ringing'),
       },
       ['call_id', 'agent_id'],
     ),
-    example: {
-      call_id: 'call_123456',
-      agent_id: 'agent_789',
-      direction: 'inbound',
-      from: CALLER,
-      to: ACCOUNT_NUMBER,
-      queue_id: 'queue_support',
-      ringing_at: '2024-01-15T10:27:04Z',
-    },
+    example: { ...AGENTS_CALL, ringing_at: '2024-01-15T10:27:04Z' },
   },
   {
     name: 'call.answered',
@@ -141,24 +144,15 @@ const DEFINITIONS: EventTypeDefinition[] = [
         call_id: callId,
         agent_id: id('The agent who answered.'),
         direction,
-        from: phone('The number that placed the call'),
-        to: phone('The number that was called'),
+        from: caller,
+        to: called,
         queue_id: queueId,
         wait_time: seconds('How long the caller waited before the answer'),
         answered_at: dateTime('When the call was answered'),
       },
       ['call_id', 'agent_id'],
     ),
-    example: {
-      call_id: 'call_123456',
-      agent_id: 'agent_789',
-      direction: 'inbound',
-      from: CALLER,
-      to: ACCOUNT_NUMBER,
-      queue_id: 'queue_support',
-      wait_time: 12,
-      answered_at: '2024-01-15T10:27:12Z',
-    },
+    example: { ...AGENTS_CALL, wait_time: 12, answered_at: '2024-01-15T10:27:12Z' },
   },
   {
     name: 'call.ended',
@@ -175,8 +169,8 @@ const DEFINITIONS: EventTypeDefinition[] = [
           'How the call ended: completed when an agent talked to the caller.',
         ),
         direction,
-        from: phone('The number that placed the call'),
-        to: phone('The number that was called'),
+        from: caller,
+        to: called,
         queue_id: queueId,
         talk_time: seconds('How long the caller and the agent were connected'),
         ended_by: oneOf(['caller', 'agent', 'system'], 'Who hung up.'),
@@ -207,8 +201,8 @@ const DEFINITIONS: EventTypeDefinition[] = [
     schema: object(
       {
         call_id: callId,
-        from: phone('The number that placed the call'),
-        to: phone('The number that was called'),
+        from: caller,
+        to: called,
         queue_id: queueId,
         agent_id: nullableId('The last agent whose phone rang; null when none rang.'),
         reason: oneOf(
@@ -240,8 +234,8 @@ const DEFINITIONS: EventTypeDefinition[] = [
       {
         call_id: callId,
         direction,
-        from: phone('The number that placed the call'),
-        to: phone('The number that was called'),
+        from: caller,
+        to: called,
         agent_id: nullableId('The agent who placed the call, for outbound calls; otherwise null.'),
         error_code: id(
           'A stable code for the failure, such as carrier_unreachable or invalid_number.',
@@ -425,7 +419,7 @@ const DEFINITIONS: EventTypeDefinition[] = [
         call_id: callId,
         mailbox_id: id('The mailbox that took the message.'),
         from: phone('The number that left the message'),
-        to: phone('The number that was called'),
+        to: called,
         duration: seconds('Length of the message'),
         recording_url: url('Where to download the message audio.'),
         transcription: {
@@ -553,6 +547,22 @@ export function isValidSubscription(pattern: string): boolean {
   if (pattern === '*') return true;
   if (pattern.endsWith('.*')) return FAMILIES.has(pattern.slice(0, -2));
   return BY_NAME.has(pattern);
+}
+
+/**
+ * A comma-separated list of subscriptions (`call.*,agent.created`), as `listen` takes it:
+ * the patterns (`*` when there are none) and those of them that are not valid.
+ */
+export function parseSubscriptionList(value: string | undefined): {
+  patterns: string[];
+  invalid: string[];
+} {
+  const patterns = (value ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const invalid = patterns.filter((p) => !isValidSubscription(p));
+  return { patterns: patterns.length === 0 ? ['*'] : patterns, invalid };
 }
 
 export function subscriptionMatches(patterns: readonly string[], eventType: string): boolean {

@@ -1,6 +1,6 @@
 // Prefixed, time-ordered ids (`evt_…`, `dlv_…`): the prefix tells a person what an id is, and
 // the leading timestamp makes ids sort by creation, so "newest first" is an index scan on id.
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 
 export type IdPrefix = 'acc' | 'wh' | 'evt' | 'dlv' | 'key' | 'aud' | 'ps';
 
@@ -60,6 +60,15 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
 /** A random token for secrets and keys: `prefix` + base64url of `bytes` random bytes. */
 export function randomToken(prefix: string, bytes: number): string {
   return prefix + randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * What the store keeps of an API key or a portal token: its SHA-256, in hex. They carry 32
+ * random bytes, so a fast hash is enough: there is nothing to brute-force that a slow hash
+ * would protect.
+ */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
 /** The creation time (ms) encoded in an id made by `newId`, or null for anything else. */

@@ -1,7 +1,8 @@
 // The operational event types of SPEC §11: published by Rizler itself about an account's own
 // endpoints and deliveries, never by the platform. They join the catalogue (schemas, examples,
-// the receiver's generated types) but a `*` subscription does not cover them.
-import type { EventTypeDefinition } from './event-types.js';
+// the receiver's generated types) but a `*` subscription does not cover them. Each is an
+// EventTypeDefinition, checked where event-types.ts joins them to the catalogue (this file
+// imports nothing, so the two do not import each other).
 
 export const WEBHOOK_DISABLED = 'webhook.disabled';
 export const WEBHOOK_ENABLED = 'webhook.enabled';
@@ -16,7 +17,7 @@ const accountId = {
 const webhookId = { type: 'string', minLength: 1, description: 'The endpoint (`wh_…`).' };
 const url = { type: 'string', format: 'uri', description: "The endpoint's URL." };
 
-export const OPERATIONAL_EVENT_TYPES: EventTypeDefinition[] = [
+export const OPERATIONAL_EVENT_TYPES = [
   {
     name: WEBHOOK_DISABLED,
     family: 'webhook',

@@ -6,11 +6,10 @@
 // are counted here too, per account, with the account's own limits where the operator set
 // them: management calls on request, publishing per event once the body is read.
 import type { FastifyContextConfig, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { hashApiKey } from '../accounts/keys.js';
-import type { KeyUsage } from '../accounts/usage.js';
 import type { Config } from '../config.js';
+import { hashApiKey } from '../core/ids.js';
 import type { Account, Actor, Scope, Storage } from '../storage/index.js';
-import { checkAdmin } from './auth.js';
+import { bearer, checkAdmin } from './auth.js';
 import type { Api, RouteScope } from './context.js';
 import { ApiError } from './errors.js';
 import { eventCount, type Limits } from './limits.js';
@@ -28,13 +27,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     credential?: Credential;
   }
-}
-
-function bearer(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1]! : null;
 }
 
 /** The actor of the request, for the audit log; the system when nobody signed in. */
@@ -61,10 +53,15 @@ export function requireScopes(route: RouteOptions): void {
   }
 }
 
+/** Where each use of an API key is noted (accounts/usage.ts keeps them off the hot path). */
+export interface KeyUseNotes {
+  note(keyId: string, at: number): void;
+}
+
 export interface AccessOptions {
   config: Config;
   storage: Storage;
-  usage: KeyUsage;
+  usage: KeyUseNotes;
   limits: Limits;
   now: () => number;
 }

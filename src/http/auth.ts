@@ -1,9 +1,9 @@
-// Who is calling: an account by its API key, or the operator by the admin token.
+// Who is calling: the bearer credential of a request, the admin token's check, and the account
+// the access layer (access.ts) resolved.
 import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
-import { hashApiKey } from '../accounts/keys.js';
 import { safeEqual } from '../core/signing.js';
-import type { Account, Storage } from '../storage/index.js';
+import type { Account } from '../storage/index.js';
 import { ApiError } from './errors.js';
 
 declare module 'fastify' {
@@ -12,23 +12,12 @@ declare module 'fastify' {
   }
 }
 
-function bearer(request: FastifyRequest): string | null {
+/** The credential of `Authorization: Bearer <credential>`, or null. */
+export function bearer(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1]! : null;
-}
-
-export async function authenticateAccount(
-  request: FastifyRequest,
-  storage: Storage,
-): Promise<Account> {
-  const key = bearer(request);
-  if (key === null) throw new ApiError('unauthorized');
-  const account = await storage.findAccountByKeyHash(hashApiKey(key));
-  if (!account) throw new ApiError('unauthorized', 'That API key is not valid.');
-  request.account = account;
-  return account;
 }
 
 /** Compared as hashes in constant time, so neither the token nor its length leaks. */

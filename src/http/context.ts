@@ -8,11 +8,11 @@ import type {
 } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.js';
+import type { AttemptSender } from '../core/attempt.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 import type { Scope, Storage } from '../storage/index.js';
-import type { Sender } from '../worker/sender.js';
 
 export type Api = FastifyInstance<
   RawServerDefault,
@@ -27,7 +27,7 @@ export interface AppContext {
   storage: Storage;
   secrets: SecretBox;
   /** Sends test attempts; the same sender the worker uses. */
-  sender: Sender;
+  sender: AttemptSender;
   metrics: Metrics;
   now: () => number;
   /** Trace context and spans of publishes (SPEC §11); ids only when absent. */

@@ -2,8 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AttemptOutcome, ClaimedDelivery, QueueStats, Storage } from '../storage/index.js';
 import { isOperationalEventType } from '../core/operational-catalogue.js';
-import type { WorkerObserver } from '../worker/pipeline.js';
-import type { AttemptResult } from '../worker/sender.js';
+import type { AttemptResult } from '../core/attempt.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -129,23 +128,23 @@ export class Metrics {
     });
   }
 
-  workerObserver(
-    eventTime: (claim: ClaimedDelivery) => number | null = () => null,
-  ): WorkerObserver {
-    return {
-      attemptFinished: (claim: ClaimedDelivery, result: AttemptResult, outcome: AttemptOutcome) => {
-        this.attempts.inc({ outcome: outcome.kind, trigger: claim.trigger });
-        if (result.succeeded && isOperationalEventType(claim.eventType)) {
-          this.operationalEventsSent.inc({ type: claim.eventType });
-        }
-        this.attemptDuration.observe(result.durationMs / 1000);
-        const published = eventTime(claim);
-        if (result.succeeded && published !== null) {
-          this.deliveryLatency.observe((result.startedAt + result.durationMs - published) / 1000);
-        }
-      },
-      inFlightChanged: (n: number) => this.inFlight.set(n),
-      payloadBytesChanged: (bytes: number) => this.payloadBytesInFlight.set(bytes),
-    };
+  /**
+   * One attempt finished: counted by outcome and trigger, and timed; a success also gives the
+   * latency from its event's publication (`publishedAt`, null when unknown).
+   */
+  attemptFinished(
+    claim: Pick<ClaimedDelivery, 'trigger' | 'eventType'>,
+    result: AttemptResult,
+    outcome: AttemptOutcome,
+    publishedAt: number | null,
+  ): void {
+    this.attempts.inc({ outcome: outcome.kind, trigger: claim.trigger });
+    if (result.succeeded && isOperationalEventType(claim.eventType)) {
+      this.operationalEventsSent.inc({ type: claim.eventType });
+    }
+    this.attemptDuration.observe(result.durationMs / 1000);
+    if (result.succeeded && publishedAt !== null) {
+      this.deliveryLatency.observe((result.startedAt + result.durationMs - publishedAt) / 1000);
+    }
   }
 }

@@ -14,7 +14,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { AttemptOutcome, ClaimedDelivery } from '../storage/types.js';
 import { VERSION } from '../version.js';
-import type { AttemptResult } from '../worker/sender.js';
+import type { AttemptResult } from '../core/attempt.js';
 import {
   formatTraceparent,
   parseTraceparent,

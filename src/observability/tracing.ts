@@ -1,12 +1,12 @@
 // Trace context (SPEC §11) at the seams that already exist: publish, claim → record, attempt.
 // Every event gets a W3C `traceparent`, kept with it: the publisher's own context, or a new
 // trace. Every attempt sends a child of it. With OTEL_EXPORTER_OTLP_ENDPOINT set, the spans
-// behind those ids are exported by the official OpenTelemetry SDK (./otel.ts); without it
-// nothing of the SDK is loaded and the ids cost a few random bytes per event and attempt.
+// behind those ids are exported by the official OpenTelemetry SDK (./otel.ts, which server.ts
+// loads only then); without it nothing of the SDK is loaded and the ids cost a few random
+// bytes per event and attempt.
 import { randomFillSync } from 'node:crypto';
-import type { Config } from '../config.js';
 import type { AttemptOutcome, ClaimedDelivery } from '../storage/types.js';
-import type { AttemptResult } from '../worker/sender.js';
+import type { AttemptResult } from '../core/attempt.js';
 
 export interface TraceContext {
   traceId: string;
@@ -45,6 +45,9 @@ function randomHex(bytes: number): string {
 
 export const newTraceId = () => randomHex(16);
 export const newSpanId = () => randomHex(8);
+/** The traceparent of a new trace, for what has no parent (sampled). */
+export const newTraceparent = () =>
+  formatTraceparent({ traceId: newTraceId(), spanId: newSpanId(), flags: '01' });
 
 /** What a publish is about, for the span's attributes. */
 export interface PublishInfo {
@@ -97,9 +100,7 @@ export class IdsOnlyTracing implements Tracing {
     // The publisher's context is kept as it is: with no span of ours in between, attempts
     // are children of the publisher's span.
     const given = parseTraceparent(incoming);
-    const traceparent = given
-      ? formatTraceparent(given)
-      : formatTraceparent({ traceId: newTraceId(), spanId: newSpanId(), flags: '01' });
+    const traceparent = given ? formatTraceparent(given) : newTraceparent();
     return (await work(traceparent)).result;
   }
 
@@ -110,17 +111,4 @@ export class IdsOnlyTracing implements Tracing {
   recorded(): void {}
 
   async shutdown(): Promise<void> {}
-}
-
-/**
- * Tracing for a process: exporting spans over OTLP/HTTP when the collector is configured
- * (the SDK is imported only then), ids only otherwise.
- */
-export async function createTracing(
-  config: Pick<Config, 'otlpEndpoint'>,
-  serviceName: string,
-): Promise<Tracing> {
-  if (config.otlpEndpoint === null) return new IdsOnlyTracing();
-  const { OtelTracing } = await import('./otel.js');
-  return new OtelTracing(config.otlpEndpoint, serviceName);
 }

@@ -6,7 +6,7 @@ import { newId } from '../core/ids.js';
 import type { AppContext } from '../http/context.js';
 import { ApiError } from '../http/errors.js';
 import { eventPayload } from '../events/payload.js';
-import { formatTraceparent, newSpanId, newTraceId } from '../observability/tracing.js';
+import { newTraceparent } from '../observability/tracing.js';
 
 export const TestResultBody = Type.Object({
   success: Type.Boolean(),
@@ -52,7 +52,7 @@ export async function sendTest(ctx: AppContext, req: TestSendRequest) {
     secrets: req.secrets,
     headers: req.headers,
     // A test belongs to no published event: a trace of its own.
-    traceparent: formatTraceparent({ traceId: newTraceId(), spanId: newSpanId(), flags: '01' }),
+    traceparent: newTraceparent(),
   });
   await ctx.storage.recordTestSend({
     accountId: req.accountId,

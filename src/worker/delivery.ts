@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { idTime } from '../core/ids.js';
+import type { AttemptSender } from '../core/attempt.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
@@ -10,7 +11,7 @@ import type { Storage } from '../storage/index.js';
 import { createDeliveryDispatcher } from './dispatcher.js';
 import { DeliveryWorker } from './pipeline.js';
 import { RetentionJob } from './retention.js';
-import { Sender, type AttemptSender } from './sender.js';
+import { Sender } from './sender.js';
 
 /** The HTTP pool (every connection checked against the address guard) and the sender. */
 export function buildSender(config: Config) {
@@ -42,7 +43,12 @@ export function buildDelivery(
     sender,
     secrets,
     logger: logger.child({ component: 'worker' }),
-    observer: metrics.workerObserver((claim) => idTime(claim.eventId)),
+    observer: {
+      attemptFinished: (claim, result, outcome) =>
+        metrics.attemptFinished(claim, result, outcome, idTime(claim.eventId)),
+      inFlightChanged: (n) => metrics.inFlight.set(n),
+      payloadBytesChanged: (bytes) => metrics.payloadBytesInFlight.set(bytes),
+    },
     settings: {
       retryScheduleMs: config.retryScheduleMs,
       leaseMs: config.leaseMs,

@@ -19,7 +19,7 @@ import type {
 import type { ThrottleSettings } from '../storage/throttle.js';
 import type { Tracing } from '../observability/tracing.js';
 import { BodyArena, PayloadCache, type Body } from './payload-cache.js';
-import type { AttemptResult, AttemptSender } from './sender.js';
+import type { AttemptResult, AttemptSender } from '../core/attempt.js';
 
 export interface WorkerSettings {
   retryScheduleMs: number[];

@@ -4,30 +4,12 @@ import { request, type Dispatcher } from 'undici';
 import { rizlerSignature, standardSignatureHeader } from '../core/signing.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { USER_AGENT } from '../version.js';
-
-/** Response bodies are kept up to 8 KiB (SPEC §4); the rest is not read. */
-export const MAX_RESPONSE_BODY = 8 * 1024;
-
-export interface OutgoingAttempt {
-  url: string;
-  eventId: string;
-  eventType: string;
-  deliveryId: string;
-  attempt: number;
-  /**
-   * The exact body: compact JSON of id, event, timestamp, data. A large one comes as its UTF-8
-   * bytes in shared memory (payload-cache.ts), signed and sent as they are, never copied.
-   */
-  payload: string | Uint8Array;
-  /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
-  secrets: string[];
-  /** The endpoint's custom headers (SPEC §11); the system's own headers come after them. */
-  headers?: Record<string, string>;
-  /** W3C trace context of this attempt (SPEC §11). */
-  traceparent?: string;
-  /** The event's ordering key, sent as X-Rizler-Ordering-Key (SPEC §10); absent: none. */
-  orderingKey?: string | null;
-}
+import {
+  MAX_RESPONSE_BODY,
+  type AttemptResult,
+  type AttemptSender,
+  type OutgoingAttempt,
+} from '../core/attempt.js';
 
 /**
  * A header value carries printable ASCII only: a key with anything else (a non-Latin
@@ -35,23 +17,6 @@ export interface OutgoingAttempt {
  */
 export function orderingKeyHeader(key: string): string {
   return /^[\x20-\x7e]*$/.test(key) ? key : encodeURIComponent(key);
-}
-
-export interface AttemptResult {
-  succeeded: boolean;
-  startedAt: number;
-  durationMs: number;
-  statusCode: number | null;
-  responseBody: string | null;
-  error: string | null;
-  /** The receiver's Retry-After on 429/503, in milliseconds. */
-  retryAfterMs: number | null;
-  requestHeaders: Record<string, string>;
-}
-
-/** What sends an attempt: the Sender itself, or the ThreadedSender that hands it to a thread. */
-export interface AttemptSender {
-  send(out: OutgoingAttempt): Promise<AttemptResult>;
 }
 
 export interface SenderOptions {

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { threadEntry } from '../core/thread-entry.js';
-import type { AttemptResult, AttemptSender, OutgoingAttempt } from './sender.js';
+import type { AttemptResult, AttemptSender, OutgoingAttempt } from '../core/attempt.js';
 
 export type SendHostMessage =
   { type: 'send'; batch: [id: number, attempt: OutgoingAttempt][] } | { type: 'close' };

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/accounts/keys.js';
+import { hashApiKey } from '../../src/core/ids.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { runCli } from './cli.js';
 

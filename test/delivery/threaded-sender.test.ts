@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
-import type { OutgoingAttempt } from '../../src/worker/sender.js';
+import type { OutgoingAttempt } from '../../src/core/attempt.js';
 import { ThreadedSender } from '../../src/worker/threaded-sender.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 

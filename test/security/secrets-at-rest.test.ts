@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/accounts/keys.js';
+import { hashApiKey } from '../../src/core/ids.js';
 import { main as cli } from '../../src/cli/main.js';
 import { findEventType } from '../../src/core/event-catalogue.js';
 import { verifySignature, verifyWebhook } from '../../src/receiver/index.js';

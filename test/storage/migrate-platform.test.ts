@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hashApiKey } from '../../src/accounts/keys.js';
+import { hashApiKey } from '../../src/core/ids.js';
 import type { Storage } from '../../src/storage/index.js';
 import { migrations as pgMigrations } from '../../src/storage/postgres/migrations.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';

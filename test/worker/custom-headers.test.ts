@@ -6,7 +6,8 @@ import { Agent } from 'undici';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rizlerSignature } from '../../src/core/signing.js';
-import { Sender, type OutgoingAttempt } from '../../src/worker/sender.js';
+import type { OutgoingAttempt } from '../../src/core/attempt.js';
+import { Sender } from '../../src/worker/sender.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

@@ -3,9 +3,10 @@
 // a developer can receive real events on a laptop with no public URL.
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'undici';
-import { isValidSubscription, subscriptionMatches } from '../../core/event-types.js';
+import { parseSubscriptionList, subscriptionMatches } from '../../core/event-types.js';
 import { newId } from '../../core/ids.js';
-import { Sender, type AttemptResult } from '../../worker/sender.js';
+import type { AttemptResult } from '../../core/attempt.js';
+import { Sender } from '../../worker/sender.js';
 import { ApiClient, CliError, clientSettings } from './api-client.js';
 import type { Io } from './io.js';
 import { follow, type SseMessage } from './sse.js';
@@ -26,17 +27,13 @@ export function sessionSecret(): string {
 }
 
 function parsePatterns(value: string | undefined): string[] {
-  const patterns = (value ?? '*')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-  const unknown = patterns.filter((p) => !isValidSubscription(p));
-  if (unknown.length > 0) {
+  const { patterns, invalid } = parseSubscriptionList(value);
+  if (invalid.length > 0) {
     throw new CliError(
-      `--events: ${unknown.map((p) => `"${p}"`).join(', ')} is not a known event type, a family such as call.*, or *`,
+      `--events: ${invalid.map((p) => `"${p}"`).join(', ')} is not a known event type, a family such as call.*, or *`,
     );
   }
-  return patterns.length === 0 ? ['*'] : patterns;
+  return patterns;
 }
 
 function checkUrl(value: string): string {

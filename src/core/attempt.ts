@@ -1,0 +1,43 @@
+// One delivery attempt as data: what is sent, what came back, and what sends it. The worker's
+// sender makes attempts; the API's test sends, the metrics and the traces read them.
+
+/** Response bodies are kept up to 8 KiB (SPEC §4); the rest is not read. */
+export const MAX_RESPONSE_BODY = 8 * 1024;
+
+export interface OutgoingAttempt {
+  url: string;
+  eventId: string;
+  eventType: string;
+  deliveryId: string;
+  attempt: number;
+  /**
+   * The exact body: compact JSON of id, event, timestamp, data. A large one comes as its UTF-8
+   * bytes in shared memory (worker/payload-cache.ts), signed and sent as they are, never copied.
+   */
+  payload: string | Uint8Array;
+  /** Active secrets, newest first: the first signs X-Rizler-Signature, all sign webhook-signature. */
+  secrets: string[];
+  /** The endpoint's custom headers (SPEC §11); the system's own headers come after them. */
+  headers?: Record<string, string>;
+  /** W3C trace context of this attempt (SPEC §11). */
+  traceparent?: string;
+  /** The event's ordering key, sent as X-Rizler-Ordering-Key (SPEC §10); absent: none. */
+  orderingKey?: string | null;
+}
+
+export interface AttemptResult {
+  succeeded: boolean;
+  startedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  responseBody: string | null;
+  error: string | null;
+  /** The receiver's Retry-After on 429/503, in milliseconds. */
+  retryAfterMs: number | null;
+  requestHeaders: Record<string, string>;
+}
+
+/** What sends an attempt: the Sender itself, or the ThreadedSender that hands it to a thread. */
+export interface AttemptSender {
+  send(out: OutgoingAttempt): Promise<AttemptResult>;
+}
