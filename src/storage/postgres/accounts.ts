@@ -20,17 +20,8 @@ import {
   type PortalCredential,
   type PortalSession,
 } from '../types.js';
-import { writeAudit, type Query } from './audit.js';
-
-/** What the engine lends this module: its pool, transactions and wake-up. */
-export interface PostgresHandle {
-  query: Query;
-  tx<T>(work: (q: Query) => Promise<T>): Promise<T>;
-  /** NOTIFY inside the transaction, for the other processes. */
-  notify(q: Query): Promise<void>;
-  /** This process's own listeners. */
-  emitWake(): void;
-}
+import { writeAudit } from './audit.js';
+import type { PostgresHandle, Query } from './connection.js';
 
 type PageArg = { limit: number; after: string | null };
 

@@ -2,10 +2,8 @@
 // transaction, so the change and its record commit (or roll back) together.
 import { changesJson } from '../../audit/changes.js';
 import { newId } from '../../core/ids.js';
-import type { Row } from '../rows.js';
 import type { Actor, AuditChanges } from '../types.js';
-
-export type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
+import type { Query } from './connection.js';
 
 export interface AuditRecord {
   accountId: string;

@@ -1,6 +1,5 @@
 // The SQLite engine's side of AccessStorage: accounts with status and limits, API keys,
 // portal sessions, the audit log, and the background removal of deleted accounts' rows.
-import type Database from 'better-sqlite3';
 import { diff } from '../../audit/changes.js';
 import { accountColumns, toApiKey, toAuditEntry, toPortalSession } from '../access-rows.js';
 import { num, toAccount, type Row } from '../rows.js';
@@ -20,14 +19,7 @@ import {
   type PortalSession,
 } from '../types.js';
 import { writeAudit } from './audit.js';
-
-/** What the engine lends this module: its statement cache, error mapping and wake-up. */
-export interface SqliteHandle {
-  stmt(sql: string): Database.Statement;
-  run<T>(work: () => T): Promise<T>;
-  tx<T>(work: () => T): Promise<T>;
-  notify(): void;
-}
+import type { SqliteHandle } from './connection.js';
 
 type PageArg = { limit: number; after: string | null };
 

@@ -1,0 +1,128 @@
+// The PostgreSQL engine's upkeep: the retention purge and the deleted endpoints' history, the
+// queue figures for metrics and `rizler-webhooks status`, and resealing secrets under a new key.
+import type { PurgeResult, QueueStats } from '../types.js';
+import { numOrNull } from '../rows.js';
+import { PostgresPart } from './connection.js';
+import { purgeDeletedBatch, purgeExpiredRollups } from './rollups.js';
+
+export class PostgresMaintenance extends PostgresPart {
+  async purge(before: number, batch: number): Promise<PurgeResult> {
+    return this.tx(async (q) => {
+      const attempts = await q(
+        `DELETE FROM attempts WHERE seq IN (
+           SELECT a.seq FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+           WHERE d.created_at < $1 AND d.status <> 'pending' LIMIT $2)
+         RETURNING 1`,
+        [before, batch],
+      );
+      const deliveries = await q(
+        `DELETE FROM deliveries WHERE id IN (
+           SELECT d.id FROM deliveries d WHERE d.created_at < $1 AND d.status <> 'pending'
+             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+           LIMIT $2)
+         RETURNING 1`,
+        [before, batch],
+      );
+      const events = await q(
+        `DELETE FROM events WHERE id IN (
+           SELECT e.id FROM events e WHERE e.created_at < $1
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+           LIMIT $2)
+         RETURNING 1`,
+        [before, batch],
+      );
+      const rollups = await purgeExpiredRollups(q, before, batch);
+      return {
+        events: events.length,
+        deliveries: deliveries.length,
+        attempts: attempts.length,
+        rollups,
+      };
+    });
+  }
+
+  async purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }> {
+    return this.tx((q) => purgeDeletedBatch(q, batch));
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    const [due] = await this.query(
+      'SELECT count(*) AS n, min(due_at) AS oldest FROM deliveries WHERE due_at <= $1',
+      [now],
+    );
+    const [later] = await this.query('SELECT count(*) AS n FROM deliveries WHERE due_at > $1', [
+      now,
+    ]);
+    const [inFlight] = await this.query(
+      'SELECT count(*) AS n FROM deliveries WHERE lease_token IS NOT NULL AND due_at > $1',
+      [now],
+    );
+    const [held] = await this.query('SELECT count(*) AS n FROM deliveries WHERE held');
+    // The longest-throttled delivery: held at the in-flight cap, or put off by the rate limit
+    // (due_at moved past a due time that has come).
+    const [longestThrottled] = await this.query(
+      `SELECT least(
+         (SELECT min(coalesce(next_attempt_at, created_at)) FROM deliveries WHERE held),
+         (SELECT min(coalesce(next_attempt_at, updated_at)) FROM deliveries
+          WHERE due_at > $1 AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= $1)
+       ) AS t`,
+      [now],
+    );
+    const endpoints: Record<string, number> = {};
+    for (const row of await this.query(
+      'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
+    )) {
+      const key =
+        row.status === 'enabled'
+          ? 'enabled'
+          : `disabled:${String(row.disabled_reason ?? 'manual')}`;
+      endpoints[key] = (endpoints[key] ?? 0) + Number(row.n);
+    }
+    const throttled: Record<string, number> = {};
+    for (const row of await this.query(
+      `SELECT throttle_reason, count(*) AS n FROM webhooks
+       WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
+    )) {
+      throttled[String(row.throttle_reason)] = Number(row.n);
+    }
+    return {
+      throttled,
+      due: Number(due!.n),
+      oldestDueAt: due!.oldest === null ? null : Number(due!.oldest),
+      inFlight: Number(inFlight!.n),
+      scheduled: Number(later!.n) - Number(inFlight!.n),
+      held: Number(held!.n),
+      oldestThrottledAt: numOrNull(longestThrottled?.t),
+      endpoints,
+    };
+  }
+
+  async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
+    let changed = 0;
+    let after = '';
+    for (;;) {
+      const rows = await this.query(
+        'SELECT id, secret, previous_secret FROM webhooks WHERE id > $1 ORDER BY id LIMIT 500',
+        [after],
+      );
+      if (rows.length === 0) return changed;
+      changed += await this.tx(async (q) => {
+        let n = 0;
+        for (const row of rows) {
+          const secret = reseal(String(row.secret));
+          const previous =
+            row.previous_secret === null ? null : reseal(String(row.previous_secret));
+          if (secret === row.secret && previous === row.previous_secret) continue;
+          await q('UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3', [
+            secret,
+            previous,
+            row.id,
+          ]);
+          n++;
+        }
+        return n;
+      });
+      after = String(rows[rows.length - 1]!.id);
+    }
+  }
+}
