@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { mintApiKey } from '../accounts/keys.js';
 import { effectiveLimits } from '../accounts/render.js';
 import { loadConfig } from '../config.js';
-import { ADMIN_ACTOR, SCOPES, openStorage, type Scope, type Storage } from '../storage/index.js';
+import { ADMIN_ACTOR, SCOPES, type Scope, type Storage } from '../storage/index.js';
+import { openStorage } from '../storage/open.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -4,7 +4,7 @@ import { createAccount } from '../accounts/keys.js';
 import { addAccountCommands } from './accounts.js';
 import { createSecretBox } from '../core/secret-box.js';
 import { loadConfig } from '../config.js';
-import { openStorage } from '../storage/index.js';
+import { openStorage } from '../storage/open.js';
 import { createLogger, startServer, startWorker, stopOnSignals } from '../server.js';
 import { VERSION } from '../version.js';
 import { processIo, untilInterrupted } from './client/io.js';

@@ -3,7 +3,6 @@
 // an advisory lock.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { StorageOptions } from '../index.js';
 import { assertSchemaNotNewer } from '../schema-version.js';
 import type { Row } from '../rows.js';
 import { isUnavailable, retryable, toStorageError } from './errors.js';
@@ -30,6 +29,13 @@ export interface PostgresHandle {
   emitWake(): void;
 }
 
+export interface PostgresOptions {
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Longest a statement may run before it fails as unavailable (default 5000). */
+  statementTimeoutMs?: number;
+}
+
 export class PostgresConnection implements PostgresHandle {
   private readonly pool: pg.Pool;
   private readonly listeners = new Set<() => void>();
@@ -38,7 +44,7 @@ export class PostgresConnection implements PostgresHandle {
   private readonly instanceId = randomBytes(8).toString('hex');
   private closed: Promise<void> | null = null;
 
-  constructor(url: string, options: StorageOptions = {}) {
+  constructor(url: string, options: PostgresOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
     const config: pg.ClientConfig = {
       connectionString: url,

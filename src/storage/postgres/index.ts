@@ -14,12 +14,11 @@
 //   complete.ts     the worker's record of finished attempts, auto-disable
 //   maintenance.ts  retention purge, queue figures, secret reseal
 import { FilterCache } from '../../core/filter.js';
-import type { StorageOptions } from '../index.js';
 import type { Storage } from '../types.js';
 import { PostgresAccess } from './accounts.js';
 import { PostgresClaim } from './claim.js';
 import { PostgresCompletion } from './complete.js';
-import { PostgresConnection } from './connection.js';
+import { PostgresConnection, type PostgresOptions } from './connection.js';
 import { PostgresDeliveries } from './deliveries.js';
 import { PostgresEvents } from './events.js';
 import { PostgresMaintenance } from './maintenance.js';
@@ -37,7 +36,7 @@ export class PostgresStorage implements Storage {
   private readonly completion: PostgresCompletion;
   private readonly maintenance: PostgresMaintenance;
 
-  constructor(url: string, options: StorageOptions = {}) {
+  constructor(url: string, options: PostgresOptions = {}) {
     this.db = new PostgresConnection(url, options);
     const filters = new FilterCache();
     const operational = new PostgresOperational(filters, (q) => this.db.notify(q));

@@ -30,6 +30,11 @@ export interface SqliteHandle {
   notify(): void;
 }
 
+export interface SqliteOptions {
+  /** Checkpoint the WAL on a thread of its own (long-running processes). */
+  backgroundCheckpoints?: boolean;
+}
+
 export class SqliteConnection implements SqliteHandle {
   private readonly db: Database.Database;
   private readonly wake = new EventEmitter();
@@ -44,7 +49,7 @@ export class SqliteConnection implements SqliteHandle {
    * endpoint, three runs each: ratio to bare undici 0.41-0.45 with checkpoints in the
    * commits, 0.46-0.48 with them on their own thread.
    */
-  constructor(path: string, options: { backgroundCheckpoints?: boolean } = {}) {
+  constructor(path: string, options: SqliteOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');

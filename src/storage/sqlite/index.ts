@@ -13,7 +13,7 @@ import type { Storage } from '../types.js';
 import { SqliteAccess } from './accounts.js';
 import { SqliteClaim } from './claim.js';
 import { SqliteCompletion } from './complete.js';
-import { SqliteConnection } from './connection.js';
+import { SqliteConnection, type SqliteOptions } from './connection.js';
 import { SqliteDeliveries } from './deliveries.js';
 import { SqliteEvents } from './events.js';
 import { SqliteMaintenance } from './maintenance.js';
@@ -32,7 +32,7 @@ export class SqliteStorage implements Storage {
   private readonly maintenance: SqliteMaintenance;
 
   /** `backgroundCheckpoints`: for the long-running processes (connection.ts). */
-  constructor(path: string, options: { backgroundCheckpoints?: boolean } = {}) {
+  constructor(path: string, options: SqliteOptions = {}) {
     this.db = new SqliteConnection(path, options);
     const filters = new FilterCache();
     const operational = new SqliteOperational((sql) => this.db.stmt(sql), filters);
