@@ -13,6 +13,7 @@ import type {
 import { toAttempt, toDelivery } from '../rows.js';
 import { notDeletedWebhook, RollupBatch } from '../rollups.js';
 import { WAITING_FOR } from '../ordering.js';
+import { deliveryConditions, pageWhere } from '../list-filters.js';
 import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
 import { PostgresPart } from './connection.js';
 import { readStats, writeRollups } from './rollups.js';
@@ -20,26 +21,12 @@ import { accountActive } from './webhooks.js';
 
 export class PostgresDeliveries extends PostgresPart {
   async listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]> {
-    const where = ['account_id = $1'];
-    const args: unknown[] = [accountId];
-    const add = (clause: string, value: unknown) => {
-      args.push(value);
-      where.push(clause.replace('?', `$${args.length}`));
-    };
-    if (filter.webhookId !== undefined) add('webhook_id = ?', filter.webhookId);
-    if (filter.status !== undefined) add('status = ?', filter.status);
-    if (filter.eventType !== undefined) add('event_type = ?', filter.eventType);
-    if (filter.orderingKey !== undefined) add('ordering_key = ?', filter.orderingKey);
-    if (filter.since !== undefined) add('created_at >= ?', filter.since);
-    if (filter.until !== undefined) add('created_at < ?', filter.until);
-    if (filter.updatedSince !== undefined) add('updated_at >= ?', filter.updatedSince);
-    if (page.after !== null) add('id < ?', page.after);
-    args.push(page.limit);
-    where.push(notDeletedWebhook('webhook_id'));
+    const { where, args } = pageWhere(accountId, deliveryConditions(filter), page, (n) => `$${n}`);
     const rows = await this.query(
       `SELECT d.*, ${WAITING_FOR} FROM deliveries d
-       WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`,
-      args,
+       WHERE ${where} AND ${notDeletedWebhook('webhook_id')}
+       ORDER BY id DESC LIMIT $${args.length + 1}`,
+      [...args, page.limit],
     );
     return rows.map(toDelivery);
   }

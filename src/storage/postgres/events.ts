@@ -12,6 +12,7 @@ import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { num, strOrNull, toEvent } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
+import { eventConditions, pageWhere } from '../list-filters.js';
 import { PostgresPart, type PostgresHandle } from './connection.js';
 import { placeBatch } from './ordering.js';
 
@@ -231,20 +232,10 @@ export class PostgresEvents extends PostgresPart {
   }
 
   async listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]> {
-    const where = ['account_id = $1'];
-    const args: unknown[] = [accountId];
-    const add = (clause: string, value: unknown) => {
-      args.push(value);
-      where.push(clause.replace('?', `$${args.length}`));
-    };
-    if (filter.eventType !== undefined) add('type = ?', filter.eventType);
-    if (filter.since !== undefined) add('created_at >= ?', filter.since);
-    if (filter.until !== undefined) add('created_at < ?', filter.until);
-    if (page.after !== null) add('id < ?', page.after);
-    args.push(page.limit);
+    const { where, args } = pageWhere(accountId, eventConditions(filter), page, (n) => `$${n}`);
     const rows = await this.query(
-      `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`,
-      args,
+      `SELECT * FROM events WHERE ${where} ORDER BY id DESC LIMIT $${args.length + 1}`,
+      [...args, page.limit],
     );
     return rows.map(toEvent);
   }

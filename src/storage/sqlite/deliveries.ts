@@ -13,23 +13,15 @@ import type {
 import { toAttempt, toDelivery, type Row } from '../rows.js';
 import { notDeletedWebhook, RollupBatch } from '../rollups.js';
 import { WAITING_FOR } from '../ordering.js';
+import { deliveryConditions, pageWhere } from '../list-filters.js';
 import { insertAttempt } from './attempts.js';
 import { SqlitePart } from './connection.js';
-import { conditions } from './events.js';
 import { readStats, writeRollups } from './rollups.js';
 import { accountActive } from './webhooks.js';
 
 export class SqliteDeliveries extends SqlitePart {
   async listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]> {
-    const { where, args } = conditions(accountId, page, [
-      ['webhook_id = ?', filter.webhookId],
-      ['status = ?', filter.status],
-      ['event_type = ?', filter.eventType],
-      ['ordering_key = ?', filter.orderingKey],
-      ['created_at >= ?', filter.since],
-      ['created_at < ?', filter.until],
-      ['updated_at >= ?', filter.updatedSince],
-    ]);
+    const { where, args } = pageWhere(accountId, deliveryConditions(filter), page, () => '?');
     const rows = await this.run(
       () =>
         this.stmt(

@@ -5,28 +5,9 @@ import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { num, strOrNull, toEvent, type Row } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
+import { eventConditions, pageWhere } from '../list-filters.js';
 import { SqlitePart, type SqliteHandle } from './connection.js';
 import { placeOne } from './ordering.js';
-
-/** An account's rows, the filters that are set, and the page's starting point. */
-export function conditions(
-  accountId: string,
-  page: Page,
-  filters: [sql: string, value: string | number | undefined][],
-): { where: string; args: (string | number)[] } {
-  const where = ['account_id = ?'];
-  const args: (string | number)[] = [accountId];
-  for (const [sql, value] of filters) {
-    if (value === undefined) continue;
-    where.push(sql);
-    args.push(value);
-  }
-  if (page.after !== null) {
-    where.push('id < ?');
-    args.push(page.after);
-  }
-  return { where: where.join(' AND '), args };
-}
 
 export class SqliteEvents extends SqlitePart {
   constructor(
@@ -158,11 +139,7 @@ export class SqliteEvents extends SqlitePart {
   }
 
   async listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]> {
-    const { where, args } = conditions(accountId, page, [
-      ['type = ?', filter.eventType],
-      ['created_at >= ?', filter.since],
-      ['created_at < ?', filter.until],
-    ]);
+    const { where, args } = pageWhere(accountId, eventConditions(filter), page, () => '?');
     const rows = await this.run(
       () =>
         this.stmt(`SELECT * FROM events WHERE ${where} ORDER BY id DESC LIMIT ?`).all(
