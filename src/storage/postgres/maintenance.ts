@@ -1,7 +1,7 @@
 // The PostgreSQL engine's upkeep: the retention purge and the deleted endpoints' history, the
 // queue figures for metrics and `rizler-webhooks status`, and resealing secrets under a new key.
 import type { PurgeResult, QueueStats } from '../types.js';
-import { numOrNull } from '../rows.js';
+import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import { PostgresPart } from './connection.js';
 import { purgeDeletedBatch, purgeExpiredRollups } from './rollups.js';
 
@@ -68,61 +68,43 @@ export class PostgresMaintenance extends PostgresPart {
        ) AS t`,
       [now],
     );
-    const endpoints: Record<string, number> = {};
-    for (const row of await this.query(
+    const endpoints = await this.query(
       'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
-    )) {
-      const key =
-        row.status === 'enabled'
-          ? 'enabled'
-          : `disabled:${String(row.disabled_reason ?? 'manual')}`;
-      endpoints[key] = (endpoints[key] ?? 0) + Number(row.n);
-    }
-    const throttled: Record<string, number> = {};
-    for (const row of await this.query(
+    );
+    const throttled = await this.query(
       `SELECT throttle_reason, count(*) AS n FROM webhooks
        WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
-    )) {
-      throttled[String(row.throttle_reason)] = Number(row.n);
-    }
-    return {
-      throttled,
-      due: Number(due!.n),
-      oldestDueAt: due!.oldest === null ? null : Number(due!.oldest),
-      inFlight: Number(inFlight!.n),
-      scheduled: Number(later!.n) - Number(inFlight!.n),
-      held: Number(held!.n),
-      oldestThrottledAt: numOrNull(longestThrottled?.t),
+    );
+    return queueStats({
+      due: due!,
+      later: later!,
+      inFlight: inFlight!,
+      held: held!,
+      throttledSince: longestThrottled,
       endpoints,
-    };
+      throttled,
+    });
   }
 
   async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
-    let changed = 0;
-    let after = '';
-    for (;;) {
-      const rows = await this.query(
-        'SELECT id, secret, previous_secret FROM webhooks WHERE id > $1 ORDER BY id LIMIT 500',
-        [after],
-      );
-      if (rows.length === 0) return changed;
-      changed += await this.tx(async (q) => {
-        let n = 0;
-        for (const row of rows) {
-          const secret = reseal(String(row.secret));
-          const previous =
-            row.previous_secret === null ? null : reseal(String(row.previous_secret));
-          if (secret === row.secret && previous === row.previous_secret) continue;
-          await q('UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3', [
-            secret,
-            previous,
-            row.id,
-          ]);
-          n++;
-        }
-        return n;
-      });
-      after = String(rows[rows.length - 1]!.id);
-    }
+    return resealAll(
+      reseal,
+      (after) =>
+        this.query(
+          'SELECT id, secret, previous_secret FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2',
+          [after, RESEAL_PAGE],
+        ),
+      (changes) =>
+        this.tx(async (q) => {
+          for (const c of changes) {
+            await q('UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3', [
+              c.secret,
+              c.previousSecret,
+              c.id,
+            ]);
+          }
+          return changes.length;
+        }),
+    );
   }
 }

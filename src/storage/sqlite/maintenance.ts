@@ -1,7 +1,8 @@
 // The SQLite engine's upkeep: the retention purge and the deleted endpoints' history, the queue
 // figures for metrics and `rizler-webhooks status`, and resealing secrets under a new key.
 import type { PurgeResult, QueueStats } from '../types.js';
-import { num, numOrNull, type Row } from '../rows.js';
+import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
+import type { Row } from '../rows.js';
 import { SqlitePart, type SqliteConnection } from './connection.js';
 import { purgeDeletedBatch, purgeExpiredRollups } from './rollups.js';
 
@@ -68,67 +69,45 @@ export class SqliteMaintenance extends SqlitePart {
         'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_held WHERE held = 1',
       ).get() as Row;
       const longestThrottled = this.stmt(THROTTLED_SINCE).get({ now }) as Row;
-      const endpoints: Record<string, number> = {};
-      for (const row of this.stmt(
+      const endpoints = this.stmt(
         'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
-      ).all() as Row[]) {
-        const key =
-          row.status === 'enabled'
-            ? 'enabled'
-            : `disabled:${String(row.disabled_reason ?? 'manual')}`;
-        endpoints[key] = (endpoints[key] ?? 0) + num(row.n);
-      }
-      const throttled: Record<string, number> = {};
-      for (const row of this.stmt(
+      ).all() as Row[];
+      const throttled = this.stmt(
         `SELECT throttle_reason, count(*) AS n FROM webhooks
          WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
-      ).all() as Row[]) {
-        throttled[String(row.throttle_reason)] = num(row.n);
-      }
-      return {
-        throttled,
-        due: num(due.n),
-        oldestDueAt: numOrNull(due.oldest),
-        inFlight: num(inFlight.n),
-        scheduled: num(later.n) - num(inFlight.n),
-        held: num(held.n),
-        oldestThrottledAt: numOrNull(longestThrottled.t),
+      ).all() as Row[];
+      return queueStats({
+        due,
+        later,
+        inFlight,
+        held,
+        throttledSince: longestThrottled,
         endpoints,
-      };
+        throttled,
+      });
     });
   }
 
   async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
-    let changed = 0;
-    let after = '';
-    for (;;) {
-      const rows = await this.run(
-        () =>
-          this.stmt(
-            'SELECT id, secret, previous_secret FROM webhooks WHERE id > ? ORDER BY id LIMIT 500',
-          ).all(after) as Row[],
-      );
-      if (rows.length === 0) {
-        if (changed > 0) await this.run(() => this.db.scrubFreedPages());
-        return changed;
-      }
-      changed += await this.tx(() => {
-        let n = 0;
-        for (const row of rows) {
-          const secret = reseal(String(row.secret));
-          const previous =
-            row.previous_secret === null ? null : reseal(String(row.previous_secret));
-          if (secret === row.secret && previous === row.previous_secret) continue;
-          this.stmt('UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?').run(
-            secret,
-            previous,
-            row.id,
+    const changed = await resealAll(
+      reseal,
+      (after) =>
+        this.run(
+          () =>
+            this.stmt(
+              'SELECT id, secret, previous_secret FROM webhooks WHERE id > ? ORDER BY id LIMIT ?',
+            ).all(after, RESEAL_PAGE) as Row[],
+        ),
+      (changes) =>
+        this.tx(() => {
+          const update = this.stmt(
+            'UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?',
           );
-          n++;
-        }
-        return n;
-      });
-      after = String(rows[rows.length - 1]!.id);
-    }
+          for (const c of changes) update.run(c.secret, c.previousSecret, c.id);
+          return changes.length;
+        }),
+    );
+    if (changed > 0) await this.run(() => this.db.scrubFreedPages());
+    return changed;
   }
 }
