@@ -3,7 +3,6 @@
 // endpoints it must change, their health (auto-disable), adaptive limit and held rows; the
 // next claim, when the worker asks for one, is a transaction of its own.
 import {
-  SYSTEM_ACTOR,
   type ClaimRequest,
   type ClaimedDelivery,
   type CompletedAttempt,
@@ -26,6 +25,7 @@ import {
 } from '../health.js';
 import { DEFAULT_THROTTLE, throttleSignal, type ThrottleSignal } from '../throttle.js';
 import type { FinishedDelivery, OrderState } from '../ordering.js';
+import { webhookAutoDisabled } from '../audit-records.js';
 import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
 import { writeAudit } from './audit.js';
 import { recordThrottle, type PostgresClaim } from './claim.js';
@@ -321,17 +321,14 @@ export class PostgresCompletion extends PostgresPart {
       ]);
       await writeAudit(
         q,
-        ...owners.map((o) => ({
-          accountId: String(o.account_id),
-          actor: SYSTEM_ACTOR,
-          action: 'webhook.disabled',
-          targetId: String(o.id),
-          changes: {
-            status: { old: 'enabled', new: 'disabled' },
-            disabled_reason: { old: null, new: state.get(String(o.id))!.disabledReason },
-          },
-          at: policy.now,
-        })),
+        ...owners.map((o) =>
+          webhookAutoDisabled(
+            String(o.account_id),
+            String(o.id),
+            state.get(String(o.id))!.disabledReason!,
+            policy.now,
+          ),
+        ),
       );
     }
     for (const [id, s] of changed) {

@@ -11,7 +11,8 @@ import {
   type WebhookPatch,
 } from '../types.js';
 import { webhookDisabled, webhookEnabled } from '../../events/operational.js';
-import { REDACTED, webhookChanges } from '../../audit/changes.js';
+import { secretRotated, webhookCreated, webhookDeleted, webhookUpdated } from '../audit-records.js';
+import { newWebhookColumns, patchedWebhook } from '../webhook-columns.js';
 import { num, toWebhook } from '../rows.js';
 import { writeAudit } from './audit.js';
 import { PostgresPart, type PostgresHandle, type Query } from './connection.js';
@@ -75,6 +76,7 @@ export class PostgresWebhooks extends PostgresPart {
         w.accountId,
       ]);
       if (num(count!.n) >= maxEndpoints) return 'limit_reached' as const;
+      const c = newWebhookColumns(w);
       const [row] = await q(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
            rate_limit_per_minute, secret, created_at, updated_at, headers, filter,
@@ -85,28 +87,21 @@ export class PostgresWebhooks extends PostgresPart {
         [
           w.id,
           w.accountId,
-          w.url,
-          w.description,
-          JSON.stringify(w.events),
-          w.status,
-          w.status === 'disabled' ? 'manual' : null,
-          w.rateLimitPerMinute,
-          w.sealedSecret,
+          c.url,
+          c.description,
+          c.events,
+          c.status,
+          c.disabledReason,
+          c.rateLimitPerMinute,
+          c.sealedSecret,
           w.now,
-          JSON.stringify(w.headers ?? {}),
-          w.filter ? JSON.stringify(w.filter) : null,
-          w.ordering ?? 'none',
+          c.headers,
+          c.filter,
+          c.ordering,
         ],
       );
       const created = toWebhook(row!);
-      await writeAudit(q, {
-        accountId: w.accountId,
-        actor,
-        action: 'webhook.created',
-        targetId: w.id,
-        changes: webhookChanges(null, created),
-        at: w.now,
-      });
+      await writeAudit(q, webhookCreated(created, actor, w.now));
       return created;
     });
   }
@@ -152,13 +147,7 @@ export class PostgresWebhooks extends PostgresPart {
       );
       if (!row) return null;
       const before = toWebhook(row);
-      const status = patch.status ?? before.status;
-      const reason =
-        status === 'enabled'
-          ? null
-          : patch.status === 'disabled'
-            ? 'manual'
-            : before.disabledReason;
+      const c = patchedWebhook(before, patch);
       const [updated] = await q(
         `UPDATE webhooks SET url = $1, description = $2, events = $3::jsonb, status = $4,
            disabled_reason = $5, rate_limit_per_minute = $6, secret = $7, updated_at = $8,
@@ -169,22 +158,18 @@ export class PostgresWebhooks extends PostgresPart {
          WHERE id = $9
          RETURNING *`,
         [
-          patch.url ?? before.url,
-          patch.description !== undefined ? patch.description : before.description,
-          JSON.stringify(patch.events ?? before.events),
-          status,
-          reason,
-          patch.rateLimitPerMinute !== undefined
-            ? patch.rateLimitPerMinute
-            : before.rateLimitPerMinute,
-          patch.sealedSecret ?? before.sealedSecret,
+          c.url,
+          c.description,
+          c.events,
+          c.status,
+          c.disabledReason,
+          c.rateLimitPerMinute,
+          c.sealedSecret,
           now,
           id,
-          JSON.stringify(patch.headers ?? before.headers),
-          (patch.filter !== undefined ? patch.filter : before.filter) === null
-            ? null
-            : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
-          patch.ordering ?? before.ordering,
+          c.headers,
+          c.filter,
+          c.ordering,
         ],
       );
       if (patch.url !== undefined) {
@@ -193,51 +178,29 @@ export class PostgresWebhooks extends PostgresPart {
           id,
         ]);
       }
-      const reordered = patch.ordering !== undefined && patch.ordering !== before.ordering;
-      const woke = (before.status !== status && status === 'enabled') || reordered;
-      if (before.status !== status) {
-        if (status === 'disabled') await parkEndpoints(q, [id]);
+      const woke = (c.statusChanged && c.status === 'enabled') || c.reordered;
+      if (c.statusChanged) {
+        if (c.status === 'disabled') await parkEndpoints(q, [id]);
         else if (await accountActive(q, accountId)) await unparkEndpoint(q, id, now);
-        const after = { id, url: patch.url ?? before.url };
+        const after = { id, url: c.url };
         await this.operational.publish(
           q,
           accountId,
-          status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
+          c.status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
           now,
         );
       }
-      if (reordered) await switchOrdering(q, id, patch.ordering!, now);
+      if (c.reordered) await switchOrdering(q, id, c.ordering, now);
       if (woke) await this.notify(q);
       const after = toWebhook(updated!);
-      await this.auditWebhookChange(q, before, after, actor, now);
+      const record = webhookUpdated(before, after, actor, now);
+      if (record) await writeAudit(q, record);
       return { webhook: after, woke };
     });
     if (this.operational.takeWake()) this.emitWake();
     if (!result) return null;
     if (result.woke) this.emitWake();
     return result.webhook;
-  }
-
-  /** `webhook.updated`, or `webhook.enabled` / `webhook.disabled` when only the status moved. */
-  private async auditWebhookChange(
-    q: Query,
-    before: Webhook,
-    after: Webhook,
-    actor: Actor,
-    now: number,
-  ): Promise<void> {
-    const changes = webhookChanges(before, after);
-    const fields = Object.keys(changes);
-    if (fields.length === 0) return;
-    const statusOnly = fields.every((f) => f === 'status' || f === 'disabled_reason');
-    await writeAudit(q, {
-      accountId: after.accountId,
-      actor,
-      action: statusOnly ? `webhook.${after.status}` : 'webhook.updated',
-      targetId: after.id,
-      changes,
-      at: now,
-    });
   }
 
   async rotateSecret(
@@ -263,20 +226,7 @@ export class PostgresWebhooks extends PostgresPart {
         ],
       );
       if (!row) return null;
-      await writeAudit(q, {
-        accountId,
-        actor,
-        action: 'secret.rotated',
-        targetId: id,
-        changes: {
-          secret: { old: REDACTED, new: REDACTED },
-          previous_secret_expires_at: {
-            old: null,
-            new: new Date(rotation.previousExpiresAt).toISOString(),
-          },
-        },
-        at: now,
-      });
+      await writeAudit(q, secretRotated(accountId, id, rotation, actor, now));
       return toWebhook(row);
     });
   }
@@ -296,14 +246,7 @@ export class PostgresWebhooks extends PostgresPart {
       );
       if (deleted.length === 0) return false;
       await markDeleted(q, 'webhook', id, Date.now());
-      await writeAudit(q, {
-        accountId,
-        actor,
-        action: 'webhook.deleted',
-        targetId: id,
-        changes: webhookChanges(toWebhook(deleted[0]!), null),
-        at: Date.now(),
-      });
+      await writeAudit(q, webhookDeleted(toWebhook(deleted[0]!), actor, Date.now()));
       return true;
     });
   }

@@ -3,7 +3,6 @@
 // each endpoint's health (auto-disable) and adaptive limit, and frees held rows — in one
 // transaction with the next claim when the worker asks for one.
 import {
-  SYSTEM_ACTOR,
   type ClaimRequest,
   type ClaimedDelivery,
   type CompletedAttempt,
@@ -21,6 +20,7 @@ import { RollupBatch } from '../rollups.js';
 import { applyOutcomes, succeededSinceSql, type HealthOutcome } from '../health.js';
 import { DEFAULT_THROTTLE, throttleSignal, type ThrottleSignal } from '../throttle.js';
 import type { FinishedDelivery, OrderState } from '../ordering.js';
+import { webhookAutoDisabled } from '../audit-records.js';
 import { insertAttempt } from './attempts.js';
 import { recordThrottle, type SqliteClaim } from './claim.js';
 import { SqlitePart, type SqliteHandle } from './connection.js';
@@ -205,17 +205,7 @@ export class SqliteCompletion extends SqlitePart {
     ).run(change.failingSince, reason, reason, reason, policy.now, webhookId);
     if (reason) {
       parkEndpoint(this.stmt, webhookId);
-      this.audit({
-        accountId: String(row.account_id),
-        actor: SYSTEM_ACTOR,
-        action: 'webhook.disabled',
-        targetId: webhookId,
-        changes: {
-          status: { old: 'enabled', new: 'disabled' },
-          disabled_reason: { old: null, new: reason },
-        },
-        at: policy.now,
-      });
+      this.audit(webhookAutoDisabled(String(row.account_id), webhookId, reason, policy.now));
       this.operational.publishAbout(webhookId, (w) => webhookDisabled(w, reason), policy.now);
     }
   }

@@ -10,7 +10,8 @@ import { threadEntry } from '../../core/thread-entry.js';
 import { assertSchemaNotNewer } from '../schema-version.js';
 import { num, type Row } from '../rows.js';
 import { StorageUnavailableError } from '../types.js';
-import { writeAudit, type AuditRecord } from './audit.js';
+import type { AuditRecord } from '../audit-records.js';
+import { writeAudit } from './audit.js';
 import { migrations } from './migrations.js';
 import { registerRollupFunctions } from './rollups.js';
 

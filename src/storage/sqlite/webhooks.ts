@@ -11,7 +11,8 @@ import {
   type WebhookPatch,
 } from '../types.js';
 import { webhookDisabled, webhookEnabled } from '../../events/operational.js';
-import { REDACTED, webhookChanges } from '../../audit/changes.js';
+import { secretRotated, webhookCreated, webhookDeleted, webhookUpdated } from '../audit-records.js';
+import { newWebhookColumns, patchedWebhook } from '../webhook-columns.js';
 import { num, toWebhook, type Row } from '../rows.js';
 import { SqlitePart, type SqliteHandle, type Stmt } from './connection.js';
 import type { SqliteOperational } from './operational.js';
@@ -65,6 +66,7 @@ export class SqliteWebhooks extends SqlitePart {
         ).n,
       );
       if (count >= maxEndpoints) return 'limit_reached' as const;
+      const c = newWebhookColumns(w);
       this.stmt(
         `INSERT INTO webhooks (id, account_id, url, description, events, status, disabled_reason,
            rate_limit_per_minute, secret, headers, filter, created_at, updated_at, ordering)
@@ -72,32 +74,25 @@ export class SqliteWebhooks extends SqlitePart {
       ).run(
         w.id,
         w.accountId,
-        w.url,
-        w.description,
-        JSON.stringify(w.events),
-        w.status,
-        w.status === 'disabled' ? 'manual' : null,
-        w.rateLimitPerMinute,
-        w.sealedSecret,
-        JSON.stringify(w.headers ?? {}),
-        w.filter ? JSON.stringify(w.filter) : null,
+        c.url,
+        c.description,
+        c.events,
+        c.status,
+        c.disabledReason,
+        c.rateLimitPerMinute,
+        c.sealedSecret,
+        c.headers,
+        c.filter,
         w.now,
         w.now,
-        w.ordering ?? 'none',
+        c.ordering,
       );
       this.stmt(
         `UPDATE webhooks SET account_rate_limit_per_minute =
            (SELECT endpoint_rate_limit_per_minute FROM accounts WHERE id = ?) WHERE id = ?`,
       ).run(w.accountId, w.id);
       const created = toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(w.id) as Row);
-      this.audit({
-        accountId: w.accountId,
-        actor,
-        action: 'webhook.created',
-        targetId: w.id,
-        changes: webhookChanges(null, created),
-        at: w.now,
-      });
+      this.audit(webhookCreated(created, actor, w.now));
       return created;
     });
   }
@@ -147,13 +142,7 @@ export class SqliteWebhooks extends SqlitePart {
       ) as Row | undefined;
       if (!row) return null;
       const before = toWebhook(row);
-      const status = patch.status ?? before.status;
-      const reason =
-        status === 'enabled'
-          ? null
-          : patch.status === 'disabled'
-            ? 'manual'
-            : before.disabledReason;
+      const c = patchedWebhook(before, patch);
       this.stmt(
         `UPDATE webhooks SET url = ?, description = ?, events = ?, status = ?, disabled_reason = ?,
            rate_limit_per_minute = ?, secret = ?, headers = ?, filter = ?, updated_at = ?,
@@ -161,22 +150,18 @@ export class SqliteWebhooks extends SqlitePart {
            failing_since = CASE WHEN ? = 'enabled' AND status = 'disabled' THEN NULL ELSE failing_since END
          WHERE id = ?`,
       ).run(
-        patch.url ?? before.url,
-        patch.description !== undefined ? patch.description : before.description,
-        JSON.stringify(patch.events ?? before.events),
-        status,
-        reason,
-        patch.rateLimitPerMinute !== undefined
-          ? patch.rateLimitPerMinute
-          : before.rateLimitPerMinute,
-        patch.sealedSecret ?? before.sealedSecret,
-        JSON.stringify(patch.headers ?? before.headers),
-        (patch.filter !== undefined ? patch.filter : before.filter) === null
-          ? null
-          : JSON.stringify(patch.filter !== undefined ? patch.filter : before.filter),
+        c.url,
+        c.description,
+        c.events,
+        c.status,
+        c.disabledReason,
+        c.rateLimitPerMinute,
+        c.sealedSecret,
+        c.headers,
+        c.filter,
         now,
-        patch.ordering ?? before.ordering,
-        status,
+        c.ordering,
+        c.status,
         id,
       );
       if (patch.url !== undefined) {
@@ -185,45 +170,29 @@ export class SqliteWebhooks extends SqlitePart {
           id,
         );
       }
-      if (before.status !== status) {
-        if (status === 'disabled') parkEndpoint(this.stmt, id);
+      if (c.statusChanged) {
+        if (c.status === 'disabled') parkEndpoint(this.stmt, id);
         else if (accountActive(this.stmt, accountId)) unparkEndpoint(this.stmt, id, now);
-        const after = { id, url: patch.url ?? before.url };
+        const after = { id, url: c.url };
         this.operational.publish(
           accountId,
-          status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
+          c.status === 'disabled' ? webhookDisabled(after, 'manual') : webhookEnabled(after),
           now,
         );
       }
-      const reordered = patch.ordering !== undefined && patch.ordering !== before.ordering;
-      if (reordered) switchOrdering((sql) => this.stmt(sql), id, patch.ordering!, now);
+      if (c.reordered) switchOrdering(this.stmt, id, c.ordering, now);
       const after = toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row);
-      this.auditWebhookChange(before, after, actor, now);
+      const record = webhookUpdated(before, after, actor, now);
+      if (record) this.audit(record);
       return {
         webhook: after,
-        woke: (before.status !== status && status === 'enabled') || reordered,
+        woke: (c.statusChanged && c.status === 'enabled') || c.reordered,
       };
     });
     if (this.operational.takeWake()) this.notify();
     if (!result) return null;
     if (result.woke) this.notify();
     return result.webhook;
-  }
-
-  /** `webhook.updated`, or `webhook.enabled` / `webhook.disabled` when only the status moved. */
-  private auditWebhookChange(before: Webhook, after: Webhook, actor: Actor, now: number): void {
-    const changes = webhookChanges(before, after);
-    const fields = Object.keys(changes);
-    if (fields.length === 0) return;
-    const statusOnly = fields.every((f) => f === 'status' || f === 'disabled_reason');
-    this.audit({
-      accountId: after.accountId,
-      actor,
-      action: statusOnly ? `webhook.${after.status}` : 'webhook.updated',
-      targetId: after.id,
-      changes,
-      at: now,
-    });
   }
 
   async rotateSecret(
@@ -247,20 +216,7 @@ export class SqliteWebhooks extends SqlitePart {
         id,
       );
       if (info.changes === 0) return null;
-      this.audit({
-        accountId,
-        actor,
-        action: 'secret.rotated',
-        targetId: id,
-        changes: {
-          secret: { old: REDACTED, new: REDACTED },
-          previous_secret_expires_at: {
-            old: null,
-            new: new Date(rotation.previousExpiresAt).toISOString(),
-          },
-        },
-        at: now,
-      });
+      this.audit(secretRotated(accountId, id, rotation, actor, now));
       return toWebhook(this.stmt('SELECT * FROM webhooks WHERE id = ?').get(id) as Row);
     });
   }
@@ -283,14 +239,7 @@ export class SqliteWebhooks extends SqlitePart {
       // Its history goes in the background (purgeDeleted): removing 200,000 deliveries here
       // held the writer for 1.0-1.4 s, and every endpoint's deliveries with it.
       markDeleted((sql) => this.stmt(sql), 'webhook', id, Date.now());
-      this.audit({
-        accountId,
-        actor,
-        action: 'webhook.deleted',
-        targetId: id,
-        changes: webhookChanges(toWebhook(existing!), null),
-        at: Date.now(),
-      });
+      this.audit(webhookDeleted(toWebhook(existing!), actor, Date.now()));
       return true;
     });
   }
