@@ -11,7 +11,7 @@ import type {
   WebhookStats,
 } from '../types.js';
 import { toAttempt, toDelivery } from '../rows.js';
-import { notDeletedWebhook, RollupBatch } from '../rollups.js';
+import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
 import { WAITING_FOR } from '../ordering.js';
 import { deliveryConditions, pageWhere } from '../list-filters.js';
 import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
@@ -143,14 +143,7 @@ export class PostgresDeliveries extends PostgresPart {
       );
       if (stored.length > 0 && record.webhookId !== null) {
         const rollups = new RollupBatch();
-        rollups.attempt(record.webhookId, record.accountId, attempt.startedAt, attempt.durationMs);
-        rollups.status(
-          record.webhookId,
-          record.accountId,
-          now,
-          null,
-          record.succeeded ? 'succeeded' : 'failed',
-        );
+        rollups.testSend(record, record.webhookId);
         await writeRollups(q, rollups);
       }
     });
@@ -161,7 +154,7 @@ export class PostgresDeliveries extends PostgresPart {
       request.accountId,
       request.webhookId,
     ]);
-    if (!owned) return { succeeded: 0, failed: 0, pending: 0, lastDeliveryAt: null, buckets: [] };
+    if (!owned) return noStats();
     return readStats((text, values) => this.query(text, values), request);
   }
 }

@@ -11,7 +11,7 @@ import type {
   WebhookStats,
 } from '../types.js';
 import { toAttempt, toDelivery, type Row } from '../rows.js';
-import { notDeletedWebhook, RollupBatch } from '../rollups.js';
+import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
 import { WAITING_FOR } from '../ordering.js';
 import { deliveryConditions, pageWhere } from '../list-filters.js';
 import { insertAttempt } from './attempts.js';
@@ -131,14 +131,7 @@ export class SqliteDeliveries extends SqlitePart {
       );
       if (insertAttempt(this.stmt, attempt, record.webhookId) && record.webhookId !== null) {
         const rollups = new RollupBatch();
-        rollups.attempt(record.webhookId, record.accountId, attempt.startedAt, attempt.durationMs);
-        rollups.status(
-          record.webhookId,
-          record.accountId,
-          now,
-          null,
-          record.succeeded ? 'succeeded' : 'failed',
-        );
+        rollups.testSend(record, record.webhookId);
         writeRollups((sql) => this.stmt(sql), rollups);
       }
     });
@@ -150,7 +143,7 @@ export class SqliteDeliveries extends SqlitePart {
         request.accountId,
         request.webhookId,
       );
-      if (!owned) return { succeeded: 0, failed: 0, pending: 0, lastDeliveryAt: null, buckets: [] };
+      if (!owned) return noStats();
       return readStats((sql) => this.stmt(sql), request);
     });
   }
