@@ -4,9 +4,15 @@
 // adaptive concurrency (throttle.ts) on its row, where every worker process reads it. Called
 // inside the engine's claim and completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
-import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import {
+  planClaim,
+  toCandidate,
+  toClaimed,
+  toEndpoint,
+  type EndpointBucket,
+} from '../claim-plan.js';
 import { perAccount, ROTATION, type Rotation } from '../fair-share.js';
-import { num, numOrNull, strOrNull, toWebhook, type Row } from '../rows.js';
+import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import {
   applySignals,
   effectiveCap,
@@ -163,17 +169,7 @@ export class PostgresClaim extends PostgresPart {
       const accounts = await accountsInTurn(q, this.rotation, now);
       const candidates = (
         await dueOf(q, accounts, perAccount(request.limit * 2, accounts.length), now)
-      ).map((r): ClaimCandidate => ({
-        deliveryId: String(r.id),
-        accountId: String(r.account_id),
-        webhookId: strOrNull(r.webhook_id),
-        eventId: String(r.event_id),
-        orderingKey: strOrNull(r.ordering_key),
-        attemptCount: num(r.attempt_count),
-        autoAttempts: num(r.auto_attempts),
-        manual: r.manual_requested === true,
-        waiting: r.order_state === 'waiting',
-      }));
+      ).map(toCandidate);
       if (candidates.length === 0) return [];
 
       // Lock the endpoints (in id order: two claims never wait on each other in a cycle), then
@@ -190,20 +186,8 @@ export class PostgresClaim extends PostgresPart {
       const inFlight = await this.countInFlight(q, webhookIds, now);
       const endpoints = new Map<string, EndpointBucket & { webhook: Webhook }>();
       for (const row of rows) {
-        const webhook = toWebhook(row);
-        endpoints.set(webhook.id, {
-          webhook,
-          webhookId: webhook.id,
-          enabled: webhook.status === 'enabled',
-          inFlight: inFlight.get(webhook.id) ?? 0,
-          concurrencyLimit: webhook.throttle.limit,
-          ratePerMinute:
-            webhook.rateLimitPerMinute ??
-            webhook.accountRateLimitPerMinute ??
-            request.defaultRateLimitPerMinute,
-          tokens: numOrNull(row.rate_tokens),
-          refilledAt: numOrNull(row.rate_refilled_at),
-        });
+        const endpoint = toEndpoint(row, inFlight.get(String(row.id)) ?? 0, request);
+        endpoints.set(endpoint.webhookId, endpoint);
       }
 
       // Body sizes only for a claim with a byte budget (the worker asks for one only when

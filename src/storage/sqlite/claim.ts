@@ -4,8 +4,14 @@
 // adaptive concurrency (throttle.ts) on its row. Called inside the engine's claim and
 // completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
-import { num, numOrNull, strOrNull, toWebhook, type Row } from '../rows.js';
-import { planClaim, toClaimed, type ClaimCandidate, type EndpointBucket } from '../claim-plan.js';
+import { num, numOrNull, strOrNull, type Row } from '../rows.js';
+import {
+  planClaim,
+  toCandidate,
+  toClaimed,
+  toEndpoint,
+  type EndpointBucket,
+} from '../claim-plan.js';
 import { perAccount, ROTATION, type Rotation } from '../fair-share.js';
 import {
   applySignals,
@@ -167,17 +173,7 @@ export class SqliteClaim extends SqlitePart {
       const accounts = accountsInTurn(stmt, this.rotation, now);
       rows.push(...dueOf(stmt, accounts, perAccount(window - rows.length, accounts.length), now));
     }
-    const candidates = rows.map((r): ClaimCandidate => ({
-      deliveryId: String(r.id),
-      accountId: String(r.account_id),
-      webhookId: strOrNull(r.webhook_id),
-      eventId: String(r.event_id),
-      orderingKey: strOrNull(r.ordering_key),
-      attemptCount: num(r.attempt_count),
-      autoAttempts: num(r.auto_attempts),
-      manual: r.manual_requested === 1,
-      waiting: r.order_state === 'waiting',
-    }));
+    const candidates = rows.map(toCandidate);
     if (candidates.length === 0) return [];
 
     const webhookIds = [...new Set(candidates.map((c) => c.webhookId).filter((id) => id !== null))];
@@ -185,20 +181,8 @@ export class SqliteClaim extends SqlitePart {
     for (const row of this.stmt(
       'SELECT * FROM webhooks WHERE id IN (SELECT value FROM json_each(?))',
     ).all(JSON.stringify(webhookIds)) as Row[]) {
-      const webhook = toWebhook(row);
-      endpoints.set(webhook.id, {
-        webhook,
-        webhookId: webhook.id,
-        enabled: webhook.status === 'enabled',
-        inFlight: leasedOf(webhook.id),
-        concurrencyLimit: webhook.throttle.limit,
-        ratePerMinute:
-          webhook.rateLimitPerMinute ??
-          webhook.accountRateLimitPerMinute ??
-          request.defaultRateLimitPerMinute,
-        tokens: numOrNull(row.rate_tokens),
-        refilledAt: numOrNull(row.rate_refilled_at),
-      });
+      const endpoint = toEndpoint(row, leasedOf(String(row.id)), request);
+      endpoints.set(endpoint.webhookId, endpoint);
     }
 
     // Body sizes only for a claim with a byte budget: octet_length reads the record header,
