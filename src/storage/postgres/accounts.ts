@@ -17,6 +17,7 @@ import {
   firstApiKey,
   portalSessionCreated,
 } from '../audit-records.js';
+import { rowsRemoved } from '../deleted-owners.js';
 import { num, toAccount } from '../rows.js';
 import {
   SYSTEM_ACTOR,
@@ -35,6 +36,7 @@ import {
 } from '../types.js';
 import { writeAudit } from './audit.js';
 import type { PostgresHandle, Query } from './connection.js';
+import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
 /**
  * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
@@ -210,63 +212,17 @@ export class PostgresAccess {
       if (rows.length === 0) return false;
       await q('SELECT id FROM webhooks WHERE account_id = $1 ORDER BY id FOR NO KEY UPDATE', [id]);
       await park(q, id, now);
+      // Its rows go in the background, with deleted endpoints' history (deleted.ts).
+      await markDeleted(q, 'account', id, now);
       return true;
     });
   }
 
+  /** One batch of the oldest deleted account's rows (the deleted owners' purge, deleted.ts). */
   async purgeDeletedAccounts(batch: number): Promise<number> {
-    const ids = (
-      await this.h.query(
-        "SELECT id FROM accounts WHERE status = 'deleted' ORDER BY deleted_at LIMIT 10",
-      )
-    ).map((r) => String(r.id));
-    let removed = 0;
-    for (const id of ids) {
-      // One short transaction per batch: deliveries to other accounts never wait long.
-      removed += await this.h.tx(async (q) => {
-        let n = (
-          await q(
-            `DELETE FROM attempts WHERE seq IN (
-               SELECT a.seq FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-               WHERE d.account_id = $1 LIMIT $2)
-             RETURNING 1`,
-            [id, batch],
-          )
-        ).length;
-        n += (
-          await q(
-            `DELETE FROM deliveries WHERE id IN (
-               SELECT d.id FROM deliveries d WHERE d.account_id = $1
-                 AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= $2)
-                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-               LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING 1`,
-            [id, Date.now(), batch],
-          )
-        ).length;
-        for (const table of ['events', 'audit_log', 'api_keys', 'portal_sessions']) {
-          n += (
-            await q(
-              `DELETE FROM ${table} WHERE id IN (
-                 SELECT id FROM ${table} WHERE account_id = $1 LIMIT $2)
-               RETURNING 1`,
-              [id, batch],
-            )
-          ).length;
-        }
-        if (n === 0) {
-          const [left] = await q('SELECT count(*) AS n FROM deliveries WHERE account_id = $1', [
-            id,
-          ]);
-          if (num(left!.n) === 0) {
-            n += (await q('DELETE FROM webhooks WHERE account_id = $1 RETURNING 1', [id])).length;
-            n += (await q('DELETE FROM accounts WHERE id = $1 RETURNING 1', [id])).length;
-          }
-        }
-        return n;
-      });
-    }
-    return removed;
+    return this.h.tx(async (q) =>
+      rowsRemoved(await purgeDeletedBatch(q, batch, Date.now(), 'account')),
+    );
   }
 
   async parkInactiveAccounts(now: number): Promise<number> {

@@ -3,7 +3,9 @@
 import type { PurgeResult, QueueStats } from '../types.js';
 import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import { PostgresPart } from './connection.js';
-import { purgeDeletedBatch, purgeExpiredRollups } from './rollups.js';
+import { purgeReport } from '../deleted-owners.js';
+import { purgeDeletedBatch } from './deleted.js';
+import { purgeExpiredRollups } from './rollups.js';
 
 export class PostgresMaintenance extends PostgresPart {
   async purge(before: number, batch: number): Promise<PurgeResult> {
@@ -42,7 +44,10 @@ export class PostgresMaintenance extends PostgresPart {
   }
 
   async purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }> {
-    return this.tx((q) => purgeDeletedBatch(q, batch));
+    return this.tx(async (q) => {
+      const { remaining, ...purged } = await purgeDeletedBatch(q, batch, Date.now());
+      return purgeReport(purged, remaining);
+    });
   }
 
   async queueStats(now: number): Promise<QueueStats> {

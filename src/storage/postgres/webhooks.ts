@@ -18,7 +18,7 @@ import { writeAudit } from './audit.js';
 import { PostgresPart, type PostgresHandle, type Query } from './connection.js';
 import type { PostgresOperational } from './operational.js';
 import { switchOrdering } from './ordering.js';
-import { markDeleted } from './rollups.js';
+import { markDeleted } from './deleted.js';
 
 /** Whether the account may have deliveries attempted (not suspended, not deleted). */
 export async function accountActive(q: Query, accountId: string): Promise<boolean> {

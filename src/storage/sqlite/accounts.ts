@@ -15,6 +15,7 @@ import {
   firstApiKey,
   portalSessionCreated,
 } from '../audit-records.js';
+import { rowsRemoved } from '../deleted-owners.js';
 import { num, toAccount, type Row } from '../rows.js';
 import {
   SYSTEM_ACTOR,
@@ -33,6 +34,7 @@ import {
 } from '../types.js';
 import { writeAudit } from './audit.js';
 import type { SqliteHandle } from './connection.js';
+import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
 export class SqliteAccess {
   constructor(private readonly h: SqliteHandle) {}
@@ -202,64 +204,17 @@ export class SqliteAccess {
         .run(now, id);
       if (info.changes === 0) return false;
       this.park(id, now);
+      // Its rows go in the background, with deleted endpoints' history (deleted.ts).
+      markDeleted(this.h.stmt, 'account', id, now);
       return true;
     });
   }
 
+  /** One batch of the oldest deleted account's rows (the deleted owners' purge, deleted.ts). */
   async purgeDeletedAccounts(batch: number): Promise<number> {
-    const ids = (
-      await this.h.run(
-        () =>
-          this.h
-            .stmt("SELECT id FROM accounts WHERE status = 'deleted' ORDER BY deleted_at LIMIT 10")
-            .all() as Row[],
-      )
-    ).map((r) => String(r.id));
-    let removed = 0;
-    for (const id of ids) {
-      // One short transaction per batch: deliveries to other accounts never wait long.
-      removed += await this.h.tx(() => {
-        let n = this.h
-          .stmt(
-            `DELETE FROM attempts WHERE rowid IN (
-               SELECT a.rowid FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-               WHERE d.account_id = ? LIMIT ?)`,
-          )
-          .run(id, batch).changes;
-        n += this.h
-          .stmt(
-            `DELETE FROM deliveries WHERE id IN (
-               SELECT d.id FROM deliveries d WHERE d.account_id = ?
-                 AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= ?)
-                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-               LIMIT ?)`,
-          )
-          .run(id, Date.now(), batch).changes;
-        for (const table of ['events', 'audit_log', 'api_keys', 'portal_sessions']) {
-          n += this.h
-            .stmt(
-              `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE account_id = ? LIMIT ?)`,
-            )
-            .run(id, batch).changes;
-        }
-        if (n === 0) {
-          // Nothing left but the endpoints (a delivery's lease may still run: wait for it).
-          const left = num(
-            (
-              this.h
-                .stmt('SELECT count(*) AS n FROM deliveries WHERE account_id = ?')
-                .get(id) as Row
-            ).n,
-          );
-          if (left === 0) {
-            n += this.h.stmt('DELETE FROM webhooks WHERE account_id = ?').run(id).changes;
-            n += this.h.stmt('DELETE FROM accounts WHERE id = ?').run(id).changes;
-          }
-        }
-        return n;
-      });
-    }
-    return removed;
+    return this.h.tx(() =>
+      rowsRemoved(purgeDeletedBatch(this.h.stmt, batch, Date.now(), 'account')),
+    );
   }
 
   async parkInactiveAccounts(now: number): Promise<number> {

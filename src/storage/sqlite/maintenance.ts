@@ -4,7 +4,9 @@ import type { PurgeResult, QueueStats } from '../types.js';
 import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import type { Row } from '../rows.js';
 import { SqlitePart, type SqliteConnection } from './connection.js';
-import { purgeDeletedBatch, purgeExpiredRollups } from './rollups.js';
+import { purgeReport } from '../deleted-owners.js';
+import { purgeDeletedBatch } from './deleted.js';
+import { purgeExpiredRollups } from './rollups.js';
 
 /**
  * When the longest-throttled pending delivery fell due: held rows (at the in-flight cap) since
@@ -49,7 +51,10 @@ export class SqliteMaintenance extends SqlitePart {
   }
 
   async purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }> {
-    return this.tx(() => purgeDeletedBatch((sql) => this.stmt(sql), batch));
+    return this.tx(() => {
+      const { remaining, ...purged } = purgeDeletedBatch(this.stmt, batch, Date.now());
+      return purgeReport(purged, remaining);
+    });
   }
 
   async queueStats(now: number): Promise<QueueStats> {

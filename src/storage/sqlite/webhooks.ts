@@ -17,7 +17,7 @@ import { num, toWebhook, type Row } from '../rows.js';
 import { SqlitePart, type SqliteHandle, type Stmt } from './connection.js';
 import type { SqliteOperational } from './operational.js';
 import { switchOrdering } from './ordering.js';
-import { markDeleted } from './rollups.js';
+import { markDeleted } from './deleted.js';
 
 /** Whether the account may have deliveries attempted (not suspended, not deleted). */
 export function accountActive(stmt: Stmt, accountId: string): boolean {
