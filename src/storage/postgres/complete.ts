@@ -206,8 +206,8 @@ export class PostgresCompletion extends PostgresPart {
           .sort();
         if (lockIds.length > 0) {
           const rows = await q(
-            `SELECT id, status, failing_since, concurrency_limit, failure_streak, throttle_reason,
-               throttled_since
+            `SELECT id, account_id, status, failing_since, concurrency_limit, failure_streak,
+               throttle_reason, throttled_since
              FROM webhooks WHERE id = ANY($1::text[])
              ORDER BY id FOR NO KEY UPDATE`,
             [lockIds],
@@ -266,6 +266,7 @@ export class PostgresCompletion extends PostgresPart {
     }
     const health = rows.map((r) => ({
       id: String(r.id),
+      accountId: String(r.account_id),
       status: String(r.status) as WebhookStatus,
       failingSince: numOrNull(r.failing_since),
     }));
@@ -316,18 +317,12 @@ export class PostgresCompletion extends PostgresPart {
     const disabled = changed.filter(([, s]) => s.disabledReason !== null).map(([id]) => id);
     if (disabled.length > 0) await parkEndpoints(q, disabled);
     if (disabled.length > 0) {
-      const owners = await q('SELECT id, account_id FROM webhooks WHERE id = ANY($1::text[])', [
-        disabled,
-      ]);
+      // The owners from the locked rows: the audit needs no second read of the endpoints.
+      const accountOf = new Map(health.map((h) => [h.id, h.accountId]));
       await writeAudit(
         q,
-        ...owners.map((o) =>
-          webhookAutoDisabled(
-            String(o.account_id),
-            String(o.id),
-            state.get(String(o.id))!.disabledReason!,
-            policy.now,
-          ),
+        ...disabled.map((id) =>
+          webhookAutoDisabled(accountOf.get(id)!, id, state.get(id)!.disabledReason!, policy.now),
         ),
       );
     }
