@@ -9,7 +9,7 @@ import {
   type Account,
   type Actor,
   type ApiKey,
-  type AuditChanges,
+  type AuditEntry,
   type DisabledReason,
   type NewAccount,
   type NewApiKey,
@@ -18,14 +18,8 @@ import {
   type Webhook,
 } from './types.js';
 
-export interface AuditRecord {
-  accountId: string;
-  actor: Actor;
-  action: string;
-  targetId: string;
-  changes: AuditChanges;
-  at: number;
-}
+/** An audit log entry as a change writes it; the id is made when it is stored. */
+export type AuditRecord = Omit<AuditEntry, 'id'>;
 
 /** An audit_log row's values in column order: id, account_id, at, actor_type, actor_id, action, target_id, changes. */
 export type AuditRow = [
