@@ -41,6 +41,8 @@ export interface PatchedWebhook extends WebhookColumns {
   statusChanged: boolean;
   /** The ordering changed (every pending delivery is placed again, ordering.ts). */
   reordered: boolean;
+  /** Deliveries may be due now: it was enabled, or its order placed them again. */
+  wakes: boolean;
 }
 
 /**
@@ -51,6 +53,8 @@ export function patchedWebhook(before: Webhook, patch: WebhookPatch): PatchedWeb
   const status = patch.status ?? before.status;
   const filter = patch.filter !== undefined ? patch.filter : before.filter;
   const ordering = patch.ordering ?? before.ordering;
+  const statusChanged = status !== before.status;
+  const reordered = patch.ordering !== undefined && patch.ordering !== before.ordering;
   return {
     url: patch.url ?? before.url,
     description: patch.description !== undefined ? patch.description : before.description,
@@ -64,7 +68,8 @@ export function patchedWebhook(before: Webhook, patch: WebhookPatch): PatchedWeb
     headers: JSON.stringify(patch.headers ?? before.headers),
     filter: filter === null ? null : JSON.stringify(filter),
     ordering,
-    statusChanged: status !== before.status,
-    reordered: patch.ordering !== undefined && patch.ordering !== before.ordering,
+    statusChanged,
+    reordered,
+    wakes: (statusChanged && status === 'enabled') || reordered,
   };
 }

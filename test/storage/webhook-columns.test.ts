@@ -71,6 +71,7 @@ describe('patchedWebhook', () => {
       ordering: 'none',
       statusChanged: false,
       reordered: false,
+      wakes: false,
     });
   });
 
@@ -93,11 +94,13 @@ describe('patchedWebhook', () => {
     expect(patchedWebhook(failing, { status: 'disabled' }).disabledReason).toBe('manual');
     const enabled = patchedWebhook(failing, { status: 'enabled' });
     expect([enabled.disabledReason, enabled.statusChanged]).toEqual([null, true]);
+    // Enabling wakes the workers for the deliveries that waited; disabling does not.
+    expect([enabled.wakes, disabled.wakes]).toEqual([true, false]);
   });
 
   it('reorders only when the ordering changes', () => {
     expect(patchedWebhook(before, { ordering: 'none' }).reordered).toBe(false);
     const c = patchedWebhook(before, { ordering: 'per_key' });
-    expect([c.ordering, c.reordered]).toEqual(['per_key', true]);
+    expect([c.ordering, c.reordered, c.wakes]).toEqual(['per_key', true, true]);
   });
 });

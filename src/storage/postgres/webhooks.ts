@@ -178,7 +178,6 @@ export class PostgresWebhooks extends PostgresPart {
           id,
         ]);
       }
-      const woke = (c.statusChanged && c.status === 'enabled') || c.reordered;
       if (c.statusChanged) {
         if (c.status === 'disabled') await parkEndpoints(q, [id]);
         else if (await accountActive(q, accountId)) await unparkEndpoint(q, id, now);
@@ -191,11 +190,11 @@ export class PostgresWebhooks extends PostgresPart {
         );
       }
       if (c.reordered) await switchOrdering(q, id, c.ordering, now);
-      if (woke) await this.notify(q);
+      if (c.wakes) await this.notify(q);
       const after = toWebhook(updated!);
       const record = webhookUpdated(before, after, actor, now);
       if (record) await writeAudit(q, record);
-      return { webhook: after, woke };
+      return { webhook: after, woke: c.wakes };
     });
     if (this.operational.takeWake()) this.emitWake();
     if (!result) return null;

@@ -186,7 +186,7 @@ export class SqliteWebhooks extends SqlitePart {
       if (record) this.audit(record);
       return {
         webhook: after,
-        woke: (c.statusChanged && c.status === 'enabled') || c.reordered,
+        woke: c.wakes,
       };
     });
     if (this.operational.takeWake()) this.notify();
