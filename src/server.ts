@@ -14,7 +14,8 @@ import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
 import { IdsOnlyTracing, type Tracing } from './observability/tracing.js';
 import { Metrics } from './observability/metrics.js';
-import { openStorage, type Storage } from './storage/index.js';
+import type { Storage } from './storage/index.js';
+import { openStorage } from './storage/open.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
 import { ThreadedSender } from './worker/threaded-sender.js';
 

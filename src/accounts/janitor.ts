@@ -1,9 +1,9 @@
 // Background upkeep of accounts, beside the delivery worker:
-// - a deleted account's rows are removed in small batches, each its own short transaction,
-//   so deliveries to other accounts never wait long behind a large account's removal;
 // - a suspended (or deleted) account's deliveries that became due again (an attempt in
 //   flight at suspension, scheduled for a retry on completion) are parked once more;
 // - audit records and expired portal sessions older than RIZLER_RETENTION_DAYS are purged.
+// A deleted account's rows are removed by the retention job (worker/retention.ts), with the
+// history of deleted webhooks: deleteAccount marks it as deleteWebhook marks an endpoint.
 import type { Logger } from 'pino';
 import type { Storage } from '../storage/index.js';
 
@@ -58,19 +58,11 @@ export class AccountJanitor {
     await this.running;
   }
 
-  /** One sweep; returns the rows it removed or parked. */
-  async runOnce(): Promise<{ removed: number; parked: number; audit: number }> {
+  /** One sweep; returns the rows it parked and the audit records it removed. */
+  async runOnce(): Promise<{ parked: number; audit: number }> {
     const batch = this.settings.batchSize ?? 500;
     const pause = () => new Promise((r) => setTimeout(r, this.settings.pauseMs ?? 20));
     const parked = await this.storage.parkInactiveAccounts(this.now());
-    let removed = 0;
-    for (;;) {
-      if (this.stopped) break;
-      const n = await this.storage.purgeDeletedAccounts(batch);
-      removed += n;
-      if (n === 0) break;
-      await pause();
-    }
     let audit = 0;
     const now = this.now();
     if (now - this.lastAuditPurge >= AUDIT_PURGE_EVERY_MS) {
@@ -84,7 +76,7 @@ export class AccountJanitor {
         await pause();
       }
     }
-    if (removed + audit > 0) this.logger.info({ removed, audit }, 'account upkeep');
-    return { removed, parked, audit };
+    if (audit > 0) this.logger.info({ audit }, 'account upkeep');
+    return { parked, audit };
   }
 }

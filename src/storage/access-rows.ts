@@ -1,11 +1,14 @@
 // Rows of the access tables (api_keys, portal_sessions, audit_log) to domain objects, shared by
 // both engines: SQLite hands JSON back as text and booleans as 0/1, PostgreSQL as values.
 import type { ApiKey, AuditChanges, AuditEntry, PortalSession, Scope } from './access-types.js';
-import { num, numOrNull, strOrNull, type Row } from './rows.js';
+import { bool, json, num, numOrNull, strOrNull, type Row } from './rows.js';
 
-function json<T>(value: unknown): T {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
-}
+/** The account's columns as `a_*` beside another table's, for one-lookup authentication. */
+export const ACCOUNT_COLUMNS = `a.id AS a_id, a.name AS a_name, a.status AS a_status,
+  a.max_endpoints AS a_max_endpoints, a.api_rate_limit_per_minute AS a_api_rate_limit_per_minute,
+  a.publish_rate_limit_per_minute AS a_publish_rate_limit_per_minute,
+  a.endpoint_rate_limit_per_minute AS a_endpoint_rate_limit_per_minute,
+  a.created_at AS a_created_at`;
 
 export function toApiKey(row: Row): ApiKey {
   return {
@@ -24,7 +27,7 @@ export function toPortalSession(row: Row): PortalSession {
   return {
     id: String(row.id),
     accountId: String(row.account_id),
-    readOnly: row.read_only === true || row.read_only === 1,
+    readOnly: bool(row.read_only),
     createdAt: num(row.created_at),
     expiresAt: num(row.expires_at),
   };

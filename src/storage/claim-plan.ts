@@ -11,6 +11,7 @@
 // (fair-share.ts). A claim with a byte budget (`maxPayloadBytes`) leases, in that order, only
 // as many as fit it, each event's body counted once.
 import { fairOrder } from './fair-share.js';
+import { bool, num, numOrNull, strOrNull, toWebhook, type Row } from './rows.js';
 import { effectiveCap } from './throttle.js';
 import type { ClaimRequest, ClaimedDelivery, Webhook } from './types.js';
 
@@ -38,6 +39,46 @@ export interface EndpointBucket {
   /** Token bucket state; null before the first claim (a full bucket). */
   tokens: number | null;
   refilledAt: number | null;
+}
+
+/** A due delivery's row (the engines' CANDIDATE_COLUMNS) as a candidate of the plan. */
+export function toCandidate(r: Row): ClaimCandidate {
+  return {
+    deliveryId: String(r.id),
+    accountId: String(r.account_id),
+    webhookId: strOrNull(r.webhook_id),
+    eventId: String(r.event_id),
+    orderingKey: strOrNull(r.ordering_key),
+    attemptCount: num(r.attempt_count),
+    autoAttempts: num(r.auto_attempts),
+    manual: bool(r.manual_requested),
+    waiting: r.order_state === 'waiting',
+  };
+}
+
+/**
+ * An endpoint's row as the plan's bucket, with `inFlight` of its deliveries leased now. Its
+ * rate limit: its own, else its account's default, else the service's.
+ */
+export function toEndpoint(
+  row: Row,
+  inFlight: number,
+  request: ClaimRequest,
+): EndpointBucket & { webhook: Webhook } {
+  const webhook = toWebhook(row);
+  return {
+    webhook,
+    webhookId: webhook.id,
+    enabled: webhook.status === 'enabled',
+    inFlight,
+    concurrencyLimit: webhook.throttle.limit,
+    ratePerMinute:
+      webhook.rateLimitPerMinute ??
+      webhook.accountRateLimitPerMinute ??
+      request.defaultRateLimitPerMinute,
+    tokens: numOrNull(row.rate_tokens),
+    refilledAt: numOrNull(row.rate_refilled_at),
+  };
 }
 
 export interface ClaimPlan {

@@ -31,7 +31,7 @@ export interface HealthChange {
   failingSince: number | null;
   /** Set when these outcomes disable the endpoint. */
   disable: Extract<DisabledReason, 'gone' | 'failing'> | null;
-  /** Anything to write. */
+  /** Anything to write: the endpoint is disabled, or its mark ends elsewhere than it began. */
   changed: boolean;
 }
 
@@ -49,34 +49,27 @@ export function applyOutcomes(
 ): HealthChange {
   let failingSince = health.failingSince;
   let disable: HealthChange['disable'] = null;
-  let changed = false;
   for (const outcome of outcomes) {
     if (outcome.succeeded) {
-      if (failingSince !== null) {
-        failingSince = null;
-        changed = true;
-      }
+      failingSince = null;
       continue;
     }
-    if (failingSince === null) {
-      failingSince = policy.now;
-      changed = true;
-    }
+    failingSince ??= policy.now;
     if (health.status !== 'enabled' || disable !== null) continue;
     if (outcome.gone) {
       disable = 'gone';
-      changed = true;
     } else if (failingSince <= policy.now - policy.autoDisableAfterMs) {
       if (succeededSince(failingSince)) {
         // A stale mark: a success came after it. Failing again from this failure.
         failingSince = policy.now;
-        changed = true;
       } else {
         disable = 'failing';
-        changed = true;
       }
     }
   }
+  // Only the end state counts: a failure and then a success in one batch leave the mark (and
+  // the row) as they were.
+  const changed = disable !== null || failingSince !== health.failingSince;
   return { failingSince, disable, changed };
 }
 

@@ -9,7 +9,7 @@
 // Why 5 minutes: every window's series buckets (5 min, 1 h, 6 h) and start are multiples of it,
 // so slots add up to a window exactly; 1-minute slots would make a 7-day answer read 10,080.
 import { DurationHistogram } from '../core/histogram.js';
-import type { DeliveryStatus, StatsBucket, WebhookStats } from './types.js';
+import type { DeliveryStatus, StatsBucket, TestSendRecord, WebhookStats } from './types.js';
 
 export const SLOT_MS = 5 * 60_000;
 
@@ -87,6 +87,13 @@ export class RollupBatch {
   }
 
   /** The rows to upsert, in key order (so two transactions lock them in the same order). */
+  /** A test send was recorded: its one attempt, and its delivery, created already finished. */
+  testSend(record: TestSendRecord, webhookId: string): void {
+    const { accountId, attempt, now } = record;
+    this.attempt(webhookId, accountId, attempt.startedAt, attempt.durationMs);
+    this.status(webhookId, accountId, now, null, record.succeeded ? 'succeeded' : 'failed');
+  }
+
   deltas(): RollupDelta[] {
     return [...this.rows.values()]
       .filter((r) => r.succeeded !== 0 || r.failed !== 0 || r.histogram.total > 0)
@@ -94,6 +101,11 @@ export class RollupBatch {
         a.webhookId < b.webhookId ? -1 : a.webhookId > b.webhookId ? 1 : a.slot - b.slot,
       );
   }
+}
+
+/** The stats of an endpoint the caller does not own (or that has no history). */
+export function noStats(): WebhookStats {
+  return { succeeded: 0, failed: 0, pending: 0, lastDeliveryAt: null, buckets: [] };
 }
 
 /** A stored rollup row, as an engine reads it. */
@@ -115,7 +127,7 @@ export function foldStats(
   since: number,
   bucketMs: number,
 ): WebhookStats {
-  const stats: WebhookStats = { succeeded: 0, failed: 0, pending: 0, lastDeliveryAt, buckets: [] };
+  const stats: WebhookStats = { ...noStats(), lastDeliveryAt };
   const buckets = new Map<number, StatsBucket>();
   const bucket = (index: number): StatsBucket => {
     let b = buckets.get(index);

@@ -14,10 +14,10 @@ export function numOrNull(value: unknown): number | null {
 export function strOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : String(value);
 }
-function bool(value: unknown): boolean {
+export function bool(value: unknown): boolean {
   return value === true || value === 1;
 }
-function json<T>(value: unknown): T {
+export function json<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 

@@ -43,14 +43,10 @@ export interface Webhook {
   updatedAt: number;
 }
 
-export interface NewWebhook {
-  id: string;
-  accountId: string;
-  url: string;
-  description: string | null;
-  events: string[];
-  status: WebhookStatus;
-  rateLimitPerMinute: number | null;
+export interface NewWebhook extends Pick<
+  Webhook,
+  'id' | 'accountId' | 'url' | 'description' | 'events' | 'status' | 'rateLimitPerMinute'
+> {
   sealedSecret: string;
   headers?: Record<string, string>;
   filter?: Record<string, unknown> | null;

@@ -96,7 +96,8 @@ export class RetentionJob {
       if (!r.remaining) break;
       await this.pause();
     }
-    if (rows(total) > 0) this.logger.info(total, 'purged the history of deleted webhooks');
+    if (rows(total) > 0)
+      this.logger.info(total, 'purged the history of deleted webhooks and accounts');
     return total;
   }
 

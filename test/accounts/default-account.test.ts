@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
-import { openStorage } from '../../src/storage/index.js';
+import { openStorage } from '../../src/storage/open.js';
 
 describe('the first start', () => {
   const dirs: string[] = [];

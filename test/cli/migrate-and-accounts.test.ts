@@ -44,7 +44,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('migrate and accounts create (%s)'
     const second = await run(['migrate'], url);
     expect(second).toMatchObject({ code: 0, stdout: `migrations applied (${engine})\n` });
 
-    const { openStorage } = await import('../../src/storage/index.js');
+    const { openStorage } = await import('../../src/storage/open.js');
     const storage = await openStorage(url);
     try {
       // The schema is there: the accounts table answers.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, expect, it } from 'vitest';
 import { createSecretBox } from '../../src/core/secret-box.js';
-import { openStorage } from '../../src/storage/index.js';
+import { openStorage } from '../../src/storage/open.js';
 import { BIN } from '../helpers/process.js';
 
 const run = promisify(execFile);

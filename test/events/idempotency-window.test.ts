@@ -11,7 +11,8 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createSecretBox } from '../../src/core/secret-box.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { openStorage, type Storage } from '../../src/storage/index.js';
+import type { Storage } from '../../src/storage/index.js';
+import { openStorage } from '../../src/storage/open.js';
 import { buildSender } from '../../src/worker/delivery.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 

@@ -10,7 +10,8 @@ import { loadConfig } from '../../src/config.js';
 import { createSecretBox } from '../../src/core/secret-box.js';
 import { newId } from '../../src/core/ids.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { openStorage, type Storage } from '../../src/storage/index.js';
+import type { Storage } from '../../src/storage/index.js';
+import { openStorage } from '../../src/storage/open.js';
 import { buildDelivery, buildSender } from '../../src/worker/delivery.js';
 
 const DAY = 86_400_000;

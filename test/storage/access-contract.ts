@@ -289,6 +289,50 @@ export function accessContract(store: () => Storage): void {
     expect(await storage.listDeliveries(kept.id, {}, { limit: 10, after: null })).toHaveLength(1);
   });
 
+  it("removes a deleted account's rows with the deleted webhooks' history (purgeDeleted)", async () => {
+    const storage = store();
+    const doomed = await makeAccount(storage, 'doomed');
+    const kept = await makeAccount(storage, 'kept');
+    const key = newKey();
+    await storage.createApiKey(doomed.id, key, KEY_ACTOR, T);
+    const gone = await makeWebhook(storage, doomed.id);
+    await makeWebhook(storage, doomed.id);
+    await makeWebhook(storage, kept.id);
+    for (let i = 0; i < 3; i++) await publishOne(storage, doomed.id, 'call.ended');
+    await publishOne(storage, kept.id, 'call.ended');
+    const [attempted] = (await claim(storage, T)).filter((c) => c.accountId === doomed.id);
+    await complete(storage, attempted!, { kind: 'retry', nextAttemptAt: T + 1 });
+    // A webhook deleted before its account: both marks are purged, one after the other.
+    expect(await storage.deleteWebhook(doomed.id, gone.id, ADMIN)).toBe(true);
+    expect(await storage.deleteAccount(doomed.id, ADMIN, T + 2)).toBe(true);
+
+    const total = { events: 0, deliveries: 0, attempts: 0, rollups: 0 };
+    for (let round = 0; ; round++) {
+      expect(round).toBeLessThan(50);
+      const r = await storage.purgeDeleted(1);
+      for (const k of ['events', 'deliveries', 'attempts', 'rollups'] as const) total[k] += r[k];
+      if (!r.remaining) break;
+    }
+    expect(total.events).toBe(3);
+    expect(total.deliveries).toBe(6);
+    expect(total.attempts).toBe(1);
+    expect(await storage.purgeDeleted(100)).toEqual({
+      events: 0,
+      deliveries: 0,
+      attempts: 0,
+      rollups: 0,
+      remaining: false,
+    });
+    expect(await storage.purgeDeletedAccounts(100)).toBe(0);
+    expect(await storage.listWebhooks(doomed.id, { limit: 10, after: null })).toEqual([]);
+    expect(await storage.listApiKeys(doomed.id, { limit: 10, after: null })).toEqual([]);
+    expect(await storage.listAuditLog(doomed.id, { limit: 10, after: null })).toEqual([]);
+    expect(await storage.listEvents(doomed.id, {}, { limit: 10, after: null })).toEqual([]);
+    expect(await storage.listWebhooks(kept.id, { limit: 10, after: null })).toHaveLength(1);
+    expect(await storage.listDeliveries(kept.id, {}, { limit: 10, after: null })).toHaveLength(1);
+    expect(await storage.countAccounts()).toBe(1);
+  });
+
   it('opens portal sessions that end at their expiry', async () => {
     const storage = store();
     const account = await makeAccount(storage);

@@ -17,12 +17,31 @@ describe('applyOutcomes', () => {
       disable: null,
       changed: true,
     });
-    expect(applyOutcomes(healthy, [fail, ok], policy, never)).toEqual({
+    const marked = { status: 'enabled' as const, failingSince: policy.now - 1 };
+    expect(applyOutcomes(marked, [ok], policy, never)).toEqual({
       failingSince: null,
       disable: null,
       changed: true,
     });
     expect(applyOutcomes(healthy, [ok, ok], policy, never).changed).toBe(false);
+  });
+
+  it('reports no change when a batch leaves the mark where it was', () => {
+    const healthy = { status: 'enabled' as const, failingSince: null };
+    expect(applyOutcomes(healthy, [fail, ok], policy, never)).toEqual({
+      failingSince: null,
+      disable: null,
+      changed: false,
+    });
+    const marked = { status: 'enabled' as const, failingSince: policy.now - 1 };
+    expect(applyOutcomes(marked, [fail], policy, never).changed).toBe(false);
+    // A success and a failure again: the mark moves to this failure.
+    expect(applyOutcomes(marked, [ok, fail], policy, never)).toEqual({
+      failingSince: policy.now,
+      disable: null,
+      changed: true,
+    });
+    expect(applyOutcomes(healthy, [fail, ok, fail], policy, never).changed).toBe(true);
   });
 
   it('disables at once on 410 Gone, and as failing after the window', () => {

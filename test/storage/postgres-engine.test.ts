@@ -7,7 +7,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StorageUnavailableError, type Storage } from '../../src/storage/index.js';
-import { PostgresStorage, isUnavailable } from '../../src/storage/postgres/index.js';
+import { isUnavailable } from '../../src/storage/postgres/errors.js';
+import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { T, claim, makeAccount, makeWebhook, publishOne } from './fixtures.js';
 

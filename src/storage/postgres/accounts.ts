@@ -2,15 +2,29 @@
 // portal sessions, the audit log, and the background removal of deleted accounts' rows.
 // Authentication is one indexed lookup per request, with no cache: a revoked key answers 401
 // on every process from the commit of its revocation on.
-import { diff } from '../../audit/changes.js';
-import { accountColumns, toApiKey, toAuditEntry, toPortalSession } from '../access-rows.js';
+import {
+  ACCOUNT_COLUMNS,
+  accountColumns,
+  toApiKey,
+  toAuditEntry,
+  toPortalSession,
+} from '../access-rows.js';
+import {
+  accountCreated,
+  accountUpdated,
+  apiKeyCreated,
+  apiKeyRevoked,
+  firstApiKey,
+  portalSessionCreated,
+} from '../audit-records.js';
+import { rowsRemoved } from '../deleted-owners.js';
 import { num, toAccount } from '../rows.js';
 import {
-  SCOPES,
   SYSTEM_ACTOR,
   type Account,
   type AccountPatch,
   type Actor,
+  type Page,
   type ApiKey,
   type AuditEntry,
   type KeyCredential,
@@ -20,40 +34,9 @@ import {
   type PortalCredential,
   type PortalSession,
 } from '../types.js';
-import { writeAudit, type Query } from './audit.js';
-
-/** What the engine lends this module: its pool, transactions and wake-up. */
-export interface PostgresHandle {
-  query: Query;
-  tx<T>(work: (q: Query) => Promise<T>): Promise<T>;
-  /** NOTIFY inside the transaction, for the other processes. */
-  notify(q: Query): Promise<void>;
-  /** This process's own listeners. */
-  emitWake(): void;
-}
-
-type PageArg = { limit: number; after: string | null };
-
-const ACCOUNT_COLUMNS = `a.id AS a_id, a.name AS a_name, a.status AS a_status,
-  a.max_endpoints AS a_max_endpoints, a.api_rate_limit_per_minute AS a_api_rate_limit_per_minute,
-  a.publish_rate_limit_per_minute AS a_publish_rate_limit_per_minute,
-  a.endpoint_rate_limit_per_minute AS a_endpoint_rate_limit_per_minute,
-  a.created_at AS a_created_at`;
-
-function audited(a: Account): Record<string, unknown> {
-  return {
-    name: a.name,
-    status: a.status,
-    max_endpoints: a.limits.maxEndpoints,
-    api_rate_limit_per_minute: a.limits.apiRateLimitPerMinute,
-    publish_rate_limit_per_minute: a.limits.publishRateLimitPerMinute,
-    endpoint_rate_limit_per_minute: a.limits.endpointRateLimitPerMinute,
-  };
-}
-
-function auditedKey(k: NewApiKey | ApiKey): Record<string, unknown> {
-  return { name: k.name, scopes: k.scopes, prefix: k.prefix, expires_at: k.expiresAt };
-}
+import { writeAudit } from './audit.js';
+import type { PostgresHandle, Query } from './connection.js';
+import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
 /**
  * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
@@ -105,17 +88,7 @@ export class PostgresAccess {
     firstKey: string | NewApiKey,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Account> {
-    const key: NewApiKey =
-      typeof firstKey === 'string'
-        ? {
-            id: `key_${account.id.slice(account.id.indexOf('_') + 1)}`,
-            name: 'Default key',
-            scopes: [...SCOPES],
-            prefix: 'rzk_',
-            keyHash: firstKey,
-            expiresAt: null,
-          }
-        : firstKey;
+    const key = firstApiKey(account, firstKey);
     return this.h.tx(async (q) => {
       const [row] = await q(
         'INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) RETURNING *',
@@ -123,26 +96,7 @@ export class PostgresAccess {
       );
       await this.insertKey(q, account.id, key, account.createdAt);
       const created = toAccount(row!);
-      const at = account.createdAt;
-      await writeAudit(
-        q,
-        {
-          accountId: account.id,
-          actor,
-          action: 'account.created',
-          targetId: account.id,
-          changes: diff(null, audited(created)),
-          at,
-        },
-        {
-          accountId: account.id,
-          actor,
-          action: 'api_key.created',
-          targetId: key.id,
-          changes: diff(null, auditedKey(key)),
-          at,
-        },
-      );
+      await writeAudit(q, ...accountCreated(created, key, actor));
       return created;
     });
   }
@@ -172,7 +126,7 @@ export class PostgresAccess {
     return num(row!.n);
   }
 
-  async listAccounts(page: PageArg): Promise<Account[]> {
+  async listAccounts(page: Page): Promise<Account[]> {
     const rows = await this.h.query(
       `SELECT * FROM accounts WHERE status <> 'deleted' AND ($1::text IS NULL OR id < $1)
        ORDER BY id DESC LIMIT $2`,
@@ -239,17 +193,8 @@ export class PostgresAccess {
         }
       }
       const after = toAccount(row!);
-      const changes = diff(audited(before), audited(after));
-      if (Object.keys(changes).length > 0) {
-        await writeAudit(q, {
-          accountId: id,
-          actor,
-          action: 'account.updated',
-          targetId: id,
-          changes,
-          at: now,
-        });
-      }
+      const record = accountUpdated(before, after, actor, now);
+      if (record) await writeAudit(q, record);
       return { account: after, woke };
     });
     if (result?.woke) this.h.emitWake();
@@ -267,63 +212,17 @@ export class PostgresAccess {
       if (rows.length === 0) return false;
       await q('SELECT id FROM webhooks WHERE account_id = $1 ORDER BY id FOR NO KEY UPDATE', [id]);
       await park(q, id, now);
+      // Its rows go in the background, with deleted endpoints' history (deleted.ts).
+      await markDeleted(q, 'account', id, now);
       return true;
     });
   }
 
+  /** One batch of the oldest deleted account's rows (the deleted owners' purge, deleted.ts). */
   async purgeDeletedAccounts(batch: number): Promise<number> {
-    const ids = (
-      await this.h.query(
-        "SELECT id FROM accounts WHERE status = 'deleted' ORDER BY deleted_at LIMIT 10",
-      )
-    ).map((r) => String(r.id));
-    let removed = 0;
-    for (const id of ids) {
-      // One short transaction per batch: deliveries to other accounts never wait long.
-      removed += await this.h.tx(async (q) => {
-        let n = (
-          await q(
-            `DELETE FROM attempts WHERE seq IN (
-               SELECT a.seq FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-               WHERE d.account_id = $1 LIMIT $2)
-             RETURNING 1`,
-            [id, batch],
-          )
-        ).length;
-        n += (
-          await q(
-            `DELETE FROM deliveries WHERE id IN (
-               SELECT d.id FROM deliveries d WHERE d.account_id = $1
-                 AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= $2)
-                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-               LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING 1`,
-            [id, Date.now(), batch],
-          )
-        ).length;
-        for (const table of ['events', 'audit_log', 'api_keys', 'portal_sessions']) {
-          n += (
-            await q(
-              `DELETE FROM ${table} WHERE id IN (
-                 SELECT id FROM ${table} WHERE account_id = $1 LIMIT $2)
-               RETURNING 1`,
-              [id, batch],
-            )
-          ).length;
-        }
-        if (n === 0) {
-          const [left] = await q('SELECT count(*) AS n FROM deliveries WHERE account_id = $1', [
-            id,
-          ]);
-          if (num(left!.n) === 0) {
-            n += (await q('DELETE FROM webhooks WHERE account_id = $1 RETURNING 1', [id])).length;
-            n += (await q('DELETE FROM accounts WHERE id = $1 RETURNING 1', [id])).length;
-          }
-        }
-        return n;
-      });
-    }
-    return removed;
+    return this.h.tx(async (q) =>
+      rowsRemoved(await purgeDeletedBatch(q, batch, Date.now(), 'account')),
+    );
   }
 
   async parkInactiveAccounts(now: number): Promise<number> {
@@ -356,19 +255,12 @@ export class PostgresAccess {
   ): Promise<ApiKey> {
     return this.h.tx(async (q) => {
       const created = await this.insertKey(q, accountId, key, now);
-      await writeAudit(q, {
-        accountId,
-        actor,
-        action: 'api_key.created',
-        targetId: key.id,
-        changes: diff(null, auditedKey(key)),
-        at: now,
-      });
+      await writeAudit(q, apiKeyCreated(accountId, key, actor, now));
       return created;
     });
   }
 
-  async listApiKeys(accountId: string, page: PageArg): Promise<ApiKey[]> {
+  async listApiKeys(accountId: string, page: Page): Promise<ApiKey[]> {
     const rows = await this.h.query(
       `SELECT * FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL
          AND ($2::text IS NULL OR id < $2)
@@ -386,14 +278,7 @@ export class PostgresAccess {
         [now, accountId, id],
       );
       if (rows.length === 0) return false;
-      await writeAudit(q, {
-        accountId,
-        actor,
-        action: 'api_key.revoked',
-        targetId: id,
-        changes: { revoked_at: { old: null, new: new Date(now).toISOString() } },
-        at: now,
-      });
+      await writeAudit(q, apiKeyRevoked(accountId, id, actor, now));
       return true;
     });
   }
@@ -423,17 +308,7 @@ export class PostgresAccess {
           session.expiresAt,
         ],
       );
-      await writeAudit(q, {
-        accountId: session.accountId,
-        actor,
-        action: 'portal_session.created',
-        targetId: session.id,
-        changes: diff(null, {
-          read_only: session.readOnly,
-          expires_at: new Date(session.expiresAt).toISOString(),
-        }),
-        at: session.now,
-      });
+      await writeAudit(q, portalSessionCreated(session, actor));
       return toPortalSession(row!);
     });
   }
@@ -450,7 +325,7 @@ export class PostgresAccess {
 
   // ---- the audit log ----
 
-  async listAuditLog(accountId: string, page: PageArg): Promise<AuditEntry[]> {
+  async listAuditLog(accountId: string, page: Page): Promise<AuditEntry[]> {
     const rows = await this.h.query(
       `SELECT * FROM audit_log WHERE account_id = $1 AND ($2::text IS NULL OR id < $2)
        ORDER BY id DESC LIMIT $3`,

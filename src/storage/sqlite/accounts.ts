@@ -1,15 +1,28 @@
 // The SQLite engine's side of AccessStorage: accounts with status and limits, API keys,
 // portal sessions, the audit log, and the background removal of deleted accounts' rows.
-import type Database from 'better-sqlite3';
-import { diff } from '../../audit/changes.js';
-import { accountColumns, toApiKey, toAuditEntry, toPortalSession } from '../access-rows.js';
+import {
+  ACCOUNT_COLUMNS,
+  accountColumns,
+  toApiKey,
+  toAuditEntry,
+  toPortalSession,
+} from '../access-rows.js';
+import {
+  accountCreated,
+  accountUpdated,
+  apiKeyCreated,
+  apiKeyRevoked,
+  firstApiKey,
+  portalSessionCreated,
+} from '../audit-records.js';
+import { rowsRemoved } from '../deleted-owners.js';
 import { num, toAccount, type Row } from '../rows.js';
 import {
-  SCOPES,
   SYSTEM_ACTOR,
   type Account,
   type AccountPatch,
   type Actor,
+  type Page,
   type ApiKey,
   type AuditEntry,
   type KeyCredential,
@@ -20,39 +33,8 @@ import {
   type PortalSession,
 } from '../types.js';
 import { writeAudit } from './audit.js';
-
-/** What the engine lends this module: its statement cache, error mapping and wake-up. */
-export interface SqliteHandle {
-  stmt(sql: string): Database.Statement;
-  run<T>(work: () => T): Promise<T>;
-  tx<T>(work: () => T): Promise<T>;
-  notify(): void;
-}
-
-type PageArg = { limit: number; after: string | null };
-
-/** The account's columns as `a_*` beside another table's, for one-lookup authentication. */
-const ACCOUNT_COLUMNS = `a.id AS a_id, a.name AS a_name, a.status AS a_status,
-  a.max_endpoints AS a_max_endpoints, a.api_rate_limit_per_minute AS a_api_rate_limit_per_minute,
-  a.publish_rate_limit_per_minute AS a_publish_rate_limit_per_minute,
-  a.endpoint_rate_limit_per_minute AS a_endpoint_rate_limit_per_minute,
-  a.created_at AS a_created_at`;
-
-/** The audit log's view of an account: the fields PATCH changes, in API names. */
-function audited(a: Account): Record<string, unknown> {
-  return {
-    name: a.name,
-    status: a.status,
-    max_endpoints: a.limits.maxEndpoints,
-    api_rate_limit_per_minute: a.limits.apiRateLimitPerMinute,
-    publish_rate_limit_per_minute: a.limits.publishRateLimitPerMinute,
-    endpoint_rate_limit_per_minute: a.limits.endpointRateLimitPerMinute,
-  };
-}
-
-function auditedKey(k: NewApiKey | ApiKey): Record<string, unknown> {
-  return { name: k.name, scopes: k.scopes, prefix: k.prefix, expires_at: k.expiresAt };
-}
+import type { SqliteHandle } from './connection.js';
+import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
 export class SqliteAccess {
   constructor(private readonly h: SqliteHandle) {}
@@ -87,40 +69,14 @@ export class SqliteAccess {
     firstKey: string | NewApiKey,
     actor: Actor = SYSTEM_ACTOR,
   ): Promise<Account> {
-    const key: NewApiKey =
-      typeof firstKey === 'string'
-        ? {
-            id: `key_${account.id.slice(account.id.indexOf('_') + 1)}`,
-            name: 'Default key',
-            scopes: [...SCOPES],
-            prefix: 'rzk_',
-            keyHash: firstKey,
-            expiresAt: null,
-          }
-        : firstKey;
+    const key = firstApiKey(account, firstKey);
     return this.h.tx(() => {
       this.h
         .stmt('INSERT INTO accounts (id, name, api_key_hash, created_at) VALUES (?, ?, ?, ?)')
         .run(account.id, account.name, `moved:${account.id}`, account.createdAt);
       this.insertKey(account.id, key, account.createdAt);
       const created = this.liveAccount(account.id)!;
-      const at = account.createdAt;
-      writeAudit(this.h.stmt, {
-        accountId: account.id,
-        actor,
-        action: 'account.created',
-        targetId: account.id,
-        changes: diff(null, audited(created)),
-        at,
-      });
-      writeAudit(this.h.stmt, {
-        accountId: account.id,
-        actor,
-        action: 'api_key.created',
-        targetId: key.id,
-        changes: diff(null, auditedKey(key)),
-        at,
-      });
+      for (const record of accountCreated(created, key, actor)) writeAudit(this.h.stmt, record);
       return created;
     });
   }
@@ -156,7 +112,7 @@ export class SqliteAccess {
     );
   }
 
-  async listAccounts(page: PageArg): Promise<Account[]> {
+  async listAccounts(page: Page): Promise<Account[]> {
     const rows = await this.h.run(
       () =>
         this.h
@@ -229,17 +185,8 @@ export class SqliteAccess {
         else woke = this.unpark(id, now) > 0;
       }
       const after = this.liveAccount(id)!;
-      const changes = diff(audited(before), audited(after));
-      if (Object.keys(changes).length > 0) {
-        writeAudit(this.h.stmt, {
-          accountId: id,
-          actor,
-          action: 'account.updated',
-          targetId: id,
-          changes,
-          at: now,
-        });
-      }
+      const record = accountUpdated(before, after, actor, now);
+      if (record) writeAudit(this.h.stmt, record);
       return { account: after, woke };
     });
     if (result?.woke) this.h.notify();
@@ -257,64 +204,17 @@ export class SqliteAccess {
         .run(now, id);
       if (info.changes === 0) return false;
       this.park(id, now);
+      // Its rows go in the background, with deleted endpoints' history (deleted.ts).
+      markDeleted(this.h.stmt, 'account', id, now);
       return true;
     });
   }
 
+  /** One batch of the oldest deleted account's rows (the deleted owners' purge, deleted.ts). */
   async purgeDeletedAccounts(batch: number): Promise<number> {
-    const ids = (
-      await this.h.run(
-        () =>
-          this.h
-            .stmt("SELECT id FROM accounts WHERE status = 'deleted' ORDER BY deleted_at LIMIT 10")
-            .all() as Row[],
-      )
-    ).map((r) => String(r.id));
-    let removed = 0;
-    for (const id of ids) {
-      // One short transaction per batch: deliveries to other accounts never wait long.
-      removed += await this.h.tx(() => {
-        let n = this.h
-          .stmt(
-            `DELETE FROM attempts WHERE rowid IN (
-               SELECT a.rowid FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-               WHERE d.account_id = ? LIMIT ?)`,
-          )
-          .run(id, batch).changes;
-        n += this.h
-          .stmt(
-            `DELETE FROM deliveries WHERE id IN (
-               SELECT d.id FROM deliveries d WHERE d.account_id = ?
-                 AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= ?)
-                 AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-               LIMIT ?)`,
-          )
-          .run(id, Date.now(), batch).changes;
-        for (const table of ['events', 'audit_log', 'api_keys', 'portal_sessions']) {
-          n += this.h
-            .stmt(
-              `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE account_id = ? LIMIT ?)`,
-            )
-            .run(id, batch).changes;
-        }
-        if (n === 0) {
-          // Nothing left but the endpoints (a delivery's lease may still run: wait for it).
-          const left = num(
-            (
-              this.h
-                .stmt('SELECT count(*) AS n FROM deliveries WHERE account_id = ?')
-                .get(id) as Row
-            ).n,
-          );
-          if (left === 0) {
-            n += this.h.stmt('DELETE FROM webhooks WHERE account_id = ?').run(id).changes;
-            n += this.h.stmt('DELETE FROM accounts WHERE id = ?').run(id).changes;
-          }
-        }
-        return n;
-      });
-    }
-    return removed;
+    return this.h.tx(() =>
+      rowsRemoved(purgeDeletedBatch(this.h.stmt, batch, Date.now(), 'account')),
+    );
   }
 
   async parkInactiveAccounts(now: number): Promise<number> {
@@ -344,19 +244,12 @@ export class SqliteAccess {
   ): Promise<ApiKey> {
     return this.h.tx(() => {
       this.insertKey(accountId, key, now);
-      writeAudit(this.h.stmt, {
-        accountId,
-        actor,
-        action: 'api_key.created',
-        targetId: key.id,
-        changes: diff(null, auditedKey(key)),
-        at: now,
-      });
+      writeAudit(this.h.stmt, apiKeyCreated(accountId, key, actor, now));
       return toApiKey(this.h.stmt('SELECT * FROM api_keys WHERE id = ?').get(key.id) as Row);
     });
   }
 
-  async listApiKeys(accountId: string, page: PageArg): Promise<ApiKey[]> {
+  async listApiKeys(accountId: string, page: Page): Promise<ApiKey[]> {
     const rows = await this.h.run(
       () =>
         this.h
@@ -377,14 +270,7 @@ export class SqliteAccess {
         .get(accountId, id) as Row | undefined;
       if (!row) return false;
       this.h.stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(now, id);
-      writeAudit(this.h.stmt, {
-        accountId,
-        actor,
-        action: 'api_key.revoked',
-        targetId: id,
-        changes: { revoked_at: { old: null, new: new Date(now).toISOString() } },
-        at: now,
-      });
+      writeAudit(this.h.stmt, apiKeyRevoked(accountId, id, actor, now));
       return true;
     });
   }
@@ -416,17 +302,7 @@ export class SqliteAccess {
           session.now,
           session.expiresAt,
         );
-      writeAudit(this.h.stmt, {
-        accountId: session.accountId,
-        actor,
-        action: 'portal_session.created',
-        targetId: session.id,
-        changes: diff(null, {
-          read_only: session.readOnly,
-          expires_at: new Date(session.expiresAt).toISOString(),
-        }),
-        at: session.now,
-      });
+      writeAudit(this.h.stmt, portalSessionCreated(session, actor));
       return toPortalSession(
         this.h.stmt('SELECT * FROM portal_sessions WHERE id = ?').get(session.id) as Row,
       );
@@ -449,7 +325,7 @@ export class SqliteAccess {
 
   // ---- the audit log ----
 
-  async listAuditLog(accountId: string, page: PageArg): Promise<AuditEntry[]> {
+  async listAuditLog(accountId: string, page: Page): Promise<AuditEntry[]> {
     const rows = await this.h.run(
       () =>
         this.h

@@ -1,0 +1,50 @@
+// The filters of the event log and the delivery log, one list for both engines: which column
+// each filter sets, and the WHERE clause of an account's page (newest first, after an id).
+// Each engine gives its own parameter marker (`?`, `$n`). Pure: no I/O.
+import type { DeliveryFilter, EventFilter, Page } from './types.js';
+
+/** A filter's clause with `?` where its value goes, and the value (undefined: not set). */
+export type Condition = [clause: string, value: string | number | undefined];
+
+export function eventConditions(filter: EventFilter): Condition[] {
+  return [
+    ['type = ?', filter.eventType],
+    ['created_at >= ?', filter.since],
+    ['created_at < ?', filter.until],
+  ];
+}
+
+export function deliveryConditions(filter: DeliveryFilter): Condition[] {
+  return [
+    ['webhook_id = ?', filter.webhookId],
+    ['status = ?', filter.status],
+    ['event_type = ?', filter.eventType],
+    ['ordering_key = ?', filter.orderingKey],
+    ['created_at >= ?', filter.since],
+    ['created_at < ?', filter.until],
+    ['updated_at >= ?', filter.updatedSince],
+  ];
+}
+
+/**
+ * The account's rows that the set conditions hold for, from after the page's id. `marker(n)`
+ * is the engine's mark for the n-th value (from 1); the page's limit is the caller's, as the
+ * value after `args`.
+ */
+export function pageWhere(
+  accountId: string,
+  conditions: Condition[],
+  page: Page,
+  marker: (n: number) => string,
+): { where: string; args: (string | number)[] } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  const add = (clause: string, value: string | number) => {
+    args.push(value);
+    where.push(clause.replace('?', marker(args.length)));
+  };
+  add('account_id = ?', accountId);
+  for (const [clause, value] of conditions) if (value !== undefined) add(clause, value);
+  if (page.after !== null) add('id < ?', page.after);
+  return { where: where.join(' AND '), args };
+}

@@ -1,0 +1,335 @@
+// The PostgreSQL engine's completion: records a batch of finished attempts (each delivery's
+// outcome, its rollups, the next of a key's order, exhausted-delivery events), then, on the
+// endpoints it must change, their health (auto-disable), adaptive limit and held rows; the
+// next claim, when the worker asks for one, is a transaction of its own.
+import {
+  type ClaimRequest,
+  type ClaimedDelivery,
+  type CompletedAttempt,
+  type CompletionPolicy,
+  type DeliveryStatus,
+  type WebhookStatus,
+} from '../types.js';
+import {
+  deliveryExhausted,
+  isOperationalEventType,
+  webhookDisabled,
+} from '../../events/operational.js';
+import { num, numOrNull, strOrNull, type Row } from '../rows.js';
+import { RollupBatch } from '../rollups.js';
+import {
+  applyOutcomes,
+  mayDisableAsFailing,
+  succeededSinceSql,
+  type HealthOutcome,
+} from '../health.js';
+import { DEFAULT_THROTTLE, throttleSignal, type ThrottleSignal } from '../throttle.js';
+import type { FinishedDelivery, OrderState } from '../ordering.js';
+import { webhookAutoDisabled } from '../audit-records.js';
+import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
+import { writeAudit } from './audit.js';
+import { recordThrottle, type PostgresClaim } from './claim.js';
+import { PostgresPart, type PostgresHandle, type Query } from './connection.js';
+import type { PostgresOperational } from './operational.js';
+import { releaseNext } from './ordering.js';
+import { writeRollups } from './rollups.js';
+import { parkEndpoints } from './webhooks.js';
+
+export class PostgresCompletion extends PostgresPart {
+  constructor(
+    h: PostgresHandle,
+    private readonly claims: PostgresClaim,
+    private readonly operational: PostgresOperational,
+  ) {
+    super(h);
+  }
+
+  async completeAttempts(
+    completed: CompletedAttempt[],
+    policy: CompletionPolicy,
+    next?: ClaimRequest,
+  ): Promise<ClaimedDelivery[]> {
+    if (completed.length === 0) return next ? this.claims.claimDue(next) : [];
+    const { now } = policy;
+    const woke = await this.tx(async (q) => {
+      const stored = new Set(
+        (
+          await q(
+            INSERT_ATTEMPTS,
+            attemptColumns(
+              completed.map((c) => ({ attempt: c.attempt, webhookId: c.claim.webhookId })),
+            ),
+          )
+        ).map((r) => String(r.delivery_id)),
+      );
+
+      // The deliveries, only where our lease still holds (a stale worker changes nothing).
+      // A manual retry asked for while an automatic attempt was in flight still gets its
+      // attempt: due now, flag kept. One row per delivery: a repeat in the batch would find
+      // the lease already released, as it does in SQLite.
+      const byDelivery = new Map<string, CompletedAttempt>();
+      for (const c of completed) {
+        if (!byDelivery.has(c.claim.deliveryId)) byDelivery.set(c.claim.deliveryId, c);
+      }
+      const once = [...byDelivery.values()];
+      // For the rollups: the status before a manual success (an automatic attempt is only
+      // ever made on a pending delivery, and a manual failure changes nothing).
+      const manualSuccesses = once.filter(
+        (c) => c.claim.trigger === 'manual' && c.outcome.kind === 'succeeded',
+      );
+      const statusBefore = new Map<string, DeliveryStatus>(
+        manualSuccesses.length === 0
+          ? []
+          : (
+              await q('SELECT id, status FROM deliveries WHERE id = ANY($1::text[])', [
+                manualSuccesses.map((c) => c.claim.deliveryId),
+              ])
+            ).map((r) => [String(r.id), r.status as DeliveryStatus]),
+      );
+      const requeued = await q(
+        `UPDATE deliveries d SET
+           status = CASE u.kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'pending'
+                                WHEN 'failed' THEN 'failed' ELSE d.status END,
+           attempt_count = d.attempt_count + 1,
+           auto_attempts = d.auto_attempts + CASE WHEN u.trigger = 'auto' THEN 1 ELSE 0 END,
+           last_status_code = u.status_code, last_duration_ms = u.duration_ms, last_error = u.error,
+           last_attempt_at = u.started_at,
+           next_attempt_at = CASE u.kind WHEN 'retry' THEN u.next_at
+                                         WHEN 'unchanged' THEN d.next_attempt_at ELSE NULL END,
+           due_at = CASE
+             WHEN u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded' THEN $1
+             WHEN u.kind = 'retry' THEN u.next_at
+             WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
+             ELSE NULL END,
+           lease_token = NULL,
+           held = false,
+           manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
+           updated_at = $1
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[],
+             $8::bigint[], $9::text[], $10::bigint[])
+           AS u(id, lease_token, kind, trigger, next_at, status_code, duration_ms, error, started_at)
+         WHERE d.id = u.id AND d.lease_token = u.lease_token
+         RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
+           d.ordering_key, d.order_state`,
+        [
+          now,
+          once.map((c) => c.claim.deliveryId),
+          once.map((c) => c.claim.leaseToken),
+          once.map((c) => c.outcome.kind),
+          once.map((c) => c.claim.trigger),
+          once.map((c) => (c.outcome.kind === 'retry' ? c.outcome.nextAttemptAt : null)),
+          once.map((c) => c.attempt.statusCode),
+          once.map((c) => c.attempt.durationMs),
+          once.map((c) => c.attempt.error),
+          once.map((c) => c.attempt.startedAt),
+        ],
+      );
+      let wake = requeued.some((r) => r.manual_requested === true);
+      // Deliveries that left `pending` in a key's order: the next of the key may go. Their
+      // order_state is as before (the update leaves it); releaseNext clears it.
+      const finished: FinishedDelivery[] = requeued
+        .filter((r) => {
+          const kind = byDelivery.get(String(r.id))!.outcome.kind;
+          return r.order_state !== null && (kind === 'succeeded' || kind === 'failed');
+        })
+        .map((r) => ({
+          deliveryId: String(r.id),
+          webhookId: String(r.webhook_id),
+          orderingKey: strOrNull(r.ordering_key),
+          orderState: r.order_state as OrderState,
+        }));
+      if (finished.length > 0 && (await releaseNext(q, finished, now)) > 0) wake = true;
+      const rollups = new RollupBatch();
+      for (const c of completed) {
+        if (!stored.has(c.claim.deliveryId)) continue;
+        rollups.attempt(
+          c.claim.webhookId,
+          c.claim.accountId,
+          c.attempt.startedAt,
+          c.attempt.durationMs,
+        );
+      }
+      for (const r of requeued) {
+        const c = byDelivery.get(String(r.id))!;
+        if (c.outcome.kind !== 'succeeded' && c.outcome.kind !== 'failed') continue;
+        const before = statusBefore.get(c.claim.deliveryId) ?? 'pending';
+        rollups.status(
+          c.claim.webhookId,
+          c.claim.accountId,
+          num(r.created_at),
+          before,
+          c.outcome.kind,
+        );
+      }
+      // SPEC §11: once per delivery (only this completion moves it to failed), never about an
+      // operational event's own delivery.
+      const attemptsOf = new Map(requeued.map((r) => [String(r.id), num(r.attempt_count)]));
+      for (const c of once) {
+        const attempts = attemptsOf.get(c.claim.deliveryId);
+        if (attempts === undefined || c.outcome.kind !== 'failed') continue;
+        if (isOperationalEventType(c.claim.eventType)) continue;
+        const event = deliveryExhausted(c.claim, attempts, c.attempt.statusCode, c.attempt.error);
+        await this.operational.publish(q, c.claim.accountId, event, now);
+      }
+
+      // The endpoints, locked in id order (after the deliveries: a claim locks deliveries
+      // first too, so neither waits on the other in a cycle).
+      const recorded = completed.filter((c) => stored.has(c.claim.deliveryId));
+      if (recorded.length > 0) {
+        // Claims lock the endpoint rows too, so locking them here serialised every claim and
+        // completion of a busy endpoint across all workers: a second worker process added
+        // nothing (bench). Most completions change nothing of the endpoint: a healthy endpoint
+        // that succeeded again, with no held rows to bring back. Only the others are locked.
+        // A failure committed concurrently with the unlocked read can leave failing_since set
+        // after this success: health.ts never disables on such a stale mark.
+        const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
+        const current = await q(
+          `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
+             EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.held) AS has_held
+           FROM webhooks w WHERE w.id = ANY($1::text[])`,
+          [webhookIds],
+        );
+        const failed = new Set(
+          recorded.filter((c) => c.outcome.kind !== 'succeeded').map((c) => c.claim.webhookId),
+        );
+        const lockIds = current
+          .filter(
+            (r) =>
+              r.failing_since !== null ||
+              r.has_held === true ||
+              failed.has(String(r.id)) ||
+              // a throttled endpoint grows back with each success
+              r.concurrency_limit !== null ||
+              num(r.failure_streak) > 0,
+          )
+          .map((r) => String(r.id))
+          .sort();
+        if (lockIds.length > 0) {
+          const rows = await q(
+            `SELECT id, account_id, status, failing_since, concurrency_limit, failure_streak,
+               throttle_reason, throttled_since
+             FROM webhooks WHERE id = ANY($1::text[])
+             ORDER BY id FOR NO KEY UPDATE`,
+            [lockIds],
+          );
+          const locked = new Set(lockIds);
+          const concerned = recorded.filter((c) => locked.has(c.claim.webhookId));
+          await this.recordHealth(q, rows, concerned, policy);
+          const signals = new Map<string, ThrottleSignal[]>();
+          for (const c of concerned) {
+            let list = signals.get(c.claim.webhookId);
+            if (!list) signals.set(c.claim.webhookId, (list = []));
+            list.push(throttleSignal(c.outcome.kind === 'succeeded', c.attempt.statusCode));
+          }
+          await recordThrottle(q, rows, signals, policy.throttle ?? DEFAULT_THROTTLE, now);
+          // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
+          // Under the endpoint's lock, so no claim is holding more of them meanwhile.
+          const freed = new Map<string, number>();
+          for (const c of concerned)
+            freed.set(c.claim.webhookId, (freed.get(c.claim.webhookId) ?? 0) + 1);
+          if ((await this.claims.unhold(q, freed, now)) > 0) wake = true;
+        }
+      }
+      await writeRollups(q, rollups);
+      if (wake) await this.notify(q);
+      return wake;
+    });
+    if (this.operational.takeWake()) this.emitWake();
+    if (!next) {
+      if (woke) this.emitWake();
+      return [];
+    }
+    // Here the claim is a transaction of its own: the completion's endpoint locks are never
+    // held across the claim's SKIP LOCKED scan. The attempts are recorded whatever happens to
+    // the claim, so a failed claim must not fail the call (the caller would record them
+    // twice): the worker's own loop claims instead.
+    try {
+      return await this.claims.claimDue(next);
+    } catch {
+      this.emitWake();
+      return [];
+    }
+  }
+
+  /** Auto-disable (health.ts), on the endpoints locked by this completion. */
+  private async recordHealth(
+    q: Query,
+    rows: Row[],
+    completed: CompletedAttempt[],
+    policy: CompletionPolicy,
+  ): Promise<void> {
+    const outcomes = new Map<string, HealthOutcome[]>();
+    for (const c of completed) {
+      let list = outcomes.get(c.claim.webhookId);
+      if (!list) outcomes.set(c.claim.webhookId, (list = []));
+      list.push({ succeeded: c.outcome.kind === 'succeeded', gone: c.endpointGone });
+    }
+    const health = rows.map((r) => ({
+      id: String(r.id),
+      accountId: String(r.account_id),
+      status: String(r.status) as WebhookStatus,
+      failingSince: numOrNull(r.failing_since),
+    }));
+    const toConfirm = health.filter((h) =>
+      mayDisableAsFailing(h, outcomes.get(h.id) ?? [], policy),
+    );
+    const succeeded = new Set<string>();
+    if (toConfirm.length > 0) {
+      const found = await q(
+        `SELECT u.id FROM unnest($1::text[], $2::bigint[]) AS u(id, since)
+         WHERE EXISTS (SELECT 1 FROM attempts a
+           WHERE a.webhook_id = u.id AND ${succeededSinceSql('u.since')})`,
+        [toConfirm.map((h) => h.id), toConfirm.map((h) => h.failingSince)],
+      );
+      for (const r of found) succeeded.add(String(r.id));
+    }
+    const state = new Map(
+      health.map((h) => {
+        const change = applyOutcomes(h, outcomes.get(h.id) ?? [], policy, () =>
+          succeeded.has(h.id),
+        );
+        return [
+          h.id,
+          {
+            failingSince: change.failingSince,
+            disabledReason: change.disable,
+            changed: change.changed,
+          },
+        ];
+      }),
+    );
+    const changed = [...state].filter(([, s]) => s.changed);
+    if (changed.length === 0) return;
+    await q(
+      `UPDATE webhooks w SET failing_since = u.failing_since,
+         status = CASE WHEN u.reason IS NULL THEN w.status ELSE 'disabled' END,
+         disabled_reason = coalesce(u.reason, w.disabled_reason),
+         updated_at = CASE WHEN u.reason IS NULL THEN w.updated_at ELSE $1 END
+       FROM unnest($2::text[], $3::bigint[], $4::text[]) AS u(id, failing_since, reason)
+       WHERE w.id = u.id`,
+      [
+        policy.now,
+        changed.map(([id]) => id),
+        changed.map(([, s]) => s.failingSince),
+        changed.map(([, s]) => s.disabledReason),
+      ],
+    );
+    const disabled = changed.filter(([, s]) => s.disabledReason !== null).map(([id]) => id);
+    if (disabled.length > 0) await parkEndpoints(q, disabled);
+    if (disabled.length > 0) {
+      // The owners from the locked rows: the audit needs no second read of the endpoints.
+      const accountOf = new Map(health.map((h) => [h.id, h.accountId]));
+      await writeAudit(
+        q,
+        ...disabled.map((id) =>
+          webhookAutoDisabled(accountOf.get(id)!, id, state.get(id)!.disabledReason!, policy.now),
+        ),
+      );
+    }
+    for (const [id, s] of changed) {
+      const reason = s.disabledReason;
+      if (reason)
+        await this.operational.publishAbout(q, id, (w) => webhookDisabled(w, reason), policy.now);
+    }
+  }
+}

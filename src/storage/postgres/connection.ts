@@ -1,0 +1,235 @@
+// The PostgreSQL engine's plumbing: the pool and its settings, queries and retried
+// transactions, the wake-up (NOTIFY in the transaction, LISTEN in wake.ts), migrations under
+// an advisory lock.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { assertSchemaNotNewer } from '../schema-version.js';
+import type { Row } from '../rows.js';
+import { isUnavailable, retryable, toStorageError } from './errors.js';
+import { migrations, MIGRATION_LOCK } from './migrations.js';
+import { WAKE_CHANNEL, WakeChannel } from './wake.js';
+
+export type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
+
+/** Times are bigint (INT8, oid 20) milliseconds: read as numbers (exact to 2^53), on our pool only. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** What the engine lends each of its parts: its pool, transactions and wake-up. */
+export interface PostgresHandle {
+  query: Query;
+  tx<T>(work: (q: Query) => Promise<T>): Promise<T>;
+  /** NOTIFY inside the transaction, for the other processes. */
+  notify(q: Query): Promise<void>;
+  /** This process's own listeners. */
+  emitWake(): void;
+}
+
+export interface PostgresOptions {
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Longest a statement may run before it fails as unavailable (default 5000). */
+  statementTimeoutMs?: number;
+}
+
+export class PostgresConnection implements PostgresHandle {
+  private readonly pool: pg.Pool;
+  private readonly listeners = new Set<() => void>();
+  private readonly channel: WakeChannel;
+  /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
+  private readonly instanceId = randomBytes(8).toString('hex');
+  private closed: Promise<void> | null = null;
+
+  constructor(url: string, options: PostgresOptions = {}) {
+    const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+    const config: pg.ClientConfig = {
+      connectionString: url,
+      // Fail fast instead of hanging when the database is down: the API answers 503 at once.
+      connectionTimeoutMillis: 3000,
+      statement_timeout: statementTimeoutMs,
+      // A transaction left open by a frozen process must not hold row locks forever.
+      idle_in_transaction_session_timeout: Math.max(60_000, statementTimeoutMs * 4),
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: 'rizler-webhooks',
+      types,
+    };
+    this.pool = new pg.Pool({ ...config, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+    // An idle client whose connection dies emits 'error' on the pool; unhandled, that would
+    // crash the process. The pool drops the client and the next query connects afresh.
+    this.pool.on('error', () => undefined);
+    // Same for a checked-out client between two queries of a transaction: the next query
+    // rejects, and the client is then released as broken.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    this.channel = new WakeChannel(
+      { ...config, statement_timeout: undefined, idle_in_transaction_session_timeout: undefined },
+      this.instanceId,
+      () => this.emitWake(),
+    );
+  }
+
+  /** An arrow, so that it can be handed on as it is (`this.liveAccount(this.h.query, id)`). */
+  readonly query = async (text: string, values?: unknown[]): Promise<Row[]> => {
+    try {
+      return (await this.pool.query<Row>(text, values)).rows;
+    } catch (err) {
+      throw toStorageError(err);
+    }
+  };
+
+  /** Runs `work` in one transaction; a deadlock or serialization failure runs it again. */
+  async tx<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(work);
+      } catch (err) {
+        if (attempt >= 5 || !retryable(err)) throw toStorageError(err);
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  private async once<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      const q: Query = async (text, values) => (await client.query<Row>(text, values)).rows;
+      await client.query('BEGIN');
+      try {
+        const result = await work(q);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw err;
+      }
+    } catch (err) {
+      if (isUnavailable(err)) broken = true;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** NOTIFY inside the transaction: it reaches other processes only if the work commits. */
+  async notify(q: Query): Promise<void> {
+    await q('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, this.instanceId]);
+  }
+
+  emitWake(): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener();
+      } catch {
+        // a listener's failure is its own; the others still get woken
+      }
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw toStorageError(err);
+    });
+    let broken = false;
+    try {
+      const inLock = async <T>(work: () => Promise<T>): Promise<T> => {
+        await client.query('BEGIN');
+        try {
+          // Waiting for another process's migration is not a slow statement; nor is a long
+          // migration.
+          await client.query('SET LOCAL statement_timeout = 0');
+          await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+          const result = await work();
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => (broken = true));
+          throw err;
+        }
+      };
+      await inLock(() =>
+        client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+          version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`),
+      );
+      const applied = await client.query<{ version: number }>(
+        'SELECT version FROM schema_migrations',
+      );
+      assertSchemaNotNewer(
+        applied.rows.map((r) => r.version),
+        migrations,
+      );
+      for (const migration of migrations) {
+        await inLock(async () => {
+          const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [
+            migration.version,
+          ]);
+          if (done.rowCount) return;
+          await client.query(migration.sql);
+          await client.query(
+            'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+            [migration.version, migration.name, Date.now()],
+          );
+        });
+      }
+    } catch (err) {
+      if (isUnavailable(err)) broken = true;
+      throw toStorageError(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.listeners.clear();
+      await this.channel.stop();
+      await this.pool.end();
+    })();
+    return this.closed;
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  onWake(listener: () => void): () => void {
+    this.listeners.add(listener);
+    if (this.closed === null) this.channel.start();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) void this.channel.stop();
+    };
+  }
+}
+
+/**
+ * The base of the engine's parts (webhooks.ts, events.ts, …): the connection's queries,
+ * transactions and wake-up under the names the parts' methods use.
+ */
+export abstract class PostgresPart {
+  constructor(protected readonly h: PostgresHandle) {}
+
+  protected query(text: string, values?: unknown[]): Promise<Row[]> {
+    return this.h.query(text, values);
+  }
+
+  protected tx<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    return this.h.tx(work);
+  }
+
+  protected notify(q: Query): Promise<void> {
+    return this.h.notify(q);
+  }
+
+  protected emitWake(): void {
+    this.h.emitWake();
+  }
+}

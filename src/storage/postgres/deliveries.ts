@@ -1,0 +1,160 @@
+// The PostgreSQL engine's deliveries as the API sees them: the log with its filters, one
+// delivery with its attempts, manual retry and recovery, the record of a test send, and the
+// endpoint's stats.
+import type {
+  Delivery,
+  DeliveryDetail,
+  DeliveryFilter,
+  Page,
+  StatsRequest,
+  TestSendRecord,
+  WebhookStats,
+} from '../types.js';
+import { toAttempt, toDelivery } from '../rows.js';
+import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
+import { WAITING_FOR } from '../ordering.js';
+import { deliveryConditions, pageWhere } from '../list-filters.js';
+import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
+import { PostgresPart } from './connection.js';
+import { readStats, writeRollups } from './rollups.js';
+import { accountActive } from './webhooks.js';
+
+export class PostgresDeliveries extends PostgresPart {
+  async listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]> {
+    const { where, args } = pageWhere(accountId, deliveryConditions(filter), page, (n) => `$${n}`);
+    const rows = await this.query(
+      `SELECT d.*, ${WAITING_FOR} FROM deliveries d
+       WHERE ${where} AND ${notDeletedWebhook('webhook_id')}
+       ORDER BY id DESC LIMIT $${args.length + 1}`,
+      [...args, page.limit],
+    );
+    return rows.map(toDelivery);
+  }
+
+  async getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null> {
+    const [row] = await this.query(
+      `SELECT d.*, e.payload, ${WAITING_FOR} FROM deliveries d JOIN events e ON e.id = d.event_id
+       WHERE d.account_id = $1 AND d.id = $2 AND ${notDeletedWebhook('d.webhook_id')}`,
+      [accountId, id],
+    );
+    if (!row) return null;
+    const attempts = (
+      await this.query('SELECT * FROM attempts WHERE delivery_id = $1 ORDER BY seq', [id])
+    ).map(toAttempt);
+    return { ...toDelivery(row), payload: String(row.payload), attempts };
+  }
+
+  async requestRetry(accountId: string, id: string, now: number): Promise<Delivery | null> {
+    const delivery = await this.tx(async (q) => {
+      const [row] = await q(
+        `SELECT d.id, w.status AS webhook_status FROM deliveries d
+         LEFT JOIN webhooks w ON w.id = d.webhook_id
+         WHERE d.account_id = $1 AND d.id = $2
+         FOR UPDATE OF d`,
+        [accountId, id],
+      );
+      if (!row || row.webhook_status === null) return null;
+      // A leased delivery keeps its lease; the worker re-checks the flag when it completes.
+      const [updated] = await q(
+        `UPDATE deliveries SET manual_requested = true, updated_at = $1,
+           due_at = CASE WHEN lease_token IS NOT NULL AND due_at > $1 THEN due_at
+                         WHEN $2 THEN $1 ELSE NULL END,
+           -- due now: no longer waiting among the held (it may be held again by a claim)
+           held = held AND NOT $2
+         WHERE id = $3
+         RETURNING *`,
+        [now, row.webhook_status === 'enabled' && (await accountActive(q, accountId)), id],
+      );
+      await this.notify(q);
+      return toDelivery(updated!);
+    });
+    if (delivery) this.emitWake();
+    return delivery;
+  }
+
+  async recoverFailed(
+    accountId: string,
+    webhookId: string,
+    since: number,
+    now: number,
+  ): Promise<number> {
+    const count = await this.tx(async (q) => {
+      const [webhook] = await q('SELECT status FROM webhooks WHERE account_id = $1 AND id = $2', [
+        accountId,
+        webhookId,
+      ]);
+      if (!webhook) return 0;
+      const rows = await q(
+        `UPDATE deliveries SET manual_requested = true, updated_at = $1, due_at = $2
+         WHERE webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND NOT manual_requested
+         RETURNING id`,
+        [
+          now,
+          webhook.status === 'enabled' && (await accountActive(q, accountId)) ? now : null,
+          webhookId,
+          since,
+        ],
+      );
+      if (rows.length > 0) await this.notify(q);
+      return rows.length;
+    });
+    if (count > 0) this.emitWake();
+    return count;
+  }
+
+  async recordTestSend(record: TestSendRecord): Promise<void> {
+    const { attempt, now } = record;
+    await this.tx(async (q) => {
+      await q(
+        `INSERT INTO events (id, account_id, type, timestamp, payload, test, created_at)
+         VALUES ($1, $2, $3, $4, $5, true, $6)`,
+        [
+          record.event.id,
+          record.accountId,
+          record.event.type,
+          record.event.timestamp,
+          record.event.payload,
+          now,
+        ],
+      );
+      await q(
+        `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
+           attempt_count, last_status_code, last_duration_ms, last_error, last_attempt_at, test,
+           created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, true, $12, $12)`,
+        [
+          record.deliveryId,
+          record.accountId,
+          record.webhookId,
+          record.event.id,
+          record.event.type,
+          attempt.url,
+          record.succeeded ? 'succeeded' : 'failed',
+          attempt.statusCode,
+          attempt.durationMs,
+          attempt.error,
+          attempt.startedAt,
+          now,
+        ],
+      );
+      const stored = await q(
+        INSERT_ATTEMPTS,
+        attemptColumns([{ attempt, webhookId: record.webhookId }]),
+      );
+      if (stored.length > 0 && record.webhookId !== null) {
+        const rollups = new RollupBatch();
+        rollups.testSend(record, record.webhookId);
+        await writeRollups(q, rollups);
+      }
+    });
+  }
+
+  async webhookStats(request: StatsRequest): Promise<WebhookStats> {
+    const [owned] = await this.query('SELECT 1 FROM webhooks WHERE account_id = $1 AND id = $2', [
+      request.accountId,
+      request.webhookId,
+    ]);
+    if (!owned) return noStats();
+    return readStats((text, values) => this.query(text, values), request);
+  }
+}

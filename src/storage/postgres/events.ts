@@ -1,0 +1,242 @@
+// The PostgreSQL engine's events: publish (store each event and fan it out to the subscribed
+// endpoints, idempotency keys and per-key ordering included) and the event log.
+import type {
+  EventFilter,
+  NewEvent,
+  Page,
+  PublishRequest,
+  PublishedEvent,
+  StoredEvent,
+} from '../types.js';
+import { subscriptionMatches } from '../../core/event-types.js';
+import { filterSubject, type FilterCache } from '../../core/filter.js';
+import { num, strOrNull, toEvent } from '../rows.js';
+import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
+import { eventConditions, pageWhere } from '../list-filters.js';
+import { PostgresPart, type PostgresHandle } from './connection.js';
+import { placeBatch } from './ordering.js';
+
+export class PostgresEvents extends PostgresPart {
+  constructor(
+    h: PostgresHandle,
+    private readonly filters: FilterCache,
+  ) {
+    super(h);
+  }
+
+  async publish(request: PublishRequest): Promise<PublishedEvent[]> {
+    const { accountId, now } = request;
+    const published = await this.tx(async (q) => {
+      // KEY SHARE: an endpoint cannot be deleted under a publish (which would leave deliveries
+      // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
+      const endpoints = (
+        await q(
+          `SELECT id, url, events, filter::text AS filter, updated_at, ordering FROM webhooks
+           WHERE account_id = $1 AND status = 'enabled'
+             AND EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND status = 'active')
+           ORDER BY id FOR KEY SHARE`,
+          [accountId],
+        )
+      ).map((r) => ({
+        id: String(r.id),
+        url: String(r.url),
+        events: r.events as string[],
+        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
+        ordered: r.ordering === 'per_key',
+      }));
+
+      // Idempotency keys: lock each (in a fixed order, so two batches cannot deadlock), then
+      // read what they already name. A concurrent publish with the same key waits here and
+      // then sees our event.
+      const keys = [
+        ...new Set(request.events.map((e) => e.idempotencyKey).filter((k) => k !== null)),
+      ].sort();
+      // What each key names so far: a stored event (its deliveries counted below if it is
+      // repeated) or one made earlier in this batch.
+      interface Named {
+        event: StoredEvent;
+        deliveries: number | null;
+        /** Index in `newEvents` when made by this batch. */
+        index: number | null;
+      }
+      const named = new Map<string, Named>();
+      if (keys.length > 0) {
+        await q(
+          `SELECT count(pg_advisory_xact_lock(hashtextextended('events:' || $1 || ':' || k, 0)))
+           FROM (SELECT k FROM unnest($2::text[]) AS k ORDER BY k) AS sorted`,
+          [accountId, keys],
+        );
+        for (const row of await q(
+          'SELECT * FROM events WHERE account_id = $1 AND idempotency_key = ANY($2::text[])',
+          [accountId, keys],
+        )) {
+          named.set(String(row.idempotency_key), {
+            event: toEvent(row),
+            deliveries: null,
+            index: null,
+          });
+        }
+      }
+
+      const results: ({ named: Named; duplicate: true } | { published: PublishedEvent })[] = [];
+      const forgotten: string[] = [];
+      const newEvents: NewEvent[] = [];
+      const deliveries: {
+        id: string;
+        webhookId: string;
+        event: NewEvent;
+        url: string;
+        ordered: boolean;
+      }[] = [];
+      for (const e of request.events) {
+        const existing = e.idempotencyKey === null ? undefined : named.get(e.idempotencyKey);
+        if (existing) {
+          if (existing.event.createdAt > now - request.idempotencyWindowMs) {
+            if (!sameEvent(existing.event, e))
+              throw new IdempotencyConflictError(e.idempotencyKey!);
+            results.push({ named: existing, duplicate: true });
+            continue;
+          }
+          // Older than the window: the key is forgotten and names the new event from now on.
+          if (existing.index !== null) {
+            newEvents[existing.index] = { ...newEvents[existing.index]!, idempotencyKey: null };
+          } else {
+            forgotten.push(existing.event.id);
+          }
+        }
+        let count = 0;
+        const subject = filterSubject(e);
+        for (const endpoint of endpoints) {
+          if (!subscriptionMatches(endpoint.events, e.type)) continue;
+          if (endpoint.filter && !endpoint.filter(subject())) continue;
+          deliveries.push({
+            id: request.newDeliveryId(),
+            webhookId: endpoint.id,
+            event: e,
+            url: endpoint.url,
+            ordered: endpoint.ordered && (e.orderingKey ?? null) !== null,
+          });
+          count++;
+        }
+        const event: StoredEvent = {
+          id: e.id,
+          accountId,
+          type: e.type,
+          timestamp: e.timestamp,
+          payload: e.payload,
+          orderingKey: e.orderingKey ?? null,
+          test: false,
+          traceparent: e.traceparent ?? null,
+          createdAt: now,
+        };
+        if (e.idempotencyKey !== null) {
+          named.set(e.idempotencyKey, { event, deliveries: count, index: newEvents.length });
+        }
+        newEvents.push(e);
+        results.push({ published: { event, deliveries: count, duplicate: false } });
+      }
+
+      if (forgotten.length > 0) {
+        await q('UPDATE events SET idempotency_key = NULL WHERE id = ANY($1::text[])', [forgotten]);
+      }
+      if (newEvents.length > 0) {
+        await q(
+          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+             ordering_key, traceparent)
+           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key,
+             u.traceparent
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+             $9::text[]) AS u(id, type, timestamp, payload, idempotency_key, ordering_key, traceparent)`,
+          [
+            accountId,
+            now,
+            newEvents.map((e) => e.id),
+            newEvents.map((e) => e.type),
+            newEvents.map((e) => e.timestamp),
+            newEvents.map((e) => e.payload),
+            newEvents.map((e) => e.idempotencyKey),
+            newEvents.map((e) => e.orderingKey ?? null),
+            newEvents.map((e) => e.traceparent ?? null),
+          ],
+        );
+      }
+      if (deliveries.length > 0) {
+        // In a key's order (ordering.ts), only the head is due; the others wait off the index.
+        const ordered = deliveries.filter((d) => d.ordered);
+        const placed = new Map<string, { state: string; seq: number }>();
+        (
+          await placeBatch(
+            q,
+            ordered.map((d) => ({ webhookId: d.webhookId, orderingKey: d.event.orderingKey! })),
+          )
+        ).forEach((p, i) => placed.set(ordered[i]!.id, p));
+        await q(
+          `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
+             next_attempt_at, due_at, created_at, updated_at, ordering_key, order_state, order_seq)
+           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending',
+             CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END,
+             CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END, $2, $2,
+             u.ordering_key, u.order_state, u.order_seq
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+               $9::text[], $10::bigint[])
+             AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)`,
+          [
+            accountId,
+            now,
+            deliveries.map((d) => d.id),
+            deliveries.map((d) => d.webhookId),
+            deliveries.map((d) => d.event.id),
+            deliveries.map((d) => d.event.type),
+            deliveries.map((d) => d.url),
+            deliveries.map((d) => d.event.orderingKey ?? null),
+            deliveries.map((d) => placed.get(d.id)?.state ?? null),
+            deliveries.map((d) => placed.get(d.id)?.seq ?? null),
+          ],
+        );
+        await this.notify(q);
+      }
+      // A repeat of an event stored before this call reports the deliveries made back then.
+      const uncounted = [
+        ...new Set(
+          results.flatMap((r) => ('named' in r && r.named.deliveries === null ? [r.named] : [])),
+        ),
+      ];
+      if (uncounted.length > 0) {
+        const counts = new Map(
+          (
+            await q(
+              `SELECT event_id, count(*) AS n FROM deliveries WHERE event_id = ANY($1::text[])
+               GROUP BY event_id`,
+              [uncounted.map((n) => n.event.id)],
+            )
+          ).map((r) => [String(r.event_id), num(r.n)]),
+        );
+        for (const n of uncounted) n.deliveries = counts.get(n.event.id) ?? 0;
+      }
+      return results.map((r): PublishedEvent =>
+        'published' in r
+          ? r.published
+          : { event: r.named.event, deliveries: r.named.deliveries ?? 0, duplicate: true },
+      );
+    });
+    if (published.some((p) => !p.duplicate && p.deliveries > 0)) this.emitWake();
+    return published;
+  }
+
+  async getEvent(accountId: string, id: string): Promise<StoredEvent | null> {
+    const [row] = await this.query('SELECT * FROM events WHERE account_id = $1 AND id = $2', [
+      accountId,
+      id,
+    ]);
+    return row ? toEvent(row) : null;
+  }
+
+  async listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]> {
+    const { where, args } = pageWhere(accountId, eventConditions(filter), page, (n) => `$${n}`);
+    const rows = await this.query(
+      `SELECT * FROM events WHERE ${where} ORDER BY id DESC LIMIT $${args.length + 1}`,
+      [...args, page.limit],
+    );
+    return rows.map(toEvent);
+  }
+}

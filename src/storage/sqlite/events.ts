@@ -1,0 +1,152 @@
+// The SQLite engine's events: publish (store each event and fan it out to the subscribed
+// endpoints, idempotency keys and per-key ordering included) and the event log.
+import type { EventFilter, Page, PublishRequest, PublishedEvent, StoredEvent } from '../types.js';
+import { subscriptionMatches } from '../../core/event-types.js';
+import { filterSubject, type FilterCache } from '../../core/filter.js';
+import { num, strOrNull, toEvent, type Row } from '../rows.js';
+import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
+import { eventConditions, pageWhere } from '../list-filters.js';
+import { SqlitePart, type SqliteHandle } from './connection.js';
+import { placeOne } from './ordering.js';
+
+export class SqliteEvents extends SqlitePart {
+  constructor(
+    h: SqliteHandle,
+    private readonly filters: FilterCache,
+  ) {
+    super(h);
+  }
+
+  async publish(request: PublishRequest): Promise<PublishedEvent[]> {
+    const { accountId, now } = request;
+    const published = await this.tx(() => {
+      const endpoints = (
+        this.stmt(
+          `SELECT id, url, events, filter, updated_at, ordering FROM webhooks
+           WHERE account_id = ? AND status = 'enabled'
+             AND EXISTS (SELECT 1 FROM accounts WHERE id = ? AND status = 'active')`,
+        ).all(accountId, accountId) as Row[]
+      ).map((r) => ({
+        id: String(r.id),
+        url: String(r.url),
+        events: JSON.parse(String(r.events)) as string[],
+        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
+        ordered: r.ordering === 'per_key',
+      }));
+      const findKey = this.stmt(
+        'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
+      );
+      const insertEvent = this.stmt(
+        `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+           ordering_key, traceparent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const insertDelivery = this.stmt(
+        `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
+           next_attempt_at, due_at, created_at, updated_at, ordering_key, order_state, order_seq)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const out: PublishedEvent[] = [];
+      for (const e of request.events) {
+        if (e.idempotencyKey !== null) {
+          const existing = findKey.get(accountId, e.idempotencyKey) as Row | undefined;
+          if (existing) {
+            if (num(existing.created_at) > now - request.idempotencyWindowMs) {
+              if (!sameEvent(toEvent(existing), e)) {
+                throw new IdempotencyConflictError(e.idempotencyKey);
+              }
+              const n = num(
+                (
+                  this.stmt('SELECT count(*) AS n FROM deliveries WHERE event_id = ?').get(
+                    existing.id,
+                  ) as Row
+                ).n,
+              );
+              out.push({ event: toEvent(existing), deliveries: n, duplicate: true });
+              continue;
+            }
+            this.stmt('UPDATE events SET idempotency_key = NULL WHERE id = ?').run(existing.id);
+          }
+        }
+        const orderingKey = e.orderingKey ?? null;
+        insertEvent.run(
+          e.id,
+          accountId,
+          e.type,
+          e.timestamp,
+          e.payload,
+          e.idempotencyKey,
+          now,
+          orderingKey,
+          e.traceparent ?? null,
+        );
+        let deliveries = 0;
+        const subject = filterSubject(e);
+        for (const endpoint of endpoints) {
+          if (!subscriptionMatches(endpoint.events, e.type)) continue;
+          if (endpoint.filter && !endpoint.filter(subject())) continue;
+          // In a key's order, only the head is due; the others wait off the due index.
+          const place =
+            endpoint.ordered && orderingKey !== null
+              ? placeOne((sql) => this.stmt(sql), endpoint.id, orderingKey)
+              : null;
+          const due = place?.state === 'waiting' ? null : now;
+          insertDelivery.run(
+            request.newDeliveryId(),
+            accountId,
+            endpoint.id,
+            e.id,
+            e.type,
+            endpoint.url,
+            due,
+            due,
+            now,
+            now,
+            orderingKey,
+            place?.state ?? null,
+            place?.seq ?? null,
+          );
+          deliveries++;
+        }
+        out.push({
+          event: {
+            id: e.id,
+            accountId,
+            type: e.type,
+            timestamp: e.timestamp,
+            payload: e.payload,
+            orderingKey,
+            test: false,
+            traceparent: e.traceparent ?? null,
+            createdAt: now,
+          },
+          deliveries,
+          duplicate: false,
+        });
+      }
+      return out;
+    });
+    if (published.some((p) => !p.duplicate && p.deliveries > 0)) this.notify();
+    return published;
+  }
+
+  async getEvent(accountId: string, id: string): Promise<StoredEvent | null> {
+    const row = await this.run(
+      () =>
+        this.stmt('SELECT * FROM events WHERE account_id = ? AND id = ?').get(accountId, id) as Row,
+    );
+    return row ? toEvent(row) : null;
+  }
+
+  async listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]> {
+    const { where, args } = pageWhere(accountId, eventConditions(filter), page, () => '?');
+    const rows = await this.run(
+      () =>
+        this.stmt(`SELECT * FROM events WHERE ${where} ORDER BY id DESC LIMIT ?`).all(
+          ...args,
+          page.limit,
+        ) as Row[],
+    );
+    return rows.map(toEvent);
+  }
+}

@@ -1,0 +1,118 @@
+// The SQLite engine's upkeep: the retention purge and the deleted endpoints' history, the queue
+// figures for metrics and `rizler-webhooks status`, and resealing secrets under a new key.
+import type { PurgeResult, QueueStats } from '../types.js';
+import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
+import type { Row } from '../rows.js';
+import { SqlitePart, type SqliteConnection } from './connection.js';
+import { purgeReport } from '../deleted-owners.js';
+import { purgeDeletedBatch } from './deleted.js';
+import { purgeExpiredRollups } from './rollups.js';
+
+/**
+ * When the longest-throttled pending delivery fell due: held rows (at the in-flight cap) since
+ * their due time, rate-deferred rows (due_at moved past a due time that has come) since that.
+ */
+const THROTTLED_SINCE = `
+  SELECT min(t) AS t FROM (
+    SELECT min(coalesce(next_attempt_at, created_at)) AS t FROM deliveries
+      INDEXED BY deliveries_held WHERE held = 1
+    UNION ALL
+    SELECT min(coalesce(next_attempt_at, updated_at)) AS t FROM deliveries
+      INDEXED BY deliveries_due
+      WHERE due_at > :now AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= :now)`;
+
+export class SqliteMaintenance extends SqlitePart {
+  constructor(private readonly db: SqliteConnection) {
+    super(db);
+  }
+
+  async purge(before: number, batch: number): Promise<PurgeResult> {
+    return this.tx(() => {
+      const attempts = this.stmt(
+        `DELETE FROM attempts WHERE rowid IN (
+           SELECT a.rowid FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+           WHERE d.created_at < ? AND d.status <> 'pending' LIMIT ?)`,
+      ).run(before, batch).changes;
+      const deliveries = this.stmt(
+        `DELETE FROM deliveries WHERE id IN (
+           SELECT d.id FROM deliveries d WHERE d.created_at < ? AND d.status <> 'pending'
+             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+           LIMIT ?)`,
+      ).run(before, batch).changes;
+      const events = this.stmt(
+        `DELETE FROM events WHERE id IN (
+           SELECT e.id FROM events e WHERE e.created_at < ?
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+           LIMIT ?)`,
+      ).run(before, batch).changes;
+      const rollups = purgeExpiredRollups((sql) => this.stmt(sql), before, batch);
+      return { events, deliveries, attempts, rollups };
+    });
+  }
+
+  async purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }> {
+    return this.tx(() => {
+      const { remaining, ...purged } = purgeDeletedBatch(this.stmt, batch, Date.now());
+      return purgeReport(purged, remaining);
+    });
+  }
+
+  async queueStats(now: number): Promise<QueueStats> {
+    return this.run(() => {
+      const due = this.stmt(
+        `SELECT count(*) AS n, min(due_at) AS oldest FROM deliveries INDEXED BY deliveries_due
+         WHERE due_at <= ?`,
+      ).get(now) as Row;
+      const later = this.stmt(
+        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE due_at > ?',
+      ).get(now) as Row;
+      const inFlight = this.stmt(
+        `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
+         WHERE lease_token IS NOT NULL AND due_at > ?`,
+      ).get(now) as Row;
+      const held = this.stmt(
+        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_held WHERE held = 1',
+      ).get() as Row;
+      const longestThrottled = this.stmt(THROTTLED_SINCE).get({ now }) as Row;
+      const endpoints = this.stmt(
+        'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
+      ).all() as Row[];
+      const throttled = this.stmt(
+        `SELECT throttle_reason, count(*) AS n FROM webhooks
+         WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
+      ).all() as Row[];
+      return queueStats({
+        due,
+        later,
+        inFlight,
+        held,
+        throttledSince: longestThrottled,
+        endpoints,
+        throttled,
+      });
+    });
+  }
+
+  async resealSecrets(reseal: (sealed: string) => string): Promise<number> {
+    const changed = await resealAll(
+      reseal,
+      (after) =>
+        this.run(
+          () =>
+            this.stmt(
+              'SELECT id, secret, previous_secret FROM webhooks WHERE id > ? ORDER BY id LIMIT ?',
+            ).all(after, RESEAL_PAGE) as Row[],
+        ),
+      (changes) =>
+        this.tx(() => {
+          const update = this.stmt(
+            'UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?',
+          );
+          for (const c of changes) update.run(c.secret, c.previousSecret, c.id);
+          return changes.length;
+        }),
+    );
+    if (changed > 0) await this.run(() => this.db.scrubFreedPages());
+    return changed;
+  }
+}

@@ -1,0 +1,93 @@
+// Reading a claim's rows into the plan's inputs (src/storage/claim-plan.ts), as both engines
+// hand them over; the plan itself is held to the contract suite on both engines.
+import { describe, expect, it } from 'vitest';
+import { toCandidate, toEndpoint } from '../../src/storage/claim-plan.js';
+import type { ClaimRequest } from '../../src/storage/types.js';
+
+const request = { defaultRateLimitPerMinute: 600 } as ClaimRequest;
+
+const webhookRow = {
+  id: 'wh_1',
+  account_id: 'acc_1',
+  url: 'https://example.com',
+  description: null,
+  events: '["*"]',
+  status: 'enabled',
+  disabled_reason: null,
+  rate_limit_per_minute: null,
+  account_rate_limit_per_minute: null,
+  secret: 's',
+  previous_secret: null,
+  previous_secret_expires_at: null,
+  concurrency_limit: null,
+  failure_streak: 0,
+  throttle_reason: null,
+  throttled_since: null,
+  headers: '{}',
+  filter: null,
+  ordering: 'none',
+  created_at: 1,
+  updated_at: 1,
+  rate_tokens: null,
+  rate_refilled_at: null,
+};
+
+describe('toCandidate', () => {
+  const row = {
+    id: 'dlv_1',
+    account_id: 'acc_1',
+    webhook_id: 'wh_1',
+    event_id: 'evt_1',
+    ordering_key: null,
+    attempt_count: '2',
+    auto_attempts: 1,
+    order_state: 'waiting',
+  };
+
+  it("reads a manual retry's flag as SQLite (0/1) and PostgreSQL (boolean) give it", () => {
+    expect(toCandidate({ ...row, manual_requested: 1 }).manual).toBe(true);
+    expect(toCandidate({ ...row, manual_requested: true }).manual).toBe(true);
+    expect(toCandidate({ ...row, manual_requested: 0 }).manual).toBe(false);
+    expect(toCandidate({ ...row, manual_requested: false }).manual).toBe(false);
+  });
+
+  it('reads the counts as numbers and a waiting delivery as waiting', () => {
+    expect(toCandidate({ ...row, manual_requested: 0 })).toEqual({
+      deliveryId: 'dlv_1',
+      accountId: 'acc_1',
+      webhookId: 'wh_1',
+      eventId: 'evt_1',
+      orderingKey: null,
+      attemptCount: 2,
+      autoAttempts: 1,
+      manual: false,
+      waiting: true,
+    });
+  });
+});
+
+describe('toEndpoint', () => {
+  it("takes the endpoint's rate limit, else its account's, else the service's", () => {
+    expect(toEndpoint(webhookRow, 0, request).ratePerMinute).toBe(600);
+    const ofAccount = { ...webhookRow, account_rate_limit_per_minute: 60 };
+    expect(toEndpoint(ofAccount, 0, request).ratePerMinute).toBe(60);
+    expect(toEndpoint({ ...ofAccount, rate_limit_per_minute: 6 }, 0, request).ratePerMinute).toBe(
+      6,
+    );
+  });
+
+  it('carries its leases, adaptive limit and token bucket', () => {
+    const row = { ...webhookRow, concurrency_limit: 3, rate_tokens: 1.5, rate_refilled_at: 99 };
+    const endpoint = toEndpoint(row, 2, request);
+    expect(endpoint).toMatchObject({
+      webhookId: 'wh_1',
+      enabled: true,
+      inFlight: 2,
+      concurrencyLimit: 3,
+      tokens: 1.5,
+      refilledAt: 99,
+    });
+    expect(endpoint.webhook.id).toBe('wh_1');
+    expect(toEndpoint({ ...webhookRow, status: 'disabled' }, 0, request).enabled).toBe(false);
+  });
+});
