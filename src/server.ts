@@ -100,7 +100,7 @@ export async function startServer(
   await storage.migrate();
   const created = await ensureDefaultAccount(storage, config.adminToken);
   const metrics = new Metrics();
-  metrics.observeQueue(storage);
+  metrics.observeQueue(storage, { maxInFlightPerEndpoint: config.maxInFlightPerEndpoint });
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
   for (const warning of configWarnings(config)) logger.warn(warning);
@@ -175,7 +175,7 @@ export async function startWorker(
   });
   await storage.migrate();
   const metrics = new Metrics();
-  metrics.observeQueue(storage);
+  metrics.observeQueue(storage, { maxInFlightPerEndpoint: config.maxInFlightPerEndpoint });
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
   for (const warning of configWarnings(config)) logger.warn(warning);
