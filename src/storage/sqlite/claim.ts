@@ -162,17 +162,29 @@ export function anyDue(
   return false;
 }
 
+export interface QueueWalk {
+  /** Due now, their endpoint has room: waiting for a worker. */
+  due: number;
+  oldestDueAt: number | null;
+  /** Due now, their endpoint is at its in-flight cap: waiting for its attempts to finish. */
+  held: number;
+  oldestHeldAt: number | null;
+  /** Due later: a retry, a rate limit's turn, or a lease's end (the leased included). */
+  later: number;
+  /** When the longest rate-deferred delivery fell due (due_at moved past a time that came). */
+  deferredSince: number | null;
+}
+
 /**
- * The due deliveries, split by whether their endpoint is at its in-flight cap (`held`: they
- * wait for its attempts to finish) or not (`due`: they wait for a worker), each with when the
- * longest-waiting fell due. One count per endpoint with anything scheduled: a scrape's cost,
- * not a claim's.
+ * The scheduled deliveries, read endpoint by endpoint from the index by endpoint: those due
+ * now split by whether their endpoint is at its in-flight cap, and those due later. One seek
+ * and two counts per endpoint with anything scheduled: a scrape's cost, not a claim's.
  */
-export function dueByCap(
+export function queueWalk(
   stmt: Stmt,
   now: number,
   atCap: (webhookId: string) => boolean,
-): { due: number; oldestDueAt: number | null; held: number; oldestHeldAt: number | null } {
+): QueueWalk {
   const nextAccount = stmt(
     `SELECT min(account_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
      WHERE account_id > ? AND due_at IS NOT NULL`,
@@ -181,42 +193,52 @@ export function dueByCap(
     `SELECT min(webhook_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
      WHERE account_id = ? AND webhook_id > ? AND due_at IS NOT NULL`,
   );
-  const countOf = stmt(
+  const dueOf = stmt(
     `SELECT count(*) AS n, min(due_at) AS t FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id = ? AND due_at <= ?`,
+     WHERE account_id = ? AND webhook_id IS ? AND due_at <= ?`,
   );
-  const orphans = stmt(
-    `SELECT count(*) AS n, min(due_at) AS t FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id IS NULL AND due_at <= ?`,
+  const laterOf = stmt(
+    `SELECT count(*) AS n, min(CASE WHEN lease_token IS NULL
+         AND coalesce(next_attempt_at, updated_at) <= :now
+         THEN coalesce(next_attempt_at, updated_at) END) AS deferred
+     FROM deliveries INDEXED BY deliveries_due_by_endpoint
+     WHERE account_id = :account AND webhook_id IS :webhook AND due_at > :now`,
   );
-  const out = {
+  const out: QueueWalk = {
     due: 0,
-    oldestDueAt: null as number | null,
+    oldestDueAt: null,
     held: 0,
-    oldestHeldAt: null as number | null,
+    oldestHeldAt: null,
+    later: 0,
+    deferredSince: null,
   };
-  const add = (row: Row, held: boolean) => {
-    const n = Number(row.n);
-    if (n === 0) return;
-    const t = Number(row.t);
-    if (held) {
-      out.held += n;
-      out.oldestHeldAt = out.oldestHeldAt === null ? t : Math.min(out.oldestHeldAt, t);
-    } else {
-      out.due += n;
-      out.oldestDueAt = out.oldestDueAt === null ? t : Math.min(out.oldestDueAt, t);
+  const least = (a: number | null, b: unknown) =>
+    b === null || b === undefined ? a : a === null ? Number(b) : Math.min(a, Number(b));
+  const count = (account: string, webhook: string | null, held: boolean) => {
+    const due = dueOf.get(account, webhook, now) as Row;
+    if (Number(due.n) > 0) {
+      if (held) {
+        out.held += Number(due.n);
+        out.oldestHeldAt = least(out.oldestHeldAt, due.t);
+      } else {
+        out.due += Number(due.n);
+        out.oldestDueAt = least(out.oldestDueAt, due.t);
+      }
     }
+    const later = laterOf.get({ account, webhook, now }) as Row;
+    out.later += Number(later.n);
+    out.deferredSince = least(out.deferredSince, later.deferred);
   };
   for (let account = ''; ;) {
     const id = (nextAccount.get(account) as Row).id as string | null;
     if (id === null) break;
     account = id;
-    add(orphans.get(id, now) as Row, false);
+    count(id, null, false);
     for (let endpoint = ''; ;) {
       const w = (nextEndpoint.get(id, endpoint) as Row).id as string | null;
       if (w === null) break;
       endpoint = w;
-      add(countOf.get(id, w, now) as Row, atCap(w));
+      count(id, w, atCap(w));
     }
   }
   return out;

@@ -3,22 +3,13 @@
 import type { PurgeResult, QueueStats, QueueStatsOptions } from '../types.js';
 import { num, numOrNull } from '../rows.js';
 import { DEFAULT_THROTTLE, effectiveCap } from '../throttle.js';
-import { dueByCap } from './claim.js';
+import { queueWalk } from './claim.js';
 import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import type { Row } from '../rows.js';
 import { SqlitePart, type SqliteConnection } from './connection.js';
 import { purgeReport } from '../deleted-owners.js';
 import { purgeDeletedBatch } from './deleted.js';
 import { purgeExpiredRollups } from './rollups.js';
-
-/**
- * When the longest rate-deferred pending delivery fell due: due_at moved past a due time that
- * has come. (Those at an in-flight cap are found by dueByCap.)
- */
-const DEFERRED_SINCE = `
-  SELECT min(coalesce(next_attempt_at, updated_at)) AS t FROM deliveries
-    INDEXED BY deliveries_due
-    WHERE due_at > :now AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= :now`;
 
 export class SqliteMaintenance extends SqlitePart {
   constructor(private readonly db: SqliteConnection) {
@@ -59,9 +50,6 @@ export class SqliteMaintenance extends SqlitePart {
   async queueStats(now: number, options: QueueStatsOptions = {}): Promise<QueueStats> {
     const maxPerEndpoint = options.maxInFlightPerEndpoint ?? DEFAULT_THROTTLE.maxConcurrency;
     return this.run(() => {
-      const later = this.stmt(
-        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE due_at > ?',
-      ).get(now) as Row;
       const inFlight = this.stmt(
         `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
          WHERE lease_token IS NOT NULL AND due_at > ?`,
@@ -72,14 +60,13 @@ export class SqliteMaintenance extends SqlitePart {
         `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
          WHERE webhook_id = ? AND lease_token IS NOT NULL AND due_at > ?`,
       );
-      const queue = dueByCap(this.stmt, now, (webhookId) => {
+      const queue = queueWalk(this.stmt, now, (webhookId) => {
         const row = webhook.get(webhookId) as Row | undefined;
         if (!row || row.status !== 'enabled') return false;
         const cap = effectiveCap(numOrNull(row.concurrency_limit), maxPerEndpoint);
         return num((leased.get(webhookId, now) as Row).n) >= cap;
       });
-      const deferred = numOrNull((this.stmt(DEFERRED_SINCE).get({ now }) as Row).t);
-      const since = [deferred, queue.oldestHeldAt].filter((t) => t !== null);
+      const since = [queue.deferredSince, queue.oldestHeldAt].filter((t) => t !== null);
       const endpoints = this.stmt(
         'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
       ).all() as Row[];
@@ -89,7 +76,7 @@ export class SqliteMaintenance extends SqlitePart {
       ).all() as Row[];
       return queueStats({
         due: { n: queue.due, oldest: queue.oldestDueAt },
-        later,
+        later: { n: queue.later },
         inFlight,
         held: { n: queue.held },
         throttledSince: { t: since.length > 0 ? Math.min(...since) : null },
