@@ -91,7 +91,7 @@ async function prepareService(
   logger: Logger,
 ): Promise<{ metrics: Metrics; secrets: SecretBox }> {
   const metrics = new Metrics();
-  metrics.observeQueue(storage);
+  metrics.observeQueue(storage, { maxInFlightPerEndpoint: config.maxInFlightPerEndpoint });
   const secrets = createSecretBox(config.encryptionKey);
   await checkSecretsReadable(storage, secrets);
   for (const warning of configWarnings(config)) logger.warn(warning);

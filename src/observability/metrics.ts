@@ -1,6 +1,12 @@
 // Prometheus metrics (prom-client). One registry per process, handed to the app and worker.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AttemptOutcome, ClaimedDelivery, QueueStats, Storage } from '../storage/index.js';
+import type {
+  AttemptOutcome,
+  ClaimedDelivery,
+  QueueStats,
+  QueueStatsOptions,
+  Storage,
+} from '../storage/index.js';
 import { isOperationalEventType } from '../core/operational-catalogue.js';
 import type { AttemptResult } from '../core/attempt.js';
 
@@ -54,14 +60,18 @@ export class Metrics {
    * Queue depth by state, the age of the longest-waiting due delivery, and endpoints by
    * state, read from the store at each scrape (a few index counts).
    */
-  observeQueue(storage: Storage, now: () => number = Date.now): void {
+  observeQueue(
+    storage: Storage,
+    options: QueueStatsOptions = {},
+    now: () => number = Date.now,
+  ): void {
     let pending: Promise<QueueStats | null> | null = null;
     let readAt = 0;
     // Three gauges share one read per scrape.
     const read = (): Promise<QueueStats | null> => {
       if (!pending || now() - readAt > 1000) {
         readAt = now();
-        pending = storage.queueStats(readAt).catch(() => null);
+        pending = storage.queueStats(readAt, options).catch(() => null);
       }
       return pending;
     };

@@ -4,9 +4,11 @@
 // write the result inside their claim transaction.
 //
 // Each endpoint's cap is the smaller of RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT and its adaptive
-// limit (throttle.ts). An endpoint that has more due than room is `saturated`: the engine
-// holds its whole due backlog at once, not only the rows this claim read, so the next claim
-// reads other endpoints' deliveries instead of the rest of that backlog. When the claim may
+// limit (throttle.ts). An endpoint that has more due than room is `saturated`: an engine that
+// reads the due index by account (PostgreSQL) holds its whole due backlog at once, not only
+// the rows this claim read, so the next claim reads other endpoints' deliveries instead of the
+// rest of that backlog; SQLite reads by endpoint, only as many as each has room for, and leaves
+// `hold` due. When the claim may
 // lease fewer than it could, it takes them in turn across accounts and endpoints
 // (fair-share.ts). A claim with a byte budget (`maxPayloadBytes`) leases, in that order, only
 // as many as fit it, each event's body counted once.

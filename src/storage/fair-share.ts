@@ -6,21 +6,27 @@
 // Across claims: each claim reads the due deliveries of the next accounts in turn (a cursor
 // that rotates over the accounts with deliveries due, per process), a share of the claim's
 // window each, rather than the head of one global due order where a backlog of 30,000 put
-// another account's new delivery 470 claims back. Within an account, an endpoint over its cap
-// has its due backlog taken off the due index (held, claim-plan.ts) so its other endpoints
-// come next.
+// another account's new delivery 470 claims back. Within an account, an endpoint at its cap
+// must not stand in front of the others: SQLite reads each account's endpoints in turn from an
+// index by endpoint and skips one at its cap with a seek (sqlite/claim.ts); PostgreSQL takes
+// its due backlog off the due index (held, claim-plan.ts).
 
 /** Where the rotation over accounts stands, per engine instance (per process). */
 export interface Rotation {
   cursor: string;
+  /** Per account whose last walk over its endpoints was cut short: where it stopped. */
+  endpoints?: Map<string, string>;
 }
 
 export const ROTATION = {
   /** Accounts with deliveries due that one claim takes from. */
   accounts: 16,
-  /** Accounts a claim looks at to find them (those with only future deliveries count too). */
+  /**
+   * Index seeks a claim spends finding them: accounts, and endpoints within them (those with
+   * only future deliveries, or at their cap, count too).
+   */
   maxVisits: 256,
-  /** Fewest candidates read per account. */
+  /** Fewest candidates read per account (and per endpoint, in a claim's first pass). */
   minPerAccount: 8,
   /** Rows of a saturated endpoint held per claim: bounded so no claim stalls the process. */
   holdChunk: 64,

@@ -396,7 +396,7 @@ export interface Storage extends AccessStorage {
   purgeDeleted(batch: number): Promise<PurgeResult & { remaining: boolean }>;
 
   /** The operator's view of the queue and the endpoints, for metrics. */
-  queueStats(now: number): Promise<QueueStats>;
+  queueStats(now: number, options?: QueueStatsOptions): Promise<QueueStats>;
 
   /**
    * Rewrites every stored endpoint secret (current and previous) through `reseal`, in
@@ -412,6 +412,14 @@ export interface Storage extends AccessStorage {
     setting: { url: string; sealedSecret: string } | null,
     now: number,
   ): Promise<void>;
+}
+
+export interface QueueStatsOptions {
+  /**
+   * The workers' per-endpoint cap (RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, default 128): an engine
+   * that leaves an endpoint's backlog due while it is at its cap counts it as held by this.
+   */
+  maxInFlightPerEndpoint?: number;
 }
 
 /** Pending deliveries by where they stand, read from the queue's own indexes. */

@@ -93,13 +93,11 @@ describe('fair delivery across accounts and endpoints', () => {
       1000,
     );
     const latencies = await neighbourLatencies(server, b.apiKey, bReceiver, 10);
-    // Every one arrives (the goal is 1 s each, SPEC §4; not asserted). Here the API,
-    // the SQLite worker and all eleven receivers share one thread, and each wave of 1,280
-    // answers every 2 s is recorded on it. Measured on the shared 2-core machine (load
-    // average 14): max 1.4-2.8 s, median 0.2-1.2 s; the hanging-endpoints test above holds
-    // every event to 1 s.
-    const sorted = [...latencies].sort((x, y) => x - y);
+    // SPEC §4: each within 1 s. Here the API, the SQLite worker and all eleven receivers
+    // share one thread, and each wave of 1,280 answers every 2 s is recorded on it. Measured
+    // on the 2-core machine at load average 4-5 (other suites running): max 518-564 ms, the
+    // first event the slowest (it waits behind the first wave), the rest 5-110 ms.
     const why = `B's latencies: ${latencies.join(', ')} ms`;
-    expect(sorted[sorted.length - 1], why).toBeLessThan(10_000);
+    expect(Math.max(...latencies), why).toBeLessThan(1000);
   }, 90_000);
 });

@@ -56,9 +56,10 @@ describe('fair delivery with two worker processes on PostgreSQL', () => {
     };
     const latencies = await neighbourLatencies(publisher, b.body.api_key, bReceiver, 20);
     // Every one arrives (before fair claims, none of 20 arrived within 120 s). The goal is
-    // 1 s each; measured here, on the shared 2-core machine at load average 14 with three
-    // node processes, PostgreSQL and the receivers on it: max 3.2-6.1 s, median ~1.8 s, the
-    // time going to claims (0.3-1.3 s after publish) and to a starved send thread.
+    // 1 s each; measured here, on the 2-core machine at load average 5 with three node
+    // processes, PostgreSQL and the receivers on it: max 0.7-1.7 s, median about 0.3 s, the
+    // slowest the first (behind the first wave of claims). Not held to 1 s in a test, where
+    // the machine's load decides it; the bench's noisy-neighbour rows measure it.
     expect(Math.max(...latencies), `B's latencies: ${latencies.join(', ')} ms`).toBeLessThan(
       10_000,
     );

@@ -22,7 +22,7 @@ import { DEFAULT_THROTTLE, throttleSignal, type ThrottleSignal } from '../thrott
 import type { FinishedDelivery, OrderState } from '../ordering.js';
 import { webhookAutoDisabled } from '../audit-records.js';
 import { insertAttempt } from './attempts.js';
-import { recordThrottle, type SqliteClaim } from './claim.js';
+import { anyDue, recordThrottle, type SqliteClaim } from './claim.js';
 import { SqlitePart, type SqliteHandle } from './connection.js';
 import type { SqliteOperational } from './operational.js';
 import { releaseNext } from './ordering.js';
@@ -51,6 +51,7 @@ export class SqliteCompletion extends SqlitePart {
     const { woke, claimed } = await this.tx(() => {
       let wake = false;
       const freed = new Map<string, number>();
+      const freedEndpoints = new Map<string, { accountId: string; webhookId: string }>();
       const health = new Map<string, HealthOutcome[]>();
       const signals = new Map<string, ThrottleSignal[]>();
       // One statement per outcome, no read first: SET expressions see the row as it was, so
@@ -131,6 +132,7 @@ export class SqliteCompletion extends SqlitePart {
         if (!list) health.set(claim.webhookId, (list = []));
         list.push({ succeeded, gone: endpointGone });
         freed.set(claim.webhookId, (freed.get(claim.webhookId) ?? 0) + 1);
+        freedEndpoints.set(claim.webhookId, claim);
         let signalled = signals.get(claim.webhookId);
         if (!signalled) signals.set(claim.webhookId, (signalled = []));
         signalled.push(throttleSignal(succeeded, attempt.statusCode));
@@ -141,12 +143,11 @@ export class SqliteCompletion extends SqlitePart {
       for (const [webhookId, outcomes] of health) this.recordHealth(webhookId, outcomes, policy);
       writeRollups((sql) => this.stmt(sql), rollups);
       recordThrottle((sql) => this.stmt(sql), signals, policy.throttle ?? DEFAULT_THROTTLE, now);
-      // Each finished attempt frees a slot of its endpoint: as many held rows become due,
-      // or, when this transaction claims too, become its first candidates.
+      // Each finished attempt frees a slot of its endpoint: when this transaction claims too,
+      // the endpoint's due deliveries are its first candidates; otherwise the worker is woken
+      // if any are due.
       if (next) return { woke: wake, claimed: this.claims.claimWithin(next, freed) };
-      for (const [webhookId, count] of freed) {
-        if (this.claims.unhold(webhookId, count, now) > 0) wake = true;
-      }
+      if (!wake) wake = anyDue(this.stmt, freedEndpoints.values(), now);
       return { woke: wake, claimed: [] };
     });
     // With `next`, what became due was claimed just now; the caller claims again if its batch

@@ -1,25 +1,15 @@
 // The SQLite engine's upkeep: the retention purge and the deleted endpoints' history, the queue
 // figures for metrics and `rizler-webhooks status`, and resealing secrets under a new key.
-import type { PurgeResult, QueueStats } from '../types.js';
+import type { PurgeResult, QueueStats, QueueStatsOptions } from '../types.js';
+import { num, numOrNull } from '../rows.js';
+import { DEFAULT_THROTTLE, effectiveCap } from '../throttle.js';
+import { queueWalk } from './claim.js';
 import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import type { Row } from '../rows.js';
 import { SqlitePart, type SqliteConnection } from './connection.js';
 import { purgeReport } from '../deleted-owners.js';
 import { purgeDeletedBatch } from './deleted.js';
 import { purgeExpiredRollups } from './rollups.js';
-
-/**
- * When the longest-throttled pending delivery fell due: held rows (at the in-flight cap) since
- * their due time, rate-deferred rows (due_at moved past a due time that has come) since that.
- */
-const THROTTLED_SINCE = `
-  SELECT min(t) AS t FROM (
-    SELECT min(coalesce(next_attempt_at, created_at)) AS t FROM deliveries
-      INDEXED BY deliveries_held WHERE held = 1
-    UNION ALL
-    SELECT min(coalesce(next_attempt_at, updated_at)) AS t FROM deliveries
-      INDEXED BY deliveries_due
-      WHERE due_at > :now AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= :now)`;
 
 export class SqliteMaintenance extends SqlitePart {
   constructor(private readonly db: SqliteConnection) {
@@ -57,23 +47,26 @@ export class SqliteMaintenance extends SqlitePart {
     });
   }
 
-  async queueStats(now: number): Promise<QueueStats> {
+  async queueStats(now: number, options: QueueStatsOptions = {}): Promise<QueueStats> {
+    const maxPerEndpoint = options.maxInFlightPerEndpoint ?? DEFAULT_THROTTLE.maxConcurrency;
     return this.run(() => {
-      const due = this.stmt(
-        `SELECT count(*) AS n, min(due_at) AS oldest FROM deliveries INDEXED BY deliveries_due
-         WHERE due_at <= ?`,
-      ).get(now) as Row;
-      const later = this.stmt(
-        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE due_at > ?',
-      ).get(now) as Row;
       const inFlight = this.stmt(
         `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
          WHERE lease_token IS NOT NULL AND due_at > ?`,
       ).get(now) as Row;
-      const held = this.stmt(
-        'SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_held WHERE held = 1',
-      ).get() as Row;
-      const longestThrottled = this.stmt(THROTTLED_SINCE).get({ now }) as Row;
+      // The claim leaves an endpoint's backlog due while it is at its cap: those count as held.
+      const webhook = this.stmt('SELECT status, concurrency_limit FROM webhooks WHERE id = ?');
+      const leased = this.stmt(
+        `SELECT count(*) AS n FROM deliveries INDEXED BY deliveries_leased
+         WHERE webhook_id = ? AND lease_token IS NOT NULL AND due_at > ?`,
+      );
+      const queue = queueWalk(this.stmt, now, (webhookId) => {
+        const row = webhook.get(webhookId) as Row | undefined;
+        if (!row || row.status !== 'enabled') return false;
+        const cap = effectiveCap(numOrNull(row.concurrency_limit), maxPerEndpoint);
+        return num((leased.get(webhookId, now) as Row).n) >= cap;
+      });
+      const since = [queue.deferredSince, queue.oldestHeldAt].filter((t) => t !== null);
       const endpoints = this.stmt(
         'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
       ).all() as Row[];
@@ -82,11 +75,11 @@ export class SqliteMaintenance extends SqlitePart {
          WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
       ).all() as Row[];
       return queueStats({
-        due,
-        later,
+        due: { n: queue.due, oldest: queue.oldestDueAt },
+        later: { n: queue.later },
         inFlight,
-        held,
-        throttledSince: longestThrottled,
+        held: { n: queue.held },
+        throttledSince: { t: since.length > 0 ? Math.min(...since) : null },
         endpoints,
         throttled,
       });

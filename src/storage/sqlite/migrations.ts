@@ -285,4 +285,21 @@ CREATE INDEX deliveries_ordered ON deliveries (webhook_id, ordering_key, order_s
   WHERE order_state IS NOT NULL;
 `,
   },
+  {
+    version: 8,
+    name: 'due deliveries by endpoint',
+    sql: `
+-- The claim walks each account's endpoints and reads only those with room (sqlite/claim.ts):
+-- an endpoint at its cap costs one seek, where holding its backlog off the due index cost a
+-- write per delivery. Held rows go back to due.
+UPDATE deliveries SET held = 0, due_at = coalesce(next_attempt_at, created_at)
+  WHERE held = 1 AND due_at IS NULL;
+DROP INDEX deliveries_due_by_account;
+-- Nothing reads the due index in global due order any more (the queue figures walk the one
+-- by endpoint): one B-tree less to write at publish, lease and completion.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due_by_endpoint ON deliveries (account_id, webhook_id, due_at)
+  WHERE due_at IS NOT NULL;
+`,
+  },
 ];
