@@ -41,3 +41,16 @@ export interface AttemptResult {
 export interface AttemptSender {
   send(out: OutgoingAttempt): Promise<AttemptResult>;
 }
+
+/** An attempt's record, as the store keeps it: whose attempt it was, and what came of it. */
+export function attemptRecord<Who extends object>(who: Who, result: AttemptResult) {
+  return {
+    ...who,
+    startedAt: result.startedAt,
+    durationMs: result.durationMs,
+    statusCode: result.statusCode,
+    responseBody: result.responseBody,
+    error: result.error,
+    requestHeaders: result.requestHeaders,
+  };
+}

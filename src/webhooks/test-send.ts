@@ -2,6 +2,7 @@
 // any delivery (trigger `test`, `test: true`).
 import { Type } from '@sinclair/typebox';
 import { DEFAULT_TEST_EVENT, findEventType } from '../core/event-catalogue.js';
+import { attemptRecord } from '../core/attempt.js';
 import { newId } from '../core/ids.js';
 import type { AppContext } from '../http/context.js';
 import { ApiError } from '../http/errors.js';
@@ -61,18 +62,7 @@ export async function sendTest(ctx: AppContext, req: TestSendRequest) {
     deliveryId,
     succeeded: result.succeeded,
     now: ctx.now(),
-    attempt: {
-      deliveryId,
-      attempt: 1,
-      trigger: 'test',
-      url: req.url,
-      startedAt: result.startedAt,
-      durationMs: result.durationMs,
-      statusCode: result.statusCode,
-      responseBody: result.responseBody,
-      error: result.error,
-      requestHeaders: result.requestHeaders,
-    },
+    attempt: attemptRecord({ deliveryId, attempt: 1, trigger: 'test', url: req.url }, result),
   });
   return {
     success: result.succeeded,

@@ -19,7 +19,7 @@ import type {
 import type { ThrottleSettings } from '../storage/throttle.js';
 import type { Tracing } from '../observability/tracing.js';
 import { BodyArena, PayloadCache, type Body } from './payload-cache.js';
-import type { AttemptResult, AttemptSender } from '../core/attempt.js';
+import { attemptRecord, type AttemptResult, type AttemptSender } from '../core/attempt.js';
 
 export interface WorkerSettings {
   retryScheduleMs: number[];
@@ -377,18 +377,15 @@ export class DeliveryWorker {
       claim,
       outcome,
       endpointGone: result.statusCode === 410,
-      attempt: {
-        deliveryId: claim.deliveryId,
-        attempt: claim.attempt,
-        trigger: claim.trigger,
-        url: claim.url,
-        startedAt: result.startedAt,
-        durationMs: result.durationMs,
-        statusCode: result.statusCode,
-        responseBody: result.responseBody,
-        error: result.error,
-        requestHeaders: result.requestHeaders,
-      },
+      attempt: attemptRecord(
+        {
+          deliveryId: claim.deliveryId,
+          attempt: claim.attempt,
+          trigger: claim.trigger,
+          url: claim.url,
+        },
+        result,
+      ),
     });
     this.scheduleFlush();
   }

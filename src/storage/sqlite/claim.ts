@@ -26,6 +26,27 @@ import { SqlitePart, type Stmt } from './connection.js';
 export const CANDIDATE_COLUMNS =
   'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested, order_state';
 
+/**
+ * The walk over what is scheduled, by the index by endpoint: the next account after one (in
+ * id order) with any delivery due now or later, and the next endpoint of an account after one
+ * with any. One index seek each; null at the end.
+ */
+function scheduled(stmt: Stmt) {
+  const nextAccount = stmt(
+    `SELECT min(account_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
+     WHERE account_id > ? AND due_at IS NOT NULL`,
+  );
+  const nextEndpoint = stmt(
+    `SELECT min(webhook_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
+     WHERE account_id = ? AND webhook_id > ? AND due_at IS NOT NULL`,
+  );
+  return {
+    account: (after: string) => (nextAccount.get(after) as Row).id as string | null,
+    endpoint: (accountId: string, after: string) =>
+      (nextEndpoint.get(accountId, after) as Row).id as string | null,
+  };
+}
+
 /** How many more deliveries of an endpoint this claim may read: 0 skips it. */
 export type RoomOf = (webhookId: string | null) => number;
 
@@ -48,14 +69,7 @@ export function dueInTurn(
   roomOf: RoomOf,
   already: Map<string, number> = new Map(),
 ): Row[] {
-  const nextAccount = stmt(
-    `SELECT min(account_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id > ? AND due_at IS NOT NULL`,
-  );
-  const nextEndpoint = stmt(
-    `SELECT min(webhook_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id > ? AND due_at IS NOT NULL`,
-  );
+  const walk = scheduled(stmt);
   const readOf = stmt(
     `SELECT ${CANDIDATE_COLUMNS} FROM deliveries INDEXED BY deliveries_due_by_endpoint
      WHERE account_id = ? AND webhook_id = ? AND due_at <= ? ORDER BY due_at LIMIT ? OFFSET ?`,
@@ -89,7 +103,7 @@ export function dueInTurn(
         return;
       }
       seeks++;
-      const id = (nextEndpoint.get(accountId, cursor) as Row).id as string | null;
+      const id = walk.endpoint(accountId, cursor);
       if (id === null || (wrapped && id > start)) {
         if (wrapped || start === '') return;
         wrapped = true;
@@ -113,7 +127,7 @@ export function dueInTurn(
   let lastWithRows: string | null = null;
   while (accounts < ROTATION.accounts && seeks < ROTATION.maxVisits && rows.length < window) {
     seeks++;
-    const id = (nextAccount.get(cursor) as Row).id as string | null;
+    const id = walk.account(cursor);
     if (id === null || (wrapped && id > start)) {
       if (wrapped || start === '') break;
       wrapped = true;
@@ -185,14 +199,7 @@ export function queueWalk(
   now: number,
   atCap: (webhookId: string) => boolean,
 ): QueueWalk {
-  const nextAccount = stmt(
-    `SELECT min(account_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id > ? AND due_at IS NOT NULL`,
-  );
-  const nextEndpoint = stmt(
-    `SELECT min(webhook_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id > ? AND due_at IS NOT NULL`,
-  );
+  const walk = scheduled(stmt);
   const dueOf = stmt(
     `SELECT count(*) AS n, min(due_at) AS t FROM deliveries INDEXED BY deliveries_due_by_endpoint
      WHERE account_id = ? AND webhook_id IS ? AND due_at <= ?`,
@@ -230,12 +237,12 @@ export function queueWalk(
     out.deferredSince = least(out.deferredSince, later.deferred);
   };
   for (let account = ''; ;) {
-    const id = (nextAccount.get(account) as Row).id as string | null;
+    const id = walk.account(account);
     if (id === null) break;
     account = id;
     count(id, null, false);
     for (let endpoint = ''; ;) {
-      const w = (nextEndpoint.get(id, endpoint) as Row).id as string | null;
+      const w = walk.endpoint(id, endpoint);
       if (w === null) break;
       endpoint = w;
       count(id, w, atCap(w));
@@ -256,14 +263,7 @@ export function nextDue(
   atCap: (webhookId: string) => boolean,
   maxSeeks: number,
 ): number | null {
-  const nextAccount = stmt(
-    `SELECT min(account_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id > ? AND due_at IS NOT NULL`,
-  );
-  const nextEndpoint = stmt(
-    `SELECT min(webhook_id) AS id FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id > ? AND due_at IS NOT NULL`,
-  );
+  const walk = scheduled(stmt);
   const earliest = stmt(
     `SELECT min(due_at) AS t FROM deliveries INDEXED BY deliveries_due_by_endpoint
      WHERE account_id = ? AND webhook_id IS ? AND due_at IS NOT NULL`,
@@ -279,13 +279,13 @@ export function nextDue(
   let seeks = 0;
   for (let account = ''; ;) {
     if (++seeks > maxSeeks) return 0;
-    const id = (nextAccount.get(account) as Row).id as string | null;
+    const id = walk.account(account);
     if (id === null) break;
     account = id;
     take((earliest.get(id, null) as Row).t);
     for (let endpoint = ''; ;) {
       if (++seeks > maxSeeks) return 0;
-      const w = (nextEndpoint.get(id, endpoint) as Row).id as string | null;
+      const w = walk.endpoint(id, endpoint);
       if (w === null) break;
       endpoint = w;
       take((atCap(w) ? (leaseEnds.get(w) as Row) : (earliest.get(id, w) as Row)).t);
