@@ -6,6 +6,7 @@
 // history of deleted webhooks: deleteAccount marks it as deleteWebhook marks an endpoint.
 import type { Logger } from 'pino';
 import type { Storage } from '../storage/index.js';
+import { PeriodicJob } from '../core/periodic.js';
 
 export interface JanitorSettings {
   retentionDays: number;
@@ -22,9 +23,10 @@ const DAY_MS = 86_400_000;
 const AUDIT_PURGE_EVERY_MS = 10 * 60_000;
 
 export class AccountJanitor {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private readonly job = new PeriodicJob(
+    () => this.runOnce(),
+    (err) => this.logger.warn({ err }, 'account upkeep failed; will retry'),
+  );
   private lastAuditPurge = 0;
 
   constructor(
@@ -35,27 +37,11 @@ export class AccountJanitor {
   ) {}
 
   start(): void {
-    const interval = this.settings.intervalMs ?? 1000;
-    const tick = () => {
-      this.running = this.runOnce()
-        .then(() => undefined)
-        .catch((err: unknown) => this.logger.warn({ err }, 'account upkeep failed; will retry'))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) {
-            this.timer = setTimeout(tick, interval);
-            this.timer.unref();
-          }
-        });
-    };
-    this.timer = setTimeout(tick, interval);
-    this.timer.unref();
+    this.job.start(this.settings.intervalMs ?? 1000, { unref: true });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** One sweep; returns the rows it parked and the audit records it removed. */
@@ -69,7 +55,7 @@ export class AccountJanitor {
       this.lastAuditPurge = now;
       const before = now - this.settings.retentionDays * DAY_MS;
       for (;;) {
-        if (this.stopped) break;
+        if (this.job.stopped) break;
         const n = await this.storage.purgeAuditLog(before, batch);
         audit += n;
         if (n < batch) break;

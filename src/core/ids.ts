@@ -1,6 +1,7 @@
 // Prefixed, time-ordered ids (`evt_…`, `dlv_…`): the prefix tells a person what an id is, and
 // the leading timestamp makes ids sort by creation, so "newest first" is an index scan on id.
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { RandomPool } from './random-pool.js';
 
 export type IdPrefix = 'acc' | 'wh' | 'evt' | 'dlv' | 'key' | 'aud' | 'ps';
 
@@ -9,20 +10,13 @@ const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base32, sorts 
 let lastMs = 0;
 let counter = 0;
 
-// Random bytes for ids, drawn from a pool refilled 4 KiB at a time: one randomFillSync call per
-// 341 ids instead of one per id (a publish of 1,000 events to 10 endpoints makes 11,000 ids).
-const pool = Buffer.alloc(4096);
-let poolUsed = pool.length;
+const pool = new RandomPool();
 
 function randomChars(count: number): string {
-  if (poolUsed + count > pool.length) {
-    randomFillSync(pool);
-    poolUsed = 0;
-  }
+  const bytes = pool.take(count);
   let out = '';
   // 256 is a multiple of 32, so `% 32` keeps every character equally likely.
-  for (let i = 0; i < count; i++) out += ALPHABET[pool[poolUsed + i]! % 32];
-  poolUsed += count;
+  for (let i = 0; i < count; i++) out += ALPHABET[bytes[i]! % 32];
   return out;
 }
 

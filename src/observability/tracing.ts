@@ -4,9 +4,9 @@
 // behind those ids are exported by the official OpenTelemetry SDK (./otel.ts, which server.ts
 // loads only then); without it nothing of the SDK is loaded and the ids cost a few random
 // bytes per event and attempt.
-import { randomFillSync } from 'node:crypto';
 import type { AttemptOutcome, ClaimedDelivery } from '../storage/types.js';
 import type { AttemptResult } from '../core/attempt.js';
+import { RandomPool } from '../core/random-pool.js';
 
 export interface TraceContext {
   traceId: string;
@@ -30,16 +30,9 @@ export function formatTraceparent(c: TraceContext): string {
   return `00-${c.traceId}-${c.spanId}-${c.flags}`;
 }
 
-// Ids from a pool refilled 4 KiB at a time, as src/core/ids.ts does.
-const pool = Buffer.alloc(4096);
-let used = pool.length;
+const pool = new RandomPool();
 function randomHex(bytes: number): string {
-  if (used + bytes > pool.length) {
-    randomFillSync(pool);
-    used = 0;
-  }
-  const hex = pool.toString('hex', used, used + bytes);
-  used += bytes;
+  const hex = pool.take(bytes).toString('hex');
   return /^0+$/.test(hex) ? randomHex(bytes) : hex;
 }
 

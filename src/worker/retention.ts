@@ -5,6 +5,7 @@
 // answers at once whatever the history's size and never holds the database for long.
 import type { Logger } from 'pino';
 import type { PurgeResult, Storage } from '../storage/index.js';
+import { PeriodicJob } from '../core/periodic.js';
 
 export interface RetentionSettings {
   retentionDays: number;
@@ -36,10 +37,11 @@ function rows(r: PurgeResult): number {
 }
 
 export class RetentionJob {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = false;
   private lastExpiredRun = 0;
+  private readonly job = new PeriodicJob(
+    () => this.runDue(),
+    (err) => this.logger.warn({ err }, 'retention purge failed; will retry'),
+  );
 
   constructor(
     private readonly storage: Storage,
@@ -48,31 +50,25 @@ export class RetentionJob {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private get interval(): number {
+    return this.settings.intervalMs ?? 10 * 60_000;
+  }
+
   start(): void {
-    const interval = this.settings.intervalMs ?? 10 * 60_000;
+    const interval = this.interval;
     const deletedInterval = Math.min(interval, this.settings.deletedIntervalMs ?? 5_000);
     // The first expiry purge 30 s after start (or sooner), then every `interval`.
     this.lastExpiredRun = this.now() - interval + Math.min(interval, 30_000);
-    const tick = () => {
-      this.running = this.runDue(interval)
-        .catch((err: unknown) => this.logger.warn({ err }, 'retention purge failed; will retry'))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) this.timer = setTimeout(tick, deletedInterval);
-        });
-    };
-    this.timer = setTimeout(tick, deletedInterval);
+    this.job.start(deletedInterval);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
-  private async runDue(interval: number): Promise<void> {
+  private async runDue(): Promise<void> {
     await this.purgeDeleted();
-    if (this.now() - this.lastExpiredRun >= interval) {
+    if (this.now() - this.lastExpiredRun >= this.interval) {
       this.lastExpiredRun = this.now();
       await this.purgeExpired();
     }
@@ -90,7 +86,7 @@ export class RetentionJob {
     const batch = this.settings.batchSize ?? 500;
     const total = emptyResult();
     for (;;) {
-      if (this.stopped) break;
+      if (this.job.stopped) break;
       const r = await this.storage.purgeDeleted(batch);
       add(total, r);
       if (!r.remaining) break;
@@ -107,7 +103,7 @@ export class RetentionJob {
     const before = this.now() - this.settings.retentionDays * DAY_MS;
     const total = emptyResult();
     for (;;) {
-      if (this.stopped) break;
+      if (this.job.stopped) break;
       const r = await this.storage.purge(before, batch);
       add(total, r);
       if (r.events < batch && r.deliveries < batch && r.attempts < batch && r.rollups < batch)

@@ -4,13 +4,8 @@
 // adaptive concurrency (throttle.ts) on its row, where every worker process reads it. Called
 // inside the engine's claim and completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
-import {
-  planClaim,
-  toCandidate,
-  toClaimed,
-  toEndpoint,
-  type EndpointBucket,
-} from '../claim-plan.js';
+import { planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
+import type { EndpointBucket } from '../claim-plan.js';
 import { perAccount, ROTATION, type Rotation } from '../fair-share.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import {

@@ -1,12 +1,7 @@
 // The PostgreSQL side of the deleted owners' purge (../deleted-owners.ts): the mark a delete
 // writes, and one batch of the oldest mark's rows per call, in the engine's transaction.
-import {
-  ACCOUNT_TABLES,
-  batchOutcome,
-  emptyBatch,
-  type DeletedKind,
-  type OwnerBatch,
-} from '../deleted-owners.js';
+import { ACCOUNT_TABLES, batchOutcome, emptyBatch } from '../deleted-owners.js';
+import type { DeletedKind, OwnerBatch } from '../deleted-owners.js';
 import type { Query } from './connection.js';
 
 /**

@@ -8,10 +8,10 @@ import type {
   PublishedEvent,
   StoredEvent,
 } from '../types.js';
-import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
-import { num, strOrNull, toEvent } from '../rows.js';
+import { num, toEvent } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
+import { fanOutEndpoint, receives } from '../fan-out.js';
 import { eventConditions, pageWhere } from '../list-filters.js';
 import { PostgresPart, type PostgresHandle } from './connection.js';
 import { placeBatch } from './ordering.js';
@@ -37,13 +37,7 @@ export class PostgresEvents extends PostgresPart {
            ORDER BY id FOR KEY SHARE`,
           [accountId],
         )
-      ).map((r) => ({
-        id: String(r.id),
-        url: String(r.url),
-        events: r.events as string[],
-        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
-        ordered: r.ordering === 'per_key',
-      }));
+      ).map((r) => fanOutEndpoint(this.filters, r));
 
       // Idempotency keys: lock each (in a fixed order, so two batches cannot deadlock), then
       // read what they already name. A concurrent publish with the same key waits here and
@@ -107,8 +101,7 @@ export class PostgresEvents extends PostgresPart {
         let count = 0;
         const subject = filterSubject(e);
         for (const endpoint of endpoints) {
-          if (!subscriptionMatches(endpoint.events, e.type)) continue;
-          if (endpoint.filter && !endpoint.filter(subject())) continue;
+          if (!receives(endpoint, e.type, subject)) continue;
           deliveries.push({
             id: request.newDeliveryId(),
             webhookId: endpoint.id,

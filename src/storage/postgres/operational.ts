@@ -1,6 +1,5 @@
 // Operational events on the PostgreSQL engine: stored and fanned out inside the transaction the
 // engine has open for the change that causes them (see src/events/operational.ts).
-import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { newId } from '../../core/ids.js';
 import {
@@ -10,7 +9,8 @@ import {
   operationalEventsFor,
   type OperationalEvent,
 } from '../../events/operational.js';
-import { num, strOrNull, type Row } from '../rows.js';
+import { fanOutEndpoint, receives } from '../fan-out.js';
+import type { Row } from '../rows.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -42,15 +42,9 @@ export class PostgresOperational {
         [e.id, owner, e.type, e.timestamp, e.payload, now],
       );
       const subject = filterSubject(e);
-      const targets = endpoints.filter((r) => {
-        if (!subscriptionMatches(r.events as string[], e.type)) return false;
-        const filter = this.filters.predicateFor(
-          String(r.id),
-          num(r.updated_at),
-          strOrNull(r.filter),
-        );
-        return !filter || filter(subject());
-      });
+      const targets = endpoints
+        .map((r) => fanOutEndpoint(this.filters, r))
+        .filter((endpoint) => receives(endpoint, e.type, subject));
       if (targets.length === 0) continue;
       await q(
         `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
@@ -63,8 +57,8 @@ export class PostgresOperational {
           e.type,
           now,
           targets.map(() => newId('dlv', now)),
-          targets.map((r) => String(r.id)),
-          targets.map((r) => String(r.url)),
+          targets.map((endpoint) => endpoint.id),
+          targets.map((endpoint) => endpoint.url),
         ],
       );
       made = true;

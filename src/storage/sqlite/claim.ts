@@ -5,13 +5,8 @@
 // completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
-import {
-  planClaim,
-  toCandidate,
-  toClaimed,
-  toEndpoint,
-  type EndpointBucket,
-} from '../claim-plan.js';
+import { planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
+import type { EndpointBucket } from '../claim-plan.js';
 import { ROTATION, type Rotation } from '../fair-share.js';
 import {
   applySignals,

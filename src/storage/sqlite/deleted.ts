@@ -1,12 +1,7 @@
 // The SQLite side of the deleted owners' purge (../deleted-owners.ts): the mark a delete
 // writes, and one batch of the oldest mark's rows per call, in the engine's transaction.
-import {
-  ACCOUNT_TABLES,
-  batchOutcome,
-  emptyBatch,
-  type DeletedKind,
-  type OwnerBatch,
-} from '../deleted-owners.js';
+import { ACCOUNT_TABLES, batchOutcome, emptyBatch } from '../deleted-owners.js';
+import type { DeletedKind, OwnerBatch } from '../deleted-owners.js';
 import type { Row } from '../rows.js';
 import type { Stmt } from './connection.js';
 

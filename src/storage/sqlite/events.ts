@@ -1,10 +1,10 @@
 // The SQLite engine's events: publish (store each event and fan it out to the subscribed
 // endpoints, idempotency keys and per-key ordering included) and the event log.
 import type { EventFilter, Page, PublishRequest, PublishedEvent, StoredEvent } from '../types.js';
-import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
-import { num, strOrNull, toEvent, type Row } from '../rows.js';
+import { num, toEvent, type Row } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
+import { fanOutEndpoint, receives } from '../fan-out.js';
 import { eventConditions, pageWhere } from '../list-filters.js';
 import { SqlitePart, type SqliteHandle } from './connection.js';
 import { placeOne } from './ordering.js';
@@ -26,13 +26,7 @@ export class SqliteEvents extends SqlitePart {
            WHERE account_id = ? AND status = 'enabled'
              AND EXISTS (SELECT 1 FROM accounts WHERE id = ? AND status = 'active')`,
         ).all(accountId, accountId) as Row[]
-      ).map((r) => ({
-        id: String(r.id),
-        url: String(r.url),
-        events: JSON.parse(String(r.events)) as string[],
-        filter: this.filters.predicateFor(String(r.id), num(r.updated_at), strOrNull(r.filter)),
-        ordered: r.ordering === 'per_key',
-      }));
+      ).map((r) => fanOutEndpoint(this.filters, r));
       const findKey = this.stmt(
         'SELECT * FROM events WHERE account_id = ? AND idempotency_key = ?',
       );
@@ -83,8 +77,7 @@ export class SqliteEvents extends SqlitePart {
         let deliveries = 0;
         const subject = filterSubject(e);
         for (const endpoint of endpoints) {
-          if (!subscriptionMatches(endpoint.events, e.type)) continue;
-          if (endpoint.filter && !endpoint.filter(subject())) continue;
+          if (!receives(endpoint, e.type, subject)) continue;
           // In a key's order, only the head is due; the others wait off the due index.
           const place =
             endpoint.ordered && orderingKey !== null

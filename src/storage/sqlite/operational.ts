@@ -1,7 +1,6 @@
 // Operational events on the SQLite engine: stored and fanned out inside the transaction the
 // engine has open for the change that causes them (see src/events/operational.ts).
 import type Database from 'better-sqlite3';
-import { subscriptionMatches } from '../../core/event-types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { newId } from '../../core/ids.js';
 import {
@@ -11,7 +10,8 @@ import {
   operationalEventsFor,
   type OperationalEvent,
 } from '../../events/operational.js';
-import { num, strOrNull, type Row } from '../rows.js';
+import { fanOutEndpoint, receives } from '../fan-out.js';
+import type { Row } from '../rows.js';
 
 export class SqliteOperational {
   /** Deliveries were made since the last take: the engine wakes its workers after commit. */
@@ -43,15 +43,20 @@ export class SqliteOperational {
       if (owner === OPERATOR_ACCOUNT_ID && endpoints.length === 0) continue;
       insertEvent.run(e.id, owner, e.type, e.timestamp, e.payload, now);
       const subject = filterSubject(e);
-      for (const r of endpoints) {
-        if (!subscriptionMatches(JSON.parse(String(r.events)) as string[], e.type)) continue;
-        const filter = this.filters.predicateFor(
-          String(r.id),
-          num(r.updated_at),
-          strOrNull(r.filter),
+      for (const endpoint of endpoints.map((r) => fanOutEndpoint(this.filters, r))) {
+        if (!receives(endpoint, e.type, subject)) continue;
+        insertDelivery.run(
+          newId('dlv', now),
+          owner,
+          endpoint.id,
+          e.id,
+          e.type,
+          endpoint.url,
+          now,
+          now,
+          now,
+          now,
         );
-        if (filter && !filter(subject())) continue;
-        insertDelivery.run(newId('dlv', now), owner, r.id, e.id, e.type, r.url, now, now, now, now);
         this.madeDeliveries = true;
       }
     }
