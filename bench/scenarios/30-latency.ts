@@ -93,7 +93,7 @@ export default async function latency(ctx: BenchContext): Promise<Row[]> {
         name: `publish → arrival p99, ${RATE} events/s`,
         value: p99,
         unit: 'ms',
-        note: `${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; goal ≤ 50 ms; ${context}; publisher timer late by up to ${run.maxLagMs.toFixed(1)} ms`,
+        note: `${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; goal ≤ 10 ms; ${context}; publisher timer late by up to ${run.maxLagMs.toFixed(1)} ms`,
       },
     ];
   } finally {

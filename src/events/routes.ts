@@ -11,8 +11,8 @@ import { PageQuery, pageOf, plusOne, toPage } from '../http/pagination.js';
 import { DateTime, IdParams, errorResponses, listOf, parseTime } from '../http/schemas.js';
 import type { NewEvent, PublishedEvent, StoredEvent } from '../storage/index.js';
 import { IdsOnlyTracing } from '../observability/tracing.js';
-import { isOperationalEventType } from './operational.js';
-import { eventPayload } from './payload.js';
+import { isOperationalEventType } from '../core/operational-catalogue.js';
+import { eventPayload } from '../core/payload.js';
 
 /** SPEC §7: an event body of at most 256 KiB. */
 export const MAX_EVENT_BYTES = 256 * 1024;

@@ -1,7 +1,7 @@
 // The audit records storage writes, one builder per kind of change, shared by both engines:
 // each engine's method that makes a change builds its record here and writes it (audit.ts of
 // the engine) in the change's transaction. Pure: no I/O.
-import { changesJson, diff, REDACTED, webhookChanges } from '../audit/changes.js';
+import { changesJson, diff, REDACTED, webhookChanges } from './audit-changes.js';
 import { newId } from '../core/ids.js';
 import {
   SCOPES,

@@ -6,7 +6,7 @@ import { attemptRecord } from '../core/attempt.js';
 import { newId } from '../core/ids.js';
 import type { AppContext } from '../http/context.js';
 import { ApiError } from '../http/errors.js';
-import { eventPayload } from '../events/payload.js';
+import { eventPayload } from '../core/payload.js';
 import { newTraceparent } from '../observability/tracing.js';
 
 export const TestResultBody = Type.Object({

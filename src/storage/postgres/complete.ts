@@ -14,7 +14,7 @@ import {
   deliveryExhausted,
   isOperationalEventType,
   webhookDisabled,
-} from '../../events/operational.js';
+} from '../operational-events.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import { RollupBatch } from '../rollups.js';
 import {

@@ -8,7 +8,7 @@ import {
   OPERATOR_WEBHOOK_ID,
   operationalEventsFor,
   type OperationalEvent,
-} from '../../events/operational.js';
+} from '../operational-events.js';
 import { fanOutEndpoint, receives } from '../fan-out.js';
 import type { Row } from '../rows.js';
 

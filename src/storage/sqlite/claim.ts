@@ -42,6 +42,31 @@ function scheduled(stmt: Stmt) {
   };
 }
 
+/**
+ * Visits ids in turn, from the one after `start` on, wrapping around to the first and ending
+ * with `start` itself; each once, until `visit` says stop or they run out. `next(after)` is the
+ * id after one (`''`: the first), null past the last.
+ */
+function inTurn(
+  start: string,
+  next: (after: string) => string | null,
+  visit: (id: string) => boolean,
+): void {
+  let cursor = start;
+  let wrapped = false;
+  for (;;) {
+    const id = next(cursor);
+    if (id === null || (wrapped && id > start)) {
+      if (wrapped || start === '') return;
+      wrapped = true;
+      cursor = '';
+      continue;
+    }
+    cursor = id;
+    if (!visit(id) || (wrapped && id === start)) return;
+  }
+}
+
 /** How many more deliveries of an endpoint this claim may read: 0 skips it. */
 export type RoomOf = (webhookId: string | null) => number;
 
@@ -89,55 +114,44 @@ export function dueInTurn(
     rows.push(...(orphans.all(accountId, now, ROTATION.minPerAccount) as Row[]));
     const start = rotation.endpoints?.get(accountId) ?? '';
     rotation.endpoints?.delete(accountId);
-    let cursor = start;
-    let wrapped = false;
-    for (;;) {
-      if (seeks >= ROTATION.maxVisits || rows.length >= window) {
+    inTurn(
+      start,
+      (after) => {
+        seeks++;
+        return walk.endpoint(accountId, after);
+      },
+      (id) => {
+        const room = roomOf(id) - (already.get(id) ?? 0);
+        const n = Math.min(room, ROTATION.minPerAccount);
+        if (n > 0 && read(accountId, id, n) === n && room > n) {
+          more.push({ accountId, webhookId: id, room: room - n });
+        }
+        if (seeks < ROTATION.maxVisits && rows.length < window) return true;
         // Cut short: the next claim goes on from here.
-        (rotation.endpoints ??= new Map()).set(accountId, cursor);
-        return;
-      }
-      seeks++;
-      const id = walk.endpoint(accountId, cursor);
-      if (id === null || (wrapped && id > start)) {
-        if (wrapped || start === '') return;
-        wrapped = true;
-        cursor = '';
-        continue;
-      }
-      cursor = id;
-      const room = roomOf(id) - (already.get(id) ?? 0);
-      const n = Math.min(room, ROTATION.minPerAccount);
-      if (n > 0 && read(accountId, id, n) === n && room > n) {
-        more.push({ accountId, webhookId: id, room: room - n });
-      }
-      if (wrapped && id === start) return;
-    }
+        (rotation.endpoints ??= new Map()).set(accountId, id);
+        return false;
+      },
+    );
   };
 
-  const start = rotation.cursor;
-  let cursor = start;
-  let wrapped = false;
   let accounts = 0;
   let lastWithRows: string | null = null;
-  while (accounts < ROTATION.accounts && seeks < ROTATION.maxVisits && rows.length < window) {
-    seeks++;
-    const id = walk.account(cursor);
-    if (id === null || (wrapped && id > start)) {
-      if (wrapped || start === '') break;
-      wrapped = true;
-      cursor = '';
-      continue;
-    }
-    cursor = id;
-    const before = rows.length;
-    walkEndpoints(id);
-    if (rows.length > before) {
-      accounts++;
-      lastWithRows = id;
-    }
-    if (wrapped && id === start) break;
-  }
+  inTurn(
+    rotation.cursor,
+    (after) => {
+      seeks++;
+      return walk.account(after);
+    },
+    (id) => {
+      const before = rows.length;
+      walkEndpoints(id);
+      if (rows.length > before) {
+        accounts++;
+        lastWithRows = id;
+      }
+      return accounts < ROTATION.accounts && seeks < ROTATION.maxVisits && rows.length < window;
+    },
+  );
   if (lastWithRows !== null) rotation.cursor = lastWithRows;
 
   // What is left of the window, shared among the endpoints that had more.

@@ -14,7 +14,7 @@ import {
   deliveryExhausted,
   isOperationalEventType,
   webhookDisabled,
-} from '../../events/operational.js';
+} from '../operational-events.js';
 import { num, numOrNull, type Row } from '../rows.js';
 import { RollupBatch } from '../rollups.js';
 import { applyOutcomes, succeededSinceSql, type HealthOutcome } from '../health.js';

@@ -10,7 +10,7 @@ import {
   type Webhook,
   type WebhookPatch,
 } from '../types.js';
-import { webhookDisabled, webhookEnabled } from '../../events/operational.js';
+import { webhookDisabled, webhookEnabled } from '../operational-events.js';
 import { secretRotated, webhookCreated, webhookDeleted, webhookUpdated } from '../audit-records.js';
 import { newWebhookColumns, patchedWebhook } from '../webhook-columns.js';
 import { num, toWebhook, type Row } from '../rows.js';

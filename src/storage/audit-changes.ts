@@ -1,6 +1,6 @@
 // What an audit record says changed: each field whose value differs, with its old and new
 // value. Pure: no I/O. Secrets and keys never appear; a changed secret shows as redacted.
-import type { AuditChanges, Webhook } from '../storage/index.js';
+import type { AuditChanges, Webhook } from './types.js';
 
 export const REDACTED = '[redacted]';
 
