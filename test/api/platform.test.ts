@@ -305,14 +305,15 @@ describe('platform integration', () => {
         404,
         'not_found',
       );
-      // The rows go in the background.
+      // The rows go in the background: the worker's retention job looks for deleted accounts
+      // and webhooks every 5 s, and purges them batch after batch.
       await vi.waitFor(
         async () => {
           expect(
             await server.service.storage.listEvents(accountId, {}, { limit: 1, after: null }),
           ).toEqual([]);
         },
-        { timeout: 5000, interval: 200 },
+        { timeout: 20_000, interval: 200 },
       );
     });
   });
