@@ -72,6 +72,36 @@ export function ResourceFallback({
 }
 
 /**
+ * A resource's data, once it has some, with the notice when a refresh failed; before that, its
+ * fallback (ResourceFallback). `empty` may stand in for data with nothing in it (no notice).
+ */
+export function Loaded<T>({
+  resource,
+  loading,
+  failed,
+  empty,
+  children,
+}: {
+  resource: Resource<T>;
+  loading: string;
+  failed: string;
+  empty?: (data: T) => ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  if (resource.data === undefined) {
+    return <ResourceFallback resource={resource} loading={loading} failed={failed} />;
+  }
+  const none = empty?.(resource.data);
+  if (none) return <>{none}</>;
+  return (
+    <>
+      <StaleNotice error={resource.error} />
+      {children(resource.data)}
+    </>
+  );
+}
+
+/**
  * What an action on the page (a retry, a copy) reports: a status line, present even when
  * empty so that screen readers announce what it says next, and the error as an alert.
  */

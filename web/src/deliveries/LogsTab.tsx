@@ -9,7 +9,7 @@ import { DeliveryStatusBadge } from '../components/Badges.js';
 import { Dialog } from '../components/Dialog.js';
 import { EventTypeSelect } from '../components/EventTypeSelect.js';
 import { Field } from '../components/Field.js';
-import { EmptyState, ResourceFallback, StaleNotice } from '../components/States.js';
+import { EmptyState, Loaded } from '../components/States.js';
 import { RelativeTime } from '../components/Time.js';
 import { DeliveryView } from './DeliveryView.js';
 
@@ -111,29 +111,29 @@ export function LogsTab({ webhook, openDelivery }: { webhook: Webhook; openDeliv
         )}
       </div>
 
-      {!list.data ? (
-        <ResourceFallback
-          resource={list}
-          loading="Loading deliveries…"
-          failed="Could not load the deliveries"
-        />
-      ) : list.data.data.length === 0 ? (
-        <EmptyState title={filtered ? 'No deliveries match these filters' : 'No deliveries yet'}>
-          {filtered ? (
-            <p>Change or clear the filters to see more.</p>
-          ) : (
-            <p>
-              Deliveries appear here when an event this endpoint subscribes to is published, or when
-              you send a test from the Overview tab.
-            </p>
-          )}
-        </EmptyState>
-      ) : (
-        <>
-          <StaleNotice error={list.error} />
-          <DeliveryTable deliveries={list.data.data} onOpen={setSelected} />
-        </>
-      )}
+      <Loaded
+        resource={list}
+        loading="Loading deliveries…"
+        failed="Could not load the deliveries"
+        empty={(data) =>
+          data.data.length === 0 && (
+            <EmptyState
+              title={filtered ? 'No deliveries match these filters' : 'No deliveries yet'}
+            >
+              {filtered ? (
+                <p>Change or clear the filters to see more.</p>
+              ) : (
+                <p>
+                  Deliveries appear here when an event this endpoint subscribes to is published, or
+                  when you send a test from the Overview tab.
+                </p>
+              )}
+            </EmptyState>
+          )
+        }
+      >
+        {(data) => <DeliveryTable deliveries={data.data} onOpen={setSelected} />}
+      </Loaded>
 
       <nav className="pagination" aria-label="Pages of deliveries">
         <button

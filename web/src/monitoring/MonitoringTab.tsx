@@ -15,7 +15,7 @@ import type { StatsBucket, StatsWindow, Webhook, WebhookStats } from '../api/typ
 import { useSession } from '../app/context.js';
 import { formatDuration, formatPercent } from '../app/format.js';
 import { useResource } from '../app/useResource.js';
-import { EmptyState, ResourceFallback, StaleNotice } from '../components/States.js';
+import { EmptyState, Loaded } from '../components/States.js';
 import { RelativeTime } from '../components/Time.js';
 import { CHART_COLORS } from './colors.js';
 
@@ -88,32 +88,27 @@ export function MonitoringTab({ webhook }: { webhook: Webhook }) {
         </fieldset>
       </div>
 
-      {!stats.data ? (
-        <ResourceFallback
-          resource={stats}
-          loading="Loading statistics…"
-          failed="Could not load the statistics"
-        />
-      ) : (
-        <>
-          <StaleNotice error={stats.error} />
-          <StatTiles stats={stats.data} />
-          {stats.data.deliveries === 0 ? (
-            <EmptyState title={`No deliveries in ${windowInfo.long}`}>
-              <p>
-                Charts appear once this endpoint receives deliveries. Send a test from the Overview
-                tab.
-              </p>
-            </EmptyState>
-          ) : stats.data.series && stats.data.series.length > 0 ? (
-            <Charts series={stats.data.series} range={range} />
-          ) : (
-            <EmptyState title="No time series available">
-              <p>The server did not return deliveries over time for this window.</p>
-            </EmptyState>
-          )}
-        </>
-      )}
+      <Loaded resource={stats} loading="Loading statistics…" failed="Could not load the statistics">
+        {(data) => (
+          <>
+            <StatTiles stats={data} />
+            {data.deliveries === 0 ? (
+              <EmptyState title={`No deliveries in ${windowInfo.long}`}>
+                <p>
+                  Charts appear once this endpoint receives deliveries. Send a test from the
+                  Overview tab.
+                </p>
+              </EmptyState>
+            ) : data.series && data.series.length > 0 ? (
+              <Charts series={data.series} range={range} />
+            ) : (
+              <EmptyState title="No time series available">
+                <p>The server did not return deliveries over time for this window.</p>
+              </EmptyState>
+            )}
+          </>
+        )}
+      </Loaded>
     </section>
   );
 }

@@ -6,7 +6,7 @@ import { href } from '../app/router.js';
 import { type Resource, useResource } from '../app/useResource.js';
 import { EventChips, WebhookStatusBadge } from '../components/Badges.js';
 import { Breadcrumbs } from '../components/Breadcrumbs.js';
-import { EmptyState, ResourceFallback, StaleNotice } from '../components/States.js';
+import { EmptyState, Loaded } from '../components/States.js';
 import { RelativeTime } from '../components/Time.js';
 import { WebhookFormDialog } from './WebhookFormDialog.js';
 
@@ -119,25 +119,23 @@ export function WebhooksPage() {
         </div>
       </div>
 
-      {!webhooks.data ? (
-        <ResourceFallback
-          resource={webhooks}
-          loading="Loading webhooks…"
-          failed="Could not load the webhooks"
-        />
-      ) : webhooks.data.length === 0 ? (
-        <EmptyState title="No webhooks yet">
-          <p>
-            Choose <strong>Add Webhook</strong> to register an endpoint. To try a URL before saving
-            it, use <strong>Test endpoint</strong> under Setup.
-          </p>
-        </EmptyState>
-      ) : (
-        <>
-          <StaleNotice error={webhooks.error} />
-          <WebhookTable webhooks={webhooks.data} />
-        </>
-      )}
+      <Loaded
+        resource={webhooks}
+        loading="Loading webhooks…"
+        failed="Could not load the webhooks"
+        empty={(data) =>
+          data.length === 0 && (
+            <EmptyState title="No webhooks yet">
+              <p>
+                Choose <strong>Add Webhook</strong> to register an endpoint. To try a URL before
+                saving it, use <strong>Test endpoint</strong> under Setup.
+              </p>
+            </EmptyState>
+          )
+        }
+      >
+        {(data) => <WebhookTable webhooks={data} />}
+      </Loaded>
 
       {adding && (
         <WebhookFormDialog
