@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { attemptRecord } from '../src/core/attempt.js';
 import { SqliteStorage } from '../src/storage/sqlite/index.js';
 import type { ClaimRequest, ClaimedDelivery, CompletedAttempt } from '../src/storage/index.js';
 import {
@@ -74,18 +75,24 @@ async function run(): Promise<{ publish: number; deliver: number }> {
         claim,
         outcome: { kind: 'succeeded' },
         endpointGone: false,
-        attempt: {
-          deliveryId: claim.deliveryId,
-          attempt: claim.attempt,
-          trigger: claim.trigger,
-          url: claim.url,
-          startedAt: now,
-          durationMs: 1,
-          statusCode: 200,
-          responseBody: 'ok',
-          error: null,
-          requestHeaders: { 'content-type': 'application/json' },
-        },
+        attempt: attemptRecord(
+          {
+            deliveryId: claim.deliveryId,
+            attempt: claim.attempt,
+            trigger: claim.trigger,
+            url: claim.url,
+          },
+          {
+            succeeded: true,
+            startedAt: now,
+            durationMs: 1,
+            statusCode: 200,
+            responseBody: 'ok',
+            error: null,
+            retryAfterMs: null,
+            requestHeaders: { 'content-type': 'application/json' },
+          },
+        ),
       }));
       const next = request(IN_FLIGHT - inFlight.length);
       inFlight.push(
