@@ -4,13 +4,10 @@
 // write the result inside their claim transaction.
 //
 // Each endpoint's cap is the smaller of RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT and its adaptive
-// limit (throttle.ts). An endpoint that has more due than room is `saturated`: an engine that
-// reads the due index by account (PostgreSQL) holds its whole due backlog at once, not only
-// the rows this claim read, so the next claim reads other endpoints' deliveries instead of the
-// rest of that backlog; SQLite reads by endpoint, only as many as each has room for, and leaves
-// `hold` due. When the claim may
-// lease fewer than it could, it takes them in turn across accounts and endpoints
-// (fair-share.ts). A claim with a byte budget (`maxPayloadBytes`) leases, in that order, only
+// limit (throttle.ts). The engines read each endpoint's due deliveries only up to its room
+// (fair-share.ts takeInTurn), so `hold`, what is over the cap after all (another worker leased
+// meanwhile), stays due, untouched. When the claim may lease fewer than it could, it takes
+// them in turn across accounts and endpoints (fairOrder); the rest stays due too. A claim with a byte budget (`maxPayloadBytes`) leases, in that order, only
 // as many as fit it, each event's body counted once.
 import { fairOrder } from './fair-share.js';
 import { bool, num, numOrNull, strOrNull, toWebhook, type Row } from './rows.js';
@@ -87,13 +84,8 @@ export interface ClaimPlan {
   lease: ClaimCandidate[];
   /** Held back by the rate limit: due again when the bucket has a token for them. */
   defer: { deliveryId: string; dueAt: number }[];
-  /** Over the endpoint's in-flight cap: held until its attempts in flight finish. */
+  /** Over the endpoint's in-flight cap: left due, for when its attempts in flight finish. */
   hold: string[];
-  /**
-   * Endpoints with more due than room: the engine holds the rest of their due backlog too,
-   * before it writes `defer` (which puts back what they still had room for).
-   */
-  saturated: string[];
   park: string[];
   buckets: { webhookId: string; tokens: number }[];
 }
@@ -141,7 +133,7 @@ export function planClaim(
   /** Body bytes by event id; needed when the request has `maxPayloadBytes`. */
   payloadSizes?: ReadonlyMap<string, number>,
 ): ClaimPlan {
-  const plan: ClaimPlan = { lease: [], defer: [], hold: [], saturated: [], park: [], buckets: [] };
+  const plan: ClaimPlan = { lease: [], defer: [], hold: [], park: [], buckets: [] };
   const byEndpoint = new Map<string, ClaimCandidate[]>();
   for (const c of candidates) {
     const endpoint = c.webhookId === null ? undefined : endpoints.get(c.webhookId);
@@ -163,7 +155,6 @@ export function planClaim(
     const room = Math.max(0, cap - endpoint.inFlight);
     const wanted = list.slice(0, room);
     for (const c of list.slice(room)) plan.hold.push(c.deliveryId);
-    if (list.length > room) plan.saturated.push(webhookId);
     const tokens = refill(endpoint, request.now);
     const granted = Math.min(wanted.length, Math.floor(tokens));
     grantable.push(...wanted.slice(0, granted));
@@ -181,16 +172,6 @@ export function planClaim(
   plan.lease = fairOrder(grantable, request.limit);
   if (request.maxPayloadBytes !== undefined && payloadSizes)
     plan.lease = withinBytes(plan.lease, payloadSizes, request.maxPayloadBytes);
-  if (plan.lease.length < grantable.length && plan.saturated.length > 0) {
-    // A saturated endpoint's backlog is held whole; those it had room for stay due now.
-    const leased = new Set(plan.lease);
-    const saturated = new Set(plan.saturated);
-    for (const c of grantable) {
-      if (!leased.has(c) && saturated.has(c.webhookId!)) {
-        plan.defer.push({ deliveryId: c.deliveryId, dueAt: request.now });
-      }
-    }
-  }
   const leasedOf = new Map<string, number>();
   for (const c of plan.lease) leasedOf.set(c.webhookId!, (leasedOf.get(c.webhookId!) ?? 0) + 1);
   for (const [webhookId, tokens] of tokensLeft) {

@@ -1,16 +1,16 @@
-// Fair share inside one claim, shared by both engines: when a claim finds more deliveries it
-// could lease than it may take, it takes them in turn across accounts, and within an account
-// in turn across its endpoints, instead of strictly by due time. One account's backlog then
-// costs every other account one turn per round, not its whole length.
+// Fair share across claims and inside one, shared by both engines.
 //
-// Across claims: each claim reads the due deliveries of the next accounts in turn (a cursor
-// that rotates over the accounts with deliveries due, per process), a share of the claim's
-// window each, rather than the head of one global due order where a backlog of 30,000 put
-// another account's new delivery 470 claims back. Within an account, an endpoint at its cap
-// must not stand in front of the others: SQLite reads each account's endpoints in turn from an
-// index by endpoint and skips one at its cap with a seek (sqlite/claim.ts); PostgreSQL takes
-// its due backlog off the due index (held, claim-plan.ts).
-
+// Across claims: each claim walks the accounts with deliveries scheduled, in turn from a
+// cursor that rotates over them (per process), and within each account its endpoints in turn
+// from where that account's last walk stopped (takeInTurn). It reads of each endpoint only as
+// many due deliveries as the endpoint has room for under its in-flight cap, so an endpoint at
+// its cap costs one index probe, never a read of its backlog and never a write. A backlog of
+// 30,000 in one account then costs another account's new delivery one turn, where a claim in
+// global due order put it 470 claims back.
+//
+// Inside one claim: when it finds more deliveries it could lease than it may take, it takes
+// them in turn across accounts, and within an account in turn across its endpoints (fairOrder),
+// instead of strictly by due time.
 /** Where the rotation over accounts stands, per engine instance (per process). */
 export interface Rotation {
   cursor: string;
@@ -28,13 +28,142 @@ export const ROTATION = {
   maxVisits: 256,
   /** Fewest candidates read per account (and per endpoint, in a claim's first pass). */
   minPerAccount: 8,
-  /** Rows of a saturated endpoint held per claim: bounded so no claim stalls the process. */
-  holdChunk: 64,
 };
 
-/** The share of a claim's window each account in turn reads. */
-export function perAccount(window: number, accounts: number): number {
-  return Math.max(ROTATION.minPerAccount, Math.ceil(window / Math.max(1, accounts)));
+/**
+ * Visits ids in turn, from the one after `start` on, wrapping around to the first and ending
+ * with `start` itself; each once, until `visit` says stop or they run out. `next(after)` is the
+ * id after one (`''`: the first), null past the last.
+ */
+export function inTurn(
+  start: string,
+  next: (after: string) => string | null,
+  visit: (id: string) => boolean,
+): void {
+  let cursor = start;
+  let wrapped = false;
+  for (;;) {
+    const id = next(cursor);
+    if (id === null || (wrapped && id > start)) {
+      if (wrapped || start === '') return;
+      wrapped = true;
+      cursor = '';
+      continue;
+    }
+    cursor = id;
+    if (!visit(id) || (wrapped && id === start)) return;
+  }
+}
+
+/** What a claim's walk reads: the engine's index by endpoint of scheduled deliveries. */
+export interface TurnSource {
+  /** The next account after `after` (in id order) with anything scheduled; null past the last. */
+  nextAccount(after: string): string | null;
+  /** The next endpoint of an account after `after` with anything scheduled; null past the last. */
+  nextEndpoint(accountId: string, after: string): string | null;
+  /** Takes up to `n` due deliveries of the account whose endpoint is gone; how many it took. */
+  takeOrphans(accountId: string, n: number): number;
+  /**
+   * Takes up to `n` of an endpoint's deliveries due now, in due order, after the first
+   * `offset` (taken already); how many it took.
+   */
+  take(accountId: string, webhookId: string, n: number, offset: number): number;
+}
+
+/**
+ * Takes up to `window` due deliveries in turn across the accounts with deliveries scheduled
+ * (the rotation's cursor) and, within each account, across its endpoints, each endpoint only
+ * as many as `roomOf` says it has room for. `already` counts the deliveries of each endpoint
+ * the caller took first (they come at the front of the endpoint's due order, so they are
+ * skipped); it is updated with what this takes.
+ *
+ * A first pass takes up to ROTATION.minPerAccount of each endpoint in turn (at most
+ * ROTATION.maxVisits steps over accounts and endpoints, from at most ROTATION.accounts
+ * accounts); a second divides what is left of the window among the endpoints that had more.
+ * Returns how many it took.
+ */
+export function takeInTurn(
+  source: TurnSource,
+  rotation: Rotation,
+  window: number,
+  roomOf: (webhookId: string) => number,
+  already: Map<string, number> = new Map(),
+): number {
+  let taken = 0;
+  const more: { accountId: string; webhookId: string; room: number }[] = [];
+  const take = (accountId: string, webhookId: string, n: number): number => {
+    const offset = already.get(webhookId) ?? 0;
+    const got = source.take(accountId, webhookId, n, offset);
+    already.set(webhookId, offset + got);
+    taken += got;
+    return got;
+  };
+  let visits = 0;
+  /** One account's endpoints in turn, from where its last walk stopped. */
+  const walkEndpoints = (accountId: string): void => {
+    taken += source.takeOrphans(accountId, ROTATION.minPerAccount);
+    const start = rotation.endpoints?.get(accountId) ?? '';
+    rotation.endpoints?.delete(accountId);
+    inTurn(
+      start,
+      (after) => {
+        visits++;
+        return source.nextEndpoint(accountId, after);
+      },
+      (id) => {
+        const room = roomOf(id) - (already.get(id) ?? 0);
+        const n = Math.min(room, ROTATION.minPerAccount);
+        if (n > 0 && take(accountId, id, n) === n && room > n) {
+          more.push({ accountId, webhookId: id, room: room - n });
+        }
+        if (visits < ROTATION.maxVisits && taken < window) return true;
+        // Cut short: the next claim goes on from here.
+        (rotation.endpoints ??= new Map()).set(accountId, id);
+        return false;
+      },
+    );
+  };
+
+  let accounts = 0;
+  let lastWithRows: string | null = null;
+  let lastVisited: string | null = null;
+  inTurn(
+    rotation.cursor,
+    (after) => {
+      visits++;
+      return source.nextAccount(after);
+    },
+    (id) => {
+      const before = taken;
+      lastVisited = id;
+      walkEndpoints(id);
+      if (taken > before) {
+        accounts++;
+        lastWithRows = id;
+      }
+      return accounts < ROTATION.accounts && visits < ROTATION.maxVisits && taken < window;
+    },
+  );
+  // The next claim starts after the last account served; when none was, after the last one
+  // looked at, so accounts with nothing due now never hold the turn.
+  const cursor = lastWithRows ?? lastVisited;
+  if (cursor !== null) rotation.cursor = cursor;
+
+  // What is left of the window, shared among the endpoints that had more.
+  let queue = more;
+  while (queue.length > 0 && taken < window) {
+    const share = Math.max(1, Math.ceil((window - taken) / queue.length));
+    const next: typeof queue = [];
+    for (const e of queue) {
+      const n = Math.min(share, e.room, window - taken);
+      if (n <= 0) break;
+      if (take(e.accountId, e.webhookId, n) === n && e.room > n) {
+        next.push({ ...e, room: e.room - n });
+      }
+    }
+    queue = next;
+  }
+  return taken;
 }
 
 export interface Shareable {

@@ -6,9 +6,9 @@
 //
 // How the rule is kept, without the claim ever reading a key's backlog:
 // - Each ordered delivery carries `order_state` and `order_seq`. The key's `head` is the one
-//   delivery that may be due: it is claimed, retried, held, deferred and leased like any other.
+//   delivery that may be due: it is claimed, retried, deferred and leased like any other.
 //   Every other delivery of the key is `waiting`: off the due index (due_at NULL), so no claim
-//   sees it, as held rows of a saturated endpoint are off it.
+//   sees it.
 // - Acceptance order is `order_seq`, assigned in the publish transaction, under a lock on the
 //   (webhook, key) pair held until commit: SQLite's single writer, PostgreSQL's transaction
 //   advisory lock on the pair. Two publishes of one key (two API nodes) therefore commit one

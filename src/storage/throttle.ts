@@ -14,7 +14,7 @@
 //   to recover. Each success adds one (a limit of 2 is back to 128 after 126 successes, in a
 //   few round trips since each round trip succeeds at the current width) and ends the streak.
 // - At `maxConcurrency` the endpoint is no longer throttled: its state is cleared (null).
-// Deliveries over the limit wait as held rows (claim-plan.ts), and the failed ones per the
+// Deliveries over the limit wait due, unread (fair-share.ts takeInTurn), and the failed ones per the
 // retry schedule: a dead endpoint holds `probes` slots, never the worker.
 
 export type ThrottleReason = 'timeouts' | 'overloaded' | 'errors';

@@ -416,8 +416,9 @@ export interface Storage extends AccessStorage {
 
 export interface QueueStatsOptions {
   /**
-   * The workers' per-endpoint cap (RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, default 128): an engine
-   * that leaves an endpoint's backlog due while it is at its cap counts it as held by this.
+   * The workers' per-endpoint cap (RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, default 128): the claim
+   * leaves an endpoint's backlog due while it is at its cap, and the figures count those rows
+   * as held by this.
    */
   maxInFlightPerEndpoint?: number;
 }

@@ -98,8 +98,6 @@ describe('claim plan', () => {
     );
     expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1', '2']);
     expect(plan.hold).toEqual(['3', '4']);
-    // More due than room: the engine holds the rest of its due backlog as well.
-    expect(plan.saturated).toEqual(['wh_a']);
   });
 
   it("caps a throttled endpoint at its adaptive limit, below the service's", () => {
@@ -131,7 +129,7 @@ describe('claim plan', () => {
     expect(plan.buckets).toContainEqual({ webhookId: 'wh_a', tokens: 998 });
   });
 
-  it('puts back what a saturated endpoint had room for but the claim did not take', () => {
+  it('leaves due, untouched, what an endpoint had room for but the claim did not take', () => {
     const plan = planClaim(
       ['1', '2', '3'].map((id) => candidate(id, 'wh_a')),
       new Map([['wh_a', endpoint({})]]),
@@ -139,8 +137,7 @@ describe('claim plan', () => {
     );
     expect(plan.lease.map((c) => c.deliveryId)).toEqual(['1']);
     expect(plan.hold).toEqual(['3']);
-    expect(plan.saturated).toEqual(['wh_a']);
-    expect(plan.defer).toEqual([{ deliveryId: '2', dueAt: 5 }]);
+    expect(plan.defer).toEqual([]);
   });
 
   it('defers beyond the rate limit, spacing waits one token apart', () => {

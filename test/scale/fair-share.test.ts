@@ -60,9 +60,7 @@ describe('fair delivery with two worker processes on PostgreSQL', () => {
     // processes, PostgreSQL and the receivers on it: max 0.7-1.7 s, median about 0.3 s, the
     // slowest the first (behind the first wave of claims). Not held to 1 s in a test, where
     // the machine's load decides it; the bench's noisy-neighbour rows measure it.
-    expect(Math.max(...latencies), `B's latencies: ${latencies.join(', ')} ms`).toBeLessThan(
-      10_000,
-    );
+    expect(Math.max(...latencies), `B's latencies: ${latencies.join(', ')} ms`).toBeLessThan(1_000);
     expect(healthyA.requests.length).toBeGreaterThan(100);
 
     // Both workers read one limit per endpoint: the hanging ones are throttled for timeouts,

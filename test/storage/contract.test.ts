@@ -1229,6 +1229,41 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(new Set(claimed.map((c) => c.webhookId)).size).toBe(3);
     });
 
+    it('turns through every endpoint of an account with many, a few per claim', async () => {
+      // More endpoints than one claim looks at (the PostgreSQL walk looks at 32 of an
+      // account's at a time): each claim goes on from where the last one stopped, so every
+      // endpoint's delivery goes out, once, in as few claims as the claim size allows.
+      const account = await makeAccount(storage);
+      for (let i = 0; i < 50; i++) await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended', { now: T });
+      const seen = new Map<string, number>();
+      let claims = 0;
+      for (let i = 0; i < 20; i++) {
+        const claimed = await claim(storage, T + 1 + i, { limit: 4, maxInFlightPerEndpoint: 8 });
+        if (claimed.length === 0) break;
+        claims++;
+        for (const c of claimed) seen.set(c.webhookId, (seen.get(c.webhookId) ?? 0) + 1);
+      }
+      expect(seen.size).toBe(50);
+      expect([...seen.values()].every((n) => n === 1)).toBe(true);
+      expect(claims).toBe(13);
+    });
+
+    it('goes on past the endpoints one claim looked at when they are all at their cap', async () => {
+      const account = await makeAccount(storage);
+      for (let i = 0; i < 50; i++) await makeWebhook(storage, account.id);
+      await publishMany(account.id, 2, T);
+      const cap = { limit: 100, maxInFlightPerEndpoint: 1 };
+      // A claim may look at fewer endpoints than there are; the next one goes on from there,
+      // past those now at their cap, and none is left behind.
+      const first = await claim(storage, T + 1, cap);
+      const second = await claim(storage, T + 2, cap);
+      const hooks = new Set([...first, ...second].map((c) => c.webhookId));
+      expect(hooks.size).toBe(50);
+      expect(first.length + second.length).toBe(50);
+      expect(await claim(storage, T + 3, cap)).toEqual([]);
+    });
+
     it('cuts an endpoint that stops answering down to its probes, and grows it back', async () => {
       const account = await makeAccount(storage);
       const webhook = await makeWebhook(storage, account.id);

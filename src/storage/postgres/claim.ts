@@ -1,15 +1,16 @@
 // The PostgreSQL engine's claim: the worker's side that leases due deliveries (PostgresClaim),
-// and the claim rules that live beside claim-plan.ts: taking turns across the accounts that
-// have deliveries due, holding a saturated endpoint's due backlog, and keeping each endpoint's
-// adaptive concurrency (throttle.ts) on its row, where every worker process reads it. Called
+// and the claim rules that live beside claim-plan.ts: walking the accounts with deliveries due
+// and their endpoints in turn (fair-share.ts takeInTurn) from the index by endpoint, reading of
+// each only as many as it has room for, and keeping each endpoint's adaptive concurrency (throttle.ts) on its row, where every worker process reads it. Called
 // inside the engine's claim and completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
 import { planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
 import type { EndpointBucket } from '../claim-plan.js';
-import { perAccount, ROTATION, type Rotation } from '../fair-share.js';
+import { ROTATION, takeInTurn, type Rotation, type TurnSource } from '../fair-share.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import {
   applySignals,
+  DEFAULT_THROTTLE,
   effectiveCap,
   throttleOf,
   type ThrottleSettings,
@@ -17,88 +18,271 @@ import {
 } from '../throttle.js';
 import { PostgresPart, type Query } from './connection.js';
 
-/** The next accounts in turn after the cursor, then from the start up to it. */
-const ACCOUNTS_AFTER = `
-  WITH RECURSIVE a(id) AS (
-    SELECT (SELECT min(account_id) FROM deliveries WHERE account_id > $1 AND due_at IS NOT NULL)
+/** Deliveries read per claim: the candidates' columns (claim-plan.ts toCandidate). */
+const CANDIDATE_COLUMNS = `id, account_id, webhook_id, event_id, ordering_key, attempt_count,
+  auto_attempts, manual_requested, order_state`;
+
+/** Above every id (ids are ASCII): the end of a range of account or endpoint ids. */
+const END = '\u{10FFFF}';
+
+/**
+ * Endpoints of an account after one (`$after`), with anything scheduled, in id order: a skip
+ * scan of deliveries_due_by_endpoint, one probe each. `%ACCOUNT%` and `%AFTER%` name the
+ * outer columns; `%LIMIT%` bounds the steps.
+ */
+const endpointsAfter = (account: string, after: string, upTo: string, limit: string) => `
+  WITH RECURSIVE f(id, n) AS (
+    SELECT (SELECT min(webhook_id) FROM deliveries WHERE account_id = ${account}
+              AND webhook_id > ${after} AND webhook_id <= ${upTo} AND due_at IS NOT NULL), 1
     UNION ALL
-    SELECT (SELECT min(account_id) FROM deliveries WHERE account_id > a.id AND due_at IS NOT NULL)
-    FROM a WHERE a.id IS NOT NULL AND a.id < $3)
-  SELECT id FROM (SELECT id FROM a WHERE id IS NOT NULL AND id <= $3 LIMIT $5) AS visited
-  WHERE (SELECT min(due_at) FROM deliveries d WHERE d.account_id = visited.id
-         AND d.due_at IS NOT NULL) <= $2
-  LIMIT $4`;
+    SELECT (SELECT min(webhook_id) FROM deliveries WHERE account_id = ${account}
+              AND webhook_id > f.id AND webhook_id <= ${upTo} AND due_at IS NOT NULL), f.n + 1
+    FROM f WHERE f.id IS NOT NULL AND f.n < ${limit})
+  SELECT id FROM f WHERE id IS NOT NULL`;
 
 /**
- * The next accounts in turn, after the rotation's cursor (wrapping around), that have a
- * delivery due now: a skip scan of deliveries_due_by_account, two index probes per account
- * with anything scheduled, at most ROTATION.maxVisits of them per pass.
+ * What a claim's walk needs, in one statement: the accounts with anything scheduled after the
+ * cursor ($1; then from the first, when those ran out before $2), and for each its endpoints
+ * with anything scheduled after where its last walk stopped ($3/$4; then from the first, when
+ * those ran out before $5). Per endpoint: its state, its live leases (counted up to the cap,
+ * $7), and how many of its deliveries are due now, counted up to its room (or ROTATION's
+ * minimum, $8, for one whose deliveries are parked). Per account, a row without an endpoint:
+ * how many of its deliveries whose endpoint is gone are due.
  */
-export async function accountsInTurn(q: Query, rotation: Rotation, now: number) {
-  const { accounts, maxVisits } = ROTATION;
-  // The top of the text range: ids are ASCII, so every id sorts below it.
-  const END = '\u{10FFFF}';
-  const found = (await q(ACCOUNTS_AFTER, [rotation.cursor, now, END, accounts, maxVisits])).map(
-    (r) => String(r.id),
-  );
-  if (found.length < accounts && rotation.cursor !== '') {
-    for (const r of await q(ACCOUNTS_AFTER, ['', now, rotation.cursor, accounts, maxVisits])) {
-      const id = String(r.id);
-      if (found.length < accounts && !found.includes(id)) found.push(id);
+const WALK = `
+  WITH RECURSIVE fwd(id, n) AS (
+    SELECT (SELECT min(account_id) FROM deliveries WHERE account_id > $1 AND due_at IS NOT NULL), 1
+    UNION ALL
+    SELECT (SELECT min(account_id) FROM deliveries WHERE account_id > fwd.id AND due_at IS NOT NULL),
+      fwd.n + 1
+    FROM fwd WHERE fwd.id IS NOT NULL AND fwd.n < $2),
+  wrap(id, n) AS (
+    SELECT (SELECT min(account_id) FROM deliveries WHERE due_at IS NOT NULL), 1
+    WHERE $1 <> '' AND (SELECT count(id) FROM fwd) < $2
+    UNION ALL
+    SELECT (SELECT min(account_id) FROM deliveries WHERE account_id > wrap.id AND due_at IS NOT NULL),
+      wrap.n + 1
+    FROM wrap WHERE wrap.id IS NOT NULL AND wrap.id < $1 AND wrap.n < $2),
+  accounts(id) AS (
+    SELECT id FROM fwd WHERE id IS NOT NULL
+    UNION SELECT id FROM wrap WHERE id IS NOT NULL AND id <= $1),
+  starts AS (
+    SELECT a.id AS account_id, coalesce(c.after, '') AS after FROM accounts a
+    LEFT JOIN unnest($3::text[], $4::text[]) AS c(account_id, after) ON c.account_id = a.id),
+  pairs AS (
+    SELECT s.account_id, e.id AS webhook_id FROM starts s
+    CROSS JOIN LATERAL (
+      SELECT f.id FROM (${endpointsAfter('s.account_id', 's.after', `'${END}'`, '$5')}) f
+      UNION
+      SELECT w.id FROM (${endpointsAfter('s.account_id', "''", 's.after', '$5')}) w
+      WHERE s.after <> '') e)
+  SELECT p.account_id, p.webhook_id, w.status, w.concurrency_limit, l.n AS leased, d.n AS due
+  FROM pairs p
+  LEFT JOIN webhooks w ON w.id = p.webhook_id
+  CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM (
+      SELECT 1 FROM deliveries x WHERE x.webhook_id = p.webhook_id
+        AND x.lease_token IS NOT NULL AND x.due_at > $6 LIMIT $7) y) l
+  CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM (
+      SELECT 1 FROM deliveries x WHERE x.account_id = p.account_id
+        AND x.webhook_id = p.webhook_id AND x.due_at <= $6
+      LIMIT greatest($8, least(coalesce(w.concurrency_limit, $7), $7) - l.n)) y) d
+  UNION ALL
+  SELECT a.id, NULL, NULL, NULL, 0, (
+    SELECT count(*) FROM (
+      SELECT 1 FROM deliveries x WHERE x.account_id = a.id AND x.webhook_id IS NULL
+        AND x.due_at <= $6 LIMIT $8) y)
+  FROM accounts a`;
+
+/**
+ * Every (account, endpoint) pair with anything scheduled, in id order, at most $1 of them: a
+ * skip scan of deliveries_due_by_endpoint, one probe each. An account's deliveries whose
+ * endpoint is gone show as its pair with a NULL endpoint only when it has no other.
+ */
+export const SCHEDULED_PAIRS = `
+  WITH RECURSIVE pairs(account_id, webhook_id, n) AS (
+    (SELECT account_id, webhook_id, 1 FROM deliveries WHERE due_at IS NOT NULL
+     ORDER BY account_id, webhook_id LIMIT 1)
+    UNION ALL
+    SELECT x.account_id, x.webhook_id, p.n + 1 FROM pairs p CROSS JOIN LATERAL (
+      SELECT account_id, webhook_id FROM deliveries
+      WHERE (account_id, webhook_id) > (p.account_id, coalesce(p.webhook_id, '${END}'))
+        AND due_at IS NOT NULL
+      ORDER BY account_id, webhook_id LIMIT 1) x
+    WHERE p.n < $1)`;
+
+/** Accounts, and endpoints per account, one claim's walk looks at (each way round). */
+const WALK_ACCOUNTS = ROTATION.accounts * 2;
+const WALK_ENDPOINTS = 32;
+
+interface WalkedEndpoint {
+  /** Room under its cap (ROTATION's minimum for one whose deliveries are parked). */
+  room: number;
+  /** Due now, counted up to its room. */
+  due: number;
+}
+
+/**
+ * The walk's statement as a TurnSource (fair-share.ts): the accounts and endpoints it found,
+ * in id order, and what takeInTurn took of each, to be read afterwards under the endpoints'
+ * locks. What the walk did not reach (it looks at WALK_ACCOUNTS accounts and WALK_ENDPOINTS
+ * endpoints of each, each way round) waits for the next claim: the cursors move on.
+ */
+function walked(rows: readonly Row[], cap: number, rotation: Rotation) {
+  const cursors = new Map(rotation.endpoints ?? []);
+  const accounts = new Map<string, { orphans: number; endpoints: Map<string, WalkedEndpoint> }>();
+  const account = (id: string) => {
+    let a = accounts.get(id);
+    if (!a) accounts.set(id, (a = { orphans: 0, endpoints: new Map() }));
+    return a;
+  };
+  for (const r of rows) {
+    const a = account(String(r.account_id));
+    if (r.webhook_id === null) {
+      a.orphans = num(r.due);
+      continue;
     }
+    const room =
+      r.status === 'enabled'
+        ? effectiveCap(numOrNull(r.concurrency_limit), cap) - num(r.leased)
+        : ROTATION.minPerAccount;
+    a.endpoints.set(String(r.webhook_id), { room, due: num(r.due) });
   }
-  if (found.length > 0) rotation.cursor = found[found.length - 1]!;
-  return found;
+  // Where the walk's look ended short of the real end: an account with more endpoints after
+  // its cursor than the walk looks at, and the accounts after the rotation's cursor likewise.
+  // Those before the cursor wait for the next turn (or the turn would skip the ones the walk
+  // did not reach), and a turn that got to the last one looked at goes on from there next.
+  const lastAhead = new Map<string, string>();
+  for (const [id, a] of accounts) {
+    const start = cursors.get(id) ?? '';
+    const ahead = [...a.endpoints.keys()].filter((e) => e > start).sort();
+    if (ahead.length < WALK_ENDPOINTS) continue;
+    for (const e of [...a.endpoints.keys()]) if (e <= start) a.endpoints.delete(e);
+    lastAhead.set(id, ahead[ahead.length - 1]!);
+  }
+  const accountsAhead = [...accounts.keys()].filter((id) => id > rotation.cursor).sort();
+  if (accountsAhead.length >= WALK_ACCOUNTS) {
+    for (const id of [...accounts.keys()]) if (id <= rotation.cursor) accounts.delete(id);
+  }
+  const lastAccountAhead =
+    accountsAhead.length >= WALK_ACCOUNTS ? accountsAhead[accountsAhead.length - 1]! : null;
+  const reached = new Set<string>();
+  const after = (ids: Iterable<string>, id: string) => {
+    let best: string | null = null;
+    for (const x of ids) if (x > id && (best === null || x < best)) best = x;
+    return best;
+  };
+  /** What to read, per account and endpoint ('' for the orphans), in the order taken. */
+  const taken = new Map<string, { accountId: string; webhookId: string | null; n: number }>();
+  const source: TurnSource = {
+    nextAccount: (id) => {
+      const next = after(accounts.keys(), id);
+      if (next !== null) reached.add(next);
+      return next;
+    },
+    nextEndpoint: (accountId, id) => {
+      const next = after(accounts.get(accountId)?.endpoints.keys() ?? [], id);
+      if (next !== null) reached.add(`${accountId}\n${next}`);
+      return next;
+    },
+    takeOrphans: (accountId, n) => {
+      const got = Math.min(n, accounts.get(accountId)?.orphans ?? 0);
+      if (got > 0) taken.set(`${accountId}\n`, { accountId, webhookId: null, n: got });
+      return got;
+    },
+    take: (accountId, webhookId, n, offset) => {
+      const e = accounts.get(accountId)?.endpoints.get(webhookId);
+      const got = Math.max(0, Math.min(n, (e?.due ?? 0) - offset));
+      if (got > 0) {
+        const key = `${accountId}\n${webhookId}`;
+        const t = taken.get(key);
+        if (t) t.n += got;
+        else taken.set(key, { accountId, webhookId, n: got });
+      }
+      return got;
+    },
+  };
+  const roomOf = (webhookId: string) => {
+    for (const a of accounts.values()) {
+      const e = a.endpoints.get(webhookId);
+      if (e) return e.room;
+    }
+    return 0;
+  };
+  /** After the turn: where it got to the end of a short look, the next turn goes on from it. */
+  const onward = () => {
+    for (const [accountId, last] of lastAhead) {
+      if (rotation.endpoints?.has(accountId) || !reached.has(`${accountId}\n${last}`)) continue;
+      (rotation.endpoints ??= new Map()).set(accountId, last);
+    }
+    if (lastAccountAhead !== null && reached.has(lastAccountAhead)) {
+      rotation.cursor = lastAccountAhead;
+    }
+  };
+  return { source, roomOf, onward, taken: () => [...taken.values()] };
 }
 
 /**
- * Each account's first `perAccount` due deliveries in due order, locked: SKIP LOCKED lets
- * concurrent workers take disjoint sets instead of queueing behind the first rows.
+ * The due deliveries a claim reads, in turn across the accounts and their endpoints: one
+ * statement walks the index by endpoint (WALK), takeInTurn decides how many of each endpoint,
+ * and one more reads them, locked. SKIP LOCKED lets concurrent workers take disjoint sets;
+ * `room` (after the endpoints' locks, so exact) bounds each endpoint again.
  */
-export async function dueOf(
+export async function dueInTurn(
   q: Query,
-  accounts: readonly string[],
-  perAccount: number,
-  now: number,
+  rotation: Rotation,
+  request: Pick<ClaimRequest, 'now' | 'limit' | 'maxInFlightPerEndpoint'>,
+  lock: (webhookIds: string[]) => Promise<(webhookId: string) => number>,
 ): Promise<Row[]> {
-  if (accounts.length === 0) return [];
-  return q(
-    `SELECT d.* FROM unnest($1::text[]) AS u(account_id)
+  const { now } = request;
+  const cursors = new Map(rotation.endpoints ?? []);
+  const rows = await q(WALK, [
+    rotation.cursor,
+    WALK_ACCOUNTS,
+    [...cursors.keys()],
+    [...cursors.values()],
+    WALK_ENDPOINTS,
+    now,
+    request.maxInFlightPerEndpoint,
+    ROTATION.minPerAccount,
+  ]);
+  if (rows.length === 0) return [];
+  const walk = walked(rows, request.maxInFlightPerEndpoint, rotation);
+  takeInTurn(walk.source, rotation, request.limit * 2, walk.roomOf);
+  walk.onward();
+  const taken = walk.taken();
+  if (taken.length === 0) return [];
+  const roomOf = await lock(
+    [...new Set(taken.map((t) => t.webhookId).filter((id) => id !== null))].sort(),
+  );
+  const reads = taken
+    .filter((t) => t.webhookId !== null)
+    .map((t) => ({ ...t, n: Math.min(t.n, roomOf(t.webhookId!)) }))
+    .filter((t) => t.n > 0);
+  const out = await q(
+    `SELECT d.* FROM unnest($1::text[], $2::text[], $3::int[]) AS u(account_id, webhook_id, n)
      CROSS JOIN LATERAL (
-       SELECT id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts,
-         manual_requested, order_state
-       FROM deliveries
-       WHERE account_id = u.account_id AND due_at <= $2
-       ORDER BY due_at
-       LIMIT $3
+       SELECT ${CANDIDATE_COLUMNS} FROM deliveries
+       WHERE account_id = u.account_id AND webhook_id = u.webhook_id AND due_at <= $4
+       ORDER BY due_at LIMIT u.n
        FOR UPDATE SKIP LOCKED) AS d`,
-    [accounts, now, perAccount],
+    [reads.map((t) => t.accountId), reads.map((t) => t.webhookId), reads.map((t) => t.n), now],
   );
-}
-
-/**
- * Takes the due, unleased deliveries of saturated endpoints off the due index (held rows come
- * back as the endpoint's attempts finish), up to ROTATION.holdChunk per endpoint per claim.
- * Rows another claim has locked are skipped, never waited for: that claim decides about them.
- * Runs under the endpoints' locks, before the plan's own writes.
- */
-export async function holdBacklog(
-  q: Query,
-  endpoints: readonly { accountId: string; webhookId: string }[],
-  now: number,
-): Promise<void> {
-  if (endpoints.length === 0) return;
-  await q(
-    `UPDATE deliveries SET due_at = NULL, held = true WHERE id IN (
-       SELECT h.id FROM unnest($1::text[], $2::text[]) AS u(account_id, webhook_id)
-       CROSS JOIN LATERAL (
-         SELECT id FROM deliveries
-         WHERE account_id = u.account_id AND due_at <= $3 AND webhook_id = u.webhook_id
-           AND lease_token IS NULL
-         LIMIT $4
-         FOR UPDATE SKIP LOCKED) AS h)`,
-    [endpoints.map((e) => e.accountId), endpoints.map((e) => e.webhookId), now, ROTATION.holdChunk],
-  );
+  const orphans = taken.filter((t) => t.webhookId === null);
+  if (orphans.length > 0) {
+    out.push(
+      ...(await q(
+        `SELECT d.* FROM unnest($1::text[], $2::int[]) AS u(account_id, n)
+         CROSS JOIN LATERAL (
+           SELECT ${CANDIDATE_COLUMNS} FROM deliveries
+           WHERE account_id = u.account_id AND webhook_id IS NULL AND due_at <= $3
+           LIMIT u.n FOR UPDATE SKIP LOCKED) AS d`,
+        [orphans.map((t) => t.accountId), orphans.map((t) => t.n), now],
+      )),
+    );
+  }
+  return out;
 }
 
 /**
@@ -144,46 +328,52 @@ export async function recordThrottle(
   );
 }
 
+/** Endpoints nextDueAt may look at; past them it answers with the earliest it saw. */
+const NEXT_DUE_PAIRS = 4096;
+
 export class PostgresClaim extends PostgresPart {
   /** Where this process's claims' turns across accounts stand (fair-share.ts). */
   private readonly rotation: Rotation = { cursor: '' };
+  /** The per-endpoint cap the last claim used: nextDueAt does not wake for capped endpoints. */
+  private claimCap: number = DEFAULT_THROTTLE.maxConcurrency;
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     const { now } = request;
-    await this.releaseHeld(request);
+    this.claimCap = request.maxInFlightPerEndpoint;
     return this.tx(async (q) => {
-      // The hot query. It was the global due index in due order, bounded by the claim size
-      // (0.24 ms for 200 rows of 10k due over 50 endpoints, EXPLAIN ANALYZE, this machine),
-      // but then one account's backlog of 30,000 put another account's new delivery 470
-      // claims back. Now: the next accounts in turn (a skip scan of deliveries_due_by_account,
-      // two probes per account), each its share of twice the claim size in due order, with
-      // SKIP LOCKED so concurrent workers take disjoint sets. Rows of endpoints at their cap
-      // are held (below), so no claim rereads a saturated endpoint's backlog; when more is
-      // leasable than the claim may take, the plan takes in turn across accounts and endpoints
-      // (fair-share.ts).
-      const accounts = await accountsInTurn(q, this.rotation, now);
+      // The accounts with deliveries due in turn, and within each its endpoints in turn, each
+      // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
+      // index probe, never a read of its backlog and never a write. When more is leasable
+      // than the claim may take, the plan takes in turn across accounts and endpoints too.
+      //
+      // The endpoints are locked (in id order: two claims never wait on each other in a
+      // cycle) before their deliveries are read, then their leases counted: a statement
+      // started after the lock sees every lease committed by the claim that held it before
+      // us, so the in-flight cap and the token bucket hold across processes.
+      const endpoints = new Map<string, EndpointBucket & { webhook: Webhook }>();
       const candidates = (
-        await dueOf(q, accounts, perAccount(request.limit * 2, accounts.length), now)
+        await dueInTurn(q, this.rotation, request, async (webhookIds) => {
+          const rows = await q(
+            'SELECT * FROM webhooks WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE',
+            [webhookIds],
+          );
+          const inFlight = await this.countInFlight(q, webhookIds, now);
+          for (const row of rows) {
+            const endpoint = toEndpoint(row, inFlight.get(String(row.id)) ?? 0, request);
+            endpoints.set(endpoint.webhookId, endpoint);
+          }
+          return (webhookId) => {
+            const endpoint = endpoints.get(webhookId);
+            // A disabled or deleted endpoint's deliveries are read a few at a time, to park.
+            if (!endpoint || !endpoint.enabled) return ROTATION.minPerAccount;
+            return (
+              effectiveCap(endpoint.concurrencyLimit, request.maxInFlightPerEndpoint) -
+              endpoint.inFlight
+            );
+          };
+        })
       ).map(toCandidate);
       if (candidates.length === 0) return [];
-
-      // Lock the endpoints (in id order: two claims never wait on each other in a cycle), then
-      // count their leases: a statement started after the lock sees every lease committed by
-      // the claim that held it before us, so the in-flight cap and the token bucket hold
-      // across processes.
-      const webhookIds = [
-        ...new Set(candidates.map((c) => c.webhookId).filter((id) => id !== null)),
-      ].sort();
-      const rows = await q(
-        'SELECT * FROM webhooks WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE',
-        [webhookIds],
-      );
-      const inFlight = await this.countInFlight(q, webhookIds, now);
-      const endpoints = new Map<string, EndpointBucket & { webhook: Webhook }>();
-      for (const row of rows) {
-        const endpoint = toEndpoint(row, inFlight.get(String(row.id)) ?? 0, request);
-        endpoints.set(endpoint.webhookId, endpoint);
-      }
 
       // Body sizes only for a claim with a byte budget (the worker asks for one only when
       // its bytes in flight near RIZLER_MAX_BYTES_IN_FLIGHT): octet_length of a TOASTed body
@@ -197,27 +387,18 @@ export class PostgresClaim extends PostgresPart {
         sizes = new Map(rows.map((r) => [String(r.id), num(r.n)]));
       }
       const plan = planClaim(candidates, endpoints, request, sizes);
-      await holdBacklog(
-        q,
-        plan.saturated.map((id) => ({
-          webhookId: id,
-          accountId: endpoints.get(id)!.webhook.accountId,
-        })),
-        now,
-      );
-
-      // Every write of the plan in one statement: parks and holds (off the due index),
-      // defers (due when a token comes), leases (due when the lease runs out).
+      // Every write of the plan in one statement: parks (off the due index), defers (due when
+      // a token comes), leases (due when the lease runs out). Rows over an endpoint's cap
+      // (plan.hold) stay due, as do those the claim could lease but took no more of.
       const ids: string[] = [];
       const dues: (number | null)[] = [];
-      const kinds: ('park' | 'hold' | 'defer' | 'lease')[] = [];
+      const kinds: ('park' | 'defer' | 'lease')[] = [];
       const write = (id: string, due: number | null, kind: (typeof kinds)[number]) => {
         ids.push(id);
         dues.push(due);
         kinds.push(kind);
       };
       for (const id of plan.park) write(id, null, 'park');
-      for (const id of plan.hold) write(id, null, 'hold');
       for (const d of plan.defer) write(d.deliveryId, d.dueAt, 'defer');
       for (const c of plan.lease) write(c.deliveryId, now + request.leaseMs, 'lease');
       const leased = await q(
@@ -227,8 +408,7 @@ export class PostgresClaim extends PostgresPart {
            WHERE w.id = b.id
          ), changed AS (
            UPDATE deliveries d SET due_at = u.due_at,
-             lease_token = CASE WHEN u.kind = 'lease' THEN $4 ELSE d.lease_token END,
-             held = CASE u.kind WHEN 'hold' THEN true WHEN 'park' THEN d.held ELSE false END
+             lease_token = CASE WHEN u.kind = 'lease' THEN $4 ELSE d.lease_token END
            FROM unnest($5::text[], $6::bigint[], $7::text[]) AS u(id, due_at, kind)
            WHERE d.id = u.id
            RETURNING d.id, d.event_id, u.kind
@@ -288,74 +468,6 @@ export class PostgresClaim extends PostgresPart {
     return new Map(rows.map((r) => [String(r.webhook_id), num(r.n)]));
   }
 
-  /**
-   * Brings back up to `room` held deliveries per endpoint, oldest first. Only rows still off
-   * the due index: a held row that a manual retry made due is no longer waiting.
-   */
-  async unhold(q: Query, room: Map<string, number>, now: number): Promise<number> {
-    const wanted = [...room].filter(([, n]) => n > 0);
-    if (wanted.length === 0) return 0;
-    const rows = await q(
-      `UPDATE deliveries SET held = false,
-         -- back at its old place in due order, so the backlog keeps its order
-         due_at = least($1, coalesce(next_attempt_at, created_at))
-       WHERE id IN (
-         SELECT h.id FROM unnest($2::text[], $3::int[]) AS u(webhook_id, n)
-         CROSS JOIN LATERAL (
-           SELECT id FROM deliveries
-           WHERE webhook_id = u.webhook_id AND held AND due_at IS NULL
-           ORDER BY id LIMIT u.n) AS h)
-       RETURNING 1`,
-      [now, wanted.map(([id]) => id), wanted.map(([, n]) => n)],
-    );
-    return rows.length;
-  }
-
-  private lastSweep = 0;
-
-  /**
-   * Held rows come back as their endpoint's attempts finish (completeAttempts). This sweep,
-   * at most once a second per process, also frees them where no attempt is left to finish
-   * (its worker died and the lease ran out). Endpoints another transaction has locked are
-   * left to the next sweep rather than waited for.
-   */
-  private async releaseHeld(request: ClaimRequest): Promise<void> {
-    if (request.now - this.lastSweep < 1000) return;
-    this.lastSweep = request.now;
-    // Distinct held endpoints by skipping through the index, one probe per endpoint; usually
-    // none, and then no transaction is needed.
-    const held = (
-      await this.query(
-        `WITH RECURSIVE w(id) AS (
-           SELECT (SELECT min(webhook_id) FROM deliveries WHERE held)
-           UNION ALL
-           SELECT (SELECT min(webhook_id) FROM deliveries WHERE held AND webhook_id > w.id)
-           FROM w WHERE w.id IS NOT NULL)
-         SELECT id FROM w WHERE id IS NOT NULL`,
-      )
-    ).map((r) => String(r.id));
-    if (held.length === 0) return;
-    // The claim that follows takes what comes back; no other process needs waking.
-    await this.tx(async (q) => {
-      const lockedRows = await q(
-        `SELECT id, concurrency_limit FROM webhooks WHERE id = ANY($1::text[])
-         ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`,
-        [held],
-      );
-      const locked = lockedRows.map((r) => String(r.id));
-      if (locked.length === 0) return;
-      const inFlight = await this.countInFlight(q, locked, request.now);
-      const room = new Map(
-        lockedRows.map((r) => [
-          String(r.id),
-          effectiveCap(numOrNull(r.concurrency_limit), request.maxInFlightPerEndpoint) -
-            (inFlight.get(String(r.id)) ?? 0),
-        ]),
-      );
-      await this.unhold(q, room, request.now);
-    });
-  }
-
   async readPayloads(eventIds: readonly string[]): Promise<Map<string, string>> {
     const rows = await this.query('SELECT id, payload FROM events WHERE id = ANY($1::text[])', [
       [...eventIds],
@@ -363,9 +475,28 @@ export class PostgresClaim extends PostgresPart {
     return new Map(rows.map((r) => [String(r.id), String(r.payload)]));
   }
 
+  /**
+   * When a claim could next lease something: the earliest due time of an endpoint with room,
+   * or of one at its cap (the cap of the last claim), the earliest end of its leases. Finished
+   * attempts wake the workers when their endpoint has more due (completeAttempts), so a capped
+   * backlog is not polled for. Walks at most NEXT_DUE_PAIRS endpoints with anything
+   * scheduled; cut short, the earliest of those (the worker's poll interval bounds the rest).
+   */
   async nextDueAt(): Promise<number | null> {
     const [row] = await this.query(
-      'SELECT min(due_at) AS t FROM deliveries WHERE due_at IS NOT NULL',
+      `${SCHEDULED_PAIRS}
+       SELECT min(CASE
+         WHEN w.status = 'enabled' AND (
+           SELECT count(*) FROM (
+             SELECT 1 FROM deliveries x WHERE x.webhook_id = p.webhook_id
+               AND x.lease_token IS NOT NULL LIMIT $2) y
+         ) >= least(coalesce(w.concurrency_limit, $2), $2)
+         THEN (SELECT min(x.due_at) FROM deliveries x
+               WHERE x.webhook_id = p.webhook_id AND x.lease_token IS NOT NULL)
+         ELSE (SELECT min(x.due_at) FROM deliveries x WHERE x.account_id = p.account_id
+               AND x.webhook_id = p.webhook_id AND x.due_at IS NOT NULL) END) AS t
+       FROM pairs p LEFT JOIN webhooks w ON w.id = p.webhook_id`,
+      [NEXT_DUE_PAIRS, this.claimCap],
     );
     return numOrNull(row?.t);
   }

@@ -1,6 +1,6 @@
 // The PostgreSQL engine's completion: records a batch of finished attempts (each delivery's
 // outcome, its rollups, the next of a key's order, exhausted-delivery events), then, on the
-// endpoints it must change, their health (auto-disable), adaptive limit and held rows; the
+// endpoints it must change, their health (auto-disable) and adaptive limit; the
 // next claim, when the worker asks for one, is a transaction of its own.
 import {
   type ClaimRequest,
@@ -102,7 +102,6 @@ export class PostgresCompletion extends PostgresPart {
              WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
              ELSE NULL END,
            lease_token = NULL,
-           held = false,
            manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
            updated_at = $1
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[],
@@ -179,16 +178,20 @@ export class PostgresCompletion extends PostgresPart {
         // Claims lock the endpoint rows too, so locking them here serialised every claim and
         // completion of a busy endpoint across all workers: a second worker process added
         // nothing (bench). Most completions change nothing of the endpoint: a healthy endpoint
-        // that succeeded again, with no held rows to bring back. Only the others are locked.
-        // A failure committed concurrently with the unlocked read can leave failing_since set
-        // after this success: health.ts never disables on such a stale mark.
+        // that succeeded again. Only the others are locked. A failure committed concurrently
+        // with the unlocked read can leave failing_since set after this success: health.ts
+        // never disables on such a stale mark. `has_due`: the endpoint has more due now; each
+        // finished attempt freed a slot of it, and the workers that skipped it at its cap
+        // (nextDueAt) must hear so (this one claims next, when asked to).
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
         const current = await q(
           `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
-             EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.held) AS has_held
+             EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = w.account_id
+               AND d.webhook_id = w.id AND d.due_at <= $2) AS has_due
            FROM webhooks w WHERE w.id = ANY($1::text[])`,
-          [webhookIds],
+          [webhookIds, now],
         );
+        if (current.some((r) => r.has_due === true)) wake = true;
         const failed = new Set(
           recorded.filter((c) => c.outcome.kind !== 'succeeded').map((c) => c.claim.webhookId),
         );
@@ -196,7 +199,6 @@ export class PostgresCompletion extends PostgresPart {
           .filter(
             (r) =>
               r.failing_since !== null ||
-              r.has_held === true ||
               failed.has(String(r.id)) ||
               // a throttled endpoint grows back with each success
               r.concurrency_limit !== null ||
@@ -222,12 +224,6 @@ export class PostgresCompletion extends PostgresPart {
             list.push(throttleSignal(c.outcome.kind === 'succeeded', c.attempt.statusCode));
           }
           await recordThrottle(q, rows, signals, policy.throttle ?? DEFAULT_THROTTLE, now);
-          // Each finished attempt frees a slot of its endpoint: bring back as many held rows.
-          // Under the endpoint's lock, so no claim is holding more of them meanwhile.
-          const freed = new Map<string, number>();
-          for (const c of concerned)
-            freed.set(c.claim.webhookId, (freed.get(c.claim.webhookId) ?? 0) + 1);
-          if ((await this.claims.unhold(q, freed, now)) > 0) wake = true;
         }
       }
       await writeRollups(q, rollups);

@@ -1,6 +1,9 @@
 // The PostgreSQL engine's upkeep: the retention purge and the deleted endpoints' history, the
 // queue figures for metrics and `rizler-webhooks status`, and resealing secrets under a new key.
-import type { PurgeResult, QueueStats } from '../types.js';
+import type { PurgeResult, QueueStats, QueueStatsOptions } from '../types.js';
+import { numOrNull } from '../rows.js';
+import { DEFAULT_THROTTLE } from '../throttle.js';
+import { SCHEDULED_PAIRS } from './claim.js';
 import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import { PostgresPart } from './connection.js';
 import { purgeReport } from '../deleted-owners.js';
@@ -50,28 +53,46 @@ export class PostgresMaintenance extends PostgresPart {
     });
   }
 
-  async queueStats(now: number): Promise<QueueStats> {
-    const [due] = await this.query(
-      'SELECT count(*) AS n, min(due_at) AS oldest FROM deliveries WHERE due_at <= $1',
-      [now],
-    );
-    const [later] = await this.query('SELECT count(*) AS n FROM deliveries WHERE due_at > $1', [
-      now,
-    ]);
+  async queueStats(now: number, options: QueueStatsOptions = {}): Promise<QueueStats> {
+    const cap = options.maxInFlightPerEndpoint ?? DEFAULT_THROTTLE.maxConcurrency;
     const [inFlight] = await this.query(
       'SELECT count(*) AS n FROM deliveries WHERE lease_token IS NOT NULL AND due_at > $1',
       [now],
     );
-    const [held] = await this.query('SELECT count(*) AS n FROM deliveries WHERE held');
-    // The longest-throttled delivery: held at the in-flight cap, or put off by the rate limit
-    // (due_at moved past a due time that has come).
-    const [longestThrottled] = await this.query(
-      `SELECT least(
-         (SELECT min(coalesce(next_attempt_at, created_at)) FROM deliveries WHERE held),
-         (SELECT min(coalesce(next_attempt_at, updated_at)) FROM deliveries
-          WHERE due_at > $1 AND lease_token IS NULL AND coalesce(next_attempt_at, updated_at) <= $1)
-       ) AS t`,
-      [now],
+    // Endpoint by endpoint from the index by endpoint: the claim leaves an endpoint's backlog
+    // due while it is at its cap, and those count as held. Two counts per endpoint with
+    // anything scheduled: a scrape's cost, not a claim's.
+    const [queue] = await this.query(
+      `${SCHEDULED_PAIRS},
+       per AS (
+         SELECT coalesce(w.status = 'enabled' AND (
+             SELECT count(*) FROM (
+               SELECT 1 FROM deliveries x WHERE x.webhook_id = p.webhook_id
+                 AND x.lease_token IS NOT NULL AND x.due_at > $2 LIMIT $3) y
+           ) >= least(coalesce(w.concurrency_limit, $3), $3), false) AS at_cap,
+           d.n AS due_n, d.t AS due_t, l.n AS later_n, l.deferred
+         FROM pairs p LEFT JOIN webhooks w ON w.id = p.webhook_id
+         CROSS JOIN LATERAL (
+           SELECT count(*) AS n, min(x.due_at) AS t FROM deliveries x
+           WHERE x.account_id = p.account_id AND x.webhook_id = p.webhook_id
+             AND x.due_at <= $2) d
+         CROSS JOIN LATERAL (
+           SELECT count(*) AS n, min(CASE WHEN x.lease_token IS NULL
+               AND coalesce(x.next_attempt_at, x.updated_at) <= $2
+               THEN coalesce(x.next_attempt_at, x.updated_at) END) AS deferred
+           FROM deliveries x
+           WHERE x.account_id = p.account_id AND x.webhook_id = p.webhook_id
+             AND x.due_at > $2) l)
+       SELECT coalesce(sum(due_n) FILTER (WHERE NOT at_cap), 0) AS due,
+         min(due_t) FILTER (WHERE NOT at_cap AND due_n > 0) AS oldest_due,
+         coalesce(sum(due_n) FILTER (WHERE at_cap), 0) AS held,
+         min(due_t) FILTER (WHERE at_cap AND due_n > 0) AS oldest_held,
+         coalesce(sum(later_n), 0) AS later, min(deferred) AS deferred
+       FROM per`,
+      [2 ** 31 - 1, now, cap],
+    );
+    const since = [numOrNull(queue!.deferred), numOrNull(queue!.oldest_held)].filter(
+      (t) => t !== null,
     );
     const endpoints = await this.query(
       'SELECT status, disabled_reason, count(*) AS n FROM webhooks GROUP BY status, disabled_reason',
@@ -81,11 +102,11 @@ export class PostgresMaintenance extends PostgresPart {
        WHERE concurrency_limit IS NOT NULL GROUP BY throttle_reason`,
     );
     return queueStats({
-      due: due!,
-      later: later!,
+      due: { n: queue!.due, oldest: queue!.oldest_due },
+      later: { n: queue!.later },
       inFlight: inFlight!,
-      held: held!,
-      throttledSince: longestThrottled,
+      held: { n: queue!.held },
+      throttledSince: { t: since.length > 0 ? Math.min(...since) : null },
       endpoints,
       throttled,
     });

@@ -321,4 +321,23 @@ CREATE INDEX deliveries_leased ON deliveries (webhook_id, due_at) WHERE lease_to
 DROP INDEX attempts_by_started;
 `,
   },
+  {
+    version: 9,
+    name: 'due deliveries by endpoint',
+    sql: `
+-- The claim walks each account's endpoints and reads only those with room (postgres/claim.ts),
+-- as SQLite's does: an endpoint at its cap costs one probe, where holding its backlog off the
+-- due index cost a write per delivery and a sweep to bring it back. Held rows go back to due,
+-- at their old place in due order.
+UPDATE deliveries SET held = false, due_at = coalesce(next_attempt_at, created_at)
+  WHERE held AND due_at IS NULL;
+DROP INDEX deliveries_held;
+DROP INDEX deliveries_due_by_account;
+CREATE INDEX deliveries_due_by_endpoint ON deliveries (account_id, webhook_id, due_at)
+  WHERE due_at IS NOT NULL;
+-- Nothing reads the due index in global due order any more (nextDueAt and the queue figures
+-- walk the one by endpoint): one B-tree less to write at publish, lease and completion.
+DROP INDEX deliveries_due;
+`,
+  },
 ];

@@ -7,7 +7,7 @@ import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import { planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
 import type { EndpointBucket } from '../claim-plan.js';
-import { ROTATION, type Rotation } from '../fair-share.js';
+import { ROTATION, takeInTurn, type Rotation } from '../fair-share.js';
 import {
   applySignals,
   DEFAULT_THROTTLE,
@@ -42,31 +42,6 @@ function scheduled(stmt: Stmt) {
   };
 }
 
-/**
- * Visits ids in turn, from the one after `start` on, wrapping around to the first and ending
- * with `start` itself; each once, until `visit` says stop or they run out. `next(after)` is the
- * id after one (`''`: the first), null past the last.
- */
-function inTurn(
-  start: string,
-  next: (after: string) => string | null,
-  visit: (id: string) => boolean,
-): void {
-  let cursor = start;
-  let wrapped = false;
-  for (;;) {
-    const id = next(cursor);
-    if (id === null || (wrapped && id > start)) {
-      if (wrapped || start === '') return;
-      wrapped = true;
-      cursor = '';
-      continue;
-    }
-    cursor = id;
-    if (!visit(id) || (wrapped && id === start)) return;
-  }
-}
-
 /** An endpoint's deliveries due by `now`, in due order: `n` of them after the first `offset`. */
 function endpointDue(stmt: Stmt) {
   const read = stmt(
@@ -77,26 +52,17 @@ function endpointDue(stmt: Stmt) {
     read.all(accountId, webhookId, now, n, offset) as Row[];
 }
 
-/** How many more deliveries of an endpoint this claim may read: 0 skips it. */
-export type RoomOf = (webhookId: string | null) => number;
-
 /**
- * The due deliveries this claim reads, in turn across the accounts with deliveries due (a
- * rotating cursor) and, within each account, across its endpoints, each endpoint only as many
- * as it has room for: an endpoint at its in-flight cap is one index seek, never a read of its
- * backlog and never a write. `already` counts the rows of each endpoint the caller read first
- * (those come again here at the front of the endpoint's due order, so they are skipped).
- *
- * A first pass reads up to ROTATION.minPerAccount of each endpoint in turn (at most
- * ROTATION.maxVisits index seeks over accounts and endpoints); a second divides what is left
- * of the window among the endpoints that had more.
+ * The due deliveries this claim reads, in turn across the accounts and their endpoints
+ * (fair-share.ts takeInTurn), from the index by endpoint: one seek per step of the walk, and
+ * of each endpoint only as many rows as it has room for.
  */
 export function dueInTurn(
   stmt: Stmt,
   rotation: Rotation,
   now: number,
   window: number,
-  roomOf: RoomOf,
+  roomOf: (webhookId: string) => number,
   already: Map<string, number> = new Map(),
 ): Row[] {
   const walk = scheduled(stmt);
@@ -107,74 +73,22 @@ export function dueInTurn(
      WHERE account_id = ? AND webhook_id IS NULL AND due_at <= ? LIMIT ?`,
   );
   const rows: Row[] = [];
-  const more: { accountId: string; webhookId: string; room: number }[] = [];
-  const read = (accountId: string, webhookId: string, n: number): number => {
-    const offset = already.get(webhookId) ?? 0;
-    const got = readOf(accountId, webhookId, now, n, offset);
-    already.set(webhookId, offset + got.length);
+  const push = (got: Row[]) => {
     rows.push(...got);
     return got.length;
   };
-  let seeks = 0;
-  /** One account's endpoints in turn, from where its last walk stopped. */
-  const walkEndpoints = (accountId: string): void => {
-    rows.push(...(orphans.all(accountId, now, ROTATION.minPerAccount) as Row[]));
-    const start = rotation.endpoints?.get(accountId) ?? '';
-    rotation.endpoints?.delete(accountId);
-    inTurn(
-      start,
-      (after) => {
-        seeks++;
-        return walk.endpoint(accountId, after);
-      },
-      (id) => {
-        const room = roomOf(id) - (already.get(id) ?? 0);
-        const n = Math.min(room, ROTATION.minPerAccount);
-        if (n > 0 && read(accountId, id, n) === n && room > n) {
-          more.push({ accountId, webhookId: id, room: room - n });
-        }
-        if (seeks < ROTATION.maxVisits && rows.length < window) return true;
-        // Cut short: the next claim goes on from here.
-        (rotation.endpoints ??= new Map()).set(accountId, id);
-        return false;
-      },
-    );
-  };
-
-  let accounts = 0;
-  let lastWithRows: string | null = null;
-  inTurn(
-    rotation.cursor,
-    (after) => {
-      seeks++;
-      return walk.account(after);
+  takeInTurn(
+    {
+      nextAccount: walk.account,
+      nextEndpoint: walk.endpoint,
+      takeOrphans: (accountId, n) => push(orphans.all(accountId, now, n) as Row[]),
+      take: (accountId, webhookId, n, offset) => push(readOf(accountId, webhookId, now, n, offset)),
     },
-    (id) => {
-      const before = rows.length;
-      walkEndpoints(id);
-      if (rows.length > before) {
-        accounts++;
-        lastWithRows = id;
-      }
-      return accounts < ROTATION.accounts && seeks < ROTATION.maxVisits && rows.length < window;
-    },
+    rotation,
+    window,
+    roomOf,
+    already,
   );
-  if (lastWithRows !== null) rotation.cursor = lastWithRows;
-
-  // What is left of the window, shared among the endpoints that had more.
-  let queue = more;
-  while (queue.length > 0 && rows.length < window) {
-    const share = Math.max(1, Math.ceil((window - rows.length) / queue.length));
-    const next: typeof queue = [];
-    for (const e of queue) {
-      const n = Math.min(share, e.room, window - rows.length);
-      if (n <= 0) break;
-      if (read(e.accountId, e.webhookId, n) === n && e.room > n) {
-        next.push({ ...e, room: e.room - n });
-      }
-    }
-    queue = next;
-  }
   return rows;
 }
 
@@ -426,11 +340,11 @@ export class SqliteClaim extends SqlitePart {
 
     // Rows over an endpoint's cap (plan.hold) stay due: the walk skips an endpoint at its cap
     // with one seek, so they cost nothing until it has room. So do those the claim could
-    // lease but took no more of (deferred to now).
+    // lease but took no more of.
     const park = this.stmt('UPDATE deliveries SET due_at = NULL, held = 0 WHERE id = ?');
     for (const id of plan.park) park.run(id);
     const defer = this.stmt('UPDATE deliveries SET due_at = ?, held = 0 WHERE id = ?');
-    for (const d of plan.defer) if (d.dueAt !== now) defer.run(d.dueAt, d.deliveryId);
+    for (const d of plan.defer) defer.run(d.dueAt, d.deliveryId);
     const bucket = this.stmt(
       'UPDATE webhooks SET rate_tokens = ?, rate_refilled_at = ? WHERE id = ?',
     );
