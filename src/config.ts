@@ -50,6 +50,8 @@ export interface Config {
   /** PostgreSQL pool size per process and statement timeout. */
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
+  /** PostgreSQL statements prepared once per connection (false behind PgBouncer < 1.21). */
+  dbPreparedStatements: boolean;
   /** pino level. */
   logLevel: string;
   // RIZLER_API_URL and RIZLER_API_KEY are not here: only the CLI's client commands read them,
@@ -314,6 +316,7 @@ export function loadConfig(env: Env = process.env): Config {
     pollIntervalMs: duration(env, 'RIZLER_POLL_INTERVAL', '1s'),
     dbPoolSize: int(env, 'RIZLER_DB_POOL_SIZE', 10, 1),
     dbStatementTimeoutMs: int(env, 'RIZLER_DB_STATEMENT_TIMEOUT_MS', 5000, 1),
+    dbPreparedStatements: bool(env, 'RIZLER_DB_PREPARED_STATEMENTS', true),
     logLevel: env.RIZLER_LOG_LEVEL || 'info',
     trustProxy: trustProxy(env),
     // 10 s for the headers and 30 s for the whole request: a slow client is cut off within a

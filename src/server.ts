@@ -74,6 +74,7 @@ async function openMigratedStorage(config: Config): Promise<Storage> {
   const storage = await openStorage(config.databaseUrl, {
     poolSize: config.dbPoolSize,
     statementTimeoutMs: config.dbStatementTimeoutMs,
+    preparedStatements: config.dbPreparedStatements,
     backgroundCheckpoints: true,
   });
   await storage.migrate();

@@ -1,7 +1,7 @@
 // PostgreSQL-only: fair delivery (SPEC §4, issue 18) across two worker processes. Account A
 // floods five hanging endpoints and a healthy one; account B publishes one event every 200 ms
-// and each must arrive (see the bound below). The adaptive limits are kept on the endpoint rows, so both
-// workers cut a hanging endpoint down together. The SQLite twin is
+// and each must arrive within 1 s. The adaptive limits are kept on the endpoint rows, so both
+// workers cut a hanging endpoint down together. Each engine in one process is in
 // test/delivery/fair-share.test.ts. Run `npm run build:server` first: the nodes run dist/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { neighbourLatencies } from '../delivery/noisy-neighbour.js';
@@ -55,11 +55,10 @@ describe('fair delivery with two worker processes on PostgreSQL', () => {
         api(nodes.api.port, init.apiKey ?? nodes.key, path, init.body),
     };
     const latencies = await neighbourLatencies(publisher, b.body.api_key, bReceiver, 20);
-    // Every one arrives (before fair claims, none of 20 arrived within 120 s). The goal is
-    // 1 s each; measured here, on the 2-core machine at load average 5 with three node
-    // processes, PostgreSQL and the receivers on it: max 0.7-1.7 s, median about 0.3 s, the
-    // slowest the first (behind the first wave of claims). Not held to 1 s in a test, where
-    // the machine's load decides it; the bench's noisy-neighbour rows measure it.
+    // Every one arrives (before fair claims, none of 20 arrived within 120 s), each within 1 s
+    // (SPEC §4). Measured on the 2-core machine with three node processes, PostgreSQL and the
+    // receivers on it: max 0.7-1.7 s while the claim held capped backlogs off the due index;
+    // max 427-516 ms (median about 140 ms) reading by endpoint, the first the slowest.
     expect(Math.max(...latencies), `B's latencies: ${latencies.join(', ')} ms`).toBeLessThan(1_000);
     expect(healthyA.requests.length).toBeGreaterThan(100);
 

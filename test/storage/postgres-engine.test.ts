@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StorageUnavailableError, type Storage } from '../../src/storage/index.js';
 import { isUnavailable } from '../../src/storage/postgres/errors.js';
+import { PostgresConnection, type PostgresOptions } from '../../src/storage/postgres/connection.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { T, claim, makeAccount, makeWebhook, publishOne } from './fixtures.js';
@@ -16,7 +17,7 @@ let db: TestDatabase;
 let admin: pg.Client;
 const open: Storage[] = [];
 
-function instance(url = db.url, options: { statementTimeoutMs?: number } = {}): PostgresStorage {
+function instance(url = db.url, options: PostgresOptions = {}): PostgresStorage {
   const storage = new PostgresStorage(url, { poolSize: 3, ...options });
   open.push(storage);
   return storage;
@@ -273,5 +274,43 @@ describe('PostgreSQL engine: wake-ups between processes', () => {
     await vi.waitFor(() => expect(woke.mock.calls.length).toBeGreaterThan(before));
     off();
     expect(await claim(worker, T)).toHaveLength(2);
+  });
+});
+
+describe('PostgreSQL engine: prepared statements', () => {
+  it('prepares a statement with parameters once per connection, unless told not to', async () => {
+    for (const preparedStatements of [true, false]) {
+      const connection = new PostgresConnection(db.url, { poolSize: 1, preparedStatements });
+      try {
+        for (let i = 0; i < 3; i++) await connection.query('SELECT $1::int AS x', [i]);
+        // Without parameters: run as it is, on the same one connection.
+        const [row] = await connection.query(
+          "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int%'",
+        );
+        expect(Number(row!.n)).toBe(preparedStatements ? 1 : 0);
+      } finally {
+        await connection.close();
+      }
+    }
+  });
+
+  it('runs on when a migration elsewhere changes the columns of a prepared statement', async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    const webhook = await makeWebhook(storage, account.id);
+    // Prepared on both connections (SELECT * FROM webhooks ...).
+    await Promise.all([
+      storage.getWebhook(account.id, webhook.id),
+      storage.getWebhook(account.id, webhook.id),
+    ]);
+    await admin.query('ALTER TABLE webhooks ADD COLUMN later_column integer');
+    try {
+      expect((await storage.getWebhook(account.id, webhook.id))?.id).toBe(webhook.id);
+      expect((await claim(storage, T)).length).toBeGreaterThanOrEqual(0);
+      await publishOne(storage, account.id, 'call.ended', { now: T });
+      expect(await claim(storage, T + 1)).toHaveLength(1);
+    } finally {
+      await admin.query('ALTER TABLE webhooks DROP COLUMN later_column');
+    }
   });
 });

@@ -1,11 +1,11 @@
 // The PostgreSQL engine's plumbing: the pool and its settings, queries and retried
 // transactions, the wake-up (NOTIFY in the transaction, LISTEN in wake.ts), migrations under
 // an advisory lock.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { assertSchemaNotNewer } from '../schema-version.js';
 import type { Row } from '../rows.js';
-import { isUnavailable, retryable, toStorageError } from './errors.js';
+import { isUnavailable, retryable, stalePlan, toStorageError } from './errors.js';
 import { migrations, MIGRATION_LOCK } from './migrations.js';
 import { WAKE_CHANNEL, WakeChannel } from './wake.js';
 
@@ -34,7 +34,31 @@ export interface PostgresOptions {
   poolSize?: number;
   /** Longest a statement may run before it fails as unavailable (default 5000). */
   statementTimeoutMs?: number;
+  /**
+   * Statements with parameters are prepared once per connection and run by name (default
+   * true): the server parses and plans each once, not at every run. False for a pooler that
+   * cannot keep them (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: boolean;
 }
+
+/**
+ * A statement as node-postgres runs it: with parameters and `prepare`, by a name made from its
+ * text, so each connection prepares it once. Without parameters as it is (such text may hold
+ * several statements, which cannot be prepared).
+ */
+function statement(text: string, values: unknown[] | undefined, prepare: boolean) {
+  if (!prepare || values === undefined) return { text, values };
+  let name = NAMES.get(text);
+  if (name === undefined) {
+    name = `rz_${createHash('sha1').update(text).digest('base64url').slice(0, 24)}`;
+    // The texts are the engine's own, a few hundred at most; the bound is a safeguard.
+    if (NAMES.size < 10_000) NAMES.set(text, name);
+  }
+  return { name, text, values };
+}
+
+const NAMES = new Map<string, string>();
 
 export class PostgresConnection implements PostgresHandle {
   private readonly pool: pg.Pool;
@@ -43,9 +67,11 @@ export class PostgresConnection implements PostgresHandle {
   /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
   private readonly instanceId = randomBytes(8).toString('hex');
   private closed: Promise<void> | null = null;
+  private readonly prepare: boolean;
 
   constructor(url: string, options: PostgresOptions = {}) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+    this.prepare = options.preparedStatements ?? true;
     const config: pg.ClientConfig = {
       connectionString: url,
       // Fail fast instead of hanging when the database is down: the API answers 503 at once.
@@ -74,10 +100,24 @@ export class PostgresConnection implements PostgresHandle {
 
   /** An arrow, so that it can be handed on as it is (`this.liveAccount(this.h.query, id)`). */
   readonly query = async (text: string, values?: unknown[]): Promise<Row[]> => {
-    try {
-      return (await this.pool.query<Row>(text, values)).rows;
-    } catch (err) {
-      throw toStorageError(err);
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw toStorageError(err);
+      }
+      let broken = false;
+      try {
+        return (await client.query<Row>(statement(text, values, this.prepare))).rows;
+      } catch (err) {
+        broken = isUnavailable(err) || stalePlan(err);
+        // A stale statement dies with its connection; once per connection of the pool at most.
+        if (stalePlan(err) && attempt <= (this.pool.options.max ?? 10)) continue;
+        throw toStorageError(err);
+      } finally {
+        client.release(broken);
+      }
     }
   };
 
@@ -97,7 +137,8 @@ export class PostgresConnection implements PostgresHandle {
     const client = await this.pool.connect();
     let broken = false;
     try {
-      const q: Query = async (text, values) => (await client.query<Row>(text, values)).rows;
+      const q: Query = async (text, values) =>
+        (await client.query<Row>(statement(text, values, this.prepare))).rows;
       await client.query('BEGIN');
       try {
         const result = await work(q);
@@ -112,7 +153,7 @@ export class PostgresConnection implements PostgresHandle {
         throw err;
       }
     } catch (err) {
-      if (isUnavailable(err)) broken = true;
+      if (isUnavailable(err) || stalePlan(err)) broken = true;
       throw err;
     } finally {
       client.release(broken);

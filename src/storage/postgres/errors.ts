@@ -55,8 +55,23 @@ export function toStorageError(err: unknown): unknown {
   });
 }
 
-/** deadlock_detected, serialization_failure: the whole transaction may simply run again. */
+/**
+ * A prepared statement whose result columns a migration changed under it (another process
+ * added a column to a table it reads with `*`): the connection's statements are stale, so it
+ * is dropped, and the work runs again on a fresh one.
+ */
+export function stalePlan(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    code === '0A000' && typeof message === 'string' && /cached plan must not change/.test(message)
+  );
+}
+
+/**
+ * deadlock_detected, serialization_failure, a stale prepared statement: the whole transaction
+ * may simply run again.
+ */
 export function retryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001';
+  return code === '40P01' || code === '40001' || stalePlan(err);
 }
