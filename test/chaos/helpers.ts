@@ -81,8 +81,10 @@ export interface TracedRequest {
 export interface TracingReceiver {
   url: string;
   requests: TracedRequest[];
-  /** Milliseconds to wait before answering 200 (may change during a test). */
+  /** Milliseconds to wait before answering (may change during a test). */
   delayMs: number;
+  /** The status to answer a request to this path with (default 200; may change). */
+  statusFor: (path: string) => number;
   /** Requests received and neither answered nor cut off yet. */
   open(): TracedRequest[];
   /** Distinct `webhook-id|path` pairs seen. */
@@ -94,7 +96,7 @@ export async function startTracingReceiver(delayMs = 0): Promise<TracingReceiver
   const requests: TracedRequest[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const receiver = { delayMs };
+  const receiver = { delayMs, statusFor: (_path: string) => 200 };
   const openBySocket = new WeakMap<Socket, Set<TracedRequest>>();
   const openOn = (s: Socket) => {
     let set = openBySocket.get(s);
@@ -125,7 +127,10 @@ export async function startTracingReceiver(delayMs = 0): Promise<TracingReceiver
       });
       const answer = () => {
         if (res.destroyed) return;
-        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
+        res.writeHead(receiver.statusFor(traced.path), {
+          'content-type': 'text/plain',
+          'content-length': '2',
+        });
         res.end('ok');
       };
       if (receiver.delayMs <= 0) return answer();
@@ -159,6 +164,12 @@ export async function startTracingReceiver(delayMs = 0): Promise<TracingReceiver
     },
     set delayMs(ms: number) {
       receiver.delayMs = ms;
+    },
+    get statusFor() {
+      return receiver.statusFor;
+    },
+    set statusFor(f: (path: string) => number) {
+      receiver.statusFor = f;
     },
     open: () => requests.filter((r) => !r.answered && !r.cut),
     seen: () => new Set(requests.map((r) => `${r.eventId}|${r.path}`)),
