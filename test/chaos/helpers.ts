@@ -339,3 +339,36 @@ export async function createEndpoints(
     expect(hook.status).toBe(201);
   }
 }
+
+/**
+ * Waits until every accepted event has reached each of `endpoints` endpoints
+ * (`createEndpoints`' `?e=N` paths) at least once, then until the log has nothing pending.
+ */
+export async function expectEveryEventReceived(
+  receiver: TracingReceiver,
+  accepted: Iterable<string>,
+  endpoints: number,
+  service: { port: number; key: string },
+  timeoutMs: number,
+): Promise<void> {
+  const wanted = [...accepted].flatMap((id) =>
+    Array.from({ length: endpoints }, (_, i) => `${id}|/hook?e=${i}`),
+  );
+  let missing: string[] = [];
+  await waitUntil(
+    'every accepted event received by every endpoint',
+    () => {
+      const seen = receiver.seen();
+      missing = wanted.filter((w) => !seen.has(w));
+      return missing.length === 0 ? true : undefined;
+    },
+    timeoutMs,
+    100,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; ${missing.length} missing, e.g. ${missing[0]}`);
+  });
+  await waitUntil('no delivery pending', async () => {
+    const pending = await api(service.port, service.key, '/v1/deliveries?status=pending&limit=1');
+    return pending.body.data.length === 0 ? true : undefined;
+  });
+}

@@ -10,6 +10,7 @@ import {
   api,
   apiKeyFrom,
   createEndpoints,
+  expectEveryEventReceived,
   useChaosServer,
   waitUntil,
 } from './helpers.js';
@@ -63,26 +64,13 @@ describe('kill -9 while an endpoint is throttled', () => {
     });
 
     h.receiver.statusFor = () => 200;
-    const wanted = [...accepted].flatMap((id) =>
-      Array.from({ length: ENDPOINTS }, (_, i) => `${id}|/hook?e=${i}`),
-    );
-    let missing: string[] = [];
-    await waitUntil(
-      'every accepted event received by both endpoints',
-      () => {
-        const seen = h.receiver.seen();
-        missing = wanted.filter((w) => !seen.has(w));
-        return missing.length === 0 ? true : undefined;
-      },
+    await expectEveryEventReceived(
+      h.receiver,
+      accepted,
+      ENDPOINTS,
+      { port: current.port, key },
       60_000,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}; ${missing.length} missing, e.g. ${missing[0]}`);
-    });
-    await waitUntil('no delivery pending', async () => {
-      const pending = await api(current.port, key, '/v1/deliveries?status=pending&limit=1');
-      return pending.body.data.length === 0 ? true : undefined;
-    });
+    );
     expect(await allDeliveries(current.port, key, 'failed')).toEqual([]);
     expect((await allDeliveries(current.port, key, 'succeeded')).length).toBe(
       accepted.size * ENDPOINTS,

@@ -9,6 +9,7 @@ import {
   api,
   apiKeyFrom,
   createEndpoints,
+  expectEveryEventReceived,
   sleep,
   useChaosServer,
   waitUntil,
@@ -92,29 +93,15 @@ describe('kill -9 three times during a run', () => {
     // Some attempts were cut off by the kills: those are the ones the lease brings back.
     expect(receiver.requests.some((r) => r.cut)).toBe(true);
 
-    // Every accepted event reaches every endpoint at least once.
-    const wanted = [...accepted].flatMap((id) =>
-      Array.from({ length: ENDPOINTS }, (_, i) => `${id}|/hook?e=${i}`),
-    );
-    let missing: string[] = [];
-    await waitUntil(
-      'every accepted event received by every endpoint',
-      () => {
-        const seen = receiver.seen();
-        missing = wanted.filter((w) => !seen.has(w));
-        return missing.length === 0 ? true : undefined;
-      },
+    // Every accepted event reaches every endpoint at least once, and the log agrees: nothing
+    // pending, nothing failed, every delivery succeeded.
+    await expectEveryEventReceived(
+      receiver,
+      accepted,
+      ENDPOINTS,
+      { port: current.port, key },
       30_000,
-      100,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}; ${missing.length} missing, e.g. ${missing[0]}`);
-    });
-
-    // And the log agrees: nothing pending, nothing failed, every delivery succeeded.
-    await waitUntil('no delivery pending', async () => {
-      const pending = await api(current.port, key, '/v1/deliveries?status=pending&limit=1');
-      return pending.body.data.length === 0 ? true : undefined;
-    });
+    );
     expect(await allDeliveries(current.port, key, 'failed')).toEqual([]);
     const succeeded = await allDeliveries(current.port, key, 'succeeded');
     const succeededEvents = new Map<string, number>();
