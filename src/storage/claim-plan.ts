@@ -40,7 +40,11 @@ export interface EndpointBucket {
   refilledAt: number | null;
 }
 
-/** A due delivery's row (the engines' CANDIDATE_COLUMNS) as a candidate of the plan. */
+/** The columns of a due delivery that a claim reads: the row toCandidate takes. */
+export const CANDIDATE_COLUMNS =
+  'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested, order_state';
+
+/** A due delivery's row (CANDIDATE_COLUMNS) as a candidate of the plan. */
 export function toCandidate(r: Row): ClaimCandidate {
   return {
     deliveryId: String(r.id),

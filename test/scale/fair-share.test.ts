@@ -58,7 +58,7 @@ describe('fair delivery with two worker processes on PostgreSQL', () => {
     // Every one arrives (before fair claims, none of 20 arrived within 120 s), each within 1 s
     // (SPEC §4). Measured on the 2-core machine with three node processes, PostgreSQL and the
     // receivers on it: max 0.7-1.7 s while the claim held capped backlogs off the due index;
-    // max 427-516 ms (median about 140 ms) reading by endpoint, the first the slowest.
+    // max 427-516 ms (medians 95-166 ms) reading by endpoint, the first the slowest.
     expect(Math.max(...latencies), `B's latencies: ${latencies.join(', ')} ms`).toBeLessThan(1_000);
     expect(healthyA.requests.length).toBeGreaterThan(100);
 

@@ -306,7 +306,7 @@ describe('PostgreSQL engine: prepared statements', () => {
     await admin.query('ALTER TABLE webhooks ADD COLUMN later_column integer');
     try {
       expect((await storage.getWebhook(account.id, webhook.id))?.id).toBe(webhook.id);
-      expect((await claim(storage, T)).length).toBeGreaterThanOrEqual(0);
+      expect(await claim(storage, T)).toEqual([]);
       await publishOne(storage, account.id, 'call.ended', { now: T });
       expect(await claim(storage, T + 1)).toHaveLength(1);
     } finally {

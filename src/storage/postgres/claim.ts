@@ -1,10 +1,11 @@
 // The PostgreSQL engine's claim: the worker's side that leases due deliveries (PostgresClaim),
 // and the claim rules that live beside claim-plan.ts: walking the accounts with deliveries due
 // and their endpoints in turn (fair-share.ts takeInTurn) from the index by endpoint, reading of
-// each only as many as it has room for, and keeping each endpoint's adaptive concurrency (throttle.ts) on its row, where every worker process reads it. Called
-// inside the engine's claim and completion transactions.
+// each only as many as it has room for, and keeping each endpoint's adaptive concurrency
+// (throttle.ts) on its row, where every worker process reads it. Called inside the engine's
+// claim and completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
-import { planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
+import { CANDIDATE_COLUMNS, planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
 import type { EndpointBucket } from '../claim-plan.js';
 import { ROTATION, takeInTurn, type Rotation, type TurnSource } from '../fair-share.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
@@ -17,10 +18,6 @@ import {
   type ThrottleSignal,
 } from '../throttle.js';
 import { PostgresPart, type Query } from './connection.js';
-
-/** Deliveries read per claim: the candidates' columns (claim-plan.ts toCandidate). */
-const CANDIDATE_COLUMNS = `id, account_id, webhook_id, event_id, ordering_key, attempt_count,
-  auto_attempts, manual_requested, order_state`;
 
 /** Above every id (ids are ASCII): the end of a range of account or endpoint ids. */
 const END = '\u{10FFFF}';
@@ -126,8 +123,7 @@ const WALK_ENDPOINTS = 32;
  * locks. What the walk did not reach (it looks at WALK_ACCOUNTS accounts and WALK_ENDPOINTS
  * endpoints of each, each way round) waits for the next claim: the cursors move on.
  */
-function walked(rows: readonly Row[], rotation: Rotation) {
-  const cursors = new Map(rotation.endpoints ?? []);
+function walked(rows: readonly Row[], rotation: Rotation, cursors: ReadonlyMap<string, string>) {
   /** Per account: its orphans due, and its endpoints with how many are due (up to the minimum). */
   const accounts = new Map<string, { orphans: number; endpoints: Map<string, number> }>();
   const account = (id: string) => {
@@ -243,7 +239,7 @@ export async function dueInTurn(
     ROTATION.minPerAccount,
   ]);
   if (rows.length === 0) return [];
-  const walk = walked(rows, rotation);
+  const walk = walked(rows, rotation, cursors);
   const due = walk.due();
   const roomOf = due.length > 0 ? await lock(due) : () => 0;
   takeInTurn(walk.source, rotation, request.limit * 2, roomOf);

@@ -171,8 +171,9 @@ export class PostgresCompletion extends PostgresPart {
         await this.operational.publish(q, c.claim.accountId, event, now);
       }
 
-      // The endpoints, locked in id order (after the deliveries: a claim locks deliveries
-      // first too, so neither waits on the other in a cycle).
+      // The endpoints, locked in id order, after the deliveries. A claim locks endpoints
+      // first, but then takes deliveries only with SKIP LOCKED, so it never waits on one and
+      // the two never wait on each other in a cycle.
       const recorded = completed.filter((c) => stored.has(c.claim.deliveryId));
       if (recorded.length > 0) {
         // Claims lock the endpoint rows too, so locking them here serialised every claim and

@@ -1,11 +1,11 @@
 // The SQLite engine's claim: the worker's side that leases due deliveries (SqliteClaim), and
 // the claim rules that live beside claim-plan.ts: taking turns across the accounts that have
 // deliveries due and across each account's endpoints, skipping those at their in-flight cap,
-// and keeping each endpoint's adaptive concurrency (throttle.ts) on its row. Called inside the engine's claim and
-// completion transactions.
+// and keeping each endpoint's adaptive concurrency (throttle.ts) on its row. Called inside the
+// engine's claim and completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
-import { planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
+import { CANDIDATE_COLUMNS, planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
 import type { EndpointBucket } from '../claim-plan.js';
 import { ROTATION, takeInTurn, type Rotation } from '../fair-share.js';
 import {
@@ -17,9 +17,6 @@ import {
   type ThrottleSignal,
 } from '../throttle.js';
 import { SqlitePart, type Stmt } from './connection.js';
-
-export const CANDIDATE_COLUMNS =
-  'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested, order_state';
 
 /**
  * The walk over what is scheduled, by the index by endpoint: the next account after one (in
