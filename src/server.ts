@@ -14,7 +14,7 @@ import { configureOperatorWebhook } from './events/operational.js';
 import { createLogger } from './observability/logger.js';
 import { IdsOnlyTracing, type Tracing } from './observability/tracing.js';
 import { Metrics } from './observability/metrics.js';
-import type { Storage } from './storage/index.js';
+import type { Handoff, Storage } from './storage/index.js';
 import { openStorage } from './storage/open.js';
 import { buildDelivery, buildSender } from './worker/delivery.js';
 import { ThreadedSender } from './worker/threaded-sender.js';
@@ -111,7 +111,7 @@ async function startDelivery(
   metrics: Metrics,
   secrets: SecretBox,
   tracing: Tracing,
-): Promise<{ stop(): Promise<void> }> {
+): Promise<{ offer(): Handoff | undefined; stop(): Promise<void> }> {
   const sending = new ThreadedSender(config, logger);
   await sending.start();
   const { worker, retention } = buildDelivery(
@@ -128,6 +128,7 @@ async function startDelivery(
   const janitor = new AccountJanitor(storage, { retentionDays: config.retentionDays }, logger);
   janitor.start();
   return {
+    offer: () => worker.offer(),
     async stop() {
       await janitor.stop();
       await retention.stop();
@@ -162,6 +163,9 @@ export async function startServer(
     logger,
     now: Date.now,
     tracing,
+    // The worker stops after the API has closed (release), so no publish hands it anything
+    // once it has stopped.
+    handoff: delivery ? () => delivery.offer() : undefined,
   });
   const release = async () => {
     await delivery?.stop();

@@ -166,6 +166,22 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   const security = [{ apiKey: [] }];
   const newDeliveryId = () => newId('dlv');
   const tracing = ctx.tracing ?? new IdsOnlyTracing();
+  /** Stores the events; this process's worker, when it has room, takes their deliveries at once. */
+  const publish = async (accountId: string, events: NewEvent[], now: number) => {
+    const handoff = ctx.handoff?.();
+    try {
+      return await ctx.storage.publish({
+        accountId,
+        events,
+        newDeliveryId,
+        now,
+        idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
+        handoff,
+      });
+    } finally {
+      handoff?.release();
+    }
+  };
   /** The publish under its span; every event keeps the span's traceparent (SPEC §11). */
   const traced = (
     accountId: string,
@@ -232,13 +248,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
       const key = request.headers['idempotency-key'] ?? request.body.idempotency_key ?? null;
       const event = prepare(request.body, '', key, now);
       const [published] = await traced(account.id, [event], request.headers.traceparent, () =>
-        ctx.storage.publish({
-          accountId: account.id,
-          events: [event],
-          newDeliveryId,
-          now,
-          idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
-        }),
+        publish(account.id, [event], now),
       );
       if (published!.duplicate) reply.header('idempotent-replayed', 'true');
       else ctx.metrics.eventsPublished.inc();
@@ -275,14 +285,7 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
         account.id,
         events,
         typeof incoming === 'string' ? incoming : undefined,
-        () =>
-          ctx.storage.publish({
-            accountId: account.id,
-            events,
-            newDeliveryId,
-            now,
-            idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
-          }),
+        () => publish(account.id, events, now),
       );
       ctx.metrics.eventsPublished.inc(published.filter((p) => !p.duplicate).length);
       return reply.code(202).send({ data: published.map(renderPublished) });

@@ -12,7 +12,7 @@ import type { AttemptSender } from '../core/attempt.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
-import type { Scope, Storage } from '../storage/index.js';
+import type { Handoff, Scope, Storage } from '../storage/index.js';
 
 export type Api = FastifyInstance<
   RawServerDefault,
@@ -32,6 +32,11 @@ export interface AppContext {
   now: () => number;
   /** Trace context and spans of publishes (SPEC §11); ids only when absent. */
   tracing?: Tracing;
+  /**
+   * The delivery worker of this process, when it runs one: a publish hands it the deliveries
+   * it may lease at once (PublishRequest.handoff).
+   */
+  handoff?: () => Handoff | undefined;
 }
 
 /**

@@ -113,6 +113,25 @@ export interface PublishRequest {
   now: number;
   /** An idempotency key older than this window is forgotten and may be used again. */
   idempotencyWindowMs: number;
+  /**
+   * A delivery worker of this process with room: the publish may lease the deliveries it has
+   * just made (SQLite), in its own transaction and by the claim's rules, and hand them over.
+   * An engine that does not (PostgreSQL) leaves them due for the claims, as without it.
+   */
+  handoff?: Handoff;
+}
+
+/**
+ * A worker's offer to take a publish's fresh deliveries at once (PublishRequest.handoff), so
+ * that they never wait for a claim of their own: no wake-up, no second transaction.
+ */
+export interface Handoff {
+  /** The claim the publish makes, for the endpoints it has just given deliveries only. */
+  request: ClaimRequest;
+  /** What the publish leased, after its commit; sent at once. Called at most once. */
+  take(leased: ClaimedDelivery[]): void;
+  /** Gives the room back when nothing was taken (a failed publish); harmless after take. */
+  release(): void;
 }
 
 export interface PublishedEvent {
@@ -383,8 +402,12 @@ export interface Storage extends AccessStorage {
   readPayloads(eventIds: readonly string[]): Promise<Map<string, string>>;
   /** Earliest time a delivery falls due, or null when none is scheduled: the worker's alarm. */
   nextDueAt(): Promise<number | null>;
-  /** Calls back when deliveries may have become due (publish, retry, enable); returns unsubscribe. */
-  onWake(listener: () => void): () => void;
+  /**
+   * Calls back when deliveries may have become due (publish, retry, enable); returns
+   * unsubscribe. `due: false`: something changed (a publish whose deliveries a worker of this
+   * process took at once), but nothing waits for a claim: streams look, workers need not.
+   */
+  onWake(listener: (due: boolean) => void): () => void;
 
   /** Deletes finished deliveries, their attempts and events older than `before`, at most `batch` rows of each. */
   purge(before: number, batch: number): Promise<PurgeResult>;

@@ -14,6 +14,7 @@ import type {
   ClaimRequest,
   ClaimedDelivery,
   CompletedAttempt,
+  Handoff,
   Storage,
 } from '../storage/index.js';
 import type { ThrottleSettings } from '../storage/throttle.js';
@@ -151,7 +152,9 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe = this.deps.storage.onWake(() => this.wake());
+    this.unsubscribe = this.deps.storage.onWake((due) => {
+      if (due) this.wake();
+    });
     this.loopDone = this.loop();
   }
 
@@ -227,6 +230,36 @@ export class DeliveryWorker {
       }
       await this.sleep(await this.untilNextDue());
     }
+  }
+
+  /**
+   * What a publish of this process may lease for this worker at once (PublishRequest.handoff),
+   * so that its deliveries go out without a claim of their own: a claim's worth of the room
+   * left, promised to the publish until it hands over what it leased. None while stopped or
+   * full.
+   */
+  offer(): Handoff | undefined {
+    if (!this.running) return undefined;
+    const limit = this.room();
+    if (limit <= 0) return undefined;
+    const budget = this.byteBudget(limit);
+    this.claiming += limit;
+    this.claimingBytes += budget.reserve;
+    let open = true;
+    const release = () => {
+      if (!open) return;
+      open = false;
+      this.claiming -= limit;
+      this.claimingBytes -= budget.reserve;
+    };
+    return {
+      request: this.claimRequest(limit, budget.bound),
+      take: (leased) => {
+        release();
+        this.admit(leased);
+      },
+      release,
+    };
   }
 
   /**

@@ -8,6 +8,7 @@ import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
 import type {
   ClaimRequest,
   ClaimedDelivery,
+  Handoff,
   Storage,
   WebhookStats,
 } from '../../src/storage/index.js';
@@ -2176,6 +2177,121 @@ describe.each(engines)('storage contract: $name', (engine) => {
         lastDeliveryAt: null,
         buckets: [],
       });
+    });
+  });
+
+  describe('hand-off at publish', () => {
+    /** A worker's offer, as DeliveryWorker.offer makes it, recording what it is given. */
+    function offer(options: Partial<Omit<ClaimRequest, 'now'>> & { now?: number } = {}) {
+      const taken: ClaimedDelivery[][] = [];
+      const handoff: Handoff = {
+        request: {
+          leaseToken: options.leaseToken ?? 'handoff-1',
+          limit: options.limit ?? 10,
+          leaseMs: LEASE_MS,
+          now: options.now ?? T,
+          maxInFlightPerEndpoint: options.maxInFlightPerEndpoint ?? 100,
+          defaultRateLimitPerMinute: 100_000,
+        },
+        take: (leased) => taken.push(leased),
+        release: () => {},
+      };
+      return { handoff, taken };
+    }
+
+    it('leases the fresh deliveries for the worker that offered, by the claim rules (SQLite)', async () => {
+      const account = await makeAccount(storage);
+      const capped = await makeWebhook(storage, account.id);
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      const { handoff, taken } = offer({ maxInFlightPerEndpoint: 2 });
+      const published = await storage.publish({
+        accountId: account.id,
+        events: [1, 2, 3].map(() => {
+          const id = nextId('evt');
+          return {
+            id,
+            type: 'call.ended',
+            timestamp: '2023-11-14T22:13:20Z',
+            payload: eventPayload(id, 'call.ended'),
+            idempotencyKey: null,
+          };
+        }),
+        newDeliveryId: () => nextId('dlv'),
+        now: T,
+        idempotencyWindowMs: DAY,
+        handoff,
+      });
+      if (engine.name !== 'sqlite') {
+        // PostgreSQL leaves them to the claims, as without a hand-off.
+        expect(taken).toEqual([]);
+        expect(await claim(storage, T)).toHaveLength(3);
+        off();
+        return;
+      }
+      // Once, after the commit: the cap's two, in publish order, under the offer's lease.
+      expect(taken).toHaveLength(1);
+      expect(taken[0]!.map((c) => [c.eventId, c.leaseToken, c.attempt, c.webhookId])).toEqual(
+        published.slice(0, 2).map((p) => [p.event.id, 'handoff-1', 1, capped.id]),
+      );
+      expect(taken[0]![0]!.payload).toBe(published[0]!.event.payload);
+      // The third stays due, and the workers hear of it; the two are leased, not due.
+      await vi.waitFor(() => expect(woke).toHaveBeenCalledWith(true));
+      off();
+      expect(await claim(storage, T + 1, { maxInFlightPerEndpoint: 2 })).toEqual([]);
+      const third = await claim(storage, T + 1, { maxInFlightPerEndpoint: 3 });
+      expect(third.map((c) => c.eventId)).toEqual([published[2]!.event.id]);
+      expect(await claim(storage, T + LEASE_MS - 1)).toEqual([]);
+    });
+
+    it('wakes no worker when it took every fresh delivery, but tells the streams (SQLite)', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      const woke = vi.fn();
+      const off = storage.onWake(woke);
+      const { handoff, taken } = offer();
+      await publishOne(storage, account.id, 'call.ended', { handoff });
+      if (engine.name !== 'sqlite') {
+        await vi.waitFor(() => expect(woke).toHaveBeenCalledWith(true));
+        off();
+        return;
+      }
+      expect(taken.flat()).toHaveLength(1);
+      await vi.waitFor(() => expect(woke).toHaveBeenCalled());
+      off();
+      expect(woke.mock.calls).toEqual([[false]]);
+    });
+
+    it("sends an endpoint's older due deliveries first, and no other endpoint's (SQLite)", async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const other = await makeAccount(storage);
+      await makeWebhook(storage, other.id);
+      const otherBacklog = await publishOne(storage, other.id, 'call.ended', { now: T - 20 });
+      const backlog = await publishOne(storage, account.id, 'call.ended', { now: T - 10 });
+      const { handoff, taken } = offer({ maxInFlightPerEndpoint: 1 });
+      const fresh = await publishOne(storage, account.id, 'call.ended', { handoff });
+      if (engine.name !== 'sqlite') return;
+      // The claim reads the endpoint in due order: with room for one, the backlog's head goes,
+      // and only the endpoints the publish gave deliveries are read.
+      expect(taken.flat().map((c) => c.eventId)).toEqual([backlog.event.id]);
+      const rest = await claim(storage, T, { maxInFlightPerEndpoint: 2 });
+      expect(rest.map((c) => c.eventId).sort()).toEqual(
+        [otherBacklog.event.id, fresh.event.id].sort(),
+      );
+    });
+
+    it('takes nothing for a duplicate publish (SQLite)', async () => {
+      const account = await makeAccount(storage);
+      await makeWebhook(storage, account.id);
+      await publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'k-1' });
+      const { handoff, taken } = offer();
+      const again = await publishOne(storage, account.id, 'call.ended', {
+        idempotencyKey: 'k-1',
+        handoff,
+      });
+      expect(again.duplicate).toBe(true);
+      expect(taken.flat()).toEqual([]);
     });
   });
 

@@ -4,6 +4,7 @@ import type {
   Account,
   AttemptOutcome,
   ClaimRequest,
+  Handoff,
   ClaimedDelivery,
   NewWebhook,
   PublishedEvent,
@@ -61,6 +62,8 @@ export interface PublishOptions {
   idempotencyKey?: string | null;
   windowMs?: number;
   id?: string;
+  /** A worker's offer to take the fresh deliveries at once (PublishRequest.handoff). */
+  handoff?: Handoff;
 }
 
 export function eventPayload(id: string, type: string): string {
@@ -93,6 +96,7 @@ export async function publishOne(
     newDeliveryId: () => nextId('dlv'),
     now: options.now ?? T,
     idempotencyWindowMs: options.windowMs ?? DAY,
+    ...(options.handoff ? { handoff: options.handoff } : {}),
   });
   return published!;
 }

@@ -62,7 +62,7 @@ const NAMES = new Map<string, string>();
 
 export class PostgresConnection implements PostgresHandle {
   private readonly pool: pg.Pool;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(due: boolean) => void>();
   private readonly channel: WakeChannel;
   /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
   private readonly instanceId = randomBytes(8).toString('hex');
@@ -168,7 +168,7 @@ export class PostgresConnection implements PostgresHandle {
   emitWake(): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener();
+        listener(true);
       } catch {
         // a listener's failure is its own; the others still get woken
       }
@@ -241,7 +241,7 @@ export class PostgresConnection implements PostgresHandle {
     await this.query('SELECT 1');
   }
 
-  onWake(listener: () => void): () => void {
+  onWake(listener: (due: boolean) => void): () => void {
     this.listeners.add(listener);
     if (this.closed === null) this.channel.start();
     return () => {

@@ -263,9 +263,10 @@ export class SqliteClaim extends SqlitePart {
   /**
    * The claim, inside a transaction the caller opened. `freed`: endpoints whose attempts the
    * same transaction just recorded, with how many: their due deliveries are read first, so a
-   * busy endpoint's backlog goes out as fast as its attempts finish.
+   * busy endpoint's backlog goes out as fast as its attempts finish. `walk: false` reads only
+   * those (a publish's hand-off: the endpoints it has just given deliveries).
    */
-  claimWithin(request: ClaimRequest, freed?: Map<string, number>): ClaimedDelivery[] {
+  claimWithin(request: ClaimRequest, freed?: Map<string, number>, walk = true): ClaimedDelivery[] {
     const { now } = request;
     this.claimCap = request.maxInFlightPerEndpoint;
     // Leased rows per endpoint, counted from the covering index of leased rows, only for
@@ -317,7 +318,7 @@ export class SqliteClaim extends SqlitePart {
       already.set(webhookId, got.length);
       rows.push(...got);
     }
-    if (rows.length < window) {
+    if (walk && rows.length < window) {
       rows.push(...dueInTurn(this.stmt, this.rotation, now, window - rows.length, roomOf, already));
     }
     const candidates = rows.map(toCandidate);

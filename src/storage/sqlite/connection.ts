@@ -28,7 +28,8 @@ export interface SqliteHandle {
   stmt(sql: string): Database.Statement;
   run<T>(work: () => T): Promise<T>;
   tx<T>(work: () => T): Promise<T>;
-  notify(): void;
+  /** `due: false`: a change for the streams only (Storage.onWake). */
+  notify(due?: boolean): void;
 }
 
 export interface SqliteOptions {
@@ -117,8 +118,8 @@ export class SqliteConnection implements SqliteHandle {
     return this.run(() => this.db.transaction(work).immediate());
   }
 
-  notify(): void {
-    this.wake.emit('wake');
+  notify(due = true): void {
+    this.wake.emit('wake', due);
   }
 
   async migrate(): Promise<void> {
@@ -165,7 +166,7 @@ export class SqliteConnection implements SqliteHandle {
     await this.run(() => this.stmt('SELECT 1').get());
   }
 
-  onWake(listener: () => void): () => void {
+  onWake(listener: (due: boolean) => void): () => void {
     this.wake.on('wake', listener);
     return () => this.wake.off('wake', listener);
   }
@@ -199,8 +200,8 @@ export abstract class SqlitePart {
     return this.h.tx(work);
   }
 
-  protected notify(): void {
-    this.h.notify();
+  protected notify(due = true): void {
+    this.h.notify(due);
   }
 
   /** The audit record of a change, in the change's transaction (audit.ts). */

@@ -1,11 +1,19 @@
 // The SQLite engine's events: publish (store each event and fan it out to the subscribed
 // endpoints, idempotency keys and per-key ordering included) and the event log.
-import type { EventFilter, Page, PublishRequest, PublishedEvent, StoredEvent } from '../types.js';
+import type {
+  ClaimedDelivery,
+  EventFilter,
+  Page,
+  PublishRequest,
+  PublishedEvent,
+  StoredEvent,
+} from '../types.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { num, toEvent, type Row } from '../rows.js';
 import { IdempotencyConflictError, sameEvent } from '../idempotency.js';
 import { fanOutEndpoint, receives } from '../fan-out.js';
 import { eventConditions, pageWhere } from '../list-filters.js';
+import type { SqliteClaim } from './claim.js';
 import { SqlitePart, type SqliteHandle } from './connection.js';
 import { placeOne } from './ordering.js';
 
@@ -13,12 +21,18 @@ export class SqliteEvents extends SqlitePart {
   constructor(
     h: SqliteHandle,
     private readonly filters: FilterCache,
+    private readonly claims: SqliteClaim,
   ) {
     super(h);
   }
 
   async publish(request: PublishRequest): Promise<PublishedEvent[]> {
-    const { accountId, now } = request;
+    const { accountId, now, handoff } = request;
+    // The deliveries made due now, by endpoint: the hand-off's claim reads only these
+    // endpoints; any of them not leased wakes the workers.
+    const fresh = new Map<string, number>();
+    const freshIds = new Set<string>();
+    let leased: ClaimedDelivery[] = [];
     const published = await this.tx(() => {
       const endpoints = (
         this.stmt(
@@ -84,8 +98,13 @@ export class SqliteEvents extends SqlitePart {
               ? placeOne((sql) => this.stmt(sql), endpoint.id, orderingKey)
               : null;
           const due = place?.state === 'waiting' ? null : now;
+          const deliveryId = request.newDeliveryId();
+          if (due !== null) {
+            fresh.set(endpoint.id, (fresh.get(endpoint.id) ?? 0) + 1);
+            freshIds.add(deliveryId);
+          }
           insertDelivery.run(
-            request.newDeliveryId(),
+            deliveryId,
             accountId,
             endpoint.id,
             e.id,
@@ -117,9 +136,18 @@ export class SqliteEvents extends SqlitePart {
           duplicate: false,
         });
       }
+      // Leased in this transaction, so committed with the deliveries: a crash before the send
+      // leaves them leased, and due again once the lease ends, as any claim's.
+      if (handoff && fresh.size > 0)
+        leased = this.claims.claimWithin(handoff.request, fresh, false);
       return out;
     });
-    if (published.some((p) => !p.duplicate && p.deliveries > 0)) this.notify();
+    if (handoff) handoff.take(leased);
+    // The workers are woken unless the hand-off took every fresh delivery; the streams are
+    // told of any new event.
+    for (const claim of leased) freshIds.delete(claim.deliveryId);
+    if (freshIds.size > 0) this.notify();
+    else if (published.some((p) => !p.duplicate)) this.notify(false);
     return published;
   }
 

@@ -34,7 +34,7 @@ export class SqliteStorage extends EngineStorage {
       connection: db,
       access: new SqliteAccess(db),
       webhooks: new SqliteWebhooks(db, operational),
-      events: new SqliteEvents(db, filters),
+      events: new SqliteEvents(db, filters, claims),
       deliveries: new SqliteDeliveries(db),
       claims,
       completion: new SqliteCompletion(db, claims, operational),
