@@ -2262,22 +2262,32 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(woke.mock.calls).toEqual([[false]]);
     });
 
-    it("sends an endpoint's older due deliveries first, and no other endpoint's (SQLite)", async () => {
+    it("leaves an endpoint with older deliveries due to the claims, and reads no other's (SQLite)", async () => {
       const account = await makeAccount(storage);
       await makeWebhook(storage, account.id, { events: ['call.*'] });
+      const idle = await makeWebhook(storage, account.id, { events: ['agent.*'] });
       const other = await makeAccount(storage);
       await makeWebhook(storage, other.id);
       const otherBacklog = await publishOne(storage, other.id, 'call.ended', { now: T - 20 });
       const backlog = await publishOne(storage, account.id, 'call.ended', { now: T - 10 });
-      const { handoff, taken } = offer({ maxInFlightPerEndpoint: 1 });
-      const fresh = await publishOne(storage, account.id, 'call.ended', { handoff });
+      const first = offer();
+      const fresh = await publishOne(storage, account.id, 'call.ended', {
+        handoff: first.handoff,
+      });
+      const second = offer({ leaseToken: 'handoff-2' });
+      const agent = await publishOne(storage, account.id, 'agent.created', {
+        handoff: second.handoff,
+      });
       if (engine.name !== 'sqlite') return;
-      // The claim reads the endpoint in due order: with room for one, the backlog's head goes,
-      // and only the endpoints the publish gave deliveries are read.
-      expect(taken.flat().map((c) => c.eventId)).toEqual([backlog.event.id]);
-      const rest = await claim(storage, T, { maxInFlightPerEndpoint: 2 });
+      // Behind a backlog, the fresh delivery waits its turn in due order: nothing is taken.
+      expect(first.taken).toEqual([[]]);
+      // An endpoint with nothing older due has its fresh delivery taken.
+      expect(second.taken.flat().map((c) => [c.eventId, c.webhookId])).toEqual([
+        [agent.event.id, idle.id],
+      ]);
+      const rest = await claim(storage, T);
       expect(rest.map((c) => c.eventId).sort()).toEqual(
-        [otherBacklog.event.id, fresh.event.id].sort(),
+        [otherBacklog.event.id, backlog.event.id, fresh.event.id].sort(),
       );
     });
 

@@ -138,8 +138,18 @@ export class SqliteEvents extends SqlitePart {
       }
       // Leased in this transaction, so committed with the deliveries: a crash before the send
       // leaves them leased, and due again once the lease ends, as any claim's.
-      if (handoff && fresh.size > 0)
-        leased = this.claims.claimWithin(handoff.request, fresh, false);
+      // An endpoint with older deliveries still due is left to the claims: its backlog goes
+      // first, and the worker, at its cap or on its way, has it in hand (one seek each).
+      if (handoff) {
+        const older = this.stmt(
+          `SELECT 1 FROM deliveries INDEXED BY deliveries_due_by_endpoint
+           WHERE account_id = ? AND webhook_id = ? AND due_at < ? LIMIT 1`,
+        );
+        for (const webhookId of fresh.keys()) {
+          if (older.get(accountId, webhookId, now)) fresh.delete(webhookId);
+        }
+        if (fresh.size > 0) leased = this.claims.claimWithin(handoff.request, fresh, false);
+      }
       return out;
     });
     if (handoff) handoff.take(leased);
