@@ -25,6 +25,9 @@ export interface ClaimCandidate {
   manual: boolean;
   /** Behind its key's head (ordering.ts): never sent automatically, only by a manual retry. */
   waiting: boolean;
+  /** In a key's order (order_state set at publish, never cleared). */
+  ordered: boolean;
+  createdAt: number;
 }
 
 export interface EndpointBucket {
@@ -42,7 +45,7 @@ export interface EndpointBucket {
 
 /** The columns of a due delivery that a claim reads: the row toCandidate takes. */
 export const CANDIDATE_COLUMNS =
-  'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested, order_state';
+  'id, account_id, webhook_id, event_id, ordering_key, attempt_count, auto_attempts, manual_requested, order_state, created_at';
 
 /** A due delivery's row (CANDIDATE_COLUMNS) as a candidate of the plan. */
 export function toCandidate(r: Row): ClaimCandidate {
@@ -56,6 +59,8 @@ export function toCandidate(r: Row): ClaimCandidate {
     autoAttempts: num(r.auto_attempts),
     manual: bool(r.manual_requested),
     waiting: r.order_state === 'waiting',
+    ordered: r.order_state !== null && r.order_state !== undefined,
+    createdAt: num(r.created_at),
   };
 }
 
@@ -221,6 +226,8 @@ export function toClaimed(
     attempt: c.attemptCount + 1,
     autoAttempts: c.autoAttempts,
     trigger: c.manual ? 'manual' : 'auto',
+    ordered: c.ordered,
+    createdAt: c.createdAt,
     sealedSecrets,
     headers: webhook.headers,
     traceparent: event.traceparent ?? null,

@@ -253,6 +253,10 @@ export interface ClaimedDelivery {
   /** Automatic attempts made before this one. */
   autoAttempts: number;
   trigger: 'auto' | 'manual';
+  /** In its key's order on a per_key webhook (SPEC §10): its completion releases the next. */
+  ordered: boolean;
+  /** When the delivery was made (its rollups' slot). */
+  createdAt: number;
   sealedSecrets: string[];
   /** The endpoint's custom headers (SPEC §11). */
   headers: Record<string, string>;

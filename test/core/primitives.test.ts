@@ -78,6 +78,8 @@ describe('claim plan', () => {
     autoAttempts: 0,
     manual: false,
     waiting: false,
+    ordered: false,
+    createdAt: 0,
   });
   const endpoint = (over: Partial<EndpointBucket>): EndpointBucket => ({
     webhookId: 'wh_a',

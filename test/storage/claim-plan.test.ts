@@ -42,6 +42,7 @@ describe('toCandidate', () => {
     attempt_count: '2',
     auto_attempts: 1,
     order_state: 'waiting',
+    created_at: '1700000000000',
   };
 
   it("reads a manual retry's flag as SQLite (0/1) and PostgreSQL (boolean) give it", () => {
@@ -51,7 +52,7 @@ describe('toCandidate', () => {
     expect(toCandidate({ ...row, manual_requested: false }).manual).toBe(false);
   });
 
-  it('reads the counts as numbers and a waiting delivery as waiting', () => {
+  it('reads the counts and times as numbers and a waiting delivery as waiting, in an order', () => {
     expect(toCandidate({ ...row, manual_requested: 0 })).toEqual({
       deliveryId: 'dlv_1',
       accountId: 'acc_1',
@@ -62,7 +63,10 @@ describe('toCandidate', () => {
       autoAttempts: 1,
       manual: false,
       waiting: true,
+      ordered: true,
+      createdAt: 1_700_000_000_000,
     });
+    expect(toCandidate({ ...row, order_state: null }).ordered).toBe(false);
   });
 });
 

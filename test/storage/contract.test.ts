@@ -870,6 +870,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
           attempt: 1,
           autoAttempts: 0,
           trigger: 'auto',
+          ordered: false,
+          createdAt: T,
           sealedSecrets: ['sealed:secret-1'],
           headers: {},
           traceparent: null,

@@ -2,27 +2,38 @@
 import type { Attempt } from '../types.js';
 import type { Stmt } from './connection.js';
 
+const COLUMNS = `delivery_id, webhook_id, attempt, trigger, url, started_at, duration_ms,
+  status_code, response_body, error, request_headers`;
+
+function values(attempt: Attempt, webhookId: string | null) {
+  return [
+    attempt.deliveryId,
+    webhookId,
+    attempt.attempt,
+    attempt.trigger,
+    attempt.url,
+    attempt.startedAt,
+    attempt.durationMs,
+    attempt.statusCode,
+    attempt.responseBody,
+    attempt.error,
+    JSON.stringify(attempt.requestHeaders),
+  ];
+}
+
 /** Inserts the attempt when its delivery still exists; returns whether it did. */
 export function insertAttempt(stmt: Stmt, attempt: Attempt, webhookId: string | null): boolean {
   return (
     stmt(
-      `INSERT INTO attempts (delivery_id, webhook_id, attempt, trigger, url, started_at,
-         duration_ms, status_code, response_body, error, request_headers)
-       SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+      `INSERT INTO attempts (${COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
        WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`,
-    ).run(
-      attempt.deliveryId,
-      webhookId,
-      attempt.attempt,
-      attempt.trigger,
-      attempt.url,
-      attempt.startedAt,
-      attempt.durationMs,
-      attempt.statusCode,
-      attempt.responseBody,
-      attempt.error,
-      JSON.stringify(attempt.requestHeaders),
-      attempt.deliveryId,
-    ).changes > 0
+    ).run(...values(attempt, webhookId), attempt.deliveryId).changes > 0
+  );
+}
+
+/** Inserts the attempt of a delivery the same transaction has just found (and updated). */
+export function insertFoundAttempt(stmt: Stmt, attempt: Attempt, webhookId: string | null): void {
+  stmt(`INSERT INTO attempts (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    ...values(attempt, webhookId),
   );
 }
