@@ -39,14 +39,31 @@ function scheduled(stmt: Stmt) {
   };
 }
 
-/** An endpoint's deliveries due by `now`, in due order: `n` of them after the first `offset`. */
-function endpointDue(stmt: Stmt) {
+/**
+ * A due delivery's columns for the plan (CANDIDATE_COLUMNS) and its event's for the send, read
+ * together: the body only up to the claim's inline size (the `?`), as `payload`. A row without
+ * `payload_bytes` (an orphan's) has its event read when it is leased.
+ */
+const DUE_WITH_EVENT = `${CANDIDATE_COLUMNS.split(', ')
+  .map((c) => `d.${c}`)
+  .join(', ')}, e.type AS event_type, octet_length(e.payload) AS payload_bytes,
+  CASE WHEN octet_length(e.payload) <= ? THEN e.payload END AS payload, e.traceparent`;
+
+/**
+ * An endpoint's deliveries due by `now`, in due order: `n` of them after the first `offset`,
+ * with their events (DUE_WITH_EVENT, bodies up to `inline` bytes). One statement where a read
+ * of each leased delivery's event cost a second: 9 µs a delivery in the storage loop.
+ */
+function endpointDue(stmt: Stmt, inline: number) {
   const read = stmt(
-    `SELECT ${CANDIDATE_COLUMNS} FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id = ? AND due_at <= ? ORDER BY due_at LIMIT ? OFFSET ?`,
+    `SELECT ${DUE_WITH_EVENT}
+     FROM deliveries d INDEXED BY deliveries_due_by_endpoint
+     LEFT JOIN events e ON e.id = d.event_id
+     WHERE d.account_id = ? AND d.webhook_id = ? AND d.due_at <= ?
+     ORDER BY d.due_at LIMIT ? OFFSET ?`,
   );
   return (accountId: string, webhookId: string, now: number, n: number, offset = 0) =>
-    read.all(accountId, webhookId, now, n, offset) as Row[];
+    read.all(inline, accountId, webhookId, now, n, offset) as Row[];
 }
 
 /**
@@ -61,9 +78,10 @@ export function dueInTurn(
   window: number,
   roomOf: (webhookId: string) => number,
   already: Map<string, number> = new Map(),
+  inline = Number.MAX_SAFE_INTEGER,
 ): Row[] {
   const walk = scheduled(stmt);
-  const readOf = endpointDue(stmt);
+  const readOf = endpointDue(stmt, inline);
   // Deliveries whose endpoint was deleted: read to be parked.
   const orphans = stmt(
     `SELECT ${CANDIDATE_COLUMNS} FROM deliveries INDEXED BY deliveries_due_by_endpoint
@@ -309,7 +327,8 @@ export class SqliteClaim extends SqlitePart {
     const rows: Row[] = [];
     const already = new Map<string, number>();
     const window = request.limit * 2;
-    const readFreed = endpointDue(this.stmt);
+    const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
+    const readFreed = endpointDue(this.stmt, inline);
     for (const [webhookId, count] of freed ?? []) {
       const endpoint = endpointOf(webhookId);
       const n = Math.min(count, roomOf(webhookId), request.limit - rows.length);
@@ -319,9 +338,12 @@ export class SqliteClaim extends SqlitePart {
       rows.push(...got);
     }
     if (walk && rows.length < window) {
-      rows.push(...dueInTurn(this.stmt, this.rotation, now, window - rows.length, roomOf, already));
+      rows.push(
+        ...dueInTurn(this.stmt, this.rotation, now, window - rows.length, roomOf, already, inline),
+      );
     }
     const candidates = rows.map(toCandidate);
+    const rowOf = new Map(rows.map((r) => [String(r.id), r]));
     if (candidates.length === 0) return [];
 
     // Body sizes only for a claim with a byte budget: octet_length reads the record header,
@@ -351,25 +373,27 @@ export class SqliteClaim extends SqlitePart {
       'UPDATE deliveries SET due_at = ?, lease_token = ?, held = 0 WHERE id = ?',
     );
     const payloads = this.stmt(
-      `SELECT type, octet_length(payload) AS bytes,
+      `SELECT type AS event_type, octet_length(payload) AS payload_bytes,
          CASE WHEN octet_length(payload) <= ? THEN payload END AS payload, traceparent
        FROM events WHERE id = ?`,
     );
-    const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
     const claimed: ClaimedDelivery[] = [];
     for (const c of plan.lease) {
       lease.run(now + request.leaseMs, request.leaseToken, c.deliveryId);
       const endpoint = endpoints.get(c.webhookId!)!;
-      const event = payloads.get(inline, c.eventId) as Row;
+      let event = rowOf.get(c.deliveryId)!;
+      if (event.payload_bytes === undefined || event.payload_bytes === null) {
+        event = payloads.get(inline, c.eventId) as Row;
+      }
       const webhook = endpoint.webhook;
       claimed.push(
         toClaimed(
           c,
           webhook,
           {
-            type: String(event.type),
+            type: String(event.event_type),
             payload: strOrNull(event.payload),
-            payloadBytes: num(event.bytes),
+            payloadBytes: num(event.payload_bytes),
             traceparent: strOrNull(event.traceparent),
           },
           request,
