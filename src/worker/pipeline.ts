@@ -207,11 +207,9 @@ export class DeliveryWorker {
         continue;
       }
       let claimed: ClaimedDelivery[];
-      const budget = this.byteBudget(limit);
-      this.claiming += limit;
-      this.claimingBytes += budget.reserve;
+      const claim = this.reserve(limit);
       try {
-        claimed = await storage.claimDue(this.claimRequest(limit, budget.bound));
+        claimed = await storage.claimDue(claim.request);
         failures = 0;
       } catch (err) {
         failures++;
@@ -219,8 +217,7 @@ export class DeliveryWorker {
         await this.sleep(Math.min(5000, 100 * 2 ** failures));
         continue;
       } finally {
-        this.claiming -= limit;
-        this.claimingBytes -= budget.reserve;
+        claim.release();
       }
       this.admit(claimed);
       if (claimed.length > 0 && claimed.length === limit) {
@@ -242,23 +239,35 @@ export class DeliveryWorker {
     if (!this.running) return undefined;
     const limit = this.room();
     if (limit <= 0) return undefined;
+    const claim = this.reserve(limit);
+    return {
+      request: claim.request,
+      take: (leased) => {
+        claim.release();
+        this.admit(leased);
+      },
+      release: claim.release,
+    };
+  }
+
+  /**
+   * Promises `limit` slots, and the body bytes they may bring (byteBudget), to a claim under
+   * way, so that two claims never overfill maxInFlight or the byte budget; `release` gives
+   * them back, once however often it is called.
+   */
+  private reserve(limit: number): { request: ClaimRequest; release(): void } {
     const budget = this.byteBudget(limit);
     this.claiming += limit;
     this.claimingBytes += budget.reserve;
-    let open = true;
-    const release = () => {
-      if (!open) return;
-      open = false;
-      this.claiming -= limit;
-      this.claimingBytes -= budget.reserve;
-    };
+    let held = true;
     return {
       request: this.claimRequest(limit, budget.bound),
-      take: (leased) => {
-        release();
-        this.admit(leased);
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.claiming -= limit;
+        this.claimingBytes -= budget.reserve;
       },
-      release,
     };
   }
 
@@ -443,9 +452,7 @@ export class DeliveryWorker {
     const limit = this.running
       ? Math.max(0, Math.min(this.room(), batch.length + REFILL_MARGIN))
       : 0;
-    const budget = this.byteBudget(limit);
-    this.claiming += limit;
-    this.claimingBytes += budget.reserve;
+    const claim = limit > 0 ? this.reserve(limit) : undefined;
     try {
       const claimed = await this.deps.storage.completeAttempts(
         batch,
@@ -454,13 +461,12 @@ export class DeliveryWorker {
           autoDisableAfterMs: this.deps.settings.autoDisableAfterMs,
           throttle: this.deps.settings.throttle,
         },
-        limit > 0 ? this.claimRequest(limit, budget.bound) : undefined,
+        claim?.request,
       );
       this.admit(claimed);
       return { limit, claimed: claimed.length };
     } finally {
-      this.claiming -= limit;
-      this.claimingBytes -= budget.reserve;
+      claim?.release();
     }
   }
 

@@ -3,15 +3,11 @@
 // go out without a claim, a wake-up or a transaction of their own; what it cannot take (an
 // endpoint at its cap) is left due and claimed as before.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { findEventType } from '../../src/core/event-catalogue.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
-const data = (callId: string) => ({
-  call_id: callId,
-  agent_id: 'agent_789',
-  duration: 180,
-  status: 'completed',
-});
+const DATA = findEventType('call.ended')!.example;
 
 describe('hand-off at publish', () => {
   let server: TestServer;
@@ -35,7 +31,7 @@ describe('hand-off at publish', () => {
     // The worker claimed on start and found nothing; from here, every claim is counted.
     const claims = vi.spyOn(server.service.storage, 'claimDue');
     const published = await server.api('/v1/events', {
-      body: { event: 'call.ended', data: data('call_1') },
+      body: { event: 'call.ended', data: DATA },
     });
     expect(published.status).toBe(202);
     const [req] = await receiver.waitFor(1);
@@ -61,10 +57,7 @@ describe('hand-off at publish', () => {
     const published = await server.api('/v1/events/batch', {
       apiKey,
       body: {
-        events: Array.from({ length: 7 }, (_, i) => ({
-          event: 'call.ended',
-          data: data(`call_${i}`),
-        })),
+        events: Array.from({ length: 7 }, () => ({ event: 'call.ended', data: DATA })),
       },
     });
     expect(published.status).toBe(202);

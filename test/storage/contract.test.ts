@@ -27,6 +27,7 @@ import {
   makeAccount,
   makeWebhook,
   nextId,
+  publishMany,
   publishOne,
 } from './fixtures.js';
 
@@ -1166,30 +1167,10 @@ describe.each(engines)('storage contract: $name', (engine) => {
   });
 
   describe('fair share and adaptive endpoint concurrency', () => {
-    /** `n` events of one type in one publish, all accepted at `now`. */
-    async function publishMany(accountId: string, n: number, now: number) {
-      await storage.publish({
-        accountId,
-        events: Array.from({ length: n }, () => {
-          const id = nextId('evt');
-          return {
-            id,
-            type: 'call.ended',
-            timestamp: '2023-11-14T22:13:20Z',
-            payload: eventPayload(id, 'call.ended'),
-            idempotencyKey: null,
-          };
-        }),
-        newDeliveryId: () => nextId('dlv'),
-        now,
-        idempotencyWindowMs: DAY,
-      });
-    }
-
     it("claims another account's new delivery at once, behind a backlog of 300 in due order", async () => {
       const a = await makeAccount(storage, 'a');
       const aHook = await makeWebhook(storage, a.id);
-      await publishMany(a.id, 300, T);
+      await publishMany(storage, a.id, 300);
       const b = await makeAccount(storage, 'b');
       const bHook = await makeWebhook(storage, b.id);
       await publishOne(storage, b.id, 'call.ended', { now: T + 1 });
@@ -1221,7 +1202,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const a = await makeAccount(storage, 'a');
       await makeWebhook(storage, a.id);
       await makeWebhook(storage, a.id);
-      await publishMany(a.id, 2, T);
+      await publishMany(storage, a.id, 2);
       const b = await makeAccount(storage, 'b');
       const bHook = await makeWebhook(storage, b.id);
       await publishOne(storage, b.id, 'call.ended', { now: T + 1 });
@@ -1255,7 +1236,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
     it('goes on past the endpoints one claim looked at when they are all at their cap', async () => {
       const account = await makeAccount(storage);
       for (let i = 0; i < 50; i++) await makeWebhook(storage, account.id);
-      await publishMany(account.id, 2, T);
+      await publishMany(storage, account.id, 2);
       const cap = { limit: 100, maxInFlightPerEndpoint: 1 };
       // A claim may look at fewer endpoints than there are; the next one goes on from there,
       // past those now at their cap, and none is left behind.
@@ -1270,7 +1251,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
     it('cuts an endpoint that stops answering down to its probes, and grows it back', async () => {
       const account = await makeAccount(storage);
       const webhook = await makeWebhook(storage, account.id);
-      await publishMany(account.id, 14, T);
+      await publishMany(storage, account.id, 14);
       const throttle = { maxConcurrency: 8, probes: 2, errorStreak: 5 };
       const cap = { maxInFlightPerEndpoint: 8 };
       const first = await claim(storage, T, cap);
@@ -2207,23 +2188,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const woke = vi.fn();
       const off = storage.onWake(woke);
       const { handoff, taken } = offer({ maxInFlightPerEndpoint: 2 });
-      const published = await storage.publish({
-        accountId: account.id,
-        events: [1, 2, 3].map(() => {
-          const id = nextId('evt');
-          return {
-            id,
-            type: 'call.ended',
-            timestamp: '2023-11-14T22:13:20Z',
-            payload: eventPayload(id, 'call.ended'),
-            idempotencyKey: null,
-          };
-        }),
-        newDeliveryId: () => nextId('dlv'),
-        now: T,
-        idempotencyWindowMs: DAY,
-        handoff,
-      });
+      const published = await publishMany(storage, account.id, 3, { handoff });
       if (engine.name !== 'sqlite') {
         // PostgreSQL leaves them to the claims, as without a hand-off.
         expect(taken).toEqual([]);

@@ -101,6 +101,32 @@ export async function publishOne(
   return published!;
 }
 
+/** Publishes `n` call.ended events in one publish (one transaction), all accepted at `now`. */
+export async function publishMany(
+  storage: Storage,
+  accountId: string,
+  n: number,
+  options: Omit<PublishOptions, 'id' | 'idempotencyKey'> = {},
+): Promise<PublishedEvent[]> {
+  return storage.publish({
+    accountId,
+    events: Array.from({ length: n }, () => {
+      const id = nextId('evt');
+      return {
+        id,
+        type: 'call.ended',
+        timestamp: '2023-11-14T22:13:20Z',
+        payload: eventPayload(id, 'call.ended'),
+        idempotencyKey: null,
+      };
+    }),
+    newDeliveryId: () => nextId('dlv'),
+    now: options.now ?? T,
+    idempotencyWindowMs: options.windowMs ?? DAY,
+    ...(options.handoff ? { handoff: options.handoff } : {}),
+  });
+}
+
 /** Publishes one event per key, in the order given, each in its own transaction. */
 export async function publishKeyed(
   storage: Storage,

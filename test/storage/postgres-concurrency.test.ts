@@ -13,10 +13,10 @@ import {
   LEASE_MS,
   T,
   complete,
-  eventPayload,
   makeAccount,
   makeWebhook,
   nextId,
+  publishMany,
 } from './fixtures.js';
 
 let db: TestDatabase;
@@ -33,22 +33,10 @@ function instances(n: number): PostgresStorage[] {
   return Array.from({ length: n }, () => instance());
 }
 
-async function publishMany(storage: Storage, accountId: string, count: number): Promise<void> {
+/** `count` events, in publishes of at most 500. */
+async function publishInChunks(storage: Storage, accountId: string, count: number): Promise<void> {
   for (let done = 0; done < count; done += 500) {
-    const ids = Array.from({ length: Math.min(500, count - done) }, () => nextId('evt'));
-    await storage.publish({
-      accountId,
-      events: ids.map((id) => ({
-        id,
-        type: 'call.ended',
-        timestamp: '2023-11-14T22:13:20Z',
-        payload: eventPayload(id, 'call.ended'),
-        idempotencyKey: null,
-      })),
-      newDeliveryId: () => nextId('dlv'),
-      now: T,
-      idempotencyWindowMs: 1,
-    });
+    await publishMany(storage, accountId, Math.min(500, count - done), { windowMs: 1 });
   }
 }
 
@@ -109,7 +97,7 @@ describe('PostgreSQL across processes', () => {
     await setup!.migrate();
     const account = await makeAccount(setup!);
     for (let i = 0; i < 8; i++) await makeWebhook(setup!, account.id);
-    await publishMany(setup!, account.id, 500); // 4000 deliveries
+    await publishInChunks(setup!, account.id, 500); // 4000 deliveries
     const total = 4000;
 
     const seen = new Map<string, number>();
@@ -168,7 +156,7 @@ describe('PostgreSQL across processes', () => {
     await setup!.migrate();
     const account = await makeAccount(setup!);
     const busy = await makeWebhook(setup!, account.id);
-    await publishMany(setup!, account.id, 300);
+    await publishInChunks(setup!, account.id, 300);
     const cap = 5;
     const claimAll = async (now: number) => {
       const got = await Promise.all(
@@ -216,7 +204,7 @@ describe('PostgreSQL across processes', () => {
     await setup!.migrate();
     const account = await makeAccount(setup!);
     await makeWebhook(setup!, account.id, { rateLimitPerMinute: 30 });
-    await publishMany(setup!, account.id, 200);
+    await publishInChunks(setup!, account.id, 200);
     const got = await Promise.all(
       workers.flatMap((w) =>
         [0, 1, 2].map(() =>

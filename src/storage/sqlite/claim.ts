@@ -41,8 +41,8 @@ function scheduled(stmt: Stmt) {
 
 /**
  * A due delivery's columns for the plan (CANDIDATE_COLUMNS) and its event's for the send, read
- * together: the body only up to the claim's inline size (the `?`), as `payload`. A row without
- * `payload_bytes` (an orphan's) has its event read when it is leased.
+ * together: the body only up to the claim's inline size (the `?`), as `payload`. Only these rows
+ * are ever leased (an orphan, read without them, is parked).
  */
 const DUE_WITH_EVENT = `${CANDIDATE_COLUMNS.split(', ')
   .map((c) => `d.${c}`)
@@ -343,8 +343,8 @@ export class SqliteClaim extends SqlitePart {
       );
     }
     const candidates = rows.map(toCandidate);
-    const rowOf = new Map(rows.map((r) => [String(r.id), r]));
     if (candidates.length === 0) return [];
+    const rowOf = new Map(rows.map((r) => [String(r.id), r]));
 
     // Body sizes only for a claim with a byte budget: octet_length reads the record header,
     // not the body (2,000 bodies of 245 KiB: 2.5 ms, against 1.5 s for length()).
@@ -372,18 +372,13 @@ export class SqliteClaim extends SqlitePart {
     const lease = this.stmt(
       'UPDATE deliveries SET due_at = ?, lease_token = ?, held = 0 WHERE id = ?',
     );
-    const payloads = this.stmt(
-      `SELECT type AS event_type, octet_length(payload) AS payload_bytes,
-         CASE WHEN octet_length(payload) <= ? THEN payload END AS payload, traceparent
-       FROM events WHERE id = ?`,
-    );
     const claimed: ClaimedDelivery[] = [];
     for (const c of plan.lease) {
       lease.run(now + request.leaseMs, request.leaseToken, c.deliveryId);
       const endpoint = endpoints.get(c.webhookId!)!;
-      let event = rowOf.get(c.deliveryId)!;
-      if (event.payload_bytes === undefined || event.payload_bytes === null) {
-        event = payloads.get(inline, c.eventId) as Row;
+      const event = rowOf.get(c.deliveryId)!;
+      if (event.event_type === null) {
+        throw new Error(`the event ${c.eventId} of delivery ${c.deliveryId} is not stored`);
       }
       const webhook = endpoint.webhook;
       claimed.push(

@@ -137,9 +137,9 @@ export class SqliteEvents extends SqlitePart {
         });
       }
       // Leased in this transaction, so committed with the deliveries: a crash before the send
-      // leaves them leased, and due again once the lease ends, as any claim's.
-      // An endpoint with older deliveries still due is left to the claims: its backlog goes
-      // first, and the worker, at its cap or on its way, has it in hand (one seek each).
+      // leaves them leased, and due again once the lease ends, as any claim's. An endpoint
+      // with older deliveries still due is left to the claims: its backlog goes first, and the
+      // worker, at its cap or on its way, has it in hand (one seek each).
       if (handoff) {
         const older = this.stmt(
           `SELECT 1 FROM deliveries INDEXED BY deliveries_due_by_endpoint
