@@ -53,7 +53,10 @@ export async function call<T>(port: number, key: string, path: string, body?: un
   return (await res.json()) as T;
 }
 
-/** Starts `rizler-webhooks <command>` with the bench's settings (BENCH_PROFILE=dir for CPU profiles). */
+/**
+ * Starts `rizler-webhooks <command>` with the bench's settings (BENCH_PROFILE=dir for CPU
+ * profiles; BENCH_NODE_ARGS for other Node flags, space-separated, e.g. `--import a-probe.mjs`).
+ */
 export function startService(
   databaseUrl: string,
   extra: Record<string, string> = {},
@@ -72,7 +75,10 @@ export function startService(
       ...extra,
     },
     30_000,
-    profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [],
+    [
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+    ],
   );
 }
 

@@ -50,20 +50,54 @@ const DUE_WITH_EVENT = `${CANDIDATE_COLUMNS.split(', ')
   CASE WHEN octet_length(e.payload) <= ? THEN e.payload END AS payload, e.traceparent`;
 
 /**
- * An endpoint's deliveries due by `now`, in due order: `n` of them after the first `offset`,
- * with their events (DUE_WITH_EVENT, bodies up to `inline` bytes). One statement where a read
- * of each leased delivery's event cost a second: 9 µs a delivery in the storage loop.
+ * Reads an endpoint's deliveries due by `now`, in due order: `n` of them after the first
+ * `offset`, with their events (DUE_WITH_EVENT, bodies up to `inline` bytes).
  */
-function endpointDue(stmt: Stmt, inline: number) {
-  const read = stmt(
-    `SELECT ${DUE_WITH_EVENT}
-     FROM deliveries d INDEXED BY deliveries_due_by_endpoint
+type EndpointRead = (
+  accountId: string,
+  webhookId: string,
+  now: number,
+  n: number,
+  offset?: number,
+) => Row[];
+
+/**
+ * An EndpointRead for one claim. One statement reads a due delivery with its event, where a
+ * read of each leased delivery's event cost a second: 9 µs a delivery in the storage loop.
+ * A claim reads an endpoint more than once (its freed slots, then a first pass of the walk,
+ * then a second): a read that goes on where this reader's last read of the endpoint stopped
+ * starts after that row's key (due time, rowid) in the index, where OFFSET stepped through the
+ * rows read already, each with its event, to throw them away.
+ */
+function endpointDue(stmt: Stmt, inline: number): EndpointRead {
+  const from = `FROM deliveries d INDEXED BY deliveries_due_by_endpoint
      LEFT JOIN events e ON e.id = d.event_id
-     WHERE d.account_id = ? AND d.webhook_id = ? AND d.due_at <= ?
-     ORDER BY d.due_at LIMIT ? OFFSET ?`,
+     WHERE d.account_id = ? AND d.webhook_id = ? AND d.due_at <= ?`;
+  const order = 'ORDER BY d.due_at, d.rowid LIMIT ?';
+  const columns = `${DUE_WITH_EVENT}, d.due_at AS due_key, d.rowid AS row_key`;
+  const first = stmt(`SELECT ${columns} ${from} ${order} OFFSET ?`);
+  const after = stmt(
+    `SELECT ${columns} ${from} AND d.due_at >= ? AND (d.due_at > ? OR d.rowid > ?) ${order}`,
   );
-  return (accountId: string, webhookId: string, now: number, n: number, offset = 0) =>
-    read.all(inline, accountId, webhookId, now, n, offset) as Row[];
+  /** Per endpoint: how many rows this reader has read of it, and the last one's key. */
+  const read = new Map<string, { count: number; dueAt: number; rowKey: number }>();
+  return (accountId, webhookId, now, n, offset = 0) => {
+    const last = read.get(webhookId);
+    const rows = (
+      last && last.count === offset
+        ? after.all(inline, accountId, webhookId, now, last.dueAt, last.dueAt, last.rowKey, n)
+        : first.all(inline, accountId, webhookId, now, n, offset)
+    ) as Row[];
+    const end = rows.at(-1);
+    if (end) {
+      read.set(webhookId, {
+        count: offset + rows.length,
+        dueAt: num(end.due_key),
+        rowKey: num(end.row_key),
+      });
+    }
+    return rows;
+  };
 }
 
 /**
@@ -78,10 +112,9 @@ export function dueInTurn(
   window: number,
   roomOf: (webhookId: string) => number,
   already: Map<string, number> = new Map(),
-  inline = Number.MAX_SAFE_INTEGER,
+  readOf: EndpointRead = endpointDue(stmt, Number.MAX_SAFE_INTEGER),
 ): Row[] {
   const walk = scheduled(stmt);
-  const readOf = endpointDue(stmt, inline);
   // Deliveries whose endpoint was deleted: read to be parked.
   const orphans = stmt(
     `SELECT ${CANDIDATE_COLUMNS} FROM deliveries INDEXED BY deliveries_due_by_endpoint
@@ -328,18 +361,19 @@ export class SqliteClaim extends SqlitePart {
     const already = new Map<string, number>();
     const window = request.limit * 2;
     const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
-    const readFreed = endpointDue(this.stmt, inline);
+    // One reader for the freed endpoints and the walk: the walk goes on where they stopped.
+    const read = endpointDue(this.stmt, inline);
     for (const [webhookId, count] of freed ?? []) {
       const endpoint = endpointOf(webhookId);
       const n = Math.min(count, roomOf(webhookId), request.limit - rows.length);
       if (!endpoint || n <= 0) continue;
-      const got = readFreed(endpoint.webhook.accountId, webhookId, now, n);
+      const got = read(endpoint.webhook.accountId, webhookId, now, n);
       already.set(webhookId, got.length);
       rows.push(...got);
     }
     if (walk && rows.length < window) {
       rows.push(
-        ...dueInTurn(this.stmt, this.rotation, now, window - rows.length, roomOf, already, inline),
+        ...dueInTurn(this.stmt, this.rotation, now, window - rows.length, roomOf, already, read),
       );
     }
     const candidates = rows.map(toCandidate);
