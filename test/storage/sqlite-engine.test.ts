@@ -1,11 +1,12 @@
 // SQLite-only behaviour (the shared suite in contract.test.ts runs on both engines): the
-// background checkpointer of long-running processes.
+// background checkpointer of long-running processes, and how a publish lays out its rows.
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
-import { makeAccount, makeWebhook, publishOne } from './fixtures.js';
+import { makeAccount, makeWebhook, publishMany, publishOne } from './fixtures.js';
 
 describe('SQLite with background checkpoints', () => {
   let dir: string;
@@ -39,5 +40,48 @@ describe('SQLite with background checkpoints', () => {
     const events = await again.listEvents(account.id, {}, { limit: 500, after: null });
     expect(events).toHaveLength(300);
     await again.close();
+  });
+});
+
+describe('SQLite publish', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rizler-sqlite-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("stores a batch's deliveries endpoint by endpoint, with ids still drawn in event order", async () => {
+    const path = join(dir, 'db.sqlite');
+    const storage = new SqliteStorage(path);
+    await storage.migrate();
+    const account = await makeAccount(storage);
+    const a = await makeWebhook(storage, account.id);
+    const b = await makeWebhook(storage, account.id);
+    const ordered = await makeWebhook(storage, account.id, { ordering: 'per_key' });
+    const published = await publishMany(storage, account.id, 3);
+    await storage.close();
+
+    const db = new Database(path, { readonly: true });
+    const rows = db
+      .prepare('SELECT id, webhook_id, event_id FROM deliveries ORDER BY rowid')
+      .all() as { id: string; webhook_id: string; event_id: string }[];
+    db.close();
+    const events = published.map((p) => p.event.id);
+    // The table's order: each endpoint's deliveries of the batch side by side, so that the
+    // completions and leases of one endpoint rewrite few pages (publishMany's events carry no
+    // ordering key, so the per_key endpoint's deliveries are outside any order too).
+    expect(rows.map((r) => [r.webhook_id, r.event_id])).toEqual(
+      [a.id, b.id, ordered.id].flatMap((w) => events.map((e) => [w, e])),
+    );
+    // The ids: in event order, then endpoint order, as each event was fanned out.
+    expect(rows.map((r) => r.id).sort()).toEqual(
+      events.flatMap((e) =>
+        [a.id, b.id, ordered.id].map(
+          (w) => rows.find((r) => r.event_id === e && r.webhook_id === w)!.id,
+        ),
+      ),
+    );
   });
 });

@@ -54,6 +54,18 @@ export class SqliteEvents extends SqlitePart {
            next_attempt_at, due_at, created_at, updated_at, ordering_key, order_state, order_seq)
          VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
       );
+      // Deliveries outside a key's order, by endpoint, inserted after the loop endpoint by
+      // endpoint: the table keeps rows in insertion order, so each endpoint's deliveries of the
+      // batch share pages, and a completion or a lease, which comes per endpoint in due order,
+      // rewrites a few pages of it rather than a page per delivery (ten endpoints, interleaved
+      // by event: 36 pages of the table written per completion of 40). Ids are drawn in event
+      // order as before. Deliveries in a key's order are inserted at once: placing the next
+      // one reads them.
+      const unordered = new Map<string, unknown[][]>();
+      const insertUnordered = () => {
+        for (const rows of unordered.values()) for (const row of rows) insertDelivery.run(row);
+        unordered.clear();
+      };
       const out: PublishedEvent[] = [];
       for (const e of request.events) {
         if (e.idempotencyKey !== null) {
@@ -63,6 +75,7 @@ export class SqliteEvents extends SqlitePart {
               if (!sameEvent(toEvent(existing), e)) {
                 throw new IdempotencyConflictError(e.idempotencyKey);
               }
+              insertUnordered(); // the key's first event may be in this batch
               const n = num(
                 (
                   this.stmt('SELECT count(*) AS n FROM deliveries WHERE event_id = ?').get(
@@ -103,7 +116,7 @@ export class SqliteEvents extends SqlitePart {
             fresh.set(endpoint.id, (fresh.get(endpoint.id) ?? 0) + 1);
             freshIds.add(deliveryId);
           }
-          insertDelivery.run(
+          const row = [
             deliveryId,
             accountId,
             endpoint.id,
@@ -117,7 +130,13 @@ export class SqliteEvents extends SqlitePart {
             orderingKey,
             place?.state ?? null,
             place?.seq ?? null,
-          );
+          ];
+          if (place) insertDelivery.run(row);
+          else {
+            const rows = unordered.get(endpoint.id);
+            if (rows) rows.push(row);
+            else unordered.set(endpoint.id, [row]);
+          }
           deliveries++;
         }
         out.push({
@@ -136,6 +155,7 @@ export class SqliteEvents extends SqlitePart {
           duplicate: false,
         });
       }
+      insertUnordered();
       // Leased in this transaction, so committed with the deliveries: a crash before the send
       // leaves them leased, and due again once the lease ends, as any claim's. An endpoint
       // with older deliveries still due is left to the claims: its backlog goes first, and the
