@@ -2,7 +2,7 @@
 // headers (checked, sent on every attempt, masked where listed) and content filters (checked
 // when saved, applied when publishing, ignored by test sends).
 import { findEventType } from '../../src/core/event-catalogue.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -111,8 +111,13 @@ describe('endpoint controls', () => {
       expect(request!.headers.authorization).toBe(token);
       expect(request!.headers['x-rizler-event']).toBe('call.missed');
 
+      // Received is not recorded: the detail shows the attempt's headers once it is stored.
       const deliveries = await server.api(`/v1/deliveries?webhook_id=${id}`);
-      const detail = await server.api(`/v1/deliveries/${deliveries.body.data[0].id}`);
+      const detail = await vi.waitFor(async () => {
+        const read = await server.api(`/v1/deliveries/${deliveries.body.data[0].id}`);
+        expect(read.body.attempts).toHaveLength(1);
+        return read;
+      }, 10_000);
       expect(detail.body.request.headers['x-team']).toBe('sales');
       expect(detail.body.request.headers.authorization).toMatch(/^Bear•+$/);
       expect(detail.body.request.headers['x-rizler-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
