@@ -7,17 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attemptRecord } from '../src/core/attempt.js';
 import { SqliteStorage } from '../src/storage/sqlite/index.js';
-import type { ClaimRequest, ClaimedDelivery, CompletedAttempt } from '../src/storage/index.js';
-import {
-  DAY,
-  T,
-  eventPayload,
-  makeAccount,
-  makeWebhook,
-  nextId,
-} from '../test/storage/fixtures.js';
+import { makeAccount, makeWebhook } from '../test/storage/fixtures.js';
+import { drain, publishBurst } from './worker-pattern.js';
 
 const ENDPOINTS = Number(process.argv[2] ?? 10);
 const TOTAL = Number(process.argv[3] ?? 20_000);
@@ -41,69 +33,18 @@ async function run(): Promise<{ publish: number; deliver: number }> {
     const account = await makeAccount(storage);
     for (let i = 0; i < ENDPOINTS; i++) await makeWebhook(storage, account.id);
     const events = Math.ceil(TOTAL / ENDPOINTS);
-    let now = T;
     const p0 = cpu();
-    for (let sent = 0; sent < events; sent += 1000) {
-      const n = Math.min(1000, events - sent);
-      await storage.publish({
-        accountId: account.id,
-        events: Array.from({ length: n }, () => {
-          const id = nextId('evt');
-          const payload = eventPayload(id, 'call.ended');
-          return { id, type: 'call.ended', timestamp: '', payload, idempotencyKey: null };
-        }),
-        newDeliveryId: () => nextId('dlv'),
-        now,
-        idempotencyWindowMs: DAY,
-      });
-    }
+    await publishBurst(storage, account.id, events);
     const publish = cpu() - p0;
-    let lease = 0;
-    const request = (limit: number): ClaimRequest => ({
-      leaseToken: `lease-${++lease}`,
-      limit,
-      leaseMs: 60_000,
-      now,
-      maxInFlightPerEndpoint: 128,
-      defaultRateLimitPerMinute: 100_000_000,
-    });
     const d0 = cpu();
     // The worker's shape: up to IN_FLIGHT attempts out; the oldest BATCH finish, are recorded,
     // and the same transaction claims what their slots allow.
-    const inFlight: ClaimedDelivery[] = await storage.claimDue(request(IN_FLIGHT));
-    let done = 0;
-    while (inFlight.length > 0) {
-      now += 1;
-      const batch = inFlight.splice(0, BATCH);
-      const completed: CompletedAttempt[] = batch.map((claim) => ({
-        claim,
-        outcome: { kind: 'succeeded' },
-        endpointGone: false,
-        attempt: attemptRecord(
-          {
-            deliveryId: claim.deliveryId,
-            attempt: claim.attempt,
-            trigger: claim.trigger,
-            url: claim.url,
-          },
-          {
-            succeeded: true,
-            startedAt: now,
-            durationMs: 1,
-            statusCode: 200,
-            responseBody: 'ok',
-            error: null,
-            retryAfterMs: null,
-            requestHeaders: { 'content-type': 'application/json' },
-          },
-        ),
-      }));
-      const next = request(IN_FLIGHT - inFlight.length);
-      inFlight.push(
-        ...(await storage.completeAttempts(completed, { now, autoDisableAfterMs: DAY }, next)),
-      );
-      done += batch.length;
-    }
+    const { delivered: done } = await drain(storage, {
+      batch: BATCH,
+      firstLimit: IN_FLIGHT,
+      nextLimit: (_recorded, inFlight) => IN_FLIGHT - inFlight,
+      requestHeaders: { 'content-type': 'application/json' },
+    });
     const deliver = cpu() - d0;
     if (done !== events * ENDPOINTS) throw new Error(`delivered ${done} of ${events * ENDPOINTS}`);
     return { publish: (publish * 1000) / done, deliver: (deliver * 1000) / done };

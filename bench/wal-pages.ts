@@ -1,6 +1,6 @@
 // Which B-trees the SQLite worker's completions write, page by page: publish a burst to N
-// endpoints, then claim and record every attempt in the worker's pattern (as storage-loop.ts
-// does, with request headers the size the sender's), while a reader holds the WAL so that no
+// endpoints, then claim and record every attempt in the worker's pattern (worker-pattern.ts,
+// with request headers the size the sender's), while a reader holds the WAL so that no
 // checkpoint can start it over. Then it reads the page number of every frame the completions
 // appended and names each page's table or index through `dbstat`. A commit writes every page
 // it dirtied, whole (about 11 µs a frame in the service), so frames per delivery is what a
@@ -10,10 +10,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { attemptRecord } from '../src/core/attempt.js';
 import { SqliteStorage } from '../src/storage/sqlite/index.js';
-import type { ClaimRequest, ClaimedDelivery, CompletedAttempt } from '../src/storage/index.js';
-import { DAY, T, makeAccount, makeWebhook, nextId, publishMany } from '../test/storage/fixtures.js';
+import { makeAccount, makeWebhook, nextId } from '../test/storage/fixtures.js';
+import { drain, publishBurst } from './worker-pattern.js';
 
 const ENDPOINTS = Number(process.argv[2] ?? 10);
 const TOTAL = Number(process.argv[3] ?? 10_000);
@@ -40,53 +39,19 @@ try {
   await storage.migrate();
   const account = await makeAccount(storage);
   for (let i = 0; i < ENDPOINTS; i++) await makeWebhook(storage, account.id);
-  const events = Math.ceil(TOTAL / ENDPOINTS);
-  for (let sent = 0; sent < events; sent += 1000) {
-    await publishMany(storage, account.id, Math.min(1000, events - sent));
-  }
+  await publishBurst(storage, account.id, Math.ceil(TOTAL / ENDPOINTS));
   // Everything so far into the database file; from here on the WAL only grows.
   reader.pragma('wal_checkpoint(TRUNCATE)');
   reader.prepare('BEGIN').run();
   reader.prepare('SELECT count(*) FROM accounts').get();
-
-  let now = T;
-  let lease = 0;
-  const request = (limit: number): ClaimRequest => ({
-    leaseToken: `wal-pages:${++lease}`,
-    limit,
-    leaseMs: 60_000,
-    now,
-    maxInFlightPerEndpoint: 128,
-    defaultRateLimitPerMinute: 100_000_000,
+  // The worker's shape with the service's batch: each completion claims for its freed slots
+  // and a few more (pipeline.ts REFILL_MARGIN).
+  const { delivered: done, completions } = await drain(storage, {
+    batch: BATCH,
+    firstLimit: 128 * ENDPOINTS,
+    nextLimit: (recorded) => recorded + 8,
+    requestHeaders: HEADERS,
   });
-  const inFlight: ClaimedDelivery[] = await storage.claimDue(request(128 * ENDPOINTS));
-  let done = 0;
-  let completions = 0;
-  while (inFlight.length > 0) {
-    now += 1;
-    const batch = inFlight.splice(0, BATCH);
-    const completed: CompletedAttempt[] = batch.map((claim) => ({
-      claim,
-      outcome: { kind: 'succeeded' },
-      endpointGone: false,
-      attempt: attemptRecord(claim, {
-        succeeded: true,
-        startedAt: now,
-        durationMs: 1,
-        statusCode: 200,
-        responseBody: '',
-        error: null,
-        retryAfterMs: null,
-        requestHeaders: HEADERS,
-      }),
-    }));
-    const next = request(batch.length + 8);
-    inFlight.push(
-      ...(await storage.completeAttempts(completed, { now, autoDisableAfterMs: DAY }, next)),
-    );
-    done += batch.length;
-    completions++;
-  }
   reader.prepare('COMMIT').run();
 
   // Each frame: a 24-byte header whose first 4 bytes are the page number, then the page.

@@ -24,6 +24,7 @@ import {
   claim,
   complete,
   eventPayload,
+  newEvent,
   makeAccount,
   makeWebhook,
   nextId,
@@ -531,13 +532,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
       await expect(
         storage.publish({
           accountId: account.id,
-          events: [fresh, existing.event.id].map((id) => ({
-            id,
-            type: 'call.ended',
-            timestamp: '2023-11-14T22:13:20Z',
-            payload: eventPayload(id, 'call.ended'),
-            idempotencyKey: null,
-          })),
+          events: [fresh, existing.event.id].map((id) => newEvent('call.ended', id)),
           newDeliveryId: () => nextId('dlv'),
           now: T,
           idempotencyWindowMs: DAY,

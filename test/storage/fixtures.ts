@@ -75,24 +75,26 @@ export function eventPayload(id: string, type: string): string {
   });
 }
 
+/** An event as a publish takes it, at the fixtures' timestamp, with its payload. */
+export function newEvent(type: string, id = nextId('evt'), idempotencyKey: string | null = null) {
+  return {
+    id,
+    type,
+    timestamp: '2023-11-14T22:13:20Z',
+    payload: eventPayload(id, type),
+    idempotencyKey,
+  };
+}
+
 export async function publishOne(
   storage: Storage,
   accountId: string,
   type: string,
   options: PublishOptions = {},
 ): Promise<PublishedEvent> {
-  const id = options.id ?? nextId('evt');
   const [published] = await storage.publish({
     accountId,
-    events: [
-      {
-        id,
-        type,
-        timestamp: '2023-11-14T22:13:20Z',
-        payload: eventPayload(id, type),
-        idempotencyKey: options.idempotencyKey ?? null,
-      },
-    ],
+    events: [newEvent(type, options.id ?? nextId('evt'), options.idempotencyKey ?? null)],
     newDeliveryId: () => nextId('dlv'),
     now: options.now ?? T,
     idempotencyWindowMs: options.windowMs ?? DAY,
@@ -110,16 +112,7 @@ export async function publishMany(
 ): Promise<PublishedEvent[]> {
   return storage.publish({
     accountId,
-    events: Array.from({ length: n }, () => {
-      const id = nextId('evt');
-      return {
-        id,
-        type: 'call.ended',
-        timestamp: '2023-11-14T22:13:20Z',
-        payload: eventPayload(id, 'call.ended'),
-        idempotencyKey: null,
-      };
-    }),
+    events: Array.from({ length: n }, () => newEvent('call.ended')),
     newDeliveryId: () => nextId('dlv'),
     now: options.now ?? T,
     idempotencyWindowMs: options.windowMs ?? DAY,

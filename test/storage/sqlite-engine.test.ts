@@ -8,15 +8,15 @@ import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { makeAccount, makeWebhook, publishMany, publishOne } from './fixtures.js';
 
-describe('SQLite with background checkpoints', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rizler-sqlite-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rizler-sqlite-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
+describe('SQLite with background checkpoints', () => {
   it('copies the WAL into the database file from its own thread, and leaves no WAL at close', async () => {
     const path = join(dir, 'db.sqlite');
     const storage = new SqliteStorage(path, { backgroundCheckpoints: true });
@@ -44,14 +44,6 @@ describe('SQLite with background checkpoints', () => {
 });
 
 describe('SQLite publish', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rizler-sqlite-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it("stores a batch's deliveries endpoint by endpoint, with ids still drawn in event order", async () => {
     const path = join(dir, 'db.sqlite');
     const storage = new SqliteStorage(path);

@@ -103,7 +103,8 @@ function endpointDue(stmt: Stmt, inline: number): EndpointRead {
 /**
  * The due deliveries this claim reads, in turn across the accounts and their endpoints
  * (fair-share.ts takeInTurn), from the index by endpoint: one seek per step of the walk, and
- * of each endpoint only as many rows as it has room for.
+ * of each endpoint only as many rows as it has room for. `readOf` is the claim's reader
+ * (endpointDue), so an endpoint the claim has read already is read on from where it stopped.
  */
 export function dueInTurn(
   stmt: Stmt,
@@ -111,8 +112,8 @@ export function dueInTurn(
   now: number,
   window: number,
   roomOf: (webhookId: string) => number,
-  already: Map<string, number> = new Map(),
-  readOf: EndpointRead = endpointDue(stmt, Number.MAX_SAFE_INTEGER),
+  already: Map<string, number>,
+  readOf: EndpointRead,
 ): Row[] {
   const walk = scheduled(stmt);
   // Deliveries whose endpoint was deleted: read to be parked.
