@@ -203,6 +203,7 @@ export function toClaimed(
     traceparent?: string | null;
   },
   request: Pick<ClaimRequest, 'now' | 'leaseToken'>,
+  rowKey?: number,
 ): ClaimedDelivery {
   const sealedSecrets = [webhook.sealedSecret];
   // The secret before a rotation keeps signing webhook-signature until it expires.
@@ -212,7 +213,7 @@ export function toClaimed(
   ) {
     sealedSecrets.push(webhook.sealedPreviousSecret);
   }
-  return {
+  const claimed: ClaimedDelivery = {
     deliveryId: c.deliveryId,
     leaseToken: request.leaseToken,
     accountId: webhook.accountId,
@@ -232,4 +233,6 @@ export function toClaimed(
     headers: webhook.headers,
     traceparent: event.traceparent ?? null,
   };
+  if (rowKey !== undefined) claimed.rowKey = rowKey;
+  return claimed;
 }

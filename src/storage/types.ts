@@ -262,6 +262,11 @@ export interface ClaimedDelivery {
   headers: Record<string, string>;
   /** The event's trace context; the attempt sends a child of it. */
   traceparent: string | null;
+  /**
+   * The engine's own key of the row, where it has one cheaper than the id (SQLite's rowid):
+   * the completion finds the row by it, and checks the id and lease as well.
+   */
+  rowKey?: number;
 }
 
 /** What happened to the delivery after an attempt: one type per outcome. */

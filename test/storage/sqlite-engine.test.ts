@@ -1,12 +1,21 @@
 // SQLite-only behaviour (the shared suite in contract.test.ts runs on both engines): the
-// background checkpointer of long-running processes, and how a publish lays out its rows.
+// background checkpointer of long-running processes, how a publish lays out its rows, and how a
+// completion finds its row.
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
-import { makeAccount, makeWebhook, publishMany, publishOne } from './fixtures.js';
+import {
+  T,
+  claim,
+  complete,
+  makeAccount,
+  makeWebhook,
+  publishMany,
+  publishOne,
+} from './fixtures.js';
 
 let dir: string;
 beforeEach(() => {
@@ -75,5 +84,30 @@ describe('SQLite publish', () => {
         ),
       ),
     );
+  });
+});
+
+describe('SQLite completion', () => {
+  it('finds the leased row by the rowid its claim read, and still checks the id', async () => {
+    const storage = new SqliteStorage(join(dir, 'db.sqlite'));
+    await storage.migrate();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 2);
+    const [first, second] = await claim(storage, T);
+    expect(first!.rowKey).toEqual(expect.any(Number));
+    expect(second!.rowKey).not.toBe(first!.rowKey);
+    // A key that names another row (as a rowid used again would): neither row is finished.
+    await complete(storage, { ...first!, rowKey: second!.rowKey! }, { kind: 'succeeded' });
+    const statusOf = async (id: string) => (await storage.getDelivery(account.id, id))?.status;
+    expect(await statusOf(first!.deliveryId)).toBe('pending');
+    expect(await statusOf(second!.deliveryId)).toBe('pending');
+    // Its own key, and no key at all (by id): both finish their row.
+    await complete(storage, first!, { kind: 'succeeded' });
+    const { rowKey: _, ...byId } = second!;
+    await complete(storage, byId, { kind: 'succeeded' });
+    expect(await statusOf(first!.deliveryId)).toBe('succeeded');
+    expect(await statusOf(second!.deliveryId)).toBe('succeeded');
+    await storage.close();
   });
 });

@@ -50,6 +50,14 @@ const OUTCOME = `
   last_status_code = :code, last_duration_ms = :duration, last_error = :error,
   last_attempt_at = :started, lease_token = NULL, held = 0, updated_at = :now`;
 
+/**
+ * The leased row an attempt finished, found by the rowid its claim read when it has one (one
+ * seek of the table, where the id costs a seek of its index first; the subquery runs only
+ * without it), and still checked by id and lease.
+ */
+const LEASED_ROW = `rowid = coalesce(:row, (SELECT rowid FROM deliveries WHERE id = :id))
+  AND id = :id AND lease_token = :lease`;
+
 export class SqliteCompletion extends SqlitePart {
   constructor(
     h: SqliteHandle,
@@ -77,7 +85,7 @@ export class SqliteCompletion extends SqlitePart {
       const signals = new Map<string, ThrottleSignal[]>();
       // One statement per outcome (OUTCOME).
       const update = this.stmt(
-        `UPDATE deliveries SET ${OUTCOME} WHERE id = :id AND lease_token = :lease
+        `UPDATE deliveries SET ${OUTCOME} WHERE ${LEASED_ROW}
          RETURNING manual_requested, created_at, attempt_count, order_state`,
       );
       // Without RETURNING, which costs SQLite an ephemeral table per statement (a third of the
@@ -85,9 +93,7 @@ export class SqliteCompletion extends SqlitePart {
       // delivery's claim already knows: its creation, and its attempt count (this attempt's
       // number: only the lease holder's completion counts). A manual retry asked for
       // meanwhile is left due now by OUTCOME, where the refill below, or anyDue, finds it.
-      const updateUnordered = this.stmt(
-        `UPDATE deliveries SET ${OUTCOME} WHERE id = :id AND lease_token = :lease`,
-      );
+      const updateUnordered = this.stmt(`UPDATE deliveries SET ${OUTCOME} WHERE ${LEASED_ROW}`);
       const rollups = new RollupBatch();
       // Deliveries that left `pending` in a key's order: the next of the key may go.
       const finished: FinishedDelivery[] = [];
@@ -105,6 +111,7 @@ export class SqliteCompletion extends SqlitePart {
           started: attempt.startedAt,
           id: claim.deliveryId,
           lease: claim.leaseToken,
+          row: claim.rowKey ?? null,
         };
         let updated: Row | undefined;
         if (claim.ordered) updated = update.get(params) as Row | undefined;
