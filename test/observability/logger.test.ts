@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { ROOT } from '../helpers/process.js';
 
@@ -52,6 +52,9 @@ describe('the process logger', () => {
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
+    onTestFinished(() => {
+      child.kill();
+    });
     let text = '';
     const seen = (msg: string) =>
       new Promise<void>((resolve) => {
