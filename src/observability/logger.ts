@@ -2,7 +2,7 @@
 // (stdout a TTY) the same records are printed readably by pino-pretty; piped to a file or a log
 // collector they stay JSON, one object a line.
 import { createRequire } from 'node:module';
-import { pino, destination, type DestinationStream, type Logger } from 'pino';
+import { pino, destination as pinoDestination, type DestinationStream, type Logger } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
 import type { Config } from '../config.js';
 
@@ -87,7 +87,7 @@ export function createLogger(
 }
 
 /** How long a JSON log line may wait in the buffer before it is written. */
-export const LOG_FLUSH_MS = 100;
+const LOG_FLUSH_MS = 100;
 
 /**
  * Standard output for JSON lines, written in batches: what a turn of work logs goes out in one
@@ -96,7 +96,7 @@ export const LOG_FLUSH_MS = 100;
  * is left synchronously when the process exits; only a kill -9 can lose the last lines.
  */
 function bufferedStdout(): DestinationStream {
-  const out = destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+  const out = pinoDestination({ dest: 1, sync: false, minLength: 8 * 1024 });
   setInterval(() => out.flush(), LOG_FLUSH_MS).unref();
   return out;
 }

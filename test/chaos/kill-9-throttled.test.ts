@@ -58,6 +58,7 @@ describe('kill -9 while an endpoint is throttled', () => {
     // be answered between the kill and the closed connection reaching the receiver: a race
     // that failed this test once on Node 24.
     const held = h.receiver.requests.length;
+    const answerDelayMs = h.receiver.delayMs;
     h.receiver.delayMs = 60_000;
     await waitUntil('attempts in flight', () =>
       h.receiver.requests.slice(held).some((r) => !r.answered && !r.cut) ? true : undefined,
@@ -65,7 +66,7 @@ describe('kill -9 while an endpoint is throttled', () => {
 
     current.kill('SIGKILL');
     expect((await current.exited).signal).toBe('SIGKILL');
-    h.receiver.delayMs = 100;
+    h.receiver.delayMs = answerDelayMs;
     current = await h.start();
     expect(await throttleOf(current.port)).toMatchObject({
       state: 'throttled',
