@@ -1,12 +1,13 @@
 // SQLite-only behaviour (the shared suite in contract.test.ts runs on both engines): the
 // background checkpointer of long-running processes, how a publish lays out its rows, and how a
 // completion finds its row.
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { checkpointRound, type CheckpointResult } from '../../src/storage/sqlite/checkpoint.js';
 import {
   T,
   claim,
@@ -49,6 +50,64 @@ describe('SQLite with background checkpoints', () => {
     const events = await again.listEvents(account.id, {}, { limit: 500, after: null });
     expect(events).toHaveLength(300);
     await again.close();
+  });
+});
+
+describe("the checkpointer's round", () => {
+  /** A WAL database with a writer and the checkpointer's own connection. */
+  function walPair() {
+    const path = join(dir, 'wal.sqlite');
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('CREATE TABLE t (body TEXT)');
+    const insert = writer.prepare('INSERT INTO t (body) VALUES (?)');
+    const write = (rows: number) => {
+      writer.transaction(() => {
+        for (let i = 0; i < rows; i++) insert.run('x'.repeat(3000));
+      })();
+    };
+    const checkpointer = new Database(path);
+    const modes: string[] = [];
+    /** Each checkpoint is followed by a commit at once: a writer that never pauses. */
+    const checkpoint = (mode: 'PASSIVE' | 'RESTART') => {
+      modes.push(mode);
+      const result = (checkpointer.pragma(`wal_checkpoint(${mode})`) as CheckpointResult[])[0]!;
+      write(1);
+      return result;
+    };
+    /** The WAL header's checkpoint sequence: it changes each time the WAL starts over. */
+    const walSequence = () => readFileSync(`${path}-wal`).readUInt32BE(12);
+    const close = () => {
+      checkpointer.close();
+      writer.close();
+    };
+    return { write, checkpoint, modes, walSequence, close };
+  }
+
+  it('starts a WAL longer than its limit over, though the writer never pauses', () => {
+    const wal = walPair();
+    try {
+      wal.write(200);
+      const before = wal.walSequence();
+      checkpointRound(wal.checkpoint, 100);
+      expect(wal.modes.at(-1)).toBe('RESTART');
+      // The commit after the restart wrote from the start of the file, under a new header.
+      expect(wal.walSequence()).not.toBe(before);
+    } finally {
+      wal.close();
+    }
+  });
+
+  it('only copies a shorter WAL back, and never holds the writer up', () => {
+    const wal = walPair();
+    try {
+      wal.write(50);
+      checkpointRound(wal.checkpoint, 1000);
+      expect(wal.modes).toEqual(['PASSIVE']);
+    } finally {
+      wal.close();
+    }
   });
 });
 

@@ -18,6 +18,12 @@ import { registerRollupFunctions } from './rollups.js';
 /** How often the checkpointer copies the WAL back; a burst of writes grows it meanwhile. */
 const CHECKPOINT_INTERVAL_MS = 200;
 
+/**
+ * Past this many frames (64 MiB at 4 KiB pages) the checkpointer starts the WAL over
+ * (checkpointer.ts), and a WAL grown longer than that in a stall is cut back to it then.
+ */
+const WAL_RESTART_FRAMES = 16_384;
+
 /** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
 
@@ -65,6 +71,9 @@ export class SqliteConnection implements SqliteHandle {
     // while draining a backlog of 1M (bench); 64 MiB keeps it under the 300 MB goal.
     this.db.pragma('mmap_size = 67108864');
     this.db.pragma('cache_size = -65536');
+    // When the WAL starts over, a file grown past this in a stall is cut back (bytes: the
+    // restart's length and as much again).
+    this.db.pragma(`journal_size_limit = ${2 * WAL_RESTART_FRAMES * (4096 + 24)}`);
     this.wake.setMaxListeners(0);
     registerRollupFunctions(this.db);
     if (options.backgroundCheckpoints && path !== ':memory:') this.startCheckpointer(path);
@@ -73,7 +82,7 @@ export class SqliteConnection implements SqliteHandle {
   private startCheckpointer(path: string): void {
     this.db.pragma('wal_autocheckpoint = 0');
     const thread = new Worker(threadEntry(import.meta.url, './checkpointer.js'), {
-      workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
+      workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: WAL_RESTART_FRAMES },
     });
     // Should it ever stop, commits checkpoint again, as SQLite does by default.
     const fallBack = () => {

@@ -2,6 +2,7 @@
 // the engine's parts, one file per concern; EngineStorage (../engine.ts) hands each Storage
 // method to its part:
 //   connection.ts   open, pragmas, statements, transactions, wake-up, migrate, checkpointer
+//   checkpoint.ts   the checkpointer thread's round: copy the WAL back, start a long one over
 //   accounts.ts     accounts, API keys, portal sessions, the audit log
 //   webhooks.ts     endpoints and their secrets, the operator's endpoint
 //   events.ts       publish and the event log
