@@ -12,6 +12,7 @@ import { num, type Row } from '../rows.js';
 import { StorageUnavailableError } from '../types.js';
 import type { AuditRecord } from '../audit-records.js';
 import { writeAudit } from './audit.js';
+import { Statement } from './statement.js';
 import { migrations } from './migrations.js';
 import { registerRollupFunctions } from './rollups.js';
 
@@ -27,11 +28,11 @@ const WAL_RESTART_FRAMES = 16_384;
 /** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
 
-export type Stmt = (sql: string) => Database.Statement;
+export type Stmt = (sql: string) => Statement;
 
 /** What the engine lends each of its parts: its statement cache, error mapping and wake-up. */
 export interface SqliteHandle {
-  stmt(sql: string): Database.Statement;
+  stmt(sql: string): Statement;
   run<T>(work: () => T): Promise<T>;
   tx<T>(work: () => T): Promise<T>;
   /** `due: false`: a change for the streams only (Storage.onWake). */
@@ -46,7 +47,7 @@ export interface SqliteOptions {
 export class SqliteConnection implements SqliteHandle {
   private readonly db: Database.Database;
   private readonly wake = new EventEmitter();
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, Statement>();
 
   private checkpointer: Worker | null = null;
 
@@ -100,10 +101,10 @@ export class SqliteConnection implements SqliteHandle {
    * One prepared statement per SQL text, reused: preparing costs more than running. An arrow,
    * so that it can be handed on as it is (`writeAudit(this.h.stmt, …)`).
    */
-  readonly stmt = (sql: string): Database.Statement => {
+  readonly stmt = (sql: string): Statement => {
     let statement = this.statements.get(sql);
     if (!statement) {
-      statement = this.db.prepare(sql);
+      statement = new Statement(this.db.prepare(sql));
       this.statements.set(sql, statement);
     }
     return statement;
@@ -199,7 +200,7 @@ export abstract class SqlitePart {
   constructor(protected readonly h: SqliteHandle) {}
 
   /** An arrow, so that it can be handed to the helpers that take a `Stmt`. */
-  protected readonly stmt = (sql: string): Database.Statement => this.h.stmt(sql);
+  protected readonly stmt = (sql: string): Statement => this.h.stmt(sql);
 
   protected run<T>(work: () => T): Promise<T> {
     return this.h.run(work);

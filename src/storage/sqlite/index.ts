@@ -3,6 +3,7 @@
 // method to its part:
 //   connection.ts   open, pragmas, statements, transactions, wake-up, migrate, checkpointer
 //   checkpoint.ts   the checkpointer thread's round: copy the WAL back, start a long one over
+//   statement.ts    prepared statements whose rows are built in JavaScript
 //   accounts.ts     accounts, API keys, portal sessions, the audit log
 //   webhooks.ts     endpoints and their secrets, the operator's endpoint
 //   events.ts       publish and the event log
