@@ -7,27 +7,25 @@ export type IdPrefix = 'acc' | 'wh' | 'evt' | 'dlv' | 'key' | 'aud' | 'ps';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base32, sorts like its values
 
-let lastMs = 0;
+let lastMs = -1;
 let counter = 0;
 
 const pool = new RandomPool();
+const CODES = Buffer.from(ALPHABET, 'latin1');
+/**
+ * An id's 26 characters after its prefix, written in place and read out as one string: built
+ * a character at a time, each id made 26 short strings on the way (about 1 KiB of garbage an
+ * id, and a publish of 1,000 events to 10 endpoints makes 11,000 ids). The time stays written
+ * while the millisecond does.
+ */
+const chars = Buffer.alloc(26);
 
-function randomChars(count: number): string {
-  const bytes = pool.take(count);
-  let out = '';
-  // 256 is a multiple of 32, so `% 32` keeps every character equally likely.
-  for (let i = 0; i < count; i++) out += ALPHABET[bytes[i]! % 32];
-  return out;
-}
-
-function encodeTime(ms: number): string {
-  let out = '';
-  let value = ms;
-  for (let i = 0; i < 10; i++) {
-    out = ALPHABET[value % 32]! + out;
-    value = Math.floor(value / 32);
+function writeBase32(value: number, from: number, count: number): void {
+  let rest = value;
+  for (let i = from + count - 1; i >= from; i--) {
+    chars[i] = CODES[rest % 32]!;
+    rest = Math.floor(rest / 32);
   }
-  return out;
 }
 
 /**
@@ -40,15 +38,12 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   } else {
     lastMs = now;
     counter = 0;
+    writeBase32(now, 0, 10);
   }
-  const rand = randomChars(12);
-  let seq = '';
-  let c = counter;
-  for (let i = 0; i < 4; i++) {
-    seq = ALPHABET[c % 32]! + seq;
-    c = Math.floor(c / 32);
-  }
-  return `${prefix}_${encodeTime(now)}${seq}${rand}`;
+  writeBase32(counter, 10, 4);
+  // 256 is a multiple of 32, so `% 32` keeps every character equally likely.
+  for (let i = 14; i < 26; i++) chars[i] = CODES[pool.byte() % 32]!;
+  return `${prefix}_${chars.toString('latin1')}`;
 }
 
 /** A random token for secrets and keys: `prefix` + base64url of `bytes` random bytes. */

@@ -16,4 +16,13 @@ export class RandomPool {
     this.used += count;
     return bytes;
   }
+
+  /** One fresh random byte. */
+  byte(): number {
+    if (this.used >= this.pool.length) {
+      randomFillSync(this.pool);
+      this.used = 0;
+    }
+    return this.pool[this.used++]!;
+  }
 }

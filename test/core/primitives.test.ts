@@ -16,6 +16,11 @@ describe('ids', () => {
     expect(a < b && b < c).toBe(true);
     expect(idTime(c)).toBe(1_700_000_000_001);
     expect(idTime('nonsense')).toBeNull();
+    // Back to an earlier millisecond (a clock stepped back): its own time, its counter anew.
+    const d = newId('dlv', 1_700_000_000_000);
+    expect(idTime(d)).toBe(1_700_000_000_000);
+    expect(d.slice(4, 18)).toBe(`${a.slice(4, 14)}0000`);
+    expect(idTime(newId('evt', 5))).toBe(5);
   });
 
   it('stay unique and random across many refills of the random pool', () => {
