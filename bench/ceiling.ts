@@ -69,7 +69,7 @@ export async function measureCeiling(
       for (const [i, connections] of CONNECTIONS.entries()) {
         meters[i]!.start();
         rates[i]!.push(await run(connections, total));
-        meters[i]!.stop();
+        meters[i]!.stop(total);
       }
     }
     const spreads = rates.map(spread);
@@ -81,6 +81,7 @@ export async function measureCeiling(
       note: `${describeSpread(spreads[i]!)}; ${meters[i]!.share()}${spreads[i]!.median === best ? '; the ceiling' : ''}`,
       runs: spreads[i]!.runs,
       cpu: meters[i]!.shares(),
+      cpuUs: meters[i]!.perUnit(),
     }));
     return { ceiling: best, rows };
   } finally {

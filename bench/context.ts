@@ -21,6 +21,8 @@ export interface Row {
   runs?: number[];
   /** The share of one core each process used while the figure ran, in %. */
   cpu?: Record<string, number>;
+  /** Each process's CPU time per delivery (or request) while the figure ran, in µs. */
+  cpuUs?: Record<string, number>;
 }
 
 export interface BenchContext {

@@ -76,6 +76,8 @@ function readCpu(c: Counted): Map<number | 'self', number> {
 export class CpuMeter {
   private readonly used = new Map<string, number>();
   private wall = 0;
+  /** Deliveries (or requests) done while measured. */
+  private units = 0;
   private before: { at: number; cpu: Map<number | 'self', number>[] } | null = null;
 
   constructor(private readonly counted: Counted[]) {}
@@ -84,11 +86,13 @@ export class CpuMeter {
     this.before = { at: performance.now(), cpu: this.counted.map(readCpu) };
   }
 
-  stop(): void {
+  /** `units`: the deliveries (or requests) done since start(). */
+  stop(units = 0): void {
     const before = this.before;
     if (!before) return;
     this.before = null;
     this.wall += (performance.now() - before.at) / 1000;
+    this.units += units;
     this.counted.forEach((c, i) => {
       let seconds = 0;
       for (const [pid, now] of readCpu(c)) seconds += now - (before.cpu[i]!.get(pid) ?? now);
@@ -105,10 +109,27 @@ export class CpuMeter {
     return out;
   }
 
-  /** "CPU of one core: service 152 %, receiver 48 %, …", or '' when nothing was measured. */
+  /**
+   * Each process's CPU time per delivery (or request), in µs: steadier than rates on a busy
+   * machine, so that builds run one after the other can be told apart.
+   */
+  perUnit(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (this.units === 0) return out;
+    for (const c of this.counted)
+      out[c.name] = Math.round((1e6 * (this.used.get(c.name) ?? 0)) / this.units);
+    return out;
+  }
+
+  /**
+   * "CPU of one core: service 152 %, receiver 48 %, …; CPU µs each: service 183, …", or ''
+   * when nothing was measured.
+   */
   share(): string {
     const parts = Object.entries(this.shares()).map(([name, pct]) => `${name} ${pct} %`);
-    return parts.length ? `CPU of one core: ${parts.join(', ')}` : '';
+    if (parts.length === 0) return '';
+    const each = Object.entries(this.perUnit()).map(([name, us]) => `${name} ${us}`);
+    return `CPU of one core: ${parts.join(', ')}${each.length ? `; CPU µs each: ${each.join(', ')}` : ''}`;
   }
 }
 

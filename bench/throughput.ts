@@ -31,7 +31,7 @@ export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure
     for (const [i, shape] of SHAPES.entries()) {
       meters[i]!.start();
       rates[i]!.push(await figure.measure(shape));
-      meters[i]!.stop();
+      meters[i]!.stop(ctx.total);
     }
   }
   return SHAPES.flatMap((shape, i): Row[] => {
@@ -50,6 +50,7 @@ export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure
         note: `${describeSpread(s)}; ${meters[i]!.share()}`,
         runs: s.runs,
         cpu: meters[i]!.shares(),
+        cpuUs: meters[i]!.perUnit(),
       },
       {
         name: `ratio to the ceiling, ${figure.label}, ${shape}`,

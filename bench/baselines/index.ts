@@ -226,7 +226,7 @@ export async function runBaselines(
         for (const [i, shape] of SHAPES.entries()) {
           meters[i]!.start();
           rates[i]!.push(await oneRun(ctx, baseline, ctx.total, shape));
-          meters[i]!.stop();
+          meters[i]!.stop(ctx.total);
         }
       }
       const byShape: Partial<Record<Shape, number>> = {};
@@ -240,6 +240,7 @@ export async function runBaselines(
           note: `${describeSpread(s)}; ${meters[i]!.share()}`,
           runs: s.runs,
           cpu: meters[i]!.shares(),
+          cpuUs: meters[i]!.perUnit(),
         });
       }
       medians[which] = byShape;
