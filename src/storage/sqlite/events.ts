@@ -61,9 +61,12 @@ export class SqliteEvents extends SqlitePart {
       // by event: 36 pages of the table written per completion of 40). Ids are drawn in event
       // order as before. Deliveries in a key's order are inserted at once: placing the next
       // one reads them.
+      // Each row is bound spread out, as arguments: better-sqlite3 reads an array's values one by
+      // one through V8's API (callgrind, storage loop of 5,000 deliveries: 2,730-2,737 M
+      // instructions against 2,779-2,783 M with the arrays).
       const unordered = new Map<string, unknown[][]>();
       const insertUnordered = () => {
-        for (const rows of unordered.values()) for (const row of rows) insertDelivery.run(row);
+        for (const rows of unordered.values()) for (const row of rows) insertDelivery.run(...row);
         unordered.clear();
       };
       const out: PublishedEvent[] = [];
@@ -131,7 +134,7 @@ export class SqliteEvents extends SqlitePart {
             place?.state ?? null,
             place?.seq ?? null,
           ];
-          if (place) insertDelivery.run(row);
+          if (place) insertDelivery.run(...row);
           else {
             const rows = unordered.get(endpoint.id);
             if (rows) rows.push(row);
