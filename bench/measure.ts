@@ -102,11 +102,7 @@ export class CpuMeter {
 
   /** Each process's share of one core, in %. */
   shares(): Record<string, number> {
-    const out: Record<string, number> = {};
-    if (this.wall === 0) return out;
-    for (const c of this.counted)
-      out[c.name] = Math.round((100 * (this.used.get(c.name) ?? 0)) / this.wall);
-    return out;
+    return this.each(100, this.wall);
   }
 
   /**
@@ -114,10 +110,15 @@ export class CpuMeter {
    * machine, so that builds run one after the other can be told apart.
    */
   perUnit(): Record<string, number> {
+    return this.each(1e6, this.units);
+  }
+
+  /** Each process's CPU seconds × `scale` / `over`, rounded; nothing when `over` is 0. */
+  private each(scale: number, over: number): Record<string, number> {
     const out: Record<string, number> = {};
-    if (this.units === 0) return out;
+    if (over === 0) return out;
     for (const c of this.counted)
-      out[c.name] = Math.round((1e6 * (this.used.get(c.name) ?? 0)) / this.units);
+      out[c.name] = Math.round((scale * (this.used.get(c.name) ?? 0)) / over);
     return out;
   }
 
