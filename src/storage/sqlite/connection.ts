@@ -21,7 +21,7 @@ const CHECKPOINT_INTERVAL_MS = 200;
 
 /**
  * Past this many frames (64 MiB at 4 KiB pages) the checkpointer starts the WAL over
- * (checkpointer.ts), and a WAL grown longer than that in a stall is cut back to it then.
+ * (checkpoint.ts); a WAL grown past twice that in a stall is cut back to twice that then.
  */
 const WAL_RESTART_FRAMES = 16_384;
 
