@@ -28,7 +28,7 @@ const WAL_RESTART_FRAMES = 16_384;
 /** SQLite error codes that mean the database, not the request, is at fault. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PROTOCOL)/;
 
-export type Stmt = (sql: string) => Statement;
+export type { Stmt } from './statement.js';
 
 /** What the engine lends each of its parts: its statement cache, error mapping and wake-up. */
 export interface SqliteHandle {

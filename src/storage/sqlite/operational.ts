@@ -1,6 +1,6 @@
 // Operational events on the SQLite engine: stored and fanned out inside the transaction the
 // engine has open for the change that causes them (see src/events/operational.ts).
-import type { Statement } from './statement.js';
+import type { Stmt } from './statement.js';
 import { filterSubject, type FilterCache } from '../../core/filter.js';
 import { newId } from '../../core/ids.js';
 import {
@@ -18,7 +18,7 @@ export class SqliteOperational {
   private madeDeliveries = false;
 
   constructor(
-    private readonly stmt: (sql: string) => Statement,
+    private readonly stmt: Stmt,
     private readonly filters: FilterCache,
   ) {}
 

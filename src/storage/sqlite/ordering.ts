@@ -1,7 +1,7 @@
 // The SQLite side of ordered delivery per key (../ordering.ts): placing a new delivery in its
 // key's order, releasing the next when a head finishes, and switching a webhook's `ordering`.
 // SQLite has one writer: the transaction of each call is the lock on every key.
-import type { Statement } from './statement.js';
+import type { Stmt } from './statement.js';
 import {
   placeNew,
   releasesOf,
@@ -11,8 +11,6 @@ import {
   type Ordering,
 } from '../ordering.js';
 import type { Row } from '../rows.js';
-
-type Stmt = (sql: string) => Statement;
 
 /** Where a new delivery of an ordered webhook goes in its key's order. */
 export function placeOne(stmt: Stmt, webhookId: string, orderingKey: string): OrderPlacement {

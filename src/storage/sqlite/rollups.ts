@@ -1,13 +1,11 @@
 // The SQLite side of stats rollups (../rollups.ts). Everything here runs inside the engine's
 // own transactions or reads.
 import type Database from 'better-sqlite3';
-import type { Statement } from './statement.js';
+import type { Stmt } from './statement.js';
 import { DurationHistogram } from '../../core/histogram.js';
 import { foldStats, SLOT_MS, type RollupBatch, type RollupRow } from '../rollups.js';
 import { num, numOrNull, type Row } from '../rows.js';
 import type { StatsRequest, WebhookStats } from '../types.js';
-
-type Stmt = (sql: string) => Statement;
 
 /**
  * SQL functions the rollups need: merging two stored histograms (the upsert) and building one

@@ -1,11 +1,13 @@
 // A prepared statement whose rows are built in JavaScript. better-sqlite3 builds each row
 // object through V8's C++ API, interning every column's name for every row: callgrind put
-// that (Data::GetRowJS) at 14 % of the storage loop's instructions, 32,000 a row for the
-// claim's read of 25 columns. Here the statement runs in raw mode (an array per row) and the
-// object is made by a plain loop over the names, read once: same objects, same order, the
-// last of two columns with one name winning, as before.
+// that (Data::GetRowJS) at 14 % of the storage loop's instructions. Here the statement runs in
+// raw mode (an array per row) and the object is made by a plain loop over the names, read
+// once: same objects, same order, the last of two columns with one name winning, as before.
 import type Database from 'better-sqlite3';
 import type { Row } from '../rows.js';
+
+/** The engine's statement cache (SqliteConnection.stmt), as its parts and helpers take it. */
+export type Stmt = (sql: string) => Statement;
 
 export class Statement {
   /** The result's column names; null for a statement that returns nothing. */
