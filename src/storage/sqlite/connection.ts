@@ -73,8 +73,9 @@ export class SqliteConnection implements SqliteHandle {
     this.db.pragma('mmap_size = 67108864');
     this.db.pragma('cache_size = -65536');
     // When the WAL starts over, a file grown past this in a stall is cut back (bytes: the
-    // restart's length and as much again).
-    this.db.pragma(`journal_size_limit = ${2 * WAL_RESTART_FRAMES * (4096 + 24)}`);
+    // restart's length and as much again; a frame is a page and its 24-byte header).
+    const frameBytes = Number(this.db.pragma('page_size', { simple: true })) + 24;
+    this.db.pragma(`journal_size_limit = ${2 * WAL_RESTART_FRAMES * frameBytes}`);
     this.wake.setMaxListeners(0);
     registerRollupFunctions(this.db);
     if (options.backgroundCheckpoints && path !== ':memory:') this.startCheckpointer(path);
