@@ -57,7 +57,8 @@ export async function call<T>(port: number, key: string, path: string, body?: un
 
 /**
  * Starts `rizler-webhooks <command>` with the bench's settings (BENCH_PROFILE=dir for CPU
- * profiles; BENCH_NODE_ARGS for other Node flags, space-separated, e.g. `--import a-probe.mjs`).
+ * profiles; BENCH_NODE_ARGS for other Node flags, space-separated, e.g. `--import a-probe.mjs`;
+ * BENCH_SERVICE_ENV for settings to try, e.g. `RIZLER_CLAIM_BATCH=256,RIZLER_LEASE_MS=60000`).
  */
 export function startService(
   databaseUrl: string,
@@ -74,6 +75,7 @@ export function startService(
       RIZLER_ENDPOINT_RATE_LIMIT: '100000000',
       RIZLER_API_RATE_LIMIT: '1000000',
       RIZLER_LOG_LEVEL: 'info',
+      ...serviceEnv(),
       ...extra,
     },
     30_000,
@@ -81,6 +83,18 @@ export function startService(
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
       ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
+  );
+}
+
+/** BENCH_SERVICE_ENV's settings (`NAME=value`, comma-separated). */
+function serviceEnv(): Record<string, string> {
+  const pairs = process.env.BENCH_SERVICE_ENV?.split(',').filter(Boolean) ?? [];
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new Error(`BENCH_SERVICE_ENV: ${pair} is not NAME=value`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
   );
 }
 

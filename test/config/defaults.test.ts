@@ -44,4 +44,13 @@ describe('the configuration from an empty environment', () => {
       loadConfig({ PORT: '', RIZLER_RETENTION_DAYS: '', RIZLER_PUBLISH_RATE_LIMIT: '' }),
     ).toMatchObject({ port: 8080, retentionDays: 30, publishRateLimit: null });
   });
+
+  it('claims 64 at a time on SQLite and 256 on PostgreSQL, unless told', () => {
+    expect(config.claimBatchSize).toBe(64);
+    expect(loadConfig({ RIZLER_DATABASE_URL: 'postgres://u@db:5432/w' }).claimBatchSize).toBe(256);
+    expect(
+      loadConfig({ RIZLER_DATABASE_URL: 'postgresql://u@db/w', RIZLER_CLAIM_BATCH: '32' })
+        .claimBatchSize,
+    ).toBe(32);
+  });
 });

@@ -12,11 +12,13 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import {
   LEASE_MS,
   T,
+  claim,
   complete,
   makeAccount,
   makeWebhook,
   nextId,
   publishMany,
+  publishOne,
 } from './fixtures.js';
 
 let db: TestDatabase;
@@ -223,5 +225,30 @@ describe('PostgreSQL across processes', () => {
     expect(got.flat()).toHaveLength(30);
     const attempts = await admin.query('SELECT count(*)::int AS n FROM attempts');
     expect(attempts.rows[0].n).toBe(0);
+  });
+
+  it('passes over an endpoint another transaction holds, and leaves its deliveries due', async () => {
+    const [setup, worker] = instances(2);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    const held = await makeWebhook(setup!, account.id, { events: ['call.*'] });
+    const free = await makeWebhook(setup!, account.id, { events: ['agent.*'] });
+    for (let i = 0; i < 3; i++) await publishOne(setup!, account.id, 'call.ended');
+    for (let i = 0; i < 2; i++) await publishOne(setup!, account.id, 'agent.created');
+
+    // Another worker's claim (or a completion) has the endpoint: this claim does not wait
+    // for it (were it to, the test would hang until the lock is let go, which it never is
+    // before the claim returns), and takes the other endpoint's.
+    await admin.query('BEGIN');
+    try {
+      await admin.query('SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE', [held.id]);
+      const first = await claim(worker!, T + 1);
+      expect(first.map((c) => c.webhookId)).toEqual([free.id, free.id]);
+    } finally {
+      await admin.query('COMMIT');
+    }
+    // Passed over, not parked as a gone endpoint's would be: all three are still due.
+    const second = await claim(worker!, T + 2);
+    expect(second.map((c) => c.webhookId)).toEqual([held.id, held.id, held.id]);
   });
 });
