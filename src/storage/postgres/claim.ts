@@ -364,19 +364,20 @@ export class PostgresClaim extends PostgresPart {
       const busy = new Set<string>();
       const candidates = (
         await dueInTurn(q, this.rotation, request, async (webhookIds) => {
-          const rows = await q(
-            `SELECT * FROM webhooks WHERE id = ANY($1::text[])
-             ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`,
+          // One row per endpoint asked for: locked (its columns), or not, and then held by
+          // another transaction (`present`) or gone. Only a gone endpoint's deliveries are
+          // parked.
+          const rows: Row[] = [];
+          for (const r of await q(
+            `SELECT u.id AS asked, EXISTS (SELECT 1 FROM webhooks x WHERE x.id = u.id) AS present,
+               w.*
+             FROM unnest($1::text[]) AS u(id)
+             LEFT JOIN LATERAL (
+               SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w ON true`,
             [webhookIds],
-          );
-          if (rows.length < webhookIds.length) {
-            // Skipped, or gone: only a gone endpoint's deliveries are parked.
-            const locked = new Set(rows.map((r) => String(r.id)));
-            const missing = webhookIds.filter((id) => !locked.has(id));
-            for (const r of await q('SELECT id FROM webhooks WHERE id = ANY($1::text[])', [
-              missing,
-            ]))
-              busy.add(String(r.id));
+          )) {
+            if (r.id !== null) rows.push(r);
+            else if (r.present === true) busy.add(String(r.asked));
           }
           const inFlight = await this.countInFlight(q, webhookIds, now);
           for (const row of rows) {
