@@ -246,15 +246,19 @@ export async function dueInTurn(
   walk.onward();
   const taken = walk.result();
   const reads = taken.filter((t) => t.webhookId !== null);
-  const out = await q(
-    `SELECT d.* FROM unnest($1::text[], $2::text[], $3::int[]) AS u(account_id, webhook_id, n)
+  const out: Row[] = [];
+  if (reads.length > 0)
+    out.push(
+      ...(await q(
+        `SELECT d.* FROM unnest($1::text[], $2::text[], $3::int[]) AS u(account_id, webhook_id, n)
      CROSS JOIN LATERAL (
        SELECT ${CANDIDATE_COLUMNS} FROM deliveries
        WHERE account_id = u.account_id AND webhook_id = u.webhook_id AND due_at <= $4
        ORDER BY due_at LIMIT u.n
        FOR UPDATE SKIP LOCKED) AS d`,
-    [reads.map((t) => t.accountId), reads.map((t) => t.webhookId), reads.map((t) => t.n), now],
-  );
+        [reads.map((t) => t.accountId), reads.map((t) => t.webhookId), reads.map((t) => t.n), now],
+      )),
+    );
   const orphans = taken.filter((t) => t.webhookId === null);
   if (orphans.length > 0) {
     out.push(
@@ -379,7 +383,14 @@ export class PostgresClaim extends PostgresPart {
             if (r.id !== null) rows.push(r);
             else if (r.present === true) busy.add(String(r.asked));
           }
-          const inFlight = await this.countInFlight(q, webhookIds, now);
+          // Leases are counted only for what this claim locked: one held by another claim
+          // has no room here whatever its count, and a claim that locked nothing (every
+          // endpoint held) ends without a count or a read.
+          const locked = rows.map((r) => String(r.id));
+          const inFlight =
+            locked.length > 0
+              ? await this.countInFlight(q, locked, now)
+              : new Map<string, number>();
           for (const row of rows) {
             const endpoint = toEndpoint(row, inFlight.get(String(row.id)) ?? 0, request);
             endpoints.set(endpoint.webhookId, endpoint);
