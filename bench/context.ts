@@ -58,7 +58,7 @@ export async function call<T>(port: number, key: string, path: string, body?: un
 /**
  * Starts `rizler-webhooks <command>` with the bench's settings (BENCH_PROFILE=dir for CPU
  * profiles; BENCH_NODE_ARGS for other Node flags, space-separated, e.g. `--import a-probe.mjs`;
- * BENCH_SERVICE_ENV for settings to try, e.g. `RIZLER_CLAIM_BATCH=256,RIZLER_LEASE_MS=60000`).
+ * BENCH_SERVICE_ENV for settings to try, e.g. `RIZLER_CLAIM_BATCH=256,RIZLER_LEASE=30s`).
  */
 export function startService(
   databaseUrl: string,

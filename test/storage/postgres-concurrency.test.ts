@@ -237,8 +237,8 @@ describe('PostgreSQL across processes', () => {
     for (let i = 0; i < 2; i++) await publishOne(setup!, account.id, 'agent.created');
 
     // Another worker's claim (or a completion) has the endpoint: this claim does not wait
-    // for it (were it to, the test would hang until the lock is let go, which it never is
-    // before the claim returns), and takes the other endpoint's.
+    // for it (were it to, it would fail on the statement timeout, since the lock is let go
+    // only after the claim returns), and takes the other endpoint's.
     await admin.query('BEGIN');
     try {
       await admin.query('SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE', [held.id]);
