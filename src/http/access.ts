@@ -9,7 +9,7 @@ import type { FastifyContextConfig, FastifyReply, FastifyRequest, RouteOptions }
 import type { Config } from '../config.js';
 import { hashApiKey } from '../core/ids.js';
 import type { Account, Actor, Scope, Storage } from '../storage/index.js';
-import { bearer, checkAdmin } from './auth.js';
+import { bearer, checkAdmin, isAdminToken } from './auth.js';
 import type { Api, RouteScope } from './context.js';
 import { ApiError } from './errors.js';
 import { eventCount, type Limits } from './limits.js';
@@ -89,19 +89,11 @@ function accessHooks(options: AccessOptions) {
   async function resolveAccount(request: FastifyRequest): Promise<Account> {
     const token = bearer(request);
     if (token === null) throw new ApiError('unauthorized');
-    if (config.adminToken !== null) {
-      let admin = true;
-      try {
-        checkAdmin(request, config.adminToken);
-      } catch {
-        admin = false;
-      }
-      if (admin) {
-        throw new ApiError(
-          'unauthorized',
-          "The admin token does not act as an account here; use the account's own routes under /v1/accounts/{id}/, or one of its API keys.",
-        );
-      }
+    if (isAdminToken(token, config.adminToken)) {
+      throw new ApiError(
+        'unauthorized',
+        "The admin token does not act as an account here; use the account's own routes under /v1/accounts/{id}/, or one of its API keys.",
+      );
     }
     const at = now();
     if (token.startsWith(PORTAL_TOKEN_PREFIX)) {

@@ -228,6 +228,17 @@ describe('platform integration', () => {
         401,
         'unauthorized',
       );
+      // Nor is the admin token an account's key: it is told where the account's routes are.
+      const asAccount = await server.api('/v1/events', { headers: admin, body: EVENT });
+      expectError(asAccount, 401, 'unauthorized');
+      expect(asAccount.body.error.message).toMatch(/does not act as an account/);
+      // A wrong token is told nothing of the kind.
+      const wrong = await server.api('/v1/events', {
+        headers: { authorization: 'Bearer not-the-admin-token-and-not-a-key' },
+        body: EVENT,
+      });
+      expectError(wrong, 401, 'unauthorized');
+      expect(wrong.body.error.message).not.toMatch(/admin/);
     });
 
     it('suspends an account: publishing answers 403, pending deliveries wait, and resume delivers them', async () => {
