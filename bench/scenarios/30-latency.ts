@@ -6,7 +6,15 @@
 // process's performance.now() clock.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, startService, stopService, type BenchContext, type Row } from '../context.js';
+import {
+  call,
+  cpuSeconds,
+  startService,
+  stopService,
+  type BenchContext,
+  type Row,
+} from '../context.js';
+import type { CountingReceiver } from '../receiver.js';
 import { startReceiverProcess } from '../receiver-process.js';
 import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
 
@@ -46,6 +54,37 @@ async function paced(
   return { published, maxLagMs, seconds: (performance.now() - begin) / 1000 };
 }
 
+/**
+ * What the bench knows when events did not all arrive: how many, what the receiver counted, and
+ * the service's own account of the pending deliveries (a retry's error, or none attempted).
+ */
+async function notArrived(
+  port: number,
+  key: string,
+  published: Published[],
+  receiver: CountingReceiver,
+): Promise<Error> {
+  const missing = published.filter((p) => !receiver.arrivals.has(p.id));
+  const pending = await call<{ data: Record<string, unknown>[] }>(
+    port,
+    key,
+    '/v1/deliveries?status=pending&limit=5',
+  ).catch((err: unknown) => ({ data: [{ error: String(err) } as Record<string, unknown>] }));
+  const shown = pending.data.map((d) => ({
+    event_id: d.event_id,
+    attempt_count: d.attempt_count,
+    last_status_code: d.last_status_code,
+    last_error: d.last_error,
+    next_attempt_at: d.next_attempt_at,
+    error: d.error,
+  }));
+  return new Error(
+    `latency: ${missing.length} of ${published.length} events did not arrive in 30 s ` +
+      `(the receiver counted ${receiver.count}; first missing ${missing[0]?.id}); ` +
+      `pending deliveries: ${JSON.stringify(shown)}`,
+  );
+}
+
 export default async function latency(ctx: BenchContext): Promise<Row[]> {
   const receiver = await startReceiverProcess({ recordArrivals: true });
   const service = await startService(`sqlite:${join(ctx.dir, 'latency.db')}`);
@@ -67,7 +106,7 @@ export default async function latency(ctx: BenchContext): Promise<Row[]> {
     const run = await paced(RATE, RATE * SECONDS, publish);
     const deadline = Date.now() + 30_000;
     while (run.published.some((p) => !receiver.arrivals.has(p.id))) {
-      if (Date.now() > deadline) throw new Error('latency: events did not all arrive in 30 s');
+      if (Date.now() > deadline) throw await notArrived(service.port, key, run.published, receiver);
       await sleep(10);
     }
     const cpuAfter = cpuSeconds(service.child.pid);
