@@ -127,7 +127,7 @@ export async function endToEnd(
     });
   }
   const eventsNeeded = Math.ceil(total / endpoints);
-  receiver.reset();
+  await receiver.reset();
   const started = performance.now();
   const batches: Promise<unknown>[] = [];
   for (let sent = 0; sent < eventsNeeded; sent += 1000) {

@@ -3,7 +3,8 @@
 // process or in the process under test — as a receiver on another host would.
 //   in:  { type: 'reset', epoch }, { type: 'waitFor', id, total, epoch }
 //   out: { type: 'ready', url }, { type: 'count', count, epoch } (every 10 ms while it moves),
-//        { type: 'reached', id, count, epoch }, { type: 'arrivals', entries, epoch }
+//        { type: 'reached', id, count, epoch }, { type: 'arrivals', entries, epoch },
+//        { type: 'reset', epoch } once a reset is applied
 import { startCountingReceiver } from './receiver.js';
 
 export type ToReceiver =
@@ -13,7 +14,8 @@ export type FromReceiver =
   | { type: 'ready'; url: string }
   | { type: 'count'; count: number; rejected: number; epoch: number }
   | { type: 'reached'; id: number; count: number; epoch: number }
-  | { type: 'arrivals'; entries: [string, number][]; epoch: number };
+  | { type: 'arrivals'; entries: [string, number][]; epoch: number }
+  | { type: 'reset'; epoch: number };
 
 const send = (m: FromReceiver) => process.send!(m);
 const options = JSON.parse(process.env.BENCH_RECEIVER_OPTIONS ?? '{}') as {
@@ -53,10 +55,11 @@ setInterval(() => {
 process.on('message', (m: ToReceiver) => {
   if (m.type === 'reset') {
     epoch = m.epoch;
-    receiver.reset();
+    void receiver.reset();
     pending = [];
     reported = -1;
     reportedRejected = 0;
+    send({ type: 'reset', epoch });
   } else {
     void receiver.waitFor(m.total).then(() => {
       // Arrivals first, so that a waiter resolved in the parent finds them in its map.

@@ -31,6 +31,8 @@ export async function startReceiverProcess(
   let nextId = 0;
   const arrivals = new Map<string, number>();
   const waiters = new Map<number, () => void>();
+  /** Resets sent and not yet applied by the child, by epoch. */
+  const resets = new Map<number, () => void>();
 
   const url = await new Promise<string>((resolve, reject) => {
     child.once('error', reject);
@@ -42,6 +44,11 @@ export async function startReceiverProcess(
         if (m.epoch === epoch) count = Math.max(count, m.count);
         waiters.get(m.id)?.();
         waiters.delete(m.id);
+        return;
+      }
+      if (m.type === 'reset') {
+        resets.get(m.epoch)?.();
+        resets.delete(m.epoch);
         return;
       }
       if (m.epoch !== epoch) return;
@@ -75,7 +82,9 @@ export async function startReceiverProcess(
       count = 0;
       rejected = 0;
       arrivals.clear();
+      const applied = new Promise<void>((resolve) => resets.set(epoch, resolve));
       send({ type: 'reset', epoch });
+      return applied;
     },
     async close() {
       if (child.connected) child.disconnect();

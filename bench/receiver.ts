@@ -19,7 +19,11 @@ export interface CountingReceiver {
   arrivals: Map<string, number>;
   /** Resolves when `total` requests have arrived since the last reset. */
   waitFor(total: number): Promise<void>;
-  reset(): void;
+  /**
+   * Starts the counts and arrivals afresh. In a receiver's own process the reset is a message:
+   * it resolves once the process has applied it, so that nothing sent after it is counted before.
+   */
+  reset(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -120,6 +124,7 @@ export async function startCountingReceiver(
       state.count = 0;
       state.rejected = 0;
       arrivals.clear();
+      return Promise.resolve();
     },
     async close() {
       server.closeAllConnections();

@@ -172,7 +172,7 @@ async function oneRun(
   shape: Shape,
 ): Promise<number> {
   const url = `${ctx.receiver.url}?e=0`;
-  ctx.receiver.reset();
+  await ctx.receiver.reset();
   const started = performance.now();
   const added: Promise<unknown>[] = [];
   for (let sent = 0; sent < total; sent += CHUNK) {

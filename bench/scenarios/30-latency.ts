@@ -100,7 +100,7 @@ export default async function latency(ctx: BenchContext): Promise<Row[]> {
     // One second at the same rate warms both processes; it is not measured.
     await paced(RATE, RATE, publish);
     await receiver.waitFor(RATE);
-    receiver.reset();
+    await receiver.reset();
 
     const cpuBefore = cpuSeconds(service.child.pid);
     const run = await paced(RATE, RATE * SECONDS, publish);

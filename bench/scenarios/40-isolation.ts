@@ -22,7 +22,7 @@ async function healthyRate(
   const key = await createAccount(port, `bench-isolation-${urls.length}-${Date.now()}`);
   const webhooks: string[] = [];
   for (const url of urls) webhooks.push(await addEndpoint(port, key, url));
-  healthy.reset();
+  await healthy.reset();
   const started = performance.now();
   const batches: Promise<unknown>[] = [];
   for (let sent = 0; sent < total; sent += 1000) {
@@ -64,7 +64,7 @@ export default async function isolation(ctx: BenchContext): Promise<Row[]> {
     // Interleaved repetitions, so a change in the machine's load touches all three alike.
     for (let rep = 0; rep < REPS; rep++) {
       rates.alone.push((await healthyRate(service.port, healthy, [healthy.url], ctx.total)).rate);
-      twin.reset();
+      await twin.reset();
       const paired = await healthyRate(service.port, healthy, [healthy.url, twin.url], ctx.total);
       rates.twin.push(paired.rate);
       await twin.waitFor(ctx.total); // the twin's share is done before the next run starts

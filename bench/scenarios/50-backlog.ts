@@ -76,13 +76,13 @@ export default async function backlog(ctx: BenchContext): Promise<Row[]> {
 
     // Small: a warm worker, rounds of exactly 1,000 pending.
     worker = await startService(url, workerEnv, 'worker');
-    receiver.reset();
+    await receiver.reset();
     await publish(api.port, key, WARM_UP, Infinity);
     await receiver.waitFor(WARM_UP);
     let drained = 0;
     let drainMs = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      receiver.reset();
+      await receiver.reset();
       await publish(api.port, key, SMALL, Infinity);
       await receiver.waitFor(1);
       const first = performance.now();
@@ -98,7 +98,7 @@ export default async function backlog(ctx: BenchContext): Promise<Row[]> {
     // Large: publish the backlog with no worker running, then drain with a fresh one.
     const setup = await publish(api.port, key, LARGE, BUDGET_MS);
     const pending = setup.published;
-    receiver.reset();
+    await receiver.reset();
     worker = await startService(url, workerEnv, 'worker');
     const pid = worker.child.pid;
     // VmRSS counts the SQLite file pages mapped in (mmap_size) as well as the heap: the two

@@ -88,7 +88,7 @@ export default async function memoryScenario(ctx: BenchContext): Promise<Row[]> 
     }
     const idle = memory(pid, 'VmRSS');
     const total = EVENTS * ENDPOINTS;
-    receiver.reset();
+    await receiver.reset();
     sampler = setInterval(sample, 50);
     const started = performance.now();
     let next = 0;
