@@ -40,6 +40,12 @@ export interface AttemptResult {
 /** What sends an attempt: the Sender itself, or the ThreadedSender that hands it to a thread. */
 export interface AttemptSender {
   send(out: OutgoingAttempt): Promise<AttemptResult>;
+  /**
+   * Settles, now, the attempts whose answers have come in but wait for a turn of the event
+   * loop to be read (a sender on another thread); their promises resolve as usual. Returns how
+   * many it settled.
+   */
+  collect?(): number;
 }
 
 /** An attempt's record, as the store keeps it: whose attempt it was, and what came of it. */

@@ -237,6 +237,15 @@ export class DeliveryWorker {
    */
   offer(): Handoff | undefined {
     if (!this.running) return undefined;
+    // A turn of the event loop that takes many publishes reads the sending thread's answers,
+    // and records them, only after all of them: twenty batches of 1,000 events at once held a
+    // busy endpoint's slots for the whole of their ingest, 0.2-0.3 s in which nothing was
+    // sent. So each publish records, with their refill, the attempts that finished before it,
+    // and takes in the answers that have come: those are recorded as soon as the publish's
+    // own task is done, once their attempts have seen them (a microtask after theirs).
+    const answered = this.deps.sender.collect?.() ?? 0;
+    if (this.completions.length > 0 && !this.flushing) void this.flush();
+    if (answered > 0) queueMicrotask(() => void this.flush());
     const limit = this.room();
     if (limit <= 0) return undefined;
     const claim = this.reserve(limit);

@@ -1,13 +1,19 @@
 // The sending thread's entry (see threaded-sender.ts): signs and sends the attempts the
 // worker hands over in batches, and answers with their results in batches.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Config } from '../config.js';
 import { buildSender } from './delivery.js';
-import type { SendHostMessage, SendOutcome, SendThreadMessage } from './threaded-sender.js';
+import type {
+  SendHostMessage,
+  SendOutcome,
+  SendResults,
+  SendThreadData,
+  SendThreadMessage,
+} from './threaded-sender.js';
 
 const port = parentPort!;
 const post = (message: SendThreadMessage) => port.postMessage(message);
-const { dispatcher, sender } = buildSender((workerData as { config: Config }).config);
+const data = workerData as SendThreadData;
+const { dispatcher, sender } = buildSender(data.config);
 
 let results: SendOutcome[] = [];
 let scheduled = false;
@@ -20,7 +26,7 @@ function answer(outcome: SendOutcome): void {
     scheduled = false;
     const batch = results;
     results = [];
-    post({ type: 'results', batch });
+    data.results.postMessage({ batch } satisfies SendResults);
   });
 }
 

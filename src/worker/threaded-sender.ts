@@ -1,8 +1,15 @@
 // Sending on a thread of its own. The worker's thread keeps the database work (claims,
 // completions) and this one signs, sends and reads responses: the two halves of each
-// attempt run on two cores. Attempts cross in batches, one message per turn of either event
-// loop. Same contract as Sender: a promise per attempt that resolves with its result.
-import { Worker } from 'node:worker_threads';
+// attempt run on two cores. Attempts cross in batches: what the worker hands over in one
+// task goes in one message, and what the thread has answered in one turn of its loop comes
+// back in one, on a channel of its own that the worker can also read between its turns
+// (collect). Same contract as Sender: a promise per attempt that resolves with its result.
+import {
+  MessageChannel,
+  receiveMessageOnPort,
+  Worker,
+  type MessagePort,
+} from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { threadEntry } from '../core/thread-entry.js';
@@ -13,8 +20,18 @@ export type SendHostMessage =
 
 export type SendOutcome = { id: number; result: AttemptResult } | { id: number; error: string };
 
-export type SendThreadMessage =
-  { type: 'ready' } | { type: 'results'; batch: SendOutcome[] } | { type: 'closed' };
+export type SendThreadMessage = { type: 'ready' } | { type: 'closed' };
+
+/** What the thread answers on its results port. */
+export interface SendResults {
+  batch: SendOutcome[];
+}
+
+/** What the thread is started with. */
+export interface SendThreadData {
+  config: Config;
+  results: MessagePort;
+}
 
 interface Waiting {
   resolve: (result: AttemptResult) => void;
@@ -26,6 +43,8 @@ const RESTART_DELAY_MS = 1000;
 export class ThreadedSender implements AttemptSender {
   /** The running thread, once it said it is ready; null while it starts or restarts. */
   private thread: Worker | null = null;
+  /** Where the running thread answers; read by its listener, or at once by collect(). */
+  private results: MessagePort | null = null;
   private nextId = 0;
   private readonly waiting = new Map<number, Waiting>();
   private outbox: [number, OutgoingAttempt][] = [];
@@ -40,19 +59,23 @@ export class ThreadedSender implements AttemptSender {
 
   /** Starts the thread; resolves once it can send. */
   start(): Promise<void> {
+    const channel = new MessageChannel();
+    const data: SendThreadData = { config: this.config, results: channel.port2 };
     const thread = new Worker(threadEntry(import.meta.url, './send-thread.js'), {
-      workerData: { config: this.config },
+      workerData: data,
+      transferList: [channel.port2],
     });
+    const results = channel.port1;
+    results.on('message', (message: SendResults) => this.settleAll(message));
     return new Promise((resolve, reject) => {
       let started = false;
       thread.on('message', (message: SendThreadMessage) => {
         if (message.type === 'ready') {
           started = true;
           this.thread = thread;
+          this.results = results;
           this.flush();
           resolve();
-        } else if (message.type === 'results') {
-          for (const outcome of message.batch) this.settle(outcome);
         }
       });
       thread.on('error', (err) => {
@@ -61,6 +84,12 @@ export class ThreadedSender implements AttemptSender {
       });
       thread.on('exit', (code) => {
         if (this.thread === thread) this.thread = null;
+        // Answers it sent before it stopped are settled first.
+        for (let m = receiveMessageOnPort(results); m; m = receiveMessageOnPort(results)) {
+          this.settleAll(m.message as SendResults);
+        }
+        if (this.results === results) this.results = null;
+        results.close();
         // Attempts it had in flight fail on our side; their deliveries are retried.
         for (const id of [...this.waiting.keys()]) {
           this.settle({ id, error: 'the sending thread stopped during the attempt' });
@@ -88,7 +117,9 @@ export class ThreadedSender implements AttemptSender {
     this.outbox.push([id, attempt]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      // At the end of this task, not of this turn of the loop: a turn that goes on to take
+      // many publishes would hold the attempts back for all of them.
+      queueMicrotask(() => this.flush());
     }
     return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
   }
@@ -119,6 +150,26 @@ export class ThreadedSender implements AttemptSender {
     const batch = this.outbox;
     this.outbox = [];
     this.thread.postMessage({ type: 'send', batch } satisfies SendHostMessage);
+  }
+
+  /**
+   * Settles the answers the thread has sent and this thread has not read yet, without waiting
+   * for the event loop to read them: a turn that takes many publishes reads its messages only
+   * after all of them.
+   */
+  collect(): number {
+    const port = this.results;
+    let settled = 0;
+    if (!port) return settled;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      settled += this.settleAll(m.message as SendResults);
+    }
+    return settled;
+  }
+
+  private settleAll(message: SendResults): number {
+    for (const outcome of message.batch) this.settle(outcome);
+    return message.batch.length;
   }
 
   private settle(outcome: SendOutcome): void {

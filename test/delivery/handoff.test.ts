@@ -2,12 +2,25 @@
 // API's own process takes a publish's fresh deliveries in the publish's transaction, so they
 // go out without a claim, a wake-up or a transaction of their own; what it cannot take (an
 // endpoint at its cap) is left due and claimed as before.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { findEventType } from '../../src/core/event-catalogue.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { createSecretBox } from '../../src/core/secret-box.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { buildDelivery } from '../../src/worker/delivery.js';
+import type { DeliveryWorker } from '../../src/worker/pipeline.js';
+import { ThreadedSender } from '../../src/worker/threaded-sender.js';
+import { startReceiver, startThreadReceiver, type Receiver } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { makeAccount, makeWebhook, publishOne } from '../storage/fixtures.js';
 
 const DATA = findEventType('call.ended')!.example;
+const SECRET = 'whsec_' + Buffer.from('a secret of thirty-two bytes....').toString('base64');
 
 describe('hand-off at publish', () => {
   let server: TestServer;
@@ -65,5 +78,70 @@ describe('hand-off at publish', () => {
     expect(new Set(received.map((r) => JSON.parse(r.body).id))).toEqual(
       new Set(published.body.data.map((e: { id: string }) => e.id)),
     );
+  });
+});
+
+// A turn of the event loop that takes many publishes reads the sending thread's answers only
+// after all of them. Each publish's offer takes them in and records them (DeliveryWorker.offer),
+// so deliveries go on while publishes queue up.
+describe('a publish while attempts are answered', () => {
+  let dir: string;
+  let storage: SqliteStorage;
+  let thread: Awaited<ReturnType<typeof startThreadReceiver>>;
+  let sending: ThreadedSender;
+  let worker: DeliveryWorker;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rizler-offer-'));
+    storage = new SqliteStorage(join(dir, 'test.db'));
+    await storage.migrate();
+    thread = await startThreadReceiver();
+    const config = loadConfig({
+      RIZLER_DATABASE_URL: `sqlite:${join(dir, 'test.db')}`,
+      RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
+      // Nothing is found by the poll within the test.
+      RIZLER_POLL_INTERVAL: '10m',
+      RIZLER_LOG_LEVEL: 'silent',
+    });
+    const logger = pino({ level: 'silent' });
+    sending = new ThreadedSender(config, logger);
+    await sending.start();
+    const secrets = createSecretBox(null);
+    worker = buildDelivery(config, storage, logger, new Metrics(), sending, secrets).worker;
+    worker.start();
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await sending.close();
+    await thread.close();
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records the attempts answered so far before the next publish, with no turn of the loop', async () => {
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, {
+      url: thread.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    const first = await publishOne(storage, account.id, 'call.ended', {
+      handoff: worker.offer(),
+      now: Date.now(),
+    });
+    const recorded = vi.spyOn(storage, 'completeAttempts');
+    try {
+      // From here only microtasks run, as in a turn of the loop that takes publish after
+      // publish: the answer can reach the worker only through the offers.
+      const deadline = Date.now() + 10_000;
+      while (recorded.mock.calls.length === 0 && Date.now() < deadline) {
+        worker.offer()?.release();
+        for (let i = 0; i < 10; i++) await Promise.resolve();
+      }
+      expect(recorded).toHaveBeenCalledTimes(1);
+      const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+      expect(deliveries.map((d) => [d.eventId, d.status])).toEqual([[first.event.id, 'succeeded']]);
+    } finally {
+      recorded.mockRestore();
+    }
   });
 });

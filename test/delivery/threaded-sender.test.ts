@@ -1,6 +1,7 @@
 // The worker sends on a thread of its own (src/worker/threaded-sender.ts): the same results
 // as the Sender, each to the attempt that asked; attempts that wait while the thread
-// restarts; failures when it dies mid-attempt; and a close that waits for what is in flight.
+// restarts; failures when it dies mid-attempt; a close that waits for what is in flight; and
+// answers taken in on demand, while this thread's event loop is held.
 import { Writable } from 'node:stream';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -9,7 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import type { OutgoingAttempt } from '../../src/core/attempt.js';
 import { ThreadedSender } from '../../src/worker/threaded-sender.js';
-import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { startReceiver, startThreadReceiver, type Receiver } from '../helpers/receiver.js';
 
 const SECRET = 'whsec_' + Buffer.from('a secret of thirty-two bytes....').toString('base64');
 
@@ -109,6 +110,29 @@ describe('sending on a thread of its own', () => {
       expect(threadOf(sender)).not.toBeNull();
     } finally {
       await sender.close();
+    }
+  });
+
+  it('settles the answers that have come in when asked, without a turn of the event loop', async () => {
+    const thread = await startThreadReceiver();
+    const sender = new ThreadedSender(config, pino({ level: 'silent' }));
+    await sender.start();
+    try {
+      const answered = sender.send(attempt(thread.url, 1));
+      // The attempt goes to the thread at the end of this task (a microtask).
+      await Promise.resolve();
+      // From here this thread is held: its loop cannot read the thread's answer, so only
+      // collect() can.
+      const deadline = Date.now() + 10_000;
+      let collected = 0;
+      while (collected === 0 && Date.now() < deadline) collected = sender.collect();
+      expect(collected).toBe(1);
+      expect(thread.count()).toBe(1);
+      expect(await answered).toMatchObject({ succeeded: true, statusCode: 200 });
+      expect(sender.collect()).toBe(0);
+    } finally {
+      await sender.close();
+      await thread.close();
     }
   });
 

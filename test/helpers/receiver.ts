@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
 
 export interface ReceivedRequest {
   method: string;
@@ -118,6 +119,41 @@ export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
       for (const t of timers) clearTimeout(t);
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A receiver on a thread of its own that answers every request 200 at once: it goes on
+ * answering while a test holds this thread's event loop (to show what is done without a turn
+ * of it). `count()` is how many requests it has answered.
+ */
+export async function startThreadReceiver(): Promise<{
+  url: string;
+  count(): number;
+  close(): Promise<void>;
+}> {
+  const answered = new Int32Array(new SharedArrayBuffer(4));
+  const thread = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const server = require('node:http').createServer((req, res) => {
+       req.resume();
+       req.on('end', () => { res.end('ok'); Atomics.add(workerData.answered, 0, 1); });
+     });
+     server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+     parentPort.on('message', () => { server.closeAllConnections(); server.close(() => parentPort.close()); });`,
+    { eval: true, workerData: { answered } },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    thread.once('message', resolve);
+    thread.once('error', reject);
+  });
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    count: () => Atomics.load(answered, 0),
+    async close() {
+      thread.postMessage('close');
+      await new Promise((resolve) => thread.once('exit', resolve));
     },
   };
 }
