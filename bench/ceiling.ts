@@ -3,7 +3,9 @@
 // or bookkeeping; the headers are the ones a delivery carries, signed once up front. Measured
 // with 16, 64 and 128 connections (BENCH_CEILING_CONNECTIONS), each BENCH_RUNS times, the
 // counts interleaved within each run so a change in the machine's load touches them alike;
-// the ceiling is the best median.
+// the ceiling is the best median. The loop stays up for the rest of the bench, so that each
+// throughput figure can measure it again at the best count in turn with its own runs
+// (Ceiling.again): this machine's speed drifts over minutes by more than a step of the service.
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,11 +41,21 @@ export function deliveryHeaders(body: string): Record<string, string> {
   };
 }
 
+export interface Ceiling {
+  /** The best median of the connection counts (req/s). */
+  ceiling: number;
+  rows: Row[];
+  /** One more run of `total` requests at the best count, now (req/s). */
+  again(): Promise<number>;
+  /** Ends the loop's process. */
+  close(): void;
+}
+
 export async function measureCeiling(
   receiver: CountingReceiver,
   body: string,
   total: number,
-): Promise<{ ceiling: number; rows: Row[] }> {
+): Promise<Ceiling> {
   const child = fork(CHILD, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies: ((m: { rate?: number }) => void)[] = [];
   child.on('message', (m: { rate?: number }) => replies.shift()?.(m));
@@ -53,6 +65,9 @@ export async function measureCeiling(
     const answer = next();
     child.send({ url: receiver.url, body, headers, total: n, connections } as CeilingRequest);
     return (await answer).rate!;
+  };
+  const close = () => {
+    if (child.connected) child.disconnect();
   };
   try {
     await next(); // ready
@@ -74,6 +89,7 @@ export async function measureCeiling(
     }
     const spreads = rates.map(spread);
     const best = Math.max(...spreads.map((s) => s.median));
+    const bestConnections = CONNECTIONS[spreads.findIndex((s) => s.median === best)]!;
     const rows: Row[] = CONNECTIONS.map((connections, i) => ({
       name: `ceiling: bare undici loop, ${connections} connections`,
       value: spreads[i]!.median,
@@ -83,8 +99,9 @@ export async function measureCeiling(
       cpu: meters[i]!.shares(),
       cpuUs: meters[i]!.perUnit(),
     }));
-    return { ceiling: best, rows };
-  } finally {
-    if (child.connected) child.disconnect();
+    return { ceiling: best, rows, again: () => run(bestConnections, total), close };
+  } catch (err) {
+    close();
+    throw err;
   }
 }

@@ -10,7 +10,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBaselines } from './baselines/index.js';
-import { measureCeiling } from './ceiling.js';
+import { measureCeiling, type Ceiling } from './ceiling.js';
 import { DATA, type BenchContext, type Row } from './context.js';
 import { RUNS, SHAPES } from './measure.js';
 import { startReceiverProcess } from './receiver-process.js';
@@ -29,11 +29,18 @@ async function main(): Promise<void> {
   const total = Number(process.env.BENCH_DELIVERIES ?? 20_000);
   const scenarioDir = join(dirname(fileURLToPath(import.meta.url)), 'scenarios');
   const only = process.env.BENCH_ONLY?.split(',').filter((w) => w !== '');
+  let ceiling: Ceiling | undefined;
   try {
     process.stderr.write('bench: ceiling\n');
-    const ceiling = await measureCeiling(receiver, BODY, total);
+    ceiling = await measureCeiling(receiver, BODY, total);
     rows.push(...ceiling.rows);
-    const ctx: BenchContext = { receiver, dir, total, ceiling: ceiling.ceiling };
+    const ctx: BenchContext = {
+      receiver,
+      dir,
+      total,
+      ceiling: ceiling.ceiling,
+      ceilingAgain: ceiling.again,
+    };
     const baselines = await runBaselines(ctx);
     rows.push(...baselines.rows);
     ctx.baselines = baselines.medians;
@@ -48,6 +55,7 @@ async function main(): Promise<void> {
       rows.push(...(await scenario.default(ctx)));
     }
   } finally {
+    ceiling?.close();
     await receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
