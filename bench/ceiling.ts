@@ -4,7 +4,7 @@
 // with 16, 64 and 128 connections (BENCH_CEILING_CONNECTIONS), each BENCH_RUNS times, the
 // counts interleaved within each run so a change in the machine's load touches them alike;
 // the ceiling is the best median. The loop stays up for the rest of the bench, so that each
-// throughput figure can measure it again at the best count in turn with its own runs
+// throughput figure can measure it again, every count, in turn with its own runs
 // (Ceiling.again): this machine's speed drifts over minutes by more than a step of the service.
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -45,8 +45,8 @@ export interface Ceiling {
   /** The best median of the connection counts (req/s). */
   ceiling: number;
   rows: Row[];
-  /** One more run of `total` requests at the best count, now (req/s). */
-  again(): Promise<number>;
+  /** One more run of `total` requests at each connection count, now (req/s, in count order). */
+  again(): Promise<number[]>;
   /** Ends the loop's process. */
   close(): void;
 }
@@ -89,7 +89,6 @@ export async function measureCeiling(
     }
     const spreads = rates.map(spread);
     const best = Math.max(...spreads.map((s) => s.median));
-    const bestConnections = CONNECTIONS[spreads.findIndex((s) => s.median === best)]!;
     const rows: Row[] = CONNECTIONS.map((connections, i) => ({
       name: `ceiling: bare undici loop, ${connections} connections`,
       value: spreads[i]!.median,
@@ -99,7 +98,12 @@ export async function measureCeiling(
       cpu: meters[i]!.shares(),
       cpuUs: meters[i]!.perUnit(),
     }));
-    return { ceiling: best, rows, again: () => run(bestConnections, total), close };
+    const again = async () => {
+      const rates: number[] = [];
+      for (const connections of CONNECTIONS) rates.push(await run(connections, total));
+      return rates;
+    };
+    return { ceiling: best, rows, again, close };
   } catch (err) {
     close();
     throw err;

@@ -32,8 +32,8 @@ export interface BenchContext {
   total: number;
   /** The bare undici rate to the same receiver, measured first in this run (the best median). */
   ceiling: number;
-  /** The ceiling's loop run once more at its best connection count, now (req/s). */
-  ceilingAgain?: () => Promise<number>;
+  /** The ceiling's loop run once more at each of its connection counts, now (req/s). */
+  ceilingAgain?: () => Promise<number[]>;
   /** The baselines' median rates in this run, by publishing shape; absent when not run. */
   baselines?: Partial<Record<Baseline, Partial<Record<Shape, number>>>>;
 }

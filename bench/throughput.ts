@@ -1,9 +1,9 @@
 // The service's throughput figures, measured the way the ceiling and the baselines are:
 // BENCH_RUNS times in each shape (the shapes interleaved within each run), printed as the
 // median with its spread and each process's CPU, followed by its ratio to the ceiling and to
-// each baseline of the same shape in this run. Each run also measures the ceiling again, just
-// before the shapes: the ratio is to the median of those, the ceiling beside the figure, and
-// the note gives the ratio to the one measured at the start as well.
+// each baseline of the same shape in this run. Each run also measures the ceiling again, every
+// connection count, just before the shapes: the note gives the ceiling beside the figure (the
+// best median of those) and the ratio to it, beside the ratio to the ceiling of the start.
 import type { BenchContext, Row, Shape } from './context.js';
 import { CpuMeter, describeSpread, RUNS, SHAPES, spread, type Counted } from './measure.js';
 
@@ -29,21 +29,19 @@ export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure
   ];
   const meters = SHAPES.map(() => new CpuMeter(counted));
   const rates: number[][] = SHAPES.map(() => []);
-  const ceilings: number[] = [];
+  /** The ceiling measured again in each run, by connection count. */
+  const ceilings: number[][] = [];
   for (let r = 0; r < RUNS; r++) {
-    if (ctx.ceilingAgain) ceilings.push(await ctx.ceilingAgain());
+    if (ctx.ceilingAgain) {
+      for (const [c, rate] of (await ctx.ceilingAgain()).entries()) (ceilings[c] ??= []).push(rate);
+    }
     for (const [i, shape] of SHAPES.entries()) {
       meters[i]!.start();
       rates[i]!.push(await figure.measure(shape));
       meters[i]!.stop(ctx.total);
     }
   }
-  const beside = spread(ceilings);
-  const ceiling = ceilings.length > 0 ? beside.median : ctx.ceiling;
-  const ceilingNote =
-    ceilings.length > 0
-      ? `the ceiling beside these runs ${Math.round(beside.median).toLocaleString('en-US')} req/s (${describeSpread(beside)})`
-      : '';
+  const beside = ceilings.length > 0 ? Math.max(...ceilings.map((r) => spread(r).median)) : NaN;
   return SHAPES.flatMap((shape, i): Row[] => {
     const s = spread(rates[i]!);
     const versus = [
@@ -64,12 +62,13 @@ export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure
       },
       {
         name: `ratio to the ceiling, ${figure.label}, ${shape}`,
-        value: s.median / ceiling,
+        value: s.median / ctx.ceiling,
         unit: '',
         note: [
           figure.goal,
-          ceilingNote &&
-            `${ceilingNote}; ${(s.median / ctx.ceiling).toFixed(2)} of the one at the start`,
+          Number.isNaN(beside)
+            ? ''
+            : `${(s.median / beside).toFixed(2)} of the ceiling measured beside these runs, ${Math.round(beside).toLocaleString('en-US')} req/s`,
           versus.length ? `against the baselines: ${versus.join(', ')}` : '',
         ]
           .filter(Boolean)
