@@ -1,7 +1,7 @@
 // Who is calling: the bearer credential of a request, the admin token's check, and the account
 // the access layer (access.ts) resolved.
 import type { FastifyRequest } from 'fastify';
-import { createHash } from 'node:crypto';
+import { hashApiKey } from '../core/ids.js';
 import { safeEqual } from '../core/signing.js';
 import type { Account } from '../storage/index.js';
 import { ApiError } from './errors.js';
@@ -20,21 +20,19 @@ export function bearer(request: FastifyRequest): string | null {
   return match ? match[1]! : null;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
 /** The admin token's digest, computed once per token rather than on every request. */
 let adminDigest: { token: string; digest: string } | null = null;
 
 /**
- * Whether `given` is the admin token, compared as hashes in constant time, so neither the
- * token nor its length leaks. A boolean, not a throw: every request with an API key asks it,
+ * Whether `given` is the admin token, compared as SHA-256 digests (hashApiKey) in constant
+ * time, so neither the token nor its length leaks. A boolean, not a throw: every request with an API key asks it,
  * and an Error's stack trace cost more than the rest of the check.
  */
 export function isAdminToken(given: string | null, adminToken: string | null): boolean {
   if (given === null || adminToken === null) return false;
   if (adminDigest?.token !== adminToken)
-    adminDigest = { token: adminToken, digest: sha256(adminToken) };
-  return safeEqual(sha256(given), adminDigest.digest);
+    adminDigest = { token: adminToken, digest: hashApiKey(adminToken) };
+  return safeEqual(hashApiKey(given), adminDigest.digest);
 }
 
 export function checkAdmin(request: FastifyRequest, adminToken: string | null): void {

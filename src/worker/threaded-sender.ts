@@ -85,9 +85,7 @@ export class ThreadedSender implements AttemptSender {
       thread.on('exit', (code) => {
         if (this.thread === thread) this.thread = null;
         // Answers it sent before it stopped are settled first.
-        for (let m = receiveMessageOnPort(results); m; m = receiveMessageOnPort(results)) {
-          this.settleAll(m.message as SendResults);
-        }
+        this.drain(results);
         if (this.results === results) this.results = null;
         results.close();
         // Attempts it had in flight fail on our side; their deliveries are retried.
@@ -158,9 +156,12 @@ export class ThreadedSender implements AttemptSender {
    * after all of them.
    */
   collect(): number {
-    const port = this.results;
+    return this.results ? this.drain(this.results) : 0;
+  }
+
+  /** Settles every answer waiting on `port`, read at once; how many. */
+  private drain(port: MessagePort): number {
     let settled = 0;
-    if (!port) return settled;
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
       settled += this.settleAll(m.message as SendResults);
     }
