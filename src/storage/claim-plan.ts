@@ -9,6 +9,7 @@
 // meanwhile), stays due, untouched. When the claim may lease fewer than it could, it takes
 // them in turn across accounts and endpoints (fairOrder); the rest stays due too. A claim with a byte budget (`maxPayloadBytes`) leases, in that order, only
 // as many as fit it, each event's body counted once.
+import { originOf } from '../core/origin.js';
 import { fairOrder } from './fair-share.js';
 import { bool, num, numOrNull, strOrNull, toWebhook, type Row } from './rows.js';
 import { effectiveCap } from './throttle.js';
@@ -32,6 +33,8 @@ export interface ClaimCandidate {
 
 export interface EndpointBucket {
   webhookId: string;
+  /** Where it is sent: its origin may bound the claim (ClaimRequest.originRoom). */
+  url: string;
   enabled: boolean;
   /** Deliveries of the endpoint leased by any worker right now. */
   inFlight: number;
@@ -77,6 +80,7 @@ export function toEndpoint(
   return {
     webhook,
     webhookId: webhook.id,
+    url: webhook.url,
     enabled: webhook.status === 'enabled',
     inFlight,
     concurrencyLimit: webhook.throttle.limit,
@@ -135,10 +139,31 @@ export function withinBytes<C extends Pick<ClaimCandidate, 'eventId' | 'webhookI
   });
 }
 
+/**
+ * A test, for fairOrder, that takes each candidate while the worker has room for its
+ * endpoint's origin, counting what it took; undefined without a bound.
+ */
+function withinOrigins(
+  endpoints: ReadonlyMap<string, EndpointBucket>,
+  originRoom: ((origin: string) => number) | undefined,
+): ((c: ClaimCandidate) => boolean) | undefined {
+  if (!originRoom) return undefined;
+  const left = new Map<string, number>();
+  return (c) => {
+    const origin = originOf(endpoints.get(c.webhookId!)!.url);
+    const room = left.get(origin) ?? originRoom(origin);
+    left.set(origin, room - 1);
+    return room > 0;
+  };
+}
+
 export function planClaim(
   candidates: readonly ClaimCandidate[],
   endpoints: ReadonlyMap<string, EndpointBucket>,
-  request: Pick<ClaimRequest, 'now' | 'maxInFlightPerEndpoint' | 'limit' | 'maxPayloadBytes'>,
+  request: Pick<
+    ClaimRequest,
+    'now' | 'maxInFlightPerEndpoint' | 'limit' | 'maxPayloadBytes' | 'originRoom'
+  >,
   /** Body bytes by event id; needed when the request has `maxPayloadBytes`. */
   payloadSizes?: ReadonlyMap<string, number>,
 ): ClaimPlan {
@@ -177,8 +202,9 @@ export function planClaim(
     if (wanted.length > 0) tokensLeft.set(webhookId, tokens);
   }
   // More leasable than the claim may take: in turn across accounts, then endpoints. What is
-  // left out stays due, untouched, for the next claim.
-  plan.lease = fairOrder(grantable, request.limit);
+  // left out stays due, untouched, for the next claim; so does what is over the worker's room
+  // for its endpoint's origin.
+  plan.lease = fairOrder(grantable, request.limit, withinOrigins(endpoints, request.originRoom));
   if (request.maxPayloadBytes !== undefined && payloadSizes)
     plan.lease = withinBytes(plan.lease, payloadSizes, request.maxPayloadBytes);
   const leasedOf = new Map<string, number>();

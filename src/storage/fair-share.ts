@@ -173,10 +173,15 @@ export interface Shareable {
 
 /**
  * Round robin over accounts (in order of their first item), and within each account over its
- * endpoints (likewise); each endpoint's items keep their order. Returns at most `limit`.
+ * endpoints (likewise); each endpoint's items keep their order. Returns at most `limit`, and
+ * with `admit`, only the items it admits, asked in that order.
  */
-export function fairOrder<T extends Shareable>(items: readonly T[], limit: number): T[] {
-  if (items.length <= limit) return [...items];
+export function fairOrder<T extends Shareable>(
+  items: readonly T[],
+  limit: number,
+  admit?: (item: T) => boolean,
+): T[] {
+  if (items.length <= limit && !admit) return [...items];
   const accounts = new Map<string, Map<string, T[]>>();
   for (const item of items) {
     let endpoints = accounts.get(item.accountId);
@@ -209,8 +214,9 @@ export function fairOrder<T extends Shareable>(items: readonly T[], limit: numbe
     for (const list of perAccount) {
       const item = list[round];
       if (item === undefined) continue;
-      picked.push(item);
       took = true;
+      if (admit && !admit(item)) continue;
+      picked.push(item);
       if (picked.length === limit) break;
     }
     if (!took) break;

@@ -231,6 +231,12 @@ export interface ClaimRequest {
    * Absent: no bound.
    */
   maxPayloadBytes?: number;
+  /**
+   * How many more attempts the claiming worker may start to an origin (core/origin.ts): the
+   * claim leases no more than that to the endpoints of any one origin, in turn across them,
+   * and the rest stays due. Absent: no bound.
+   */
+  originRoom?: (origin: string) => number;
 }
 
 /** Everything a worker needs to send one attempt, read in the claim. */

@@ -55,6 +55,7 @@ export function buildDelivery(
       claimBatchSize: config.claimBatchSize,
       maxInFlight: config.maxInFlight,
       maxInFlightPerEndpoint: config.maxInFlightPerEndpoint,
+      maxInFlightPerOrigin: config.maxInFlightPerOrigin,
       maxBytesInFlight: config.maxBytesInFlight,
       throttle: {
         maxConcurrency: config.maxInFlightPerEndpoint,

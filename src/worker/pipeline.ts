@@ -21,6 +21,7 @@ import type { ThrottleSettings } from '../storage/throttle.js';
 import type { Tracing } from '../observability/tracing.js';
 import { BodyArena, PayloadCache, type Body } from './payload-cache.js';
 import { attemptRecord, type AttemptResult, type AttemptSender } from '../core/attempt.js';
+import { originOf } from '../core/origin.js';
 
 export interface WorkerSettings {
   retryScheduleMs: number[];
@@ -28,6 +29,12 @@ export interface WorkerSettings {
   claimBatchSize: number;
   maxInFlight: number;
   maxInFlightPerEndpoint: number;
+  /**
+   * Attempts in flight in this process per origin of the endpoints' URLs
+   * (RIZLER_MAX_IN_FLIGHT_PER_ORIGIN): its connections to an origin are pooled, so more would
+   * only wait in the pool. Absent: no bound.
+   */
+  maxInFlightPerOrigin?: number;
   /**
    * Bytes of event bodies held for the attempts in flight, each event once: a claim leases
    * only what fits what is left (RIZLER_MAX_BYTES_IN_FLIGHT). Absent: no bound.
@@ -91,6 +98,13 @@ const REFILL_MARGIN = 8;
 const MAX_RECORD_BATCH = 256;
 
 /**
+ * How often the claim loop looks while an origin is at RIZLER_MAX_IN_FLIGHT_PER_ORIGIN: a
+ * delivery to another origin that falls due meanwhile waits at most this long, when no
+ * completion's claim takes it first.
+ */
+const ORIGIN_FULL_POLL_MS = 50;
+
+/**
  * Bodies up to this size come with the claim, as today's traffic does (most are under 2 KiB):
  * no read of their own. Larger ones (transcripts) are read after the claim, in one query for
  * the claim's events, and shared with the sending thread rather than copied per delivery.
@@ -119,6 +133,10 @@ export class DeliveryWorker {
   /** Body bytes promised to claims under way, likewise for maxBytesInFlight. */
   private claimingBytes = 0;
   private readonly payloads: PayloadCache;
+  /** Attempts in flight per origin (core/origin.ts), for maxInFlightPerOrigin. */
+  private readonly originInFlight = new Map<string, number>();
+  /** Origins at maxInFlightPerOrigin: a claim that came back short may have been cut by one. */
+  private fullOrigins = 0;
   private completions: CompletedAttempt[] = [];
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
@@ -225,7 +243,11 @@ export class DeliveryWorker {
         await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
-      await this.sleep(await this.untilNextDue());
+      // An origin at its bound has attempts in flight, and each completion of theirs claims
+      // for every origin, in turn; its backlog is due now, so the loop would find it again
+      // every few ms. It looks at most every ORIGIN_FULL_POLL_MS, unless woken.
+      const wait = await this.untilNextDue();
+      await this.sleep(this.fullOrigins > 0 ? Math.max(wait, ORIGIN_FULL_POLL_MS) : wait);
     }
   }
 
@@ -316,7 +338,30 @@ export class DeliveryWorker {
       inlinePayloadBytes: settings.inlinePayloadBytes ?? INLINE_PAYLOAD_BYTES,
     };
     if (maxPayloadBytes !== undefined) request.maxPayloadBytes = maxPayloadBytes;
+    const perOrigin = settings.maxInFlightPerOrigin;
+    if (perOrigin !== undefined) {
+      request.originRoom = (origin) => perOrigin - (this.originInFlight.get(origin) ?? 0);
+    }
     return request;
+  }
+
+  /** Counts an attempt to the URL's origin; returns the origin, or null without a bound. */
+  private originStarted(url: string): string | null {
+    const bound = this.deps.settings.maxInFlightPerOrigin;
+    if (bound === undefined) return null;
+    const origin = originOf(url);
+    const n = (this.originInFlight.get(origin) ?? 0) + 1;
+    this.originInFlight.set(origin, n);
+    if (n === bound) this.fullOrigins++;
+    return origin;
+  }
+
+  private originFinished(origin: string | null): void {
+    if (origin === null) return;
+    const n = this.originInFlight.get(origin)! - 1;
+    if (n === this.deps.settings.maxInFlightPerOrigin! - 1) this.fullOrigins--;
+    if (n === 0) this.originInFlight.delete(origin);
+    else this.originInFlight.set(origin, n);
   }
 
   /** Sleep until the earliest scheduled delivery, but never longer than the poll interval. */
@@ -377,9 +422,11 @@ export class DeliveryWorker {
 
   private attempt(claim: ClaimedDelivery): void {
     this.inFlight++;
+    const origin = this.originStarted(claim.url);
     this.deps.observer?.inFlightChanged?.(this.inFlight);
     void this.send(claim).finally(() => {
       this.inFlight--;
+      this.originFinished(origin);
       this.payloads.release(claim.eventId);
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();

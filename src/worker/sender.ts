@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { rizlerSignature, standardSignatureHeader } from '../core/signing.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { USER_AGENT } from '../version.js';
+import { urlTarget } from '../core/origin.js';
 import {
   MAX_RESPONSE_BODY,
   type AttemptResult,
@@ -59,8 +60,8 @@ export function signedHeaders(
  * The body as text, at most MAX_RESPONSE_BODY bytes: a receiver that declares a length within
  * that is read whole by undici (which stops at the declared length), the rest chunk by chunk
  * until the cap, then no further (an endless body cannot hold us). The stream's async iterator
- * was the costlier way for small answers (with the parsed-once URL below, the sending thread
- * went from 68-70 to 55-57 µs a delivery, SQLite burst bench).
+ * was the costlier way for small answers (with each URL parsed once, core/origin.ts, the
+ * sending thread went from 68-70 to 55-57 µs a delivery, SQLite burst bench).
  */
 async function readCapped(
   body: Dispatcher.ResponseData['body'],
@@ -86,21 +87,6 @@ async function readCapped(
   }
   // PostgreSQL text cannot hold NUL; a receiver's binary answer is shown, not stored raw.
   return text.includes('\0') ? text.replace(/\0/g, '\uFFFD') : text;
-}
-
-/** Endpoint URLs as the dispatcher takes them (origin, path), each parsed once. */
-const targets = new Map<string, { origin: string; path: string }>();
-const MAX_TARGETS = 10_000;
-
-function target(url: string): { origin: string; path: string } {
-  let known = targets.get(url);
-  if (!known) {
-    const parsed = new URL(url);
-    known = { origin: parsed.origin, path: parsed.pathname + parsed.search };
-    if (targets.size >= MAX_TARGETS) targets.clear();
-    targets.set(url, known);
-  }
-  return known;
 }
 
 /** Turns a failed connection or request into a sentence. */
@@ -212,7 +198,7 @@ export class Sender implements AttemptSender {
         : describeError(err, this.options.timeoutMs);
     try {
       // The dispatcher's own request: undici's request(url) parses the URL on every call.
-      const { origin, path } = target(out.url);
+      const { origin, path } = urlTarget(out.url);
       const response = await this.options.dispatcher.request({
         origin,
         path,

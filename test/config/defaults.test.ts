@@ -53,4 +53,18 @@ describe('the configuration from an empty environment', () => {
         .claimBatchSize,
     ).toBe(32);
   });
+
+  it('bounds the attempts in flight to one origin by twice the connections or the claim', () => {
+    expect(config.maxInFlightPerOrigin).toBe(128);
+    const pg = 'postgres://u@db:5432/w';
+    expect(loadConfig({ RIZLER_DATABASE_URL: pg }).maxInFlightPerOrigin).toBe(512);
+    expect(loadConfig({ RIZLER_CONNECTIONS_PER_ORIGIN: '100' }).maxInFlightPerOrigin).toBe(200);
+    expect(
+      loadConfig({ RIZLER_DATABASE_URL: pg, RIZLER_MAX_IN_FLIGHT_PER_ORIGIN: '16' })
+        .maxInFlightPerOrigin,
+    ).toBe(16);
+    expect(() => loadConfig({ RIZLER_MAX_IN_FLIGHT_PER_ORIGIN: '0' })).toThrow(
+      'RIZLER_MAX_IN_FLIGHT_PER_ORIGIN must be a whole number of at least 1',
+    );
+  });
 });

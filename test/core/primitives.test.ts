@@ -88,6 +88,7 @@ describe('claim plan', () => {
   });
   const endpoint = (over: Partial<EndpointBucket>): EndpointBucket => ({
     webhookId: 'wh_a',
+    url: 'https://a.example/hooks',
     enabled: true,
     inFlight: 0,
     concurrencyLimit: null,
@@ -159,6 +160,35 @@ describe('claim plan', () => {
       { deliveryId: '3', dueAt: 2000 },
     ]);
     expect(plan.buckets).toEqual([{ webhookId: 'wh_a', tokens: 0 }]);
+  });
+
+  it('leases no more to an origin than the worker has room for, in turn across its endpoints', () => {
+    const of = (webhookId: string, n: number) =>
+      Array.from({ length: n }, (_, i) => candidate(`${webhookId}-${i}`, webhookId));
+    const asked: string[] = [];
+    const plan = planClaim(
+      [...of('wh_a', 4), ...of('wh_b', 4), ...of('wh_c', 4)],
+      new Map([
+        ['wh_a', endpoint({ webhookId: 'wh_a', url: 'https://shared.example/a' })],
+        ['wh_b', endpoint({ webhookId: 'wh_b', url: 'https://shared.example/b?x=1' })],
+        ['wh_c', endpoint({ webhookId: 'wh_c', url: 'https://other.example:8443/c' })],
+      ]),
+      {
+        now: 0,
+        maxInFlightPerEndpoint: 10,
+        limit: 100,
+        originRoom: (origin) => {
+          asked.push(origin);
+          return origin === 'https://shared.example' ? 3 : 1;
+        },
+      },
+    );
+    // wh_a and wh_b share 3 slots, taken in turn; wh_c's origin has room for 1.
+    expect(plan.lease.map((c) => c.deliveryId)).toEqual(['wh_a-0', 'wh_b-0', 'wh_c-0', 'wh_a-1']);
+    // Each origin's room is asked once; what is over it stays due, untouched.
+    expect(asked).toEqual(['https://shared.example', 'https://other.example:8443']);
+    expect(plan.hold).toEqual([]);
+    expect(plan.buckets).toContainEqual({ webhookId: 'wh_b', tokens: 999 });
   });
 
   it('parks deliveries of disabled or deleted endpoints', () => {
