@@ -16,7 +16,15 @@ beforeAll(async () => {
   server = http.createServer((req, res) => {
     const big = req.url === '/big' || req.url === '/big-declared';
     const body = Buffer.from(big ? 'x'.repeat(3 * MAX_RESPONSE_BODY) : 'a\0b\0c');
-    if (req.url === '/chunked' || req.url === '/big') {
+    if (req.url === '/hints') {
+      // 103 Early Hints before the real answer, which is what counts.
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(201, { 'content-type': 'text/plain' });
+      res.end('made');
+    } else if (req.url === '/empty') {
+      res.writeHead(204);
+      res.end();
+    } else if (req.url === '/chunked' || req.url === '/big') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write(body.subarray(0, 2));
       res.end(body.subarray(2));
@@ -61,5 +69,21 @@ describe('Sender reading the answer', () => {
   it('keeps the first 8 KiB of a body larger than that, chunked or of declared length', async () => {
     expect((await send('/big')).responseBody).toBe('x'.repeat(MAX_RESPONSE_BODY));
     expect((await send('/big-declared')).responseBody).toBe('x'.repeat(MAX_RESPONSE_BODY));
+  });
+
+  it('reads past an informational answer to the real one', async () => {
+    expect(await send('/hints')).toMatchObject({
+      succeeded: true,
+      statusCode: 201,
+      responseBody: 'made',
+    });
+  });
+
+  it('reads an answer without a body as an empty one', async () => {
+    expect(await send('/empty')).toMatchObject({
+      succeeded: true,
+      statusCode: 204,
+      responseBody: '',
+    });
   });
 });
