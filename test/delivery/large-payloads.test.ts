@@ -2,22 +2,12 @@
 // the worker holds each event's body once however many endpoints it goes to, never holds more
 // body bytes than RIZLER_MAX_BYTES_IN_FLIGHT (every change of the metric is observed, not
 // sampled), and a body read just before sending arrives byte for byte, correctly signed.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSecretBox } from '../../src/core/secret-box.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { verifySignature, verifyWebhook } from '../../src/receiver/index.js';
-import type { Storage } from '../../src/storage/index.js';
-import { PostgresStorage } from '../../src/storage/postgres/index.js';
-import { SqliteStorage } from '../../src/storage/sqlite/index.js';
-import { buildDelivery } from '../../src/worker/delivery.js';
 import { INLINE_PAYLOAD_BYTES, type DeliveryWorker } from '../../src/worker/pipeline.js';
-import { ThreadedSender } from '../../src/worker/threaded-sender.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { engines, startTestWorker, useEngine, type TestWorker } from '../helpers/engines.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { makeAccount, makeWebhook, nextId } from '../storage/fixtures.js';
 
@@ -36,51 +26,14 @@ function transcriptPayload(id: string, kib: number, seed: number): string {
   });
 }
 
-interface EngineCase {
-  name: string;
-  open(): Promise<{ url: string; storage: Storage; cleanup(): Promise<void> }>;
-}
-
-const engines: EngineCase[] = [
-  {
-    name: 'sqlite',
-    async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'rizler-large-'));
-      const url = `sqlite:${join(dir, 'test.db')}`;
-      const storage = new SqliteStorage(join(dir, 'test.db'));
-      await storage.migrate();
-      return { url, storage, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    async open() {
-      const db: TestDatabase = await createTestDatabase();
-      const storage = new PostgresStorage(db.url, { poolSize: 4 });
-      await storage.migrate();
-      return { url: db.url, storage, cleanup: () => db.drop() };
-    },
-  },
-];
-
 describe.each(engines)('large event bodies: $name', (engine) => {
-  let storage: Storage;
-  let cleanup: () => Promise<void>;
-  let url: string;
+  const store = useEngine(engine);
   let receiver: Receiver;
-  let worker: DeliveryWorker | null = null;
-  let sending: ThreadedSender | null = null;
+  let running: TestWorker | null = null;
   let metrics: Metrics;
   /** Every value the bytes-in-flight metric took. */
   let gaugeValues: number[];
 
-  beforeAll(async () => {
-    ({ storage, cleanup, url } = await engine.open());
-  });
-  afterAll(async () => {
-    await storage.close();
-    await cleanup();
-  });
   beforeEach(async () => {
     receiver = await startReceiver();
     metrics = new Metrics();
@@ -93,28 +46,19 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     }) as typeof gauge.set;
   });
   afterEach(async () => {
-    await worker?.stop();
-    await sending?.close();
-    worker = null;
-    sending = null;
+    await running?.stop();
+    running = null;
     await receiver.close();
   });
 
   async function startWorker(): Promise<DeliveryWorker> {
-    const config = loadConfig({
-      RIZLER_DATABASE_URL: url,
-      RIZLER_ALLOW_PRIVATE_NETWORKS: 'true',
-      RIZLER_MAX_BYTES_IN_FLIGHT: String(BUDGET),
-      RIZLER_POLL_INTERVAL: '50ms',
-      RIZLER_LOG_LEVEL: 'silent',
-    });
-    const logger = pino({ level: 'silent' });
-    sending = new ThreadedSender(config, logger);
-    await sending.start();
-    const built = buildDelivery(config, storage, logger, metrics, sending, createSecretBox(null));
-    worker = built.worker;
-    worker.start();
-    return worker;
+    running = await startTestWorker(
+      store.url,
+      store.storage,
+      { RIZLER_MAX_BYTES_IN_FLIGHT: String(BUDGET) },
+      metrics,
+    );
+    return running.worker;
   }
 
   async function publish(accountId: string, count: number, kib: number) {
@@ -122,7 +66,7 @@ describe.each(engines)('large event bodies: $name', (engine) => {
       const id = nextId('evt');
       return { id, payload: transcriptPayload(id, kib, i) };
     });
-    await storage.publish({
+    await store.storage.publish({
       accountId,
       events: events.map((e) => ({
         id: e.id,
@@ -139,9 +83,9 @@ describe.each(engines)('large event bodies: $name', (engine) => {
   }
 
   it('never holds more body bytes than the budget, and every late-read body arrives intact and signed', async () => {
-    const account = await makeAccount(storage);
+    const account = await makeAccount(store.storage);
     for (let i = 0; i < 3; i++) {
-      await makeWebhook(storage, account.id, {
+      await makeWebhook(store.storage, account.id, {
         url: `${receiver.url}?e=${i}`,
         sealedSecret: createSecretBox(null).seal(SECRET),
       });
@@ -172,9 +116,9 @@ describe.each(engines)('large event bodies: $name', (engine) => {
   });
 
   it('holds one copy of a body that five endpoints are sending at once', async () => {
-    const account = await makeAccount(storage);
+    const account = await makeAccount(store.storage);
     for (let i = 0; i < 5; i++) {
-      await makeWebhook(storage, account.id, {
+      await makeWebhook(store.storage, account.id, {
         url: `${receiver.url}?e=${i}`,
         sealedSecret: createSecretBox(null).seal(SECRET),
       });
