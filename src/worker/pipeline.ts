@@ -135,8 +135,6 @@ export class DeliveryWorker {
   private readonly payloads: PayloadCache;
   /** Attempts in flight per origin (core/origin.ts), for maxInFlightPerOrigin. */
   private readonly originInFlight = new Map<string, number>();
-  /** Origins at maxInFlightPerOrigin: a claim that came back short may have been cut by one. */
-  private fullOrigins = 0;
   private completions: CompletedAttempt[] = [];
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
@@ -247,7 +245,7 @@ export class DeliveryWorker {
       // for every origin, in turn; its backlog is due now, so the loop would find it again
       // every few ms. It looks at most every ORIGIN_FULL_POLL_MS, unless woken.
       const wait = await this.untilNextDue();
-      await this.sleep(this.fullOrigins > 0 ? Math.max(wait, ORIGIN_FULL_POLL_MS) : wait);
+      await this.sleep(this.anyOriginFull() ? Math.max(wait, ORIGIN_FULL_POLL_MS) : wait);
     }
   }
 
@@ -347,21 +345,25 @@ export class DeliveryWorker {
 
   /** Counts an attempt to the URL's origin; returns the origin, or null without a bound. */
   private originStarted(url: string): string | null {
-    const bound = this.deps.settings.maxInFlightPerOrigin;
-    if (bound === undefined) return null;
+    if (this.deps.settings.maxInFlightPerOrigin === undefined) return null;
     const origin = originOf(url);
-    const n = (this.originInFlight.get(origin) ?? 0) + 1;
-    this.originInFlight.set(origin, n);
-    if (n === bound) this.fullOrigins++;
+    this.originInFlight.set(origin, (this.originInFlight.get(origin) ?? 0) + 1);
     return origin;
   }
 
   private originFinished(origin: string | null): void {
     if (origin === null) return;
     const n = this.originInFlight.get(origin)! - 1;
-    if (n === this.deps.settings.maxInFlightPerOrigin! - 1) this.fullOrigins--;
     if (n === 0) this.originInFlight.delete(origin);
     else this.originInFlight.set(origin, n);
+  }
+
+  /** Whether some origin is at maxInFlightPerOrigin: a short claim may have been cut by it. */
+  private anyOriginFull(): boolean {
+    const bound = this.deps.settings.maxInFlightPerOrigin;
+    if (bound === undefined) return false;
+    for (const n of this.originInFlight.values()) if (n >= bound) return true;
+    return false;
   }
 
   /** Sleep until the earliest scheduled delivery, but never longer than the poll interval. */

@@ -110,6 +110,11 @@ export function describeError(err: unknown, timeoutMs: number): string {
   return e.message || 'the request failed';
 }
 
+/** How an attempt's request ended: an answer read (up to the cap), or an error. */
+type Outcome =
+  | { statusCode: number; headers: IncomingHttpHeaders; body: string }
+  | { statusCode: number | null; error: unknown; timedOut: boolean };
+
 /** Why an attempt's request was ended on our side. */
 class Ended extends Error {
   constructor(readonly why: 'deadline' | 'capped') {
@@ -129,24 +134,20 @@ class Ended extends Error {
  * (an endless body cannot hold us): the request is aborted and the connection closed.
  */
 class AttemptRequest implements Dispatcher.DispatchHandler {
-  statusCode: number | null = null;
-  headers: IncomingHttpHeaders = {};
+  /** Settles once, with the answer or the error. */
+  readonly done: Promise<Outcome>;
+  private settle!: (outcome: Outcome) => void;
+  private statusCode: number | null = null;
+  private headers: IncomingHttpHeaders = {};
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private controller: Dispatcher.DispatchController | null = null;
   private ended: Ended | null = null;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    timeoutMs: number,
-    private readonly settle: (outcome: { body: string } | { error: unknown }) => void,
-  ) {
+  constructor(timeoutMs: number) {
+    this.done = new Promise((settle) => (this.settle = settle));
     this.timer = setTimeout(() => this.end(new Ended('deadline')), timeoutMs);
-  }
-
-  /** True once the deadline has ended it: whatever failed, the attempt timed out. */
-  get timedOut(): boolean {
-    return this.ended?.why === 'deadline';
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -181,9 +182,14 @@ class AttemptRequest implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     clearTimeout(this.timer);
-    // Ended for the cap, the attempt is settled already; for the deadline, say so.
+    // Ended for the cap, the attempt is settled already. Ended by the deadline, whatever
+    // failed, the attempt timed out.
     if (err instanceof Ended && err.why === 'capped') return;
-    this.settle({ error: err });
+    this.settle({
+      statusCode: this.statusCode,
+      error: err,
+      timedOut: this.ended?.why === 'deadline',
+    });
   }
 
   private end(reason: Ended): void {
@@ -197,7 +203,12 @@ class AttemptRequest implements Dispatcher.DispatchHandler {
     const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     const text = bytes.subarray(0, MAX_RESPONSE_BODY).toString('utf8');
     // PostgreSQL text cannot hold NUL; a receiver's binary answer is shown, not stored raw.
-    this.settle({ body: text.includes('\0') ? text.replace(/\0/g, '\uFFFD') : text });
+    this.settle({
+      // undici reports the answer's end only after its status.
+      statusCode: this.statusCode!,
+      headers: this.headers,
+      body: text.includes('\0') ? text.replace(/\0/g, '\uFFFD') : text,
+    });
   }
 }
 
@@ -213,42 +224,37 @@ export class Sender implements AttemptSender {
     const startedAt = this.now();
     const headers = signedHeaders(out, Math.floor(startedAt / 1000));
     const started = performance.now();
-    let request: AttemptRequest | null = null;
-    let outcome: { body: string } | { error: unknown };
+    let outcome: Outcome;
     try {
-      // The dispatcher's own dispatch: undici's request(url) parses the URL on every call.
+      // Dispatched with the URL parsed once: undici's request(url) parses it on every call.
       const { origin, path } = urlTarget(out.url);
-      outcome = await new Promise((settle) => {
-        request = new AttemptRequest(timeoutMs, settle);
-        this.options.dispatcher.dispatch(
-          {
-            origin,
-            path,
-            method: 'POST',
-            headers,
-            body: out.payload,
-            headersTimeout: timeoutMs,
-            bodyTimeout: timeoutMs,
-          },
-          request,
-        );
-      });
+      const request = new AttemptRequest(timeoutMs);
+      this.options.dispatcher.dispatch(
+        {
+          origin,
+          path,
+          method: 'POST',
+          headers,
+          body: out.payload,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        request,
+      );
+      outcome = await request.done;
     } catch (err) {
-      outcome = { error: err };
+      outcome = { statusCode: null, error: err, timedOut: false };
     }
     const durationMs = Math.round(performance.now() - started);
-    const answered = request as AttemptRequest | null;
-    const statusCode = answered?.statusCode ?? null;
     if ('error' in outcome) {
       // No answer, or a status with its body cut off: a failed attempt either way, since the
       // receiver may not have finished its work.
-      const error = answered?.timedOut
+      const error = outcome.timedOut
         ? `timeout after ${timeoutMs} ms`
         : describeError(outcome.error, timeoutMs);
-      return this.failed(startedAt, durationMs, statusCode, null, error, headers);
+      return this.failed(startedAt, durationMs, outcome.statusCode, null, error, headers);
     }
-    const responseHeaders = answered!.headers;
-    const code = statusCode!;
+    const { statusCode: code, headers: answer } = outcome;
     if (code >= 200 && code < 300) {
       return {
         succeeded: true,
@@ -263,14 +269,14 @@ export class Sender implements AttemptSender {
     }
     let error = `the receiver answered HTTP ${code}`;
     if (code >= 300 && code < 400) {
-      const location = firstHeader(responseHeaders.location);
+      const location = firstHeader(answer.location);
       error = `redirect (HTTP ${code}${location ? ` to ${location.slice(0, 200)}` : ''}) not followed; point the endpoint at the final URL`;
     }
     return {
       ...this.failed(startedAt, durationMs, code, outcome.body, error, headers),
       retryAfterMs:
         code === 429 || code === 503
-          ? parseRetryAfter(firstHeader(responseHeaders['retry-after']), this.now())
+          ? parseRetryAfter(firstHeader(answer['retry-after']), this.now())
           : null,
     };
   }
