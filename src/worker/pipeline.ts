@@ -224,6 +224,7 @@ export class DeliveryWorker {
       }
       let claimed: ClaimedDelivery[];
       const claim = this.reserve(limit);
+      const asked = claim.request.limit;
       try {
         claimed = await storage.claimDue(claim.request);
         failures = 0;
@@ -236,7 +237,7 @@ export class DeliveryWorker {
         claim.release();
       }
       this.admit(claimed);
-      if (claimed.length > 0 && claimed.length === limit) {
+      if (claimed.length > 0 && claimed.length === asked) {
         // A full batch: more may be due. Yield so responses and completions get the loop.
         await new Promise((resolve) => setImmediate(resolve));
         continue;
@@ -280,21 +281,23 @@ export class DeliveryWorker {
   }
 
   /**
-   * Promises `limit` slots, and the body bytes they may bring (byteBudget), to a claim under
-   * way, so that two claims never overfill maxInFlight or the byte budget; `release` gives
-   * them back, once however often it is called.
+   * Promises up to `limit` slots, and the body bytes they may bring (byteBudget), to a claim
+   * under way, so that two claims never overfill maxInFlight or the byte budget; `release`
+   * gives them back, once however often it is called. The request's `limit` is what was
+   * promised: byteBudget may have cut it.
    */
   private reserve(limit: number): { request: ClaimRequest; release(): void } {
     const budget = this.byteBudget(limit);
-    this.claiming += limit;
+    const promised = budget.limit;
+    this.claiming += promised;
     this.claimingBytes += budget.reserve;
     let held = true;
     return {
-      request: this.claimRequest(limit, budget.bound),
+      request: this.claimRequest(promised, budget.bound),
       release: () => {
         if (!held) return;
         held = false;
-        this.claiming -= limit;
+        this.claiming -= promised;
         this.claimingBytes -= budget.reserve;
       },
     };
@@ -313,15 +316,29 @@ export class DeliveryWorker {
 
   /**
    * The body bytes a claim of `limit` may bring: `reserve` is promised to it while it runs;
-   * `bound` is the claim's maxPayloadBytes, set only when `limit` bodies of the largest size
-   * would not fit what is left (so a claim of small bodies reads no sizes).
+   * `bound` is the claim's maxPayloadBytes. A claim whose every delivery could have the largest
+   * body and still fit what is left needs no bound, so it reads no sizes. When only part of
+   * `limit` fits that way, but at least half, the claim is cut to that part instead (`limit`):
+   * the sizes are a query of their own in the claim's transaction, and a claim of PostgreSQL's
+   * batch (256 × 256 KiB, the whole default budget) needed them whenever any body was held.
    */
-  private byteBudget(limit: number): { reserve: number; bound: number | undefined } {
+  private byteBudget(limit: number): {
+    limit: number;
+    reserve: number;
+    bound: number | undefined;
+  } {
     const max = this.deps.settings.maxBytesInFlight;
-    if (max === undefined || limit <= 0) return { reserve: 0, bound: undefined };
+    if (max === undefined || limit <= 0) return { limit, reserve: 0, bound: undefined };
     const left = Math.max(0, max - this.payloads.bytes - this.claimingBytes);
-    const worst = limit * LARGEST_PAYLOAD_BYTES;
-    return worst <= left ? { reserve: worst, bound: undefined } : { reserve: left, bound: left };
+    const fits = Math.floor(left / LARGEST_PAYLOAD_BYTES);
+    if (fits >= limit) return { limit, reserve: limit * LARGEST_PAYLOAD_BYTES, bound: undefined };
+    // Either way, what is left is promised to this claim, as it was when every such claim read
+    // sizes: claims of this process do not run side by side near the budget. Promising only
+    // the cut claim's share let the completions' refills claim beside the loop's, on the same
+    // endpoints: PostgreSQL, bench, 116-123 claims of 20,000 deliveries instead of 82-83, and
+    // half of them short, each followed by nextDueAt.
+    if (fits * 2 >= limit) return { limit: fits, reserve: left, bound: undefined };
+    return { limit, reserve: left, bound: left };
   }
 
   private claimRequest(limit: number, maxPayloadBytes: number | undefined): ClaimRequest {
@@ -522,7 +539,7 @@ export class DeliveryWorker {
         claim?.request,
       );
       this.admit(claimed);
-      return { limit, claimed: claimed.length };
+      return { limit: claim?.request.limit ?? 0, claimed: claimed.length };
     } finally {
       claim?.release();
     }

@@ -2,7 +2,7 @@
 // the worker holds each event's body once however many endpoints it goes to, never holds more
 // body bytes than RIZLER_MAX_BYTES_IN_FLIGHT (every change of the metric is observed, not
 // sampled), and a body read just before sending arrives byte for byte, correctly signed.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSecretBox } from '../../src/core/secret-box.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { verifySignature, verifyWebhook } from '../../src/receiver/index.js';
@@ -51,11 +51,11 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     await receiver.close();
   });
 
-  async function startWorker(): Promise<DeliveryWorker> {
+  async function startWorker(env: Record<string, string> = {}): Promise<DeliveryWorker> {
     running = await startTestWorker(
       store.url,
       store.storage,
-      { RIZLER_MAX_BYTES_IN_FLIGHT: String(BUDGET) },
+      { RIZLER_MAX_BYTES_IN_FLIGHT: String(BUDGET), ...env },
       metrics,
     );
     return running.worker;
@@ -138,5 +138,39 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     expect((await metrics.payloadBytesInFlight.get()).values[0]!.value).toBe(bytes);
     // Never counted twice on the way either.
     expect(Math.max(...gaugeValues)).toBe(bytes);
+  });
+
+  it('reads no body sizes while at least half a claim of the largest bodies would fit: it claims that half', async () => {
+    const account = await makeAccount(store.storage);
+    await makeWebhook(store.storage, account.id, {
+      url: receiver.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    // The first attempt is held: its body is in flight while the next ones are claimed.
+    receiver.respondWith(() => ({ status: 200, delayMs: 2000 }));
+    await publish(account.id, 1, 1);
+    // PostgreSQL's batch: 256 bodies of 256 KiB would be the whole default budget of 64 MiB.
+    const running = await startWorker({
+      RIZLER_MAX_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
+      RIZLER_CLAIM_BATCH: '256',
+    });
+    await receiver.waitFor(1, 30_000);
+    expect(running.payloadCache.bytes).toBeGreaterThan(0);
+    const claims = vi.spyOn(store.storage, 'claimDue');
+    const completions = vi.spyOn(store.storage, 'completeAttempts');
+    await publish(account.id, 3, 1);
+    running.wake();
+    await receiver.waitFor(4, 30_000);
+    await vi.waitFor(() => expect(completions).toHaveBeenCalled(), { timeout: 10_000 });
+    const requests = [
+      ...claims.mock.calls.map(([request]) => request),
+      ...completions.mock.calls.flatMap(([, , request]) => (request ? [request] : [])),
+    ];
+    // Never a bound that would make the engine read the bodies' sizes; the claim that came
+    // while one small body was held was cut to the 255 of 256 that fit at the largest size.
+    expect(requests.map((r) => r.maxPayloadBytes)).toEqual(requests.map(() => undefined));
+    expect(requests.map((r) => r.limit)).toContain(255);
+    claims.mockRestore();
+    completions.mockRestore();
   });
 });
