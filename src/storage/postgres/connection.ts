@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { assertSchemaNotNewer } from '../schema-version.js';
 import type { Row } from '../rows.js';
+import { withArrayLiterals } from './array-literal.js';
 import { isUnavailable, retryable, stalePlan, toStorageError } from './errors.js';
 import { migrations, MIGRATION_LOCK } from './migrations.js';
 import { WAKE_CHANNEL, WakeChannel } from './wake.js';
@@ -45,9 +46,11 @@ export interface PostgresOptions {
 /**
  * A statement as node-postgres runs it: with parameters and `prepare`, by a name made from its
  * text, so each connection prepares it once. Without parameters as it is (such text may hold
- * several statements, which cannot be prepared).
+ * several statements, which cannot be prepared). Array parameters go as the literals
+ * array-literal.ts writes.
  */
-function statement(text: string, values: unknown[] | undefined, prepare: boolean) {
+function statement(text: string, given: unknown[] | undefined, prepare: boolean) {
+  const values = given && withArrayLiterals(given);
   if (!prepare || values === undefined) return { text, values };
   let name = NAMES.get(text);
   if (name === undefined) {
