@@ -314,3 +314,29 @@ describe('PostgreSQL engine: prepared statements', () => {
     }
   });
 });
+
+describe('PostgreSQL engine: endpoints held by another transaction', () => {
+  it('after a claim that skipped one, nextDueAt answers shortly without asking; after one that did not, it asks', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    const webhook = await makeWebhook(storage, account.id);
+    await publishOne(storage, account.id, 'call.ended', { now: T });
+    // Another worker's claim or completion holds the endpoint's row.
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM webhooks WHERE id = $1 FOR NO KEY UPDATE', [webhook.id]);
+      expect(await claim(storage, T + 1)).toEqual([]);
+      // Not "due now", which made each worker claim and ask again every few ms.
+      expect(await storage.nextDueAt()).toBe(T + 1 + 25);
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+    expect(await claim(storage, T + 2)).toHaveLength(1);
+    await publishOne(storage, account.id, 'call.ended', { now: T + 500 });
+    // Nothing held: the statement's answer, the new delivery's due time.
+    expect(await storage.nextDueAt()).toBe(T + 500);
+  });
+});
