@@ -147,13 +147,13 @@ describe('the dashboard', { timeout: 60_000 }, () => {
   it('signs in with the account key, kept in the tab only', async () => {
     await signIn(page, server.apiKey);
     const setup = nav(page);
-    expect(await setup.getByText('Setup', { exact: true }).isVisible()).toBe(true);
+    await poll(() => setup.getByText('Setup', { exact: true }).isVisible()).toBe(true);
     expect(await setup.getByRole('link', { name: 'Webhooks' }).getAttribute('aria-current')).toBe(
       'page',
     );
-    expect(await setup.getByRole('link', { name: 'Test endpoint' }).isVisible()).toBe(true);
-    expect(await page.getByText('0 of 2 endpoints used').isVisible()).toBe(true);
-    expect(await page.getByText('No webhooks yet').isVisible()).toBe(true);
+    await poll(() => setup.getByRole('link', { name: 'Test endpoint' }).isVisible()).toBe(true);
+    await poll(() => page.getByText('0 of 2 endpoints used').isVisible()).toBe(true);
+    await poll(() => page.getByText('No webhooks yet').isVisible()).toBe(true);
 
     const stored = await page.evaluate(() => Object.values(sessionStorage));
     expect(stored).toContain(server.apiKey);
@@ -224,8 +224,8 @@ describe('the dashboard', { timeout: 60_000 }, () => {
 
     const row = page.getByRole('row').filter({ hasText: receiver.url });
     await row.waitFor();
-    expect(await row.getByText('Enabled').isVisible()).toBe(true);
-    expect(await row.getByText('call.ended').isVisible()).toBe(true);
+    await poll(() => row.getByText('Enabled').isVisible()).toBe(true);
+    await poll(() => row.getByText('call.ended').isVisible()).toBe(true);
     await poll(() => page.getByText('1 of 2 endpoints used').isVisible()).toBe(true);
 
     const saved = await server.api(`/v1/webhooks/${await webhookId(receiver.url)}`);
@@ -243,14 +243,14 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     const before = receiver.requests.length;
     await page.getByRole('button', { name: 'Send Test' }).click();
     await page.getByText('Test delivered').waitFor();
-    expect(await page.getByText('200 OK').first().isVisible()).toBe(true);
+    await poll(() => page.getByText('200 OK').first().isVisible()).toBe(true);
     expect(
       await page
         .getByText(/^\d+ ms$/)
         .first()
         .isVisible(),
     ).toBe(true);
-    expect(await page.getByText('"received": true').isVisible()).toBe(true);
+    await poll(() => page.getByText('"received": true').isVisible()).toBe(true);
     expect(receiver.requests.length).toBe(before + 1);
     expect(receiver.requests.at(-1)?.headers['x-rizler-event']).toBe('call.started');
     await shot(page, 'webhook-overview');
@@ -268,17 +268,17 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     ).toBe(true);
     const row = page.getByRole('row').filter({ hasText: 'call.started' });
     await row.waitFor();
-    expect(await row.getByText('Succeeded').isVisible()).toBe(true);
-    expect(await row.getByText('Test', { exact: true }).isVisible()).toBe(true);
-    expect(await row.getByText(/^\d+ ms$/).isVisible()).toBe(true);
+    await poll(() => row.getByText('Succeeded').isVisible()).toBe(true);
+    await poll(() => row.getByText('Test', { exact: true }).isVisible()).toBe(true);
+    await poll(() => row.getByText(/^\d+ ms$/).isVisible()).toBe(true);
     await shot(page, 'logs');
 
     await row.getByRole('button').click();
     const dialog = page.getByRole('dialog', { name: 'Delivery details' });
     await dialog.waitFor();
     await dialog.getByText('Attempt 1').waitFor();
-    expect(await dialog.getByText('Test send').isVisible()).toBe(true);
-    expect(await dialog.getByText('200 OK').first().isVisible()).toBe(true);
+    await poll(() => dialog.getByText('Test send').isVisible()).toBe(true);
+    await poll(() => dialog.getByText('200 OK').first().isVisible()).toBe(true);
     expect(await dialog.getByText('x-rizler-signature', { exact: false }).first().isVisible()).toBe(
       true,
     );
@@ -310,8 +310,8 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     await dialog.getByText('Attempt 1', { exact: true }).waitFor();
     await dialog.getByText('Attempt 2', { exact: true }).waitFor();
     await shot(page, 'delivery-retrying');
-    expect(await dialog.getByText('500 Internal Server Error').first().isVisible()).toBe(true);
-    expect(await dialog.getByText('upstream exploded').first().isVisible()).toBe(true);
+    await poll(() => dialog.getByText('500 Internal Server Error').first().isVisible()).toBe(true);
+    await poll(() => dialog.getByText('upstream exploded').first().isVisible()).toBe(true);
     await dialog.getByText('Attempt 4', { exact: true }).waitFor({ timeout: 20_000 });
     await dialog.getByText('Automatic retries are over').waitFor();
     await shot(page, 'delivery-failed');
@@ -319,7 +319,7 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     receiver.respondWith(() => ({ status: 200, body: 'fixed' }));
     await dialog.getByRole('button', { name: 'Retry' }).click();
     await dialog.getByText('Attempt 5', { exact: true }).waitFor();
-    expect(await dialog.getByText('Manual retry').isVisible()).toBe(true);
+    await poll(() => dialog.getByText('Manual retry').isVisible()).toBe(true);
     await dialog.getByText('The retry succeeded').waitFor();
     await shot(page, 'delivery-retried');
     await dialog.getByRole('button', { name: 'Close' }).click();
@@ -367,7 +367,7 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     await page.getByRole('button', { name: 'Rotate secret' }).click();
     const dialog = page.getByRole('dialog', { name: 'Rotate the signing secret?' });
     await dialog.waitFor();
-    expect(await dialog.getByText('24 hours').isVisible()).toBe(true);
+    await poll(() => dialog.getByText('24 hours').isVisible()).toBe(true);
     await shot(page, 'rotate-secret');
     await dialog.getByRole('button', { name: 'Rotate secret' }).click();
     await dialog.waitFor({ state: 'detached' });
@@ -416,7 +416,7 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     await shot(page, 'test-endpoint');
     await page.getByRole('link', { name: 'View this delivery in the logs' }).click();
     await page.getByText('Attempt 1', { exact: true }).waitFor();
-    expect(await page.getByText('agent.status_changed').first().isVisible()).toBe(true);
+    await poll(() => page.getByText('agent.status_changed').first().isVisible()).toBe(true);
     // Nothing to retry against: the URL is not a saved webhook.
     expect(await page.getByRole('button', { name: 'Retry' }).isDisabled()).toBe(true);
     await shot(page, 'delivery-page');
@@ -427,7 +427,7 @@ describe('the dashboard', { timeout: 60_000 }, () => {
     await nav(page).getByRole('link', { name: 'Webhooks' }).click();
     await page.getByText('2 of 2 endpoints used').waitFor();
     expect(await page.getByRole('button', { name: 'Add Webhook' }).isDisabled()).toBe(true);
-    expect(await page.getByText('Delete an endpoint to add another').isVisible()).toBe(true);
+    await poll(() => page.getByText('Delete an endpoint to add another').isVisible()).toBe(true);
     await page.getByRole('row').filter({ hasText: '/second' }).getByText('All events').waitFor();
     await shot(page, 'webhooks-list');
   });
