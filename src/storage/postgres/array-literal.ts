@@ -4,8 +4,9 @@
 // a quoted copy of every element, two regular-expression replaces of it, and a string
 // concatenation per step. The heap sampler put that at 9 KB of the 23 KB the worker's thread
 // allocated a delivery (PostgreSQL bench, ten endpoints), and every kilobyte brings V8's next
-// minor collection nearer. Here ids and numbers, nearly all of it, are joined natively in one
-// step; only an element with a quote or a backslash (an attempt's stored JSON) is copied.
+// minor collection nearer. Here an array of plain strings (ids) or of numbers, nearly all of
+// it, is joined natively in one step; any other array is written element by element, each
+// string quoted once (JSON.stringify, or one replace where that would not do).
 
 const ESCAPED = /["\\]/g;
 const NEEDS_ESCAPE = /["\\]/;
