@@ -57,13 +57,19 @@ describe.each(engines)('in flight per origin: $name', (engine) => {
     const path = (u: string) => new URL(u).pathname + new URL(u).search;
     const [pa, pb] = [path(`${shared.url}/a`), path(`${shared.url}/b?x=1`)];
     expect(paths).toEqual([pa, pa, pb, pb]);
-    // Every attempt to the other host is recorded; theirs are all still pending.
-    const recorded = await store.storage.listDeliveries(
-      account.id,
-      { status: 'succeeded' },
-      { limit: 100, after: null },
+    // Every attempt to the other host is recorded (completions are written in batches after
+    // the answers arrive, so wait for them); theirs are all still pending.
+    await vi.waitFor(
+      async () => {
+        const recorded = await store.storage.listDeliveries(
+          account.id,
+          { status: 'succeeded' },
+          { limit: 100, after: null },
+        );
+        expect(recorded).toHaveLength(10);
+      },
+      { timeout: 10_000 },
     );
-    expect(recorded).toHaveLength(10);
     const pending = await store.storage.listDeliveries(
       account.id,
       { status: 'pending' },
