@@ -71,7 +71,7 @@ export function postgresEngine(): Engine & { url(): string } {
     },
     async open() {
       await admin.query(
-        'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners, api_keys, portal_sessions, audit_log',
+        'TRUNCATE accounts, webhooks, events, deliveries, delivery_queue, attempts, delivery_rollups, deleted_owners, api_keys, portal_sessions, audit_log',
       );
       const storage = new PostgresStorage(db.url, { poolSize: 4 });
       await storage.migrate();

@@ -53,7 +53,7 @@ afterEach(async () => {
   await admin.query(
     `DO $$ BEGIN
        IF to_regclass('deliveries') IS NOT NULL THEN
-         TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners;
+         TRUNCATE accounts, webhooks, events, deliveries, delivery_queue, attempts, delivery_rollups, deleted_owners;
        END IF;
      END $$`,
   );
@@ -195,7 +195,7 @@ describe('PostgreSQL across processes', () => {
     for (let round = 0; round < 3; round++) second.push(...(await claimAll(T + 11 + round)));
     expect(second).toHaveLength(cap);
     const leased = await admin.query(
-      `SELECT count(*)::int AS n FROM deliveries WHERE lease_token IS NOT NULL AND due_at > $1`,
+      `SELECT count(*)::int AS n FROM delivery_queue WHERE lease_token IS NOT NULL AND due_at > $1`,
       [T + 20],
     );
     expect(leased.rows[0].n).toBe(cap);

@@ -11,7 +11,7 @@ import { isUnavailable } from '../../src/storage/postgres/errors.js';
 import { PostgresConnection, type PostgresOptions } from '../../src/storage/postgres/connection.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { T, claim, makeAccount, makeWebhook, publishOne } from './fixtures.js';
+import { T, claim, complete, makeAccount, makeWebhook, publishOne } from './fixtures.js';
 
 let db: TestDatabase;
 let admin: pg.Client;
@@ -43,7 +43,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
   await admin.query('SELECT pg_advisory_unlock_all()');
   await admin.query(
-    'TRUNCATE accounts, webhooks, events, deliveries, attempts, delivery_rollups, deleted_owners',
+    'TRUNCATE accounts, webhooks, events, deliveries, delivery_queue, attempts, delivery_rollups, deleted_owners',
   );
 });
 
@@ -338,5 +338,50 @@ describe('PostgreSQL engine: endpoints held by another transaction', () => {
     await publishOne(storage, account.id, 'call.ended', { now: T + 500 });
     // Nothing held: the statement's answer, the new delivery's due time.
     expect(await storage.nextDueAt()).toBe(T + 500);
+  });
+});
+
+describe('PostgreSQL engine: the delivery queue', () => {
+  const xmin = async (table: string, column: string, id: string) =>
+    (await admin.query(`SELECT xmin::text AS v FROM ${table} WHERE ${column} = $1`, [id])).rows[0]
+      ?.v as string | undefined;
+
+  it('leases by writing the queue row alone, and the finished delivery leaves the queue', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    await makeWebhook(storage, account.id);
+    await publishOne(storage, account.id, 'call.ended', { now: T });
+    const ids = (await admin.query('SELECT id FROM deliveries ORDER BY id')).rows.map(
+      (r) => r.id as string,
+    );
+    expect(ids).toHaveLength(2);
+    const before = await Promise.all(ids.map((id) => xmin('deliveries', 'id', id)));
+    const queued = await Promise.all(ids.map((id) => xmin('delivery_queue', 'delivery_id', id)));
+    const claimed = await claim(storage, T + 1);
+    expect(claimed).toHaveLength(2);
+    // The history's rows are as they were (no new version, no index entries); the queue's
+    // rows carry the lease.
+    expect(await Promise.all(ids.map((id) => xmin('deliveries', 'id', id)))).toEqual(before);
+    const leased = await Promise.all(ids.map((id) => xmin('delivery_queue', 'delivery_id', id)));
+    expect(leased.every((v, i) => v !== undefined && v !== queued[i])).toBe(true);
+    const { rows } = await admin.query(
+      'SELECT lease_token, due_at::float8 AS due_at FROM delivery_queue ORDER BY delivery_id',
+    );
+    expect(rows.map((r) => r.lease_token as string)).toEqual([
+      claimed[0]!.leaseToken,
+      claimed[0]!.leaseToken,
+    ]);
+    expect(rows.every((r) => (r.due_at as number) > T + 1)).toBe(true);
+    // One succeeds and leaves the queue; the other is retried, due again without a lease.
+    const [first, second] = [...claimed].sort((a, b) => a.deliveryId.localeCompare(b.deliveryId));
+    await complete(storage, first!, { kind: 'succeeded' }, { now: T + 2 });
+    await complete(storage, second!, { kind: 'retry', nextAttemptAt: T + 60_000 }, { now: T + 3 });
+    const after = await admin.query(
+      'SELECT delivery_id, lease_token, due_at::float8 AS due_at FROM delivery_queue',
+    );
+    expect(after.rows).toEqual([
+      { delivery_id: second!.deliveryId, lease_token: null, due_at: T + 60_000 },
+    ]);
   });
 });

@@ -36,6 +36,7 @@ import {
 } from '../types.js';
 import { writeAudit } from './audit.js';
 import type { PostgresHandle, Query } from './connection.js';
+import { schedule } from './queue.js';
 import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
 /**
@@ -43,15 +44,15 @@ import { markDeleted, purgeDeletedBatch } from './deleted.js';
  * (waiting for them could deadlock with it); that claim leases them once, and their next
  * retry is parked by `parkInactiveAccounts`.
  */
+const PARK_ACCOUNT = `
+  UPDATE delivery_queue SET due_at = NULL WHERE delivery_id IN (
+    SELECT delivery_id FROM delivery_queue
+    WHERE account_id = $1 AND due_at IS NOT NULL AND (lease_token IS NULL OR due_at <= $2)
+    FOR UPDATE SKIP LOCKED)
+  RETURNING 1`;
+
 async function park(q: Query, accountId: string, now: number): Promise<void> {
-  await q(
-    `UPDATE deliveries SET due_at = NULL, held = false WHERE id IN (
-       SELECT id FROM deliveries
-       WHERE account_id = $1 AND (due_at IS NOT NULL OR held)
-         AND (lease_token IS NULL OR due_at <= $2)
-       FOR UPDATE SKIP LOCKED)`,
-    [accountId, now],
-  );
+  await q(PARK_ACCOUNT, [accountId, now]);
 }
 
 export class PostgresAccess {
@@ -180,12 +181,18 @@ export class PostgresAccess {
           await park(q, id, now);
         } else {
           const rows = await q(
-            `UPDATE deliveries SET held = false, due_at = CASE
-                 WHEN manual_requested THEN $1
-                 ELSE greatest(coalesce(next_attempt_at, $1), $1) END
-             WHERE account_id = $2 AND due_at IS NULL AND (status = 'pending' OR manual_requested)
-               AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')
-             RETURNING id`,
+            `WITH r AS (
+               SELECT d.id, d.account_id, d.webhook_id, CASE
+                   WHEN d.manual_requested THEN $1
+                   ELSE greatest(coalesce(d.next_attempt_at, $1), $1) END AS due
+               FROM deliveries d
+               WHERE d.account_id = $2 AND (d.status = 'pending' OR d.manual_requested)
+                 AND d.webhook_id IN (
+                   SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')
+                 AND NOT EXISTS (SELECT 1 FROM delivery_queue x
+                   WHERE x.delivery_id = d.id AND x.due_at IS NOT NULL))
+             ${schedule('r', 'x.due_at IS NOT NULL')}
+             RETURNING 1`,
             [now, id],
           );
           woke = rows.length > 0;
@@ -230,15 +237,7 @@ export class PostgresAccess {
     let n = 0;
     for (const row of ids) {
       n += await this.h.tx(async (q) => {
-        const parked = await q(
-          `UPDATE deliveries SET due_at = NULL, held = false WHERE id IN (
-             SELECT id FROM deliveries
-             WHERE account_id = $1 AND (due_at IS NOT NULL OR held)
-               AND (lease_token IS NULL OR due_at <= $2)
-             FOR UPDATE SKIP LOCKED)
-           RETURNING 1`,
-          [String(row.id), now],
-        );
+        const parked = await q(PARK_ACCOUNT, [String(row.id), now]);
         return parked.length;
       });
     }

@@ -23,29 +23,29 @@ import { PostgresPart, type Query } from './connection.js';
 const END = '\u{10FFFF}';
 
 /**
- * The next account after one with anything scheduled: one probe of deliveries_due_by_endpoint.
+ * The next account after one with anything scheduled: one probe of delivery_queue_due.
  * Ordered by the index's whole key, so that the planner takes it: asked for min(account_id), it
  * took the index by account and update time and filtered 2,000 rows past the backlog's
  * finished deliveries (EXPLAIN ANALYZE during the bench).
  */
 const accountAfter = (after: string) => `
-  SELECT account_id FROM deliveries WHERE account_id > ${after} AND due_at IS NOT NULL
+  SELECT account_id FROM delivery_queue WHERE account_id > ${after} AND due_at IS NOT NULL
   ORDER BY account_id, webhook_id, due_at LIMIT 1`;
 
 /**
  * Endpoints of an account after one (`after`, up to `upTo`), with anything scheduled, in id
- * order, each with its earliest due time: a skip scan of deliveries_due_by_endpoint, one probe
+ * order, each with its earliest due time: a skip scan of delivery_queue_due, one probe
  * each (the probe lands on the endpoint's first live entry, which is its earliest). `account`,
  * `after` and `upTo` are SQL expressions (outer columns); `limit` bounds the steps.
  */
 const endpointsAfter = (account: string, after: string, upTo: string, limit: string) => `
   WITH RECURSIVE f(id, due_at, n) AS (
-    (SELECT webhook_id, due_at, 1 FROM deliveries WHERE account_id = ${account}
+    (SELECT webhook_id, due_at, 1 FROM delivery_queue WHERE account_id = ${account}
        AND webhook_id > ${after} AND webhook_id <= ${upTo} AND due_at IS NOT NULL
      ORDER BY webhook_id, due_at LIMIT 1)
     UNION ALL
     SELECT x.webhook_id, x.due_at, f.n + 1 FROM f CROSS JOIN LATERAL (
-      SELECT webhook_id, due_at FROM deliveries WHERE account_id = ${account}
+      SELECT webhook_id, due_at FROM delivery_queue WHERE account_id = ${account}
         AND webhook_id > f.id AND webhook_id <= ${upTo} AND due_at IS NOT NULL
       ORDER BY webhook_id, due_at LIMIT 1) x
     WHERE f.n < ${limit})
@@ -81,7 +81,7 @@ const WALK = `
     LEFT JOIN unnest($3::text[], $4::text[]) AS c(account_id, after) ON c.account_id = a.id)
   SELECT s.account_id, e.id AS webhook_id, CASE WHEN e.due_at > $6 THEN 0 ELSE (
       SELECT count(*) FROM (
-        SELECT 1 FROM deliveries x WHERE x.account_id = s.account_id AND x.webhook_id = e.id
+        SELECT 1 FROM delivery_queue x WHERE x.account_id = s.account_id AND x.webhook_id = e.id
           AND x.due_at <= $6 LIMIT $7) y) END AS due
   FROM starts s
   CROSS JOIN LATERAL (
@@ -92,22 +92,22 @@ const WALK = `
   UNION ALL
   SELECT a.id, NULL, (
     SELECT count(*) FROM (
-      SELECT 1 FROM deliveries x WHERE x.account_id = a.id AND x.webhook_id IS NULL
+      SELECT 1 FROM delivery_queue x WHERE x.account_id = a.id AND x.webhook_id IS NULL
         AND x.due_at <= $6 LIMIT $7) y)
   FROM accounts a`;
 
 /**
  * Every (account, endpoint) pair with anything scheduled, in id order, at most $1 of them: a
- * skip scan of deliveries_due_by_endpoint, one probe each. An account's deliveries whose
+ * skip scan of delivery_queue_due, one probe each. An account's deliveries whose
  * endpoint is gone show as its pair with a NULL endpoint only when it has no other.
  */
 export const SCHEDULED_PAIRS = `
   WITH RECURSIVE pairs(account_id, webhook_id, n) AS (
-    (SELECT account_id, webhook_id, 1 FROM deliveries WHERE due_at IS NOT NULL
+    (SELECT account_id, webhook_id, 1 FROM delivery_queue WHERE due_at IS NOT NULL
      ORDER BY account_id, webhook_id LIMIT 1)
     UNION ALL
     SELECT x.account_id, x.webhook_id, p.n + 1 FROM pairs p CROSS JOIN LATERAL (
-      SELECT account_id, webhook_id FROM deliveries
+      SELECT account_id, webhook_id FROM delivery_queue
       WHERE (account_id, webhook_id) > (p.account_id, coalesce(p.webhook_id, '${END}'))
         AND due_at IS NOT NULL
       ORDER BY account_id, webhook_id LIMIT 1) x
@@ -115,6 +115,11 @@ export const SCHEDULED_PAIRS = `
 
 /** Accounts, and endpoints per account, one claim's walk looks at (each way round). */
 const WALK_ACCOUNTS = ROTATION.accounts * 2;
+
+/** A queued delivery's columns as a candidate (toCandidate), from its row `d`. */
+const QUEUED_CANDIDATE = CANDIDATE_COLUMNS.split(', ')
+  .map((c) => `d.${c}`)
+  .join(', ');
 const WALK_ENDPOINTS = 32;
 
 /**
@@ -252,10 +257,10 @@ export async function dueInTurn(
       : await q(
           `SELECT d.* FROM unnest($1::text[], $2::text[], $3::int[]) AS u(account_id, webhook_id, n)
      CROSS JOIN LATERAL (
-       SELECT ${CANDIDATE_COLUMNS} FROM deliveries
-       WHERE account_id = u.account_id AND webhook_id = u.webhook_id AND due_at <= $4
-       ORDER BY due_at LIMIT u.n
-       FOR UPDATE SKIP LOCKED) AS d`,
+       SELECT ${QUEUED_CANDIDATE} FROM delivery_queue x JOIN deliveries d ON d.id = x.delivery_id
+       WHERE x.account_id = u.account_id AND x.webhook_id = u.webhook_id AND x.due_at <= $4
+       ORDER BY x.due_at LIMIT u.n
+       FOR UPDATE OF x SKIP LOCKED) AS d`,
           [
             reads.map((t) => t.accountId),
             reads.map((t) => t.webhookId),
@@ -269,9 +274,10 @@ export async function dueInTurn(
       ...(await q(
         `SELECT d.* FROM unnest($1::text[], $2::int[]) AS u(account_id, n)
          CROSS JOIN LATERAL (
-           SELECT ${CANDIDATE_COLUMNS} FROM deliveries
-           WHERE account_id = u.account_id AND webhook_id IS NULL AND due_at <= $3
-           LIMIT u.n FOR UPDATE SKIP LOCKED) AS d`,
+           SELECT ${QUEUED_CANDIDATE}
+           FROM delivery_queue x JOIN deliveries d ON d.id = x.delivery_id
+           WHERE x.account_id = u.account_id AND x.webhook_id IS NULL AND x.due_at <= $3
+           LIMIT u.n FOR UPDATE OF x SKIP LOCKED) AS d`,
         [orphans.map((t) => t.accountId), orphans.map((t) => t.n), now],
       )),
     );
@@ -336,12 +342,12 @@ const NEXT_DUE = `${SCHEDULED_PAIRS}
    SELECT min(CASE
      WHEN w.status = 'enabled' AND (
        SELECT count(*) FROM (
-         SELECT 1 FROM deliveries x WHERE x.webhook_id = p.webhook_id
+         SELECT 1 FROM delivery_queue x WHERE x.webhook_id = p.webhook_id
            AND x.lease_token IS NOT NULL AND x.due_at > $3 LIMIT $2) y
      ) >= least(coalesce(w.concurrency_limit, $2), $2)
-     THEN (SELECT min(x.due_at) FROM deliveries x
+     THEN (SELECT min(x.due_at) FROM delivery_queue x
            WHERE x.webhook_id = p.webhook_id AND x.lease_token IS NOT NULL)
-     ELSE (SELECT min(x.due_at) FROM deliveries x WHERE x.account_id = p.account_id
+     ELSE (SELECT min(x.due_at) FROM delivery_queue x WHERE x.account_id = p.account_id
            AND x.webhook_id = p.webhook_id AND x.due_at IS NOT NULL) END) AS t
    FROM pairs p LEFT JOIN webhooks w ON w.id = p.webhook_id`;
 
@@ -437,10 +443,13 @@ export class PostgresClaim extends PostgresPart {
       const ids: string[] = [];
       const dues: (number | null)[] = [];
       const kinds: ('park' | 'defer' | 'lease')[] = [];
+      const eventIds: string[] = [];
+      const eventOf = new Map(candidates.map((c) => [c.deliveryId, c.eventId]));
       const write = (id: string, due: number | null, kind: (typeof kinds)[number]) => {
         ids.push(id);
         dues.push(due);
         kinds.push(kind);
+        eventIds.push(eventOf.get(id)!);
       };
       for (const id of plan.park) write(id, null, 'park');
       for (const d of plan.defer) write(d.deliveryId, d.dueAt, 'defer');
@@ -451,11 +460,13 @@ export class PostgresClaim extends PostgresPart {
            FROM unnest($2::text[], $3::float8[]) AS b(id, tokens)
            WHERE w.id = b.id
          ), changed AS (
-           UPDATE deliveries d SET due_at = u.due_at,
-             lease_token = CASE WHEN u.kind = 'lease' THEN $4 ELSE d.lease_token END
-           FROM unnest($5::text[], $6::bigint[], $7::text[]) AS u(id, due_at, kind)
-           WHERE d.id = u.id
-           RETURNING d.id, d.event_id, u.kind
+           UPDATE delivery_queue x SET due_at = u.due_at,
+             lease_token = CASE WHEN u.kind = 'lease' THEN $4 ELSE x.lease_token END
+           FROM unnest($5::text[], $6::bigint[], $7::text[], $9::text[])
+             AS u(id, due_at, kind, event_id)
+           -- by the primary key: joined alone, the planner read the whole queue (a hash join)
+           WHERE x.delivery_id = u.id AND x.delivery_id = ANY($5::text[])
+           RETURNING x.delivery_id AS id, u.event_id, u.kind
          )
          SELECT c.id, e.type, octet_length(e.payload) AS payload_bytes,
            CASE WHEN octet_length(e.payload) <= $8::bigint THEN e.payload END AS payload,
@@ -471,6 +482,7 @@ export class PostgresClaim extends PostgresPart {
           dues,
           kinds,
           request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER,
+          eventIds,
         ],
       );
       const events = new Map(leased.map((r) => [String(r.id), r]));
@@ -504,7 +516,7 @@ export class PostgresClaim extends PostgresPart {
     now: number,
   ): Promise<Map<string, number>> {
     const rows = await q(
-      `SELECT webhook_id, count(*) AS n FROM deliveries
+      `SELECT webhook_id, count(*) AS n FROM delivery_queue
        WHERE lease_token IS NOT NULL AND due_at > $1 AND webhook_id = ANY($2::text[])
        GROUP BY webhook_id`,
       [now, webhookIds],

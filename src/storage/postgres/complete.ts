@@ -86,43 +86,73 @@ export class PostgresCompletion extends PostgresPart {
               ])
             ).map((r) => [String(r.id), r.status as DeliveryStatus]),
       );
-      const requeued = await q(
-        `UPDATE deliveries d SET
-           status = CASE u.kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'pending'
-                                WHEN 'failed' THEN 'failed' ELSE d.status END,
-           attempt_count = d.attempt_count + 1,
-           auto_attempts = d.auto_attempts + CASE WHEN u.trigger = 'auto' THEN 1 ELSE 0 END,
-           last_status_code = u.status_code, last_duration_ms = u.duration_ms, last_error = u.error,
-           last_attempt_at = u.started_at,
-           next_attempt_at = CASE u.kind WHEN 'retry' THEN u.next_at
-                                         WHEN 'unchanged' THEN d.next_attempt_at ELSE NULL END,
-           due_at = CASE
-             WHEN u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded' THEN $1
-             WHEN u.kind = 'retry' THEN u.next_at
-             WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
-             ELSE NULL END,
-           lease_token = NULL,
-           manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
-           updated_at = $1
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[],
-             $8::bigint[], $9::text[], $10::bigint[])
-           AS u(id, lease_token, kind, trigger, next_at, status_code, duration_ms, error, started_at)
-         WHERE d.id = u.id AND d.lease_token = u.lease_token
-         RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
-           d.ordering_key, d.order_state`,
-        [
-          now,
-          once.map((c) => c.claim.deliveryId),
-          once.map((c) => c.claim.leaseToken),
-          once.map((c) => c.outcome.kind),
-          once.map((c) => c.claim.trigger),
-          once.map((c) => (c.outcome.kind === 'retry' ? c.outcome.nextAttemptAt : null)),
-          once.map((c) => c.attempt.statusCode),
-          once.map((c) => c.attempt.durationMs),
-          once.map((c) => c.attempt.error),
-          once.map((c) => c.attempt.startedAt),
-        ],
+      // Our leases, locked: one scan of the queue by its primary key. (Joined to the batch in
+      // the statement, the planner read the whole queue, once per completion, when its
+      // statistics found it small.)
+      const held = new Map(
+        (
+          await q(
+            `SELECT delivery_id, lease_token FROM delivery_queue
+             WHERE delivery_id = ANY($1::text[]) FOR UPDATE`,
+            [once.map((c) => c.claim.deliveryId)],
+          )
+        ).map((r) => [String(r.delivery_id), strOrNull(r.lease_token)]),
       );
+      const ours = once.filter((c) => held.get(c.claim.deliveryId) === c.claim.leaseToken);
+      const requeued =
+        ours.length === 0
+          ? []
+          : await q(
+              `UPDATE deliveries d SET
+                 status = CASE u.kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'pending'
+                                      WHEN 'failed' THEN 'failed' ELSE d.status END,
+                 attempt_count = d.attempt_count + 1,
+                 auto_attempts = d.auto_attempts + CASE WHEN u.trigger = 'auto' THEN 1 ELSE 0 END,
+                 last_status_code = u.status_code, last_duration_ms = u.duration_ms,
+                 last_error = u.error, last_attempt_at = u.started_at,
+                 next_attempt_at = CASE u.kind WHEN 'retry' THEN u.next_at
+                                               WHEN 'unchanged' THEN d.next_attempt_at ELSE NULL END,
+                 manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
+                 updated_at = $1
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[],
+                   $7::bigint[], $8::text[], $9::bigint[])
+                 AS u(id, kind, trigger, next_at, status_code, duration_ms, error, started_at)
+               WHERE d.id = u.id
+               -- when it is next due, from its new values: a manual retry asked for meanwhile
+               -- (the flag kept), the retry, or, unchanged and still pending, its next attempt
+               RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
+                 d.ordering_key, d.order_state, CASE
+                   WHEN d.manual_requested THEN $1::bigint
+                   WHEN u.kind = 'retry' THEN u.next_at
+                   WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
+                   ELSE NULL END AS due`,
+              [
+                now,
+                ours.map((c) => c.claim.deliveryId),
+                ours.map((c) => c.outcome.kind),
+                ours.map((c) => c.claim.trigger),
+                ours.map((c) => (c.outcome.kind === 'retry' ? c.outcome.nextAttemptAt : null)),
+                ours.map((c) => c.attempt.statusCode),
+                ours.map((c) => c.attempt.durationMs),
+                ours.map((c) => c.attempt.error),
+                ours.map((c) => c.attempt.startedAt),
+              ],
+            );
+      // Released: due again when the delivery has more to do, else out of the queue.
+      if (requeued.length > 0) {
+        const again = requeued.filter((r) => r.due !== null);
+        await q(
+          `WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = ANY($1::text[]))
+           UPDATE delivery_queue x SET due_at = u.due, lease_token = NULL
+           FROM unnest($2::text[], $3::bigint[]) AS u(id, due)
+           WHERE x.delivery_id = u.id AND x.delivery_id = ANY($2::text[])`,
+          [
+            requeued.filter((r) => r.due === null).map((r) => String(r.id)),
+            again.map((r) => String(r.id)),
+            again.map((r) => num(r.due)),
+          ],
+        );
+      }
       let wake = requeued.some((r) => r.manual_requested === true);
       // Deliveries that left `pending` in a key's order: the next of the key may go. Their
       // order_state is as before (the update leaves it); releaseNext clears it.
@@ -187,8 +217,8 @@ export class PostgresCompletion extends PostgresPart {
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
         const current = await q(
           `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
-             EXISTS (SELECT 1 FROM deliveries d WHERE d.account_id = w.account_id
-               AND d.webhook_id = w.id AND d.due_at <= $2) AS has_due
+             EXISTS (SELECT 1 FROM delivery_queue x WHERE x.account_id = w.account_id
+               AND x.webhook_id = w.id AND x.due_at <= $2) AS has_due
            FROM webhooks w WHERE w.id = ANY($1::text[])`,
           [webhookIds, now],
         );

@@ -3,6 +3,7 @@
 import { ACCOUNT_TABLES, batchOutcome, emptyBatch } from '../deleted-owners.js';
 import type { DeletedKind, OwnerBatch } from '../deleted-owners.js';
 import type { Query } from './connection.js';
+import { DEQUEUE_GONE } from './queue.js';
 
 /**
  * Marks an owner whose rows are to be purged in the background: deleteWebhook and
@@ -57,18 +58,22 @@ export async function purgeDeletedBatch(
     );
     // Pending ones first: until they are gone, claims meet them in the due index (and park them).
     b.deliveries = await count(
-      `DELETE FROM deliveries d WHERE d.id IN (
-         SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'pending' LIMIT $2)
-       AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-       RETURNING 1`,
+      `WITH gone AS (
+         DELETE FROM deliveries d WHERE d.id IN (
+           SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'pending' LIMIT $2)
+         AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+         RETURNING d.id)
+       ${DEQUEUE_GONE}`,
       [id, batch],
     );
     b.deliveries += await count(
-      `DELETE FROM deliveries WHERE id IN (
-         SELECT d.id FROM deliveries d WHERE d.webhook_id = $1
-           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-         LIMIT $2)
-       RETURNING 1`,
+      `WITH gone AS (
+         DELETE FROM deliveries WHERE id IN (
+           SELECT d.id FROM deliveries d WHERE d.webhook_id = $1
+             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+           LIMIT $2)
+         RETURNING id)
+       ${DEQUEUE_GONE}`,
       [id, Math.max(0, batch - b.deliveries)],
     );
     b.rollups = await count(
@@ -88,12 +93,15 @@ export async function purgeDeletedBatch(
     // A delivery whose lease still runs stays until its attempt ends (or the lease runs out);
     // one a claim holds right now is left to the next batch.
     b.deliveries = await count(
-      `DELETE FROM deliveries WHERE id IN (
-         SELECT d.id FROM deliveries d WHERE d.account_id = $1
-           AND (d.lease_token IS NULL OR d.due_at IS NULL OR d.due_at <= $2)
-           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-         LIMIT $3 FOR UPDATE SKIP LOCKED)
-       RETURNING 1`,
+      `WITH gone AS (
+         DELETE FROM deliveries WHERE id IN (
+           SELECT d.id FROM deliveries d WHERE d.account_id = $1
+             AND NOT EXISTS (SELECT 1 FROM delivery_queue x WHERE x.delivery_id = d.id
+               AND x.lease_token IS NOT NULL AND x.due_at > $2)
+             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+           LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING id)
+       ${DEQUEUE_GONE}`,
       [id, now, batch],
     );
     b.events = await count(

@@ -16,6 +16,7 @@ import { WAITING_FOR } from '../ordering.js';
 import { deliveryConditions, pageWhere } from '../list-filters.js';
 import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
 import { PostgresPart } from './connection.js';
+import { schedule } from './queue.js';
 import { readStats, writeRollups } from './rollups.js';
 import { accountActive } from './webhooks.js';
 
@@ -54,16 +55,25 @@ export class PostgresDeliveries extends PostgresPart {
         [accountId, id],
       );
       if (!row || row.webhook_status === null) return null;
-      // A leased delivery keeps its lease; the worker re-checks the flag when it completes.
+      const enabled = row.webhook_status === 'enabled' && (await accountActive(q, accountId));
       const [updated] = await q(
         `UPDATE deliveries SET manual_requested = true, updated_at = $1,
-           due_at = CASE WHEN lease_token IS NOT NULL AND due_at > $1 THEN due_at
-                         WHEN $2 THEN $1 ELSE NULL END,
            -- due now: no longer waiting among the held (it may be held again by a claim)
            held = held AND NOT $2
          WHERE id = $3
          RETURNING *`,
-        [now, row.webhook_status === 'enabled' && (await accountActive(q, accountId)), id],
+        [now, enabled, id],
+      );
+      // Due now, or parked while its endpoint or account is off. A leased delivery keeps its
+      // lease; the worker re-checks the flag when it completes.
+      const live = 'x.lease_token IS NOT NULL AND x.due_at > $1';
+      await q(
+        enabled
+          ? `WITH r AS (SELECT $2::text AS id, $3::text AS account_id, $4::text AS webhook_id,
+               $1::bigint AS due)
+             ${schedule('r', live)}`
+          : `UPDATE delivery_queue x SET due_at = NULL WHERE delivery_id = $2 AND NOT (${live})`,
+        enabled ? [now, id, updated!.account_id, updated!.webhook_id] : [now, id],
       );
       await this.notify(q);
       return toDelivery(updated!);
@@ -84,10 +94,14 @@ export class PostgresDeliveries extends PostgresPart {
         webhookId,
       ]);
       if (!webhook) return 0;
+      // Due now, or, while the endpoint or account is off, when it comes back.
       const rows = await q(
-        `UPDATE deliveries SET manual_requested = true, updated_at = $1, due_at = $2
-         WHERE webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND NOT manual_requested
-         RETURNING id`,
+        `WITH r AS (
+           UPDATE deliveries SET manual_requested = true, updated_at = $1
+           WHERE webhook_id = $3 AND status = 'failed' AND created_at >= $4 AND NOT manual_requested
+           RETURNING id, account_id, webhook_id, $2::bigint AS due),
+         s AS (${schedule('r', 'false')})
+         SELECT id FROM r`,
         [
           now,
           webhook.status === 'enabled' && (await accountActive(q, accountId)) ? now : null,

@@ -164,15 +164,19 @@ export class PostgresEvents extends PostgresPart {
           )
         ).forEach((p, i) => placed.set(ordered[i]!.id, p));
         await q(
-          `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-             next_attempt_at, due_at, created_at, updated_at, ordering_key, order_state, order_seq)
-           SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending',
-             CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END,
-             CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END, $2, $2,
-             u.ordering_key, u.order_state, u.order_seq
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-               $9::text[], $10::bigint[])
-             AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)`,
+          `WITH made AS (
+             INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
+               next_attempt_at, created_at, updated_at, ordering_key, order_state, order_seq)
+             SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending',
+               CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END, $2, $2,
+               u.ordering_key, u.order_state, u.order_seq
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                 $9::text[], $10::bigint[])
+               AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)
+             RETURNING id, webhook_id, order_state)
+           INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
+           SELECT id, $1, webhook_id, $2 FROM made
+           WHERE order_state IS DISTINCT FROM 'waiting'`,
           [
             accountId,
             now,

@@ -6,6 +6,7 @@ import { DEFAULT_THROTTLE } from '../throttle.js';
 import { SCHEDULED_PAIRS } from './claim.js';
 import { queueStats, RESEAL_PAGE, resealAll } from '../maintenance.js';
 import { PostgresPart } from './connection.js';
+import { DEQUEUE_GONE } from './queue.js';
 import { purgeReport } from '../deleted-owners.js';
 import { purgeDeletedBatch } from './deleted.js';
 import { purgeExpiredRollups } from './rollups.js';
@@ -21,11 +22,13 @@ export class PostgresMaintenance extends PostgresPart {
         [before, batch],
       );
       const deliveries = await q(
-        `DELETE FROM deliveries WHERE id IN (
-           SELECT d.id FROM deliveries d WHERE d.created_at < $1 AND d.status <> 'pending'
-             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
-           LIMIT $2)
-         RETURNING 1`,
+        `WITH gone AS (
+           DELETE FROM deliveries WHERE id IN (
+             SELECT d.id FROM deliveries d WHERE d.created_at < $1 AND d.status <> 'pending'
+               AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
+             LIMIT $2)
+           RETURNING id)
+         ${DEQUEUE_GONE}`,
         [before, batch],
       );
       const events = await q(
@@ -56,7 +59,7 @@ export class PostgresMaintenance extends PostgresPart {
   async queueStats(now: number, options: QueueStatsOptions = {}): Promise<QueueStats> {
     const cap = options.maxInFlightPerEndpoint ?? DEFAULT_THROTTLE.maxConcurrency;
     const [inFlight] = await this.query(
-      'SELECT count(*) AS n FROM deliveries WHERE lease_token IS NOT NULL AND due_at > $1',
+      'SELECT count(*) AS n FROM delivery_queue WHERE lease_token IS NOT NULL AND due_at > $1',
       [now],
     );
     // Endpoint by endpoint from the index by endpoint: the claim leaves an endpoint's backlog
@@ -67,20 +70,20 @@ export class PostgresMaintenance extends PostgresPart {
        per AS (
          SELECT coalesce(w.status = 'enabled' AND (
              SELECT count(*) FROM (
-               SELECT 1 FROM deliveries x WHERE x.webhook_id = p.webhook_id
+               SELECT 1 FROM delivery_queue x WHERE x.webhook_id = p.webhook_id
                  AND x.lease_token IS NOT NULL AND x.due_at > $2 LIMIT $3) y
            ) >= least(coalesce(w.concurrency_limit, $3), $3), false) AS at_cap,
            d.n AS due_n, d.t AS due_t, l.n AS later_n, l.deferred
          FROM pairs p LEFT JOIN webhooks w ON w.id = p.webhook_id
          CROSS JOIN LATERAL (
-           SELECT count(*) AS n, min(x.due_at) AS t FROM deliveries x
+           SELECT count(*) AS n, min(x.due_at) AS t FROM delivery_queue x
            WHERE x.account_id = p.account_id AND x.webhook_id = p.webhook_id
              AND x.due_at <= $2) d
          CROSS JOIN LATERAL (
            SELECT count(*) AS n, min(CASE WHEN x.lease_token IS NULL
-               AND coalesce(x.next_attempt_at, x.updated_at) <= $2
-               THEN coalesce(x.next_attempt_at, x.updated_at) END) AS deferred
-           FROM deliveries x
+               AND coalesce(y.next_attempt_at, y.updated_at) <= $2
+               THEN coalesce(y.next_attempt_at, y.updated_at) END) AS deferred
+           FROM delivery_queue x JOIN deliveries y ON y.id = x.delivery_id
            WHERE x.account_id = p.account_id AND x.webhook_id = p.webhook_id
              AND x.due_at > $2) l)
        SELECT coalesce(sum(due_n) FILTER (WHERE NOT at_cap), 0) AS due,

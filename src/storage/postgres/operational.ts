@@ -11,6 +11,7 @@ import {
 } from '../operational-events.js';
 import { fanOutEndpoint, receives } from '../fan-out.js';
 import type { Row } from '../rows.js';
+import { schedule } from './queue.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -47,10 +48,14 @@ export class PostgresOperational {
         .filter((endpoint) => receives(endpoint, e.type, subject));
       if (targets.length === 0) continue;
       await q(
-        `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-           next_attempt_at, due_at, created_at, updated_at)
-         SELECT u.id, $1, u.webhook_id, $2, $3, u.url, 'pending', $4, $4, $4, $4
-         FROM unnest($5::text[], $6::text[], $7::text[]) AS u(id, webhook_id, url)`,
+        `WITH made AS (
+           INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
+             next_attempt_at, created_at, updated_at)
+           SELECT u.id, $1, u.webhook_id, $2, $3, u.url, 'pending', $4, $4, $4
+           FROM unnest($5::text[], $6::text[], $7::text[]) AS u(id, webhook_id, url)
+           RETURNING id, webhook_id)
+         INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
+         SELECT id, $1, webhook_id, $4 FROM made`,
         [
           owner,
           e.id,
@@ -124,10 +129,10 @@ export class PostgresOperational {
     );
     // Deliveries that waited while it was off go out now, to the URL as it is now.
     await q(
-      `UPDATE deliveries SET url = $1, due_at = CASE
-           WHEN due_at IS NULL AND lease_token IS NULL THEN greatest(coalesce(next_attempt_at, $2), $2)
-           ELSE due_at END
-       WHERE webhook_id = $3 AND status = 'pending'`,
+      `WITH moved AS (
+         UPDATE deliveries SET url = $1 WHERE webhook_id = $3 AND status = 'pending'
+         RETURNING id, account_id, webhook_id, greatest(coalesce(next_attempt_at, $2), $2) AS due)
+       ${schedule('moved', 'x.due_at IS NOT NULL OR x.lease_token IS NOT NULL')}`,
       [setting.url, now, OPERATOR_WEBHOOK_ID],
     );
     await this.notify(q);

@@ -15,6 +15,7 @@ import {
   type Ordering,
 } from '../ordering.js';
 import type { Row } from '../rows.js';
+import { hasLease, schedule } from './queue.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -68,8 +69,8 @@ export async function releaseNext(
   }
   if (release.length === 0) return 0;
   const promoted = await q(
-    `UPDATE deliveries d SET order_state = 'head', held = false, next_attempt_at = $1::bigint,
-       due_at = CASE WHEN w.status = 'enabled' THEN $1::bigint END
+    `WITH p AS (
+     UPDATE deliveries d SET order_state = 'head', held = false, next_attempt_at = $1::bigint
      FROM unnest($2::text[], $3::text[]) AS u(webhook_id, ordering_key)
      JOIN webhooks w ON w.id = u.webhook_id
      CROSS JOIN LATERAL (
@@ -82,10 +83,13 @@ export async function releaseNext(
          SELECT 1 FROM deliveries h
          WHERE h.webhook_id = u.webhook_id AND h.ordering_key = u.ordering_key
            AND h.order_state = 'head')
-     RETURNING d.due_at`,
+     RETURNING d.id, d.account_id, d.webhook_id,
+       CASE WHEN w.status = 'enabled' THEN $1::bigint END AS due),
+     s AS (${schedule('p', 'false')})
+     SELECT due FROM p`,
     [now, release.map((r) => r.webhookId), release.map((r) => r.orderingKey)],
   );
-  return promoted.filter((r) => r.due_at !== null).length;
+  return promoted.filter((r) => r.due !== null).length;
 }
 
 /**
@@ -100,14 +104,18 @@ export async function switchOrdering(
   now: number,
 ): Promise<void> {
   if (to === 'none') {
+    // The waiting become due (when the endpoint is on and they are not due already).
     await q(
-      `UPDATE deliveries d SET
-         due_at = CASE WHEN d.order_state = 'waiting' AND d.due_at IS NULL AND w.status = 'enabled'
-                       THEN $2::bigint ELSE d.due_at END,
-         next_attempt_at = coalesce(d.next_attempt_at, $2::bigint),
-         order_state = NULL
-       FROM webhooks w
-       WHERE w.id = $1 AND d.webhook_id = $1 AND d.order_state IS NOT NULL`,
+      `WITH r AS (
+         UPDATE deliveries d SET
+           next_attempt_at = coalesce(d.next_attempt_at, $2::bigint),
+           order_state = NULL
+         FROM webhooks w, (SELECT id, order_state AS was FROM deliveries
+                           WHERE webhook_id = $1 AND order_state IS NOT NULL) o
+         WHERE w.id = $1 AND d.id = o.id
+         RETURNING d.id, d.account_id, d.webhook_id,
+           CASE WHEN o.was = 'waiting' AND w.status = 'enabled' THEN $2::bigint END AS due)
+       ${schedule('r', 'x.due_at IS NOT NULL')}`,
       [webhookId, now],
     );
     return;
@@ -121,16 +129,19 @@ export async function switchOrdering(
      WHERE d.id = ranked.id`,
     [webhookId],
   );
+  // Off the due index while they wait, unless a manual retry was asked for.
   await q(
-    `UPDATE deliveries d SET order_state = 'waiting', held = false,
-       due_at = CASE WHEN d.manual_requested THEN d.due_at END,
-       next_attempt_at = NULL
-     WHERE d.webhook_id = $1 AND d.order_state = 'head' AND d.lease_token IS NULL
-       AND EXISTS (
-         SELECT 1 FROM deliveries o
-         WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key
-           AND o.order_state = 'head' AND o.id <> d.id
-           AND (o.lease_token IS NOT NULL OR o.order_seq < d.order_seq))`,
+    `WITH r AS (
+       UPDATE deliveries d SET order_state = 'waiting', held = false, next_attempt_at = NULL
+       WHERE d.webhook_id = $1 AND d.order_state = 'head' AND NOT ${hasLease('d')}
+         AND EXISTS (
+           SELECT 1 FROM deliveries o
+           WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key
+             AND o.order_state = 'head' AND o.id <> d.id
+             AND (${hasLease('o')} OR o.order_seq < d.order_seq))
+       RETURNING d.id, d.manual_requested)
+     UPDATE delivery_queue x SET due_at = NULL FROM r
+     WHERE x.delivery_id = r.id AND NOT r.manual_requested`,
     [webhookId],
   );
 }

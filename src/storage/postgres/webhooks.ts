@@ -16,6 +16,7 @@ import { newWebhookColumns, patchedWebhook } from '../webhook-columns.js';
 import { num, toWebhook } from '../rows.js';
 import { writeAudit } from './audit.js';
 import { PostgresPart, type PostgresHandle, type Query } from './connection.js';
+import { schedule } from './queue.js';
 import type { PostgresOperational } from './operational.js';
 import { switchOrdering } from './ordering.js';
 import { markDeleted } from './deleted.js';
@@ -34,8 +35,8 @@ export async function accountActive(q: Query, accountId: string): Promise<boolea
  */
 export async function parkEndpoints(q: Query, webhookIds: string[]): Promise<void> {
   await q(
-    `UPDATE deliveries SET due_at = NULL WHERE id IN (
-       SELECT id FROM deliveries
+    `UPDATE delivery_queue SET due_at = NULL WHERE delivery_id IN (
+       SELECT delivery_id FROM delivery_queue
        WHERE webhook_id = ANY($1::text[]) AND due_at IS NOT NULL AND lease_token IS NULL
        FOR UPDATE SKIP LOCKED)`,
     [webhookIds],
@@ -44,12 +45,17 @@ export async function parkEndpoints(q: Query, webhookIds: string[]): Promise<voi
 
 async function unparkEndpoint(q: Query, webhookId: string, now: number): Promise<void> {
   await q(
-    `UPDATE deliveries SET held = false, due_at = CASE
-         WHEN manual_requested THEN $1
-         WHEN status = 'pending' AND coalesce(order_state, '') <> 'waiting'
-           THEN greatest(coalesce(next_attempt_at, $1), $1)
-         ELSE NULL END
-     WHERE webhook_id = $2 AND due_at IS NULL AND (status = 'pending' OR manual_requested)`,
+    `WITH r AS (
+       SELECT d.id, d.account_id, d.webhook_id, CASE
+           WHEN d.manual_requested THEN $1
+           WHEN d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting'
+             THEN greatest(coalesce(d.next_attempt_at, $1), $1)
+           ELSE NULL END AS due
+       FROM deliveries d
+       WHERE d.webhook_id = $2 AND (d.status = 'pending' OR d.manual_requested)
+         AND NOT EXISTS (SELECT 1 FROM delivery_queue x
+           WHERE x.delivery_id = d.id AND x.due_at IS NOT NULL))
+     ${schedule('r', 'x.due_at IS NOT NULL')}`,
     [now, webhookId],
   );
 }

@@ -1,0 +1,29 @@
+// The PostgreSQL engine's delivery queue (migration 10): when each delivery is next to be picked
+// up (`due_at`) and who holds it (`lease_token`), in a narrow table apart from the delivery's
+// history. A lease, the hottest write there is, rewrites this row and its two small indexes,
+// where on the delivery's row it wrote a new version and an entry in each of nine indexes.
+// A row is here while its delivery is scheduled or leased (due_at NULL: parked, or waiting
+// in a key's order), made at publish and removed when the delivery finishes or is deleted.
+// The SQLite engine keeps these columns on the delivery (it writes pages, not index entries).
+
+/**
+ * SQL: schedules the deliveries of `source` (a CTE with columns id, account_id, webhook_id
+ * and due; a NULL due schedules nothing) where `unless` is false of their row in the queue
+ * `x`, or where they have none.
+ */
+export const schedule = (source: string, unless: string) => `
+  INSERT INTO delivery_queue AS x (delivery_id, account_id, webhook_id, due_at)
+  SELECT id, account_id, webhook_id, due FROM ${source} WHERE due IS NOT NULL
+  ON CONFLICT (delivery_id) DO UPDATE SET due_at = EXCLUDED.due_at WHERE NOT (${unless})`;
+
+/**
+ * SQL after a CTE `gone` of deleted deliveries (column id): removes their rows here and
+ * yields a row for each.
+ */
+export const DEQUEUE_GONE = `, dequeued AS (
+    DELETE FROM delivery_queue WHERE delivery_id IN (SELECT id FROM gone))
+  SELECT 1 FROM gone`;
+
+/** SQL: the delivery `alias` (a row of deliveries) is leased, its lease ended or not. */
+export const hasLease = (alias: string) =>
+  `EXISTS (SELECT 1 FROM delivery_queue l WHERE l.delivery_id = ${alias}.id AND l.lease_token IS NOT NULL)`;
