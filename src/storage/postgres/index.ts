@@ -1,7 +1,7 @@
 // The scale-out engine: PostgreSQL through a `pg` Pool. Any number of API and worker processes,
 // on any number of machines, share one database; row locks (FOR UPDATE SKIP LOCKED on the due
-// deliveries, FOR NO KEY UPDATE on the endpoints) make their claims disjoint and keep the
-// per-endpoint caps and rate limits global. Behaviour matches the SQLite engine method for
+// rows of delivery_queue, FOR NO KEY UPDATE on the endpoints) make their claims disjoint and
+// keep the per-endpoint caps and rate limits global. Behaviour matches the SQLite engine method for
 // method; the shared suite in test/storage/contract.test.ts holds both to it.
 //
 // This class builds the engine's parts, one file per concern; EngineStorage (../engine.ts)
@@ -12,6 +12,7 @@
 //   events.ts       publish and the event log
 //   deliveries.ts   the delivery log, manual retry and recovery, test sends, stats
 //   claim.ts        the worker's claim of due deliveries
+//   queue.ts        delivery_queue: when each delivery is due, and its lease
 //   complete.ts     the worker's record of finished attempts, auto-disable
 //   maintenance.ts  retention purge, queue figures, secret reseal
 import { FilterCache } from '../../core/filter.js';
