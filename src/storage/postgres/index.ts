@@ -1,8 +1,8 @@
 // The scale-out engine: PostgreSQL through a `pg` Pool. Any number of API and worker processes,
 // on any number of machines, share one database; row locks (FOR UPDATE SKIP LOCKED on the due
 // rows of delivery_queue, FOR NO KEY UPDATE on the endpoints) make their claims disjoint and
-// keep the per-endpoint caps and rate limits global. Behaviour matches the SQLite engine method for
-// method; the shared suite in test/storage/contract.test.ts holds both to it.
+// keep the per-endpoint caps and rate limits global. Behaviour matches the SQLite engine
+// method for method; the shared suite in test/storage/contract.test.ts holds both to it.
 //
 // This class builds the engine's parts, one file per concern; EngineStorage (../engine.ts)
 // hands each Storage method to its part:
