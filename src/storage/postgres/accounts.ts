@@ -39,11 +39,7 @@ import type { PostgresHandle, Query } from './connection.js';
 import { schedule } from './queue.js';
 import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
-/**
- * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
- * (waiting for them could deadlock with it); that claim leases them once, and their next
- * retry is parked by `parkInactiveAccounts`.
- */
+/** Parks the account $1's scheduled deliveries but those leased live at $2 (see `park`). */
 const PARK_ACCOUNT = `
   UPDATE delivery_queue SET due_at = NULL WHERE delivery_id IN (
     SELECT delivery_id FROM delivery_queue
@@ -51,6 +47,11 @@ const PARK_ACCOUNT = `
     FOR UPDATE SKIP LOCKED)
   RETURNING 1`;
 
+/**
+ * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
+ * (waiting for them could deadlock with it); that claim leases them once, and their next
+ * retry is parked by `parkInactiveAccounts`.
+ */
 async function park(q: Query, accountId: string, now: number): Promise<void> {
   await q(PARK_ACCOUNT, [accountId, now]);
 }

@@ -115,12 +115,12 @@ export const SCHEDULED_PAIRS = `
 
 /** Accounts, and endpoints per account, one claim's walk looks at (each way round). */
 const WALK_ACCOUNTS = ROTATION.accounts * 2;
+const WALK_ENDPOINTS = 32;
 
 /** A queued delivery's columns as a candidate (toCandidate), from its row `d`. */
 const QUEUED_CANDIDATE = CANDIDATE_COLUMNS.split(', ')
   .map((c) => `d.${c}`)
   .join(', ');
-const WALK_ENDPOINTS = 32;
 
 /**
  * The walk's statement as a TurnSource (fair-share.ts): the accounts and endpoints it found,

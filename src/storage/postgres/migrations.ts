@@ -346,9 +346,10 @@ DROP INDEX deliveries_due;
     sql: `
 -- When each delivery is next to be picked up, and its lease (postgres/queue.ts), in a narrow
 -- table of their own: a lease rewrote the whole delivery, a new version of it with an entry
--- in each of its nine indexes (pg_stat_statements, bench: 12.5 WAL records and 70-80 us a
--- lease), where here it writes this row and its two small indexes. A row is here while its
--- delivery is scheduled or leased, and goes when the delivery finishes.
+-- in each of its nine indexes (pg_stat_statements, bench: the claim's write 12.6 WAL records
+-- and 95 us a delivery, 4.9 and 23 us here), where here it writes this row and its two small
+-- indexes. A row is here while its delivery is scheduled or leased, and goes when the delivery
+-- finishes.
 CREATE TABLE delivery_queue (
   delivery_id text COLLATE "C" PRIMARY KEY,
   account_id text COLLATE "C" NOT NULL,

@@ -9,7 +9,9 @@
 /**
  * SQL: schedules the deliveries of `source` (a CTE with columns id, account_id, webhook_id
  * and due; a NULL due schedules nothing) where `unless` is false of their row in the queue
- * `x`, or where they have none.
+ * `x`, or where they have none. A row `unless` spares is still locked (ON CONFLICT locks
+ * every row it meets), so callers that may meet many already due leave those out of
+ * `source` first.
  */
 export const schedule = (source: string, unless: string) => `
   INSERT INTO delivery_queue AS x (delivery_id, account_id, webhook_id, due_at)
