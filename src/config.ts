@@ -311,16 +311,20 @@ export function loadConfig(env: Env = process.env): Config {
     // connections sat idle during every commit (bench, one endpoint: 5.9k deliveries/s at 64,
     // 7.2k at 128). A hanging endpoint holds at most 1/4 of the worker's slots.
     maxInFlightPerEndpoint: int(env, 'RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT', 128, 1),
-    // Twice the connections, as per endpoint, and at least two claims' worth: more to one
-    // origin than its connections carry only waits in the sending thread's pool, holding a
-    // lease, a timer and its objects (each young-generation collection copies them). Bench,
-    // ten endpoints on one receiver, three pairs: SQLite 181-191 µs of the service's CPU a
-    // delivery with 1,280 in flight, 147-157 with 160; PostgreSQL's worker 142-143 against
-    // 117-119 with 512, where 160 and 256 cut its claims short and cost PostgreSQL more.
+    // Six times the connections, and at least two claims' worth. SQLite has one writer: a
+    // publish of 1,000 events to ten endpoints holds it for 100-200 ms, and no attempt is
+    // recorded or claimed meanwhile, so the sending thread must hold enough to keep the
+    // connections busy through it. More than that only waits in the pool, holding a lease, a
+    // timer and its objects (each young-generation collection copies them): 1,280 in flight
+    // cost 181-191 µs of the service's CPU a delivery against 147-157 with 160 (session 14).
+    // Bench, SQLite, ten endpoints on one receiver, in turn: 128 gave 6,731-9,630
+    // deliveries/s, 384 gave 7,181-12,002 and more in six pairs of seven (docs/benchmark-
+    // history.md, session 17). PostgreSQL's claim of 256 makes it 512, where 160 and 256 cut
+    // its claims short and cost PostgreSQL more.
     maxInFlightPerOrigin: int(
       env,
       'RIZLER_MAX_IN_FLIGHT_PER_ORIGIN',
-      Math.max(2 * connectionsPerOrigin, 2 * claimBatchSize),
+      Math.max(6 * connectionsPerOrigin, 2 * claimBatchSize),
       1,
     ),
     // 64 MiB of event bodies, each held once however many endpoints it goes to (worker/

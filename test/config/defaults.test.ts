@@ -54,11 +54,11 @@ describe('the configuration from an empty environment', () => {
     ).toBe(32);
   });
 
-  it('bounds the attempts in flight to one origin by twice the connections or the claim', () => {
-    expect(config.maxInFlightPerOrigin).toBe(128);
+  it('bounds the attempts in flight to one origin by six times the connections or twice the claim', () => {
+    expect(config.maxInFlightPerOrigin).toBe(384);
     const pg = 'postgres://u@db:5432/w';
     expect(loadConfig({ RIZLER_DATABASE_URL: pg }).maxInFlightPerOrigin).toBe(512);
-    expect(loadConfig({ RIZLER_CONNECTIONS_PER_ORIGIN: '100' }).maxInFlightPerOrigin).toBe(200);
+    expect(loadConfig({ RIZLER_CONNECTIONS_PER_ORIGIN: '100' }).maxInFlightPerOrigin).toBe(600);
     expect(
       loadConfig({ RIZLER_DATABASE_URL: pg, RIZLER_MAX_IN_FLIGHT_PER_ORIGIN: '16' })
         .maxInFlightPerOrigin,
