@@ -267,7 +267,7 @@ export class DeliveryWorker {
     const answered = this.deps.sender.collect?.() ?? 0;
     if (this.completions.length > 0 && !this.flushing) void this.flush();
     if (answered > 0) queueMicrotask(() => void this.flush());
-    const limit = this.room();
+    const limit = this.room(true);
     if (limit <= 0) return undefined;
     const claim = this.reserve(limit);
     return {
@@ -305,12 +305,17 @@ export class DeliveryWorker {
 
   /**
    * How many deliveries a claim may lease now: the batch size, within maxInFlight; none while
-   * the byte budget is spent.
+   * the byte budget is spent. `beside`: a claim that would run beside one under way (a
+   * completion's refill, a publish's hand-off) gets none either while that one holds all the
+   * budget but less than the largest body: the bytes freed since it started (an attempt just
+   * recorded) wait for the next claim, rather than making this one read its bodies' sizes for
+   * them. A test caught a completion's refill doing that, with a bound of 1,173 bytes. Near the
+   * budget many bodies are in flight, so the next completion's refill (or the loop) takes them.
    */
-  private room(): number {
+  private room(beside = false): number {
     const { settings } = this.deps;
-    if (this.payloads.bytes + this.claimingBytes >= (settings.maxBytesInFlight ?? Infinity))
-      return 0;
+    const left = (settings.maxBytesInFlight ?? Infinity) - this.payloads.bytes - this.claimingBytes;
+    if (left <= 0 || (beside && this.claimingBytes > 0 && left < LARGEST_PAYLOAD_BYTES)) return 0;
     return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
   }
 
@@ -525,7 +530,7 @@ export class DeliveryWorker {
     batch: CompletedAttempt[],
   ): Promise<{ limit: number; claimed: number }> {
     const limit = this.running
-      ? Math.max(0, Math.min(this.room(), batch.length + REFILL_MARGIN))
+      ? Math.max(0, Math.min(this.room(true), batch.length + REFILL_MARGIN))
       : 0;
     const claim = limit > 0 ? this.reserve(limit) : undefined;
     try {
