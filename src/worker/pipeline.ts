@@ -139,6 +139,8 @@ export class DeliveryWorker {
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
   private wakeRequested = false;
+  /** The loop found no room while a claim under way held the byte budget (room). */
+  private loopWaitsForClaim = false;
   private wakeUp: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -219,6 +221,8 @@ export class DeliveryWorker {
       this.wakeRequested = false;
       const limit = this.room();
       if (limit <= 0) {
+        // Held back by a claim under way (room): its release wakes the loop.
+        this.loopWaitsForClaim = this.claimingBytes > 0;
         await this.sleep(settings.pollIntervalMs);
         continue;
       }
@@ -267,7 +271,7 @@ export class DeliveryWorker {
     const answered = this.deps.sender.collect?.() ?? 0;
     if (this.completions.length > 0 && !this.flushing) void this.flush();
     if (answered > 0) queueMicrotask(() => void this.flush());
-    const limit = this.room(true);
+    const limit = this.room();
     if (limit <= 0) return undefined;
     const claim = this.reserve(limit);
     return {
@@ -299,23 +303,26 @@ export class DeliveryWorker {
         held = false;
         this.claiming -= promised;
         this.claimingBytes -= budget.reserve;
+        if (this.loopWaitsForClaim && this.claimingBytes === 0) {
+          this.loopWaitsForClaim = false;
+          this.wake();
+        }
       },
     };
   }
 
   /**
    * How many deliveries a claim may lease now: the batch size, within maxInFlight; none while
-   * the byte budget is spent. `beside`: a claim that would run beside one under way (a
-   * completion's refill, a publish's hand-off) gets none either while that one holds all the
-   * budget but less than the largest body: the bytes freed since it started (an attempt just
-   * recorded) wait for the next claim, rather than making this one read its bodies' sizes for
-   * them. A test caught a completion's refill doing that, with a bound of 1,173 bytes. Near the
-   * budget many bodies are in flight, so the next completion's refill (or the loop) takes them.
+   * the byte budget is spent, nor while a claim under way holds all of it but less than the
+   * largest body: the bytes freed since that claim started (an attempt just answered) wait for
+   * the next claim, rather than making this one read its bodies' sizes for them. A test caught
+   * a claim beside another doing that, with a bound of 1,173 bytes. The next completion's
+   * refill takes them, or the loop, which the claim under way wakes when it is done (reserve).
    */
-  private room(beside = false): number {
+  private room(): number {
     const { settings } = this.deps;
     const left = (settings.maxBytesInFlight ?? Infinity) - this.payloads.bytes - this.claimingBytes;
-    if (left <= 0 || (beside && this.claimingBytes > 0 && left < LARGEST_PAYLOAD_BYTES)) return 0;
+    if (left <= 0 || (this.claimingBytes > 0 && left < LARGEST_PAYLOAD_BYTES)) return 0;
     return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
   }
 
@@ -530,7 +537,7 @@ export class DeliveryWorker {
     batch: CompletedAttempt[],
   ): Promise<{ limit: number; claimed: number }> {
     const limit = this.running
-      ? Math.max(0, Math.min(this.room(true), batch.length + REFILL_MARGIN))
+      ? Math.max(0, Math.min(this.room(), batch.length + REFILL_MARGIN))
       : 0;
     const claim = limit > 0 ? this.reserve(limit) : undefined;
     try {

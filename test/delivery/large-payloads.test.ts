@@ -173,4 +173,50 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     claims.mockRestore();
     completions.mockRestore();
   });
+  it('claims nothing beside a claim that holds the whole byte budget for the bytes freed since', async () => {
+    const account = await makeAccount(store.storage);
+    await makeWebhook(store.storage, account.id, {
+      url: receiver.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    // The first attempt's answer comes late: its body is held while the next claim starts.
+    receiver.respondWith((_req, i) => (i === 0 ? { status: 200, delayMs: 1000 } : {}));
+    await publish(account.id, 1, 1);
+    const running = await startWorker({
+      RIZLER_MAX_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
+      RIZLER_CLAIM_BATCH: '256',
+    });
+    await receiver.waitFor(1, 30_000);
+    // The loop's next claim is held at the store until the first answer is recorded: it holds
+    // the whole budget but the first body (255 of 256 at the largest size), and that body's
+    // bytes come free while it waits.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const claimDue = store.storage.claimDue.bind(store.storage);
+    const claims = vi.spyOn(store.storage, 'claimDue').mockImplementation(async (request) => {
+      if (claims.mock.calls.length === 1) await gate;
+      return claimDue(request);
+    });
+    const completions = vi.spyOn(store.storage, 'completeAttempts');
+    try {
+      await publish(account.id, 1, 1);
+      running.wake();
+      await vi.waitFor(() => expect(claims).toHaveBeenCalledTimes(1), { timeout: 10_000 });
+      expect(claims.mock.calls[0]![0].limit).toBe(255);
+      await vi.waitFor(() => expect(completions).toHaveBeenCalled(), { timeout: 10_000 });
+      // The first attempt's completion asked for no refill: the bytes it freed are less than
+      // the largest body, and the claim under way holds the rest.
+      expect(completions.mock.calls.map(([, , request]) => request?.limit ?? 0)).toEqual([0]);
+    } finally {
+      open();
+    }
+    await receiver.waitFor(2, 30_000);
+    const requests = [
+      ...claims.mock.calls.map(([request]) => request),
+      ...completions.mock.calls.flatMap(([, , request]) => (request ? [request] : [])),
+    ];
+    expect(requests.map((r) => r.maxPayloadBytes)).toEqual(requests.map(() => undefined));
+    claims.mockRestore();
+    completions.mockRestore();
+  });
 });
