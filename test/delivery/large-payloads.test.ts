@@ -219,4 +219,32 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     claims.mockRestore();
     completions.mockRestore();
   });
+  it('wakes the loop when a claim that held all the byte budget is done, before the poll', async () => {
+    const account = await makeAccount(store.storage);
+    await makeWebhook(store.storage, account.id, {
+      url: receiver.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    // The first attempt's answer comes after the test: its body stays held throughout.
+    receiver.respondWith((_req, i) => (i === 0 ? { status: 200, delayMs: 8000 } : {}));
+    await publish(account.id, 1, 1);
+    const running = await startWorker({
+      RIZLER_MAX_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
+      RIZLER_CLAIM_BATCH: '256',
+      RIZLER_POLL_INTERVAL: '60s',
+    });
+    await receiver.waitFor(1, 30_000);
+    // A publish's hand-off holds the rest of the budget (255 of 256 at the largest size)...
+    const handoff = running.offer();
+    expect(handoff?.request.limit).toBe(255);
+    // ...so the loop, woken by the next publish (and only by it), finds no room and sleeps on
+    // the poll. (The flag is private: nothing else shows that the loop looked and found none.)
+    const loop = running as unknown as { loopWaitsForClaim: boolean };
+    await publish(account.id, 1, 1);
+    await vi.waitFor(() => expect(loop.loopWaitsForClaim).toBe(true), { timeout: 10_000 });
+    // The hand-off's end wakes it: the delivery goes out long before the poll (60 s) or the
+    // first answer's completion (8 s) would claim it.
+    handoff!.release();
+    await receiver.waitFor(2, 4_000);
+  });
 });
