@@ -82,6 +82,28 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     return new Map(events.map((e) => [e.id, e.payload]));
   }
 
+  /**
+   * One endpoint, one small event whose first attempt is answered after `answerMs` (so its
+   * body stays held), and a worker with PostgreSQL's claim of 256 and the default budget of
+   * 64 MiB, which 256 bodies of the largest size would fill: resolves once that attempt is out.
+   */
+  async function oneBodyHeld(answerMs: number, env: Record<string, string> = {}) {
+    const account = await makeAccount(store.storage);
+    await makeWebhook(store.storage, account.id, {
+      url: receiver.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    receiver.respondWith((_req, i) => (i === 0 ? { status: 200, delayMs: answerMs } : {}));
+    await publish(account.id, 1, 1);
+    const running = await startWorker({
+      RIZLER_MAX_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
+      RIZLER_CLAIM_BATCH: '256',
+      ...env,
+    });
+    await receiver.waitFor(1, 30_000);
+    return { account, running };
+  }
+
   it('never holds more body bytes than the budget, and every late-read body arrives intact and signed', async () => {
     const account = await makeAccount(store.storage);
     for (let i = 0; i < 3; i++) {
@@ -173,20 +195,10 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     claims.mockRestore();
     completions.mockRestore();
   });
+
   it('claims nothing beside a claim that holds the whole byte budget for the bytes freed since', async () => {
-    const account = await makeAccount(store.storage);
-    await makeWebhook(store.storage, account.id, {
-      url: receiver.url,
-      sealedSecret: createSecretBox(null).seal(SECRET),
-    });
     // The first attempt's answer comes late: its body is held while the next claim starts.
-    receiver.respondWith((_req, i) => (i === 0 ? { status: 200, delayMs: 1000 } : {}));
-    await publish(account.id, 1, 1);
-    const running = await startWorker({
-      RIZLER_MAX_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
-      RIZLER_CLAIM_BATCH: '256',
-    });
-    await receiver.waitFor(1, 30_000);
+    const { account, running } = await oneBodyHeld(1000);
     // The loop's next claim is held at the store until the first answer is recorded: it holds
     // the whole budget but the first body (255 of 256 at the largest size), and that body's
     // bytes come free while it waits.
@@ -219,21 +231,10 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     claims.mockRestore();
     completions.mockRestore();
   });
+
   it('wakes the loop when a claim that held all the byte budget is done, before the poll', async () => {
-    const account = await makeAccount(store.storage);
-    await makeWebhook(store.storage, account.id, {
-      url: receiver.url,
-      sealedSecret: createSecretBox(null).seal(SECRET),
-    });
     // The first attempt's answer comes after the test: its body stays held throughout.
-    receiver.respondWith((_req, i) => (i === 0 ? { status: 200, delayMs: 8000 } : {}));
-    await publish(account.id, 1, 1);
-    const running = await startWorker({
-      RIZLER_MAX_BYTES_IN_FLIGHT: String(64 * 1024 * 1024),
-      RIZLER_CLAIM_BATCH: '256',
-      RIZLER_POLL_INTERVAL: '60s',
-    });
-    await receiver.waitFor(1, 30_000);
+    const { account, running } = await oneBodyHeld(8000, { RIZLER_POLL_INTERVAL: '60s' });
     // A publish's hand-off holds the rest of the budget (255 of 256 at the largest size)...
     const handoff = running.offer();
     expect(handoff?.request.limit).toBe(255);
