@@ -220,9 +220,10 @@ export class DeliveryWorker {
     while (this.running) {
       this.wakeRequested = false;
       const limit = this.room();
+      // Held back by a claim under way (room): its release wakes the loop. Set at every pass,
+      // so a pass that found room is not woken later for nothing.
+      this.loopWaitsForClaim = limit <= 0 && this.claimingBytes > 0;
       if (limit <= 0) {
-        // Held back by a claim under way (room): its release wakes the loop.
-        this.loopWaitsForClaim = this.claimingBytes > 0;
         await this.sleep(settings.pollIntervalMs);
         continue;
       }
