@@ -39,21 +39,22 @@ import type { PostgresHandle, Query } from './connection.js';
 import { schedule } from './queue.js';
 import { markDeleted, purgeDeletedBatch } from './deleted.js';
 
-/** Parks the account $1's scheduled deliveries but those leased live at $2 (see `park`). */
-const PARK_ACCOUNT = `
-  UPDATE delivery_queue SET due_at = NULL WHERE delivery_id IN (
-    SELECT delivery_id FROM delivery_queue
-    WHERE account_id = $1 AND due_at IS NOT NULL AND (lease_token IS NULL OR due_at <= $2)
-    FOR UPDATE SKIP LOCKED)
-  RETURNING 1`;
-
 /**
  * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
  * (waiting for them could deadlock with it); that claim leases them once, and their next
- * retry is parked by `parkInactiveAccounts`.
+ * retry is parked by `parkInactiveAccounts`. Those leased live at `now` keep their lease.
+ * Returns how many it parked.
  */
-async function park(q: Query, accountId: string, now: number): Promise<void> {
-  await q(PARK_ACCOUNT, [accountId, now]);
+async function park(q: Query, accountId: string, now: number): Promise<number> {
+  const parked = await q(
+    `UPDATE delivery_queue SET due_at = NULL WHERE delivery_id IN (
+       SELECT delivery_id FROM delivery_queue
+       WHERE account_id = $1 AND due_at IS NOT NULL AND (lease_token IS NULL OR due_at <= $2)
+       FOR UPDATE SKIP LOCKED)
+     RETURNING 1`,
+    [accountId, now],
+  );
+  return parked.length;
 }
 
 export class PostgresAccess {
@@ -237,10 +238,7 @@ export class PostgresAccess {
     const ids = await this.h.query("SELECT id FROM accounts WHERE status <> 'active'");
     let n = 0;
     for (const row of ids) {
-      n += await this.h.tx(async (q) => {
-        const parked = await q(PARK_ACCOUNT, [String(row.id), now]);
-        return parked.length;
-      });
+      n += await this.h.tx((q) => park(q, String(row.id), now));
     }
     return n;
   }
