@@ -312,7 +312,7 @@ export function loadConfig(env: Env = process.env): Config {
     // 7.2k at 128). A hanging endpoint holds at most 1/4 of the worker's slots.
     maxInFlightPerEndpoint: int(env, 'RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT', 128, 1),
     // Six times the connections, and at least two claims' worth. SQLite has one writer: a
-    // publish of 1,000 events to ten endpoints holds it for 100-200 ms, and no attempt is
+    // publish of 1,000 events to ten endpoints holds it for 100-240 ms, and no attempt is
     // recorded or claimed meanwhile, so the sending thread must hold enough to keep the
     // connections busy through it. More than that only waits in the pool, holding a lease, a
     // timer and its objects (each young-generation collection copies them): 1,280 in flight
