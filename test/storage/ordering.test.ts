@@ -281,6 +281,29 @@ describe.each(engines())('ordered delivery: $name', (engine) => {
     expect(run.overlaps).toBe(0);
   });
 
+  it('a suspended account holds every key and resumes them in order when reactivated', async () => {
+    const { account, expected } = await backlog(3, 3);
+    const admin = { type: 'admin', id: null } as const;
+    const heads = await claim(storage, T);
+    expect(heads).toHaveLength(3);
+    await storage.updateAccount(account.id, { status: 'suspended' }, admin, T + 1);
+    // The attempts in flight finish while it is suspended; the janitor parks what they made due.
+    for (const h of heads) await complete(storage, h, { kind: 'succeeded' }, { now: T + 2 });
+    await storage.parkInactiveAccounts(T + 3);
+    expect(await claim(storage, T + 3)).toEqual([]);
+    await storage.updateAccount(account.id, { status: 'active' }, admin, T + 4);
+    // Only the head of each key is due: the rest still wait their turn, off the due index.
+    expect((await storage.queueStats(T + 4)).due).toBe(3);
+    const next = await claim(storage, T + 5);
+    expect(next.map(eventOf).sort()).toEqual([...expected.values()].map((ids) => ids[1]).sort());
+    for (const c of next) await complete(storage, c, { kind: 'succeeded' }, { now: T + 6 });
+    const run = await drain(storage, T + 7);
+    for (const [key, ids] of expected) {
+      expect(run.sent.get(key)).toEqual(ids.slice(2));
+    }
+    expect(run.overlaps).toBe(0);
+  });
+
   it('switching ordering on and off applies to what is not yet sent, losing and repeating nothing', async () => {
     const { account, webhook, expected } = await backlog(2, 3, 'none');
     // Unordered: everything goes at once. call_0's first two stay in flight; the other four

@@ -188,7 +188,9 @@ export class PostgresAccess {
                    WHEN d.manual_requested THEN $1
                    ELSE greatest(coalesce(d.next_attempt_at, $1), $1) END AS due
                FROM deliveries d
-               WHERE d.account_id = $2 AND (d.status = 'pending' OR d.manual_requested)
+               WHERE d.account_id = $2
+                 AND (d.manual_requested
+                   OR (d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting'))
                  AND d.webhook_id IN (
                    SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')
                  AND NOT EXISTS (SELECT 1 FROM delivery_queue x

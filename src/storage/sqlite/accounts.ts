@@ -125,25 +125,33 @@ export class SqliteAccess {
     return rows.map(toAccount);
   }
 
-  /** Off the due index: the account's deliveries wait (the claim never sees them). */
-  private park(accountId: string, now: number): void {
-    this.h
+  /**
+   * Off the due index: the account's deliveries wait (the claim never sees them). Those leased
+   * live at `now` keep their lease. Returns how many it parked.
+   */
+  private park(accountId: string, now: number): number {
+    return this.h
       .stmt(
         `UPDATE deliveries SET due_at = NULL, held = 0
          WHERE account_id = ? AND (due_at IS NOT NULL OR held = 1)
            AND (lease_token IS NULL OR due_at <= ?)`,
       )
-      .run(accountId, now);
+      .run(accountId, now).changes;
   }
 
-  /** Back on the due index, as enabling an endpoint does, for its enabled endpoints. */
+  /**
+   * Back on the due index, as enabling an endpoint does, for its enabled endpoints: those
+   * waiting in a key's order stay off it until their head finishes.
+   */
   private unpark(accountId: string, now: number): number {
     return this.h
       .stmt(
         `UPDATE deliveries SET held = 0, due_at = CASE
              WHEN manual_requested = 1 THEN ?
              ELSE max(coalesce(next_attempt_at, ?), ?) END
-         WHERE account_id = ? AND due_at IS NULL AND (status = 'pending' OR manual_requested = 1)
+         WHERE account_id = ? AND due_at IS NULL
+           AND (manual_requested = 1
+             OR (status = 'pending' AND coalesce(order_state, '') <> 'waiting'))
            AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = ? AND status = 'enabled')`,
       )
       .run(now, now, now, accountId, accountId).changes;
@@ -221,15 +229,7 @@ export class SqliteAccess {
     return this.h.tx(() => {
       let n = 0;
       const ids = this.h.stmt("SELECT id FROM accounts WHERE status <> 'active'").all() as Row[];
-      for (const row of ids) {
-        n += this.h
-          .stmt(
-            `UPDATE deliveries SET due_at = NULL, held = 0
-             WHERE account_id = ? AND (due_at IS NOT NULL OR held = 1)
-               AND (lease_token IS NULL OR due_at <= ?)`,
-          )
-          .run(String(row.id), now).changes;
-      }
+      for (const row of ids) n += this.park(String(row.id), now);
       return n;
     });
   }
