@@ -17,33 +17,65 @@ export interface ThroughputFigure {
   counted: Counted[];
   /** Printed with the ratio to the ceiling, e.g. 'goal ≥ 0.5'. */
   goal?: string;
+  /** Run before each run of this figure's shapes (figures measured in turn: throughputInTurn). */
+  before?: () => Promise<void>;
 }
 
 const ratio = (ours: number, theirs: number | undefined) =>
   theirs === undefined || !Number.isFinite(theirs) ? null : (ours / theirs).toFixed(2);
 
-export async function throughputRows(ctx: BenchContext, figure: ThroughputFigure): Promise<Row[]> {
-  const counted: Counted[] = [
-    ...figure.counted,
-    { name: 'receiver', pids: ctx.receiver.pid ? [ctx.receiver.pid] : [] },
-    { name: 'bench (publisher)', pids: 'self' },
-  ];
-  const meters = SHAPES.map(() => new CpuMeter(counted));
-  const rates: number[][] = SHAPES.map(() => []);
+export function throughputRows(ctx: BenchContext, figure: ThroughputFigure): Promise<Row[]> {
+  return throughputInTurn(ctx, [figure]);
+}
+
+/**
+ * Several figures measured in turn within each run (each run: the ceiling again, then every
+ * figure's `before` and shapes), so that what the machine and the database go through over
+ * the runs (a warming process, a growing history) falls on each of them alike.
+ */
+export async function throughputInTurn(
+  ctx: BenchContext,
+  figures: ThroughputFigure[],
+): Promise<Row[]> {
+  const meters = figures.map((figure) => {
+    const counted: Counted[] = [
+      ...figure.counted,
+      { name: 'receiver', pids: ctx.receiver.pid ? [ctx.receiver.pid] : [] },
+      { name: 'bench (publisher)', pids: 'self' },
+    ];
+    return SHAPES.map(() => new CpuMeter(counted));
+  });
+  const rates: number[][][] = figures.map(() => SHAPES.map(() => []));
   /** The ceiling measured again in each run, by connection count. */
   const ceilings: number[][] = [];
   for (let r = 0; r < RUNS; r++) {
     if (ctx.ceilingAgain) {
       for (const [c, rate] of (await ctx.ceilingAgain()).entries()) (ceilings[c] ??= []).push(rate);
     }
-    for (const [i, shape] of SHAPES.entries()) {
-      meters[i]!.start();
-      rates[i]!.push(await figure.measure(shape));
-      meters[i]!.stop(ctx.total);
+    for (const [f, figure] of figures.entries()) {
+      await figure.before?.();
+      for (const [i, shape] of SHAPES.entries()) {
+        meters[f]![i]!.start();
+        rates[f]![i]!.push(await figure.measure(shape));
+        meters[f]![i]!.stop(ctx.total);
+      }
     }
   }
   const beside = ceilings.length > 0 ? Math.max(...ceilings.map((r) => spread(r).median)) : NaN;
   const ceiling = Number.isNaN(beside) ? ctx.ceiling : Math.max(ctx.ceiling, beside);
+  return figures.flatMap((figure, f) =>
+    figureRows(ctx, figure, rates[f]!, meters[f]!, ceiling, beside),
+  );
+}
+
+function figureRows(
+  ctx: BenchContext,
+  figure: ThroughputFigure,
+  rates: number[][],
+  meters: CpuMeter[],
+  ceiling: number,
+  beside: number,
+): Row[] {
   const reqs = (n: number) => `${Math.round(n).toLocaleString('en-US')} req/s`;
   return SHAPES.flatMap((shape, i): Row[] => {
     const s = spread(rates[i]!);

@@ -1,5 +1,5 @@
 // Throughput on the scale-out engine: an API-only `serve` (RIZLER_RUN_WORKER=false) and
-// `worker` processes on one PostgreSQL database, first with one worker process, then with two,
+// `worker` processes on one PostgreSQL database, with one worker process and with two in turn,
 // burst and streaming, against the ceiling and the baselines of the same run. Ten endpoints
 // (BENCH_PG_ENDPOINTS): the per-endpoint in-flight cap (128, across all workers) leaves 1,280
 // slots, more than one worker's 512, so a second worker has room to add. Each row's note gives
@@ -18,7 +18,7 @@ import {
   type Shape,
 } from '../context.js';
 import { pidsNamed, type Counted } from '../measure.js';
-import { throughputRows } from '../throughput.js';
+import { throughputInTurn } from '../throughput.js';
 
 const ENDPOINTS = Number(process.env.BENCH_PG_ENDPOINTS ?? 10);
 
@@ -31,26 +31,39 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     return [];
   }
   const started: ServiceProcess[] = [];
+  /** The worker that may be stopped (SIGSTOP): continued before anything is stopped. */
+  let paused: ServiceProcess | undefined;
   try {
     const api = await startService(db.url, { RIZLER_RUN_WORKER: 'false' }, 'serve');
     started.push(api);
     const first = await startService(db.url, {}, 'worker');
     started.push(first);
+    const second = await startService(db.url, {}, 'worker');
+    started.push(second);
+    // One worker, then two, in turn within each run: the second worker is stopped (SIGSTOP)
+    // while one works alone, between figures, when nothing is due or leased. Measured one
+    // after the other, the second worker came to its figures cold (a warm-up of 1,000
+    // deliveries, against the first's 40,000) and onto a history twice as long.
+    paused = second;
     const measure = (shape: Shape) => endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape);
     const postgres: Counted = { name: 'postgres', pids: () => pidsNamed('postgres') };
     const pid = (node: ServiceProcess) => (node.child.pid ? [node.child.pid] : []);
-    await endToEnd(ctx, api.port, ENDPOINTS, 2_000); // warm-up
-    const rows = await throughputRows(ctx, {
-      label: `PostgreSQL end to end, ${ENDPOINTS} endpoints, 1 worker process`,
-      measure,
-      counted: [{ name: 'API', pids: pid(api) }, { name: 'worker 1', pids: pid(first) }, postgres],
-      goal: 'goal ≥ 3× pg-boss, and ≥ 0.8 of SQLite',
-    });
-    const second = await startService(db.url, {}, 'worker');
-    started.push(second);
-    await endToEnd(ctx, api.port, ENDPOINTS, 2_000); // warm-up of the second worker
-    rows.push(
-      ...(await throughputRows(ctx, {
+    await endToEnd(ctx, api.port, ENDPOINTS, 4_000); // warm-up of both
+    const rows = await throughputInTurn(ctx, [
+      {
+        label: `PostgreSQL end to end, ${ENDPOINTS} endpoints, 1 worker process`,
+        measure,
+        counted: [
+          { name: 'API', pids: pid(api) },
+          { name: 'worker 1', pids: pid(first) },
+          postgres,
+        ],
+        goal: 'goal ≥ 3× pg-boss, and ≥ 0.8 of SQLite',
+        before: async () => {
+          second.child.kill('SIGSTOP');
+        },
+      },
+      {
         label: `PostgreSQL end to end, ${ENDPOINTS} endpoints, 2 worker processes`,
         measure,
         counted: [
@@ -60,8 +73,11 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
           postgres,
         ],
         goal: 'goal ≥ 3× pg-boss, and not slower than 1 worker',
-      })),
-    );
+        before: async () => {
+          second.child.kill('SIGCONT');
+        },
+      },
+    ]);
     return rows;
   } catch (err) {
     // A node that died says why in its own output.
@@ -74,6 +90,7 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     }
     throw err;
   } finally {
+    paused?.child.kill('SIGCONT');
     await Promise.all(started.map(stopService));
     await db.drop();
   }
