@@ -43,7 +43,7 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     // One worker, then two, in turn within each run: the second worker is stopped (SIGSTOP)
     // while one works alone, between figures, when nothing is due or leased. Measured one
     // after the other, the second worker came to its figures cold (a warm-up of 1,000
-    // deliveries, against the first's 40,000) and onto a history twice as long.
+    // deliveries, against the first's 40,000 or more) and onto a longer history.
     paused = second;
     const measure = (shape: Shape) => endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape);
     const postgres: Counted = { name: 'postgres', pids: () => pidsNamed('postgres') };
