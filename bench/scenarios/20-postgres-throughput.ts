@@ -31,8 +31,6 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     return [];
   }
   const started: ServiceProcess[] = [];
-  /** The worker that may be stopped (SIGSTOP): continued before anything is stopped. */
-  let paused: ServiceProcess | undefined;
   try {
     const api = await startService(db.url, { RIZLER_RUN_WORKER: 'false' }, 'serve');
     started.push(api);
@@ -44,7 +42,6 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     // while one works alone, between figures, when nothing is due or leased. Measured one
     // after the other, the second worker came to its figures cold (a warm-up of 1,000
     // deliveries, against the first's 40,000 or more) and onto a longer history.
-    paused = second;
     const measure = (shape: Shape) => endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape);
     const postgres: Counted = { name: 'postgres', pids: () => pidsNamed('postgres') };
     const pid = (node: ServiceProcess) => (node.child.pid ? [node.child.pid] : []);
@@ -60,7 +57,7 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
       goal,
       before,
     });
-    const rows = await throughputInTurn(ctx, [
+    return await throughputInTurn(ctx, [
       figure([first], 'goal ≥ 3× pg-boss, and ≥ 0.8 of SQLite', async () => {
         second.child.kill('SIGSTOP');
       }),
@@ -68,7 +65,6 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
         second.child.kill('SIGCONT');
       }),
     ]);
-    return rows;
   } catch (err) {
     // A node that died says why in its own output.
     for (const node of started.filter(
@@ -80,7 +76,8 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     }
     throw err;
   } finally {
-    paused?.child.kill('SIGCONT');
+    // A stopped worker would not see SIGTERM until continued.
+    for (const node of started) node.child.kill('SIGCONT');
     await Promise.all(started.map(stopService));
     await db.drop();
   }

@@ -36,8 +36,8 @@ import {
 } from '../types.js';
 import { writeAudit } from './audit.js';
 import type { PostgresHandle, Query } from './connection.js';
-import { schedule } from './queue.js';
 import { markDeleted, purgeDeletedBatch } from './deleted.js';
+import { unparkDeliveries } from './webhooks.js';
 
 /**
  * Off the due index: the account's deliveries wait. Rows a claim holds right now are skipped
@@ -183,20 +183,10 @@ export class PostgresAccess {
           await park(q, id, now);
         } else {
           const rows = await q(
-            `WITH r AS (
-               SELECT d.id, d.account_id, d.webhook_id, CASE
-                   WHEN d.manual_requested THEN $1
-                   ELSE greatest(coalesce(d.next_attempt_at, $1), $1) END AS due
-               FROM deliveries d
-               WHERE d.account_id = $2
-                 AND (d.manual_requested
-                   OR (d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting'))
-                 AND d.webhook_id IN (
-                   SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')
-                 AND NOT EXISTS (SELECT 1 FROM delivery_queue x
-                   WHERE x.delivery_id = d.id AND x.due_at IS NOT NULL))
-             ${schedule('r', 'x.due_at IS NOT NULL')}
-             RETURNING 1`,
+            unparkDeliveries(
+              `d.account_id = $2 AND d.webhook_id IN (
+                 SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')`,
+            ),
             [now, id],
           );
           woke = rows.length > 0;

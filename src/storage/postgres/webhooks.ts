@@ -43,21 +43,28 @@ export async function parkEndpoints(q: Query, webhookIds: string[]): Promise<voi
   );
 }
 
+/**
+ * SQL: back on the due index at $1, the deliveries `d` that `scope` picks (a condition with
+ * its own parameters from $2): a manual retry due then, a pending delivery at its next
+ * attempt; those waiting in a key's order stay off it until their head finishes. A row for
+ * each. Enabling an endpoint and reactivating an account both go through it.
+ */
+export const unparkDeliveries = (scope: string) => `
+  WITH r AS (
+    SELECT d.id, d.account_id, d.webhook_id, CASE
+        WHEN d.manual_requested THEN $1
+        ELSE greatest(coalesce(d.next_attempt_at, $1), $1) END AS due
+    FROM deliveries d
+    WHERE ${scope}
+      AND (d.manual_requested
+        OR (d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting'))
+      AND NOT EXISTS (SELECT 1 FROM delivery_queue x
+        WHERE x.delivery_id = d.id AND x.due_at IS NOT NULL))
+  ${schedule('r', 'x.due_at IS NOT NULL')}
+  RETURNING 1`;
+
 async function unparkEndpoint(q: Query, webhookId: string, now: number): Promise<void> {
-  await q(
-    `WITH r AS (
-       SELECT d.id, d.account_id, d.webhook_id, CASE
-           WHEN d.manual_requested THEN $1
-           WHEN d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting'
-             THEN greatest(coalesce(d.next_attempt_at, $1), $1)
-           ELSE NULL END AS due
-       FROM deliveries d
-       WHERE d.webhook_id = $2 AND (d.status = 'pending' OR d.manual_requested)
-         AND NOT EXISTS (SELECT 1 FROM delivery_queue x
-           WHERE x.delivery_id = d.id AND x.due_at IS NOT NULL))
-     ${schedule('r', 'x.due_at IS NOT NULL')}`,
-    [now, webhookId],
-  );
+  await q(unparkDeliveries('d.webhook_id = $2'), [now, webhookId]);
 }
 
 export class PostgresWebhooks extends PostgresPart {

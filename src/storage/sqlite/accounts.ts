@@ -35,6 +35,7 @@ import {
 import { writeAudit } from './audit.js';
 import type { SqliteHandle } from './connection.js';
 import { markDeleted, purgeDeletedBatch } from './deleted.js';
+import { unparkDeliveries } from './webhooks.js';
 
 export class SqliteAccess {
   constructor(private readonly h: SqliteHandle) {}
@@ -139,20 +140,14 @@ export class SqliteAccess {
       .run(accountId, now).changes;
   }
 
-  /**
-   * Back on the due index, as enabling an endpoint does, for its enabled endpoints: those
-   * waiting in a key's order stay off it until their head finishes.
-   */
+  /** Back on the due index, for its enabled endpoints, as enabling an endpoint does. */
   private unpark(accountId: string, now: number): number {
     return this.h
       .stmt(
-        `UPDATE deliveries SET held = 0, due_at = CASE
-             WHEN manual_requested = 1 THEN ?
-             ELSE max(coalesce(next_attempt_at, ?), ?) END
-         WHERE account_id = ? AND due_at IS NULL
-           AND (manual_requested = 1
-             OR (status = 'pending' AND coalesce(order_state, '') <> 'waiting'))
+        unparkDeliveries(
+          `account_id = ?
            AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = ? AND status = 'enabled')`,
+        ),
       )
       .run(now, now, now, accountId, accountId).changes;
   }

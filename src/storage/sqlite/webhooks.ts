@@ -33,15 +33,22 @@ export function parkEndpoint(stmt: Stmt, webhookId: string): void {
   ).run(webhookId);
 }
 
+/**
+ * SQL: back on the due index, the deliveries that `scope` picks (a condition with its own
+ * parameters, after three of the time): a manual retry due then, a pending delivery at its next
+ * attempt; those waiting in a key's order stay off it until their head finishes. Enabling an
+ * endpoint and reactivating an account both go through it.
+ */
+export const unparkDeliveries = (scope: string) => `
+  UPDATE deliveries SET held = 0, due_at = CASE
+      WHEN manual_requested = 1 THEN ?
+      ELSE max(coalesce(next_attempt_at, ?), ?) END
+  WHERE ${scope} AND due_at IS NULL
+    AND (manual_requested = 1
+      OR (status = 'pending' AND coalesce(order_state, '') <> 'waiting'))`;
+
 function unparkEndpoint(stmt: Stmt, webhookId: string, now: number): void {
-  stmt(
-    `UPDATE deliveries SET held = 0, due_at = CASE
-         WHEN manual_requested = 1 THEN ?
-         WHEN status = 'pending' AND coalesce(order_state, '') <> 'waiting'
-           THEN max(coalesce(next_attempt_at, ?), ?)
-         ELSE NULL END
-     WHERE webhook_id = ? AND due_at IS NULL AND (status = 'pending' OR manual_requested = 1)`,
-  ).run(now, now, now, webhookId);
+  stmt(unparkDeliveries('webhook_id = ?')).run(now, now, now, webhookId);
 }
 
 export class SqliteWebhooks extends SqlitePart {
