@@ -20,10 +20,10 @@ const CODES = Buffer.from(ALPHABET, 'latin1');
  */
 const chars = Buffer.alloc(26);
 
-function writeBase32(value: number, from: number, count: number): void {
+function writeBase32(into: Buffer, value: number, from: number, count: number): void {
   let rest = value;
   for (let i = from + count - 1; i >= from; i--) {
-    chars[i] = CODES[rest % 32]!;
+    into[i] = CODES[rest % 32]!;
     rest = Math.floor(rest / 32);
   }
 }
@@ -38,12 +38,22 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   } else {
     lastMs = now;
     counter = 0;
-    writeBase32(now, 0, 10);
+    writeBase32(chars, now, 0, 10);
   }
-  writeBase32(counter, 10, 4);
+  writeBase32(chars, counter, 10, 4);
   // 256 is a multiple of 32, so `% 32` keeps every character equally likely.
   for (let i = 14; i < 26; i++) chars[i] = CODES[pool.byte() % 32]!;
   return `${prefix}_${chars.toString('latin1')}`;
+}
+
+/**
+ * The lowest id `newId(prefix, ms)` can make: every id made at `ms` or later sorts at or after
+ * it, so "made since" is a range of an index on id.
+ */
+export function idFloor(prefix: IdPrefix, ms: number): string {
+  const floor = Buffer.alloc(26, CODES[0]!);
+  writeBase32(floor, Math.max(0, Math.floor(ms)), 0, 10);
+  return `${prefix}_${floor.toString('latin1')}`;
 }
 
 /** A random token for secrets and keys: `prefix` + base64url of `bytes` random bytes. */

@@ -5,7 +5,8 @@ import type { Api, AppContext } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { notFound } from '../http/errors.js';
 import { errorResponses } from '../http/schemas.js';
-import { LOOKBACK_MS, SseResponse, readAll, type Source, type Streams } from '../http/sse.js';
+import { idFloor } from '../core/ids.js';
+import { LOOKBACK_MS, SseResponse, type Source, type Streams } from '../http/sse.js';
 import type { Delivery, DeliveryDetail, DeliveryStatus } from '../storage/index.js';
 import { renderDelivery } from './routes.js';
 
@@ -62,12 +63,22 @@ function deliverySource(
   // id → [status, attempts] last sent: a delivery is sent again only when one of them changed,
   // not when another column moved its updated_at (a queued manual retry, a lease).
   const known = new Map<string, [DeliveryStatus, number]>();
+  // Attempt cursors, each with the time of the poll that read it, oldest first. A poll reads
+  // the attempts after the newest cursor at least LOOKBACK_MS old: an attempt numbered below a
+  // cursor may commit after that cursor was read, by as long as a transaction takes.
+  const cursors: { at: number; cursor: number | null }[] = [{ at: from, cursor: null }];
   return async () => {
     const started = ctx.now();
-    // Found by (account_id, updated_at), which an index covers.
-    const rows = await readAll((page) =>
-      ctx.storage.listDeliveries(accountId, { ...filter, updatedSince: from }, page),
-    );
+    while (cursors.length > 1 && cursors[1]!.at <= started - LOOKBACK_MS) cursors.shift();
+    const { deliveries: rows, attemptCursor } = await ctx.storage.listDeliveryChanges(accountId, {
+      ...filter,
+      createdSince: from,
+      createdFromId: idFloor('dlv', from),
+      attemptsAfter: cursors[0]!.cursor,
+    });
+    cursors.push({ at: started, cursor: attemptCursor });
+    // The first poll only learns the cursor: attempts before the stream opened are history.
+    if (cursors[0]!.cursor === null) cursors.shift();
     const changed: Delivery[] = [];
     for (const d of rows) {
       const before = known.get(d.id);

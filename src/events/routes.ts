@@ -164,7 +164,6 @@ function prepare(
 
 export function eventRoutes(app: Api, ctx: AppContext): void {
   const security = [{ apiKey: [] }];
-  const newDeliveryId = () => newId('dlv');
   const tracing = ctx.tracing ?? new IdsOnlyTracing();
   /** Stores the events; this process's worker, when it has room, takes their deliveries at once. */
   const publish = async (accountId: string, events: NewEvent[], now: number) => {
@@ -173,7 +172,8 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
       return await ctx.storage.publish({
         accountId,
         events,
-        newDeliveryId,
+        // A delivery's id begins with its created_at: `tail` finds new ones by id (idFloor).
+        newDeliveryId: () => newId('dlv', now),
         now,
         idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
         handoff,

@@ -19,17 +19,18 @@ export interface PollTiming {
 }
 
 /**
- * Both streams poll alike: each poll is an indexed read (events by id, deliveries by
- * account_id and updated_at).
+ * Both streams poll alike: each poll is an indexed read (events by id; deliveries by id, and
+ * by the attempts recorded after a cursor).
  */
 const POLLS: PollTiming = { intervalMs: 250, minGapMs: 50 };
 /** A comment line this often keeps proxies and idle timers from closing a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
 /**
  * Each poll reads again what changed in the last 2 s, and drops what it already sent. A row is
- * stamped with its time before its transaction commits, so on PostgreSQL with several API
- * processes a row can become visible a little after a later-stamped one; 2 s covers that commit
- * lag and modest clock skew between processes, at the cost of re-reading 2 s of rows per poll.
+ * stamped with its time (an attempt with its number) before its transaction commits, so on
+ * PostgreSQL with several API processes a row can become visible a little after a later-stamped
+ * one; 2 s covers that commit lag and modest clock skew between processes, at the cost of
+ * re-reading 2 s of rows per poll.
  */
 export const LOOKBACK_MS = 2_000;
 const PAGE_SIZE = 100;

@@ -28,6 +28,7 @@ export interface EngineParts {
   deliveries: Pick<
     Storage,
     | 'listDeliveries'
+    | 'listDeliveryChanges'
     | 'getDelivery'
     | 'requestRetry'
     | 'recoverFailed'
@@ -92,6 +93,8 @@ export abstract class EngineStorage implements Storage {
   listEvents: Storage['listEvents'] = (...a) => this.parts.events.listEvents(...a);
 
   listDeliveries: Storage['listDeliveries'] = (...a) => this.parts.deliveries.listDeliveries(...a);
+  listDeliveryChanges: Storage['listDeliveryChanges'] = (...a) =>
+    this.parts.deliveries.listDeliveryChanges(...a);
   getDelivery: Storage['getDelivery'] = (...a) => this.parts.deliveries.getDelivery(...a);
   requestRetry: Storage['requestRetry'] = (...a) => this.parts.deliveries.requestRetry(...a);
   recoverFailed: Storage['recoverFailed'] = (...a) => this.parts.deliveries.recoverFailed(...a);

@@ -108,7 +108,10 @@ export interface NewEvent {
 export interface PublishRequest {
   accountId: string;
   events: NewEvent[];
-  /** Delivery ids are made by the caller so the store stays free of id formats. */
+  /**
+   * Delivery ids are made by the caller so the store stays free of id formats. Made at `now`,
+   * they sort after those made before it (listDeliveryChanges finds new ones by id).
+   */
   newDeliveryId: () => string;
   now: number;
   /** An idempotency key older than this window is forgotten and may be used again. */
@@ -199,8 +202,29 @@ export interface DeliveryFilter {
   orderingKey?: string;
   since?: number;
   until?: number;
-  /** Only deliveries changed (created, attempted, retried) at or after this time. */
-  updatedSince?: number;
+}
+
+/** One poll of `tail` (deliveries/stream.ts): what changed in an account's deliveries. */
+export interface DeliveryChangesRequest {
+  webhookId?: string;
+  status?: DeliveryStatus;
+  /** Deliveries created at or after this time are news… */
+  createdSince: number;
+  /** …and their ids are at or after this one (ids sort by creation; the caller makes them). */
+  createdFromId: string;
+  /** Deliveries with an attempt recorded after this cursor are news; null: none, only the cursor. */
+  attemptsAfter: number | null;
+}
+
+export interface DeliveryChanges {
+  /** Each changed delivery once, in no particular order. */
+  deliveries: Delivery[];
+  /**
+   * The attempt cursor as of this read: an attempt recorded from now on comes after it. A
+   * transaction under way may still commit an attempt before it, so a caller that must see
+   * every attempt reads again from a cursor some seconds old.
+   */
+  attemptCursor: number;
 }
 
 export interface EventFilter {
@@ -390,6 +414,8 @@ export interface Storage extends AccessStorage {
   listEvents(accountId: string, filter: EventFilter, page: Page): Promise<StoredEvent[]>;
 
   listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]>;
+  /** The account's deliveries created, or attempted, since the last poll of a `tail`. */
+  listDeliveryChanges(accountId: string, request: DeliveryChangesRequest): Promise<DeliveryChanges>;
   getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null>;
   /** Queues one manual attempt now; null when there is no such delivery or it has no endpoint. */
   requestRetry(accountId: string, id: string, now: number): Promise<Delivery | null>;

@@ -1,6 +1,6 @@
 // The server side of `listen` and `tail`: the two server-sent-event streams and the attempt
 // report, driven over a real port, on both engines (the streams rely on listEvents and on
-// listDeliveries' updatedSince filter, which each engine implements).
+// listDeliveryChanges, which each engine implements).
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findEventType } from '../../src/core/event-catalogue.js';
 import { parseEventStream, type SseMessage } from '../../src/cli/client/sse.js';

@@ -4,6 +4,7 @@
 // engines cannot drift apart. Times are fixed offsets from T; nothing reads the wall clock.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DurationHistogram } from '../../src/core/histogram.js';
+import { idFloor, newId } from '../../src/core/ids.js';
 import { IdempotencyConflictError } from '../../src/storage/idempotency.js';
 import type {
   ClaimRequest,
@@ -771,6 +772,73 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(await storage.listDeliveries(other.id, {}, page)).toEqual([]);
       expect(await storage.getDelivery(other.id, done.deliveryId)).toBeNull();
       expect(await storage.getDelivery(account.id, 'dlv_missing')).toBeNull();
+    });
+
+    it('lists what tail asks for: deliveries made since a time, and those attempted after a cursor', async () => {
+      const account = await makeAccount(storage);
+      const other = await makeAccount(storage);
+      const a = await makeWebhook(storage, account.id, { events: ['*'] });
+      const b = await makeWebhook(storage, account.id, { events: ['call.*'] });
+      await makeWebhook(storage, other.id, { events: ['*'] });
+      const publishAt = (accountId: string, type: string, now: number) =>
+        storage.publish({
+          accountId,
+          events: [newEvent(type)],
+          newDeliveryId: () => newId('dlv', now),
+          now,
+          idempotencyWindowMs: DAY,
+        });
+      const changes = (at: number, after: number | null, filter = {}) =>
+        storage.listDeliveryChanges(account.id, {
+          ...filter,
+          createdSince: at,
+          createdFromId: idFloor('dlv', at),
+          attemptsAfter: after,
+        });
+      const ids = (list: { id: string }[]) => list.map((d) => d.id).sort();
+      await publishAt(account.id, 'agent.created', T); // a
+      await publishAt(other.id, 'agent.created', T);
+      // Without a cursor: only the cursor, and what was made since.
+      const first = await changes(T + 1000, null);
+      expect(first.deliveries).toEqual([]);
+      const cursor = first.attemptCursor;
+      await publishAt(account.id, 'call.ended', T + 1000); // a, b
+      const made = await changes(T + 1000, cursor);
+      expect(made.deliveries.map((d) => [d.eventType, d.status]).sort()).toEqual([
+        ['call.ended', 'pending'],
+        ['call.ended', 'pending'],
+      ]);
+      expect(made.attemptCursor).toBe(cursor);
+      expect((await changes(T + 1000, cursor, { webhookId: b.id })).deliveries).toHaveLength(1);
+      expect((await changes(T + 1001, cursor)).deliveries).toEqual([]);
+
+      // The first delivery is attempted (and the other account's): found by its attempt.
+      const claimed = await claim(storage, T + 2000);
+      for (const c of claimed.filter((c) => c.eventType === 'agent.created')) {
+        await complete(storage, c, { kind: 'succeeded' }, { now: T + 2000 });
+      }
+      const old = claimed.find(
+        (c) => c.accountId === account.id && c.eventType === 'agent.created',
+      )!;
+      expect(old.webhookId).toBe(a.id);
+      const tried = await changes(T + 2000, cursor);
+      expect(ids(tried.deliveries)).toEqual([old.deliveryId]);
+      expect(tried.deliveries[0]).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+      expect(tried.attemptCursor).toBeGreaterThan(cursor);
+      expect((await changes(T + 2000, tried.attemptCursor)).deliveries).toEqual([]);
+      // Both ways at once, each delivery once, with the filters of the log.
+      const both = await changes(T + 1000, cursor);
+      expect(both.deliveries).toHaveLength(3);
+      expect(ids(both.deliveries)).toEqual(ids(made.deliveries.concat(tried.deliveries)));
+      expect(ids((await changes(T + 1000, cursor, { status: 'succeeded' })).deliveries)).toEqual([
+        old.deliveryId,
+      ]);
+      expect((await changes(T + 1000, cursor, { webhookId: b.id })).deliveries).toHaveLength(1);
+      // A deleted endpoint's deliveries are gone from it, as from the log.
+      await storage.deleteWebhook(account.id, a.id);
+      expect(ids((await changes(T + 1000, cursor)).deliveries)).toEqual(
+        made.deliveries.filter((d) => d.webhookId === b.id).map((d) => d.id),
+      );
     });
 
     it('shows a delivery with its request body and every attempt, oldest first', async () => {

@@ -36,15 +36,14 @@ describe('pageWhere', () => {
         orderingKey: 'k',
         since: 0,
         until: 10,
-        updatedSince: 5,
       }),
       { limit: 10, after: null },
       () => '?',
     );
     expect(where).toBe(
       'account_id = ? AND webhook_id = ? AND status = ? AND event_type = ? AND ordering_key = ?' +
-        ' AND created_at >= ? AND created_at < ? AND updated_at >= ?',
+        ' AND created_at >= ? AND created_at < ?',
     );
-    expect(args).toEqual(['acc_1', 'wh_1', 'failed', 'call.ended', 'k', 0, 10, 5]);
+    expect(args).toEqual(['acc_1', 'wh_1', 'failed', 'call.ended', 'k', 0, 10]);
   });
 });

@@ -264,6 +264,36 @@ describe.each(engines())('ordered delivery: $name', (engine) => {
     expect(await storage.nextDueAt()).toBeNull();
   });
 
+  it('every pending delivery, waiting in its order or not, counts in the stats and moves to a new URL', async () => {
+    const { account, webhook } = await backlog(2, 3);
+    const heads = await claim(storage, T);
+    expect(heads).toHaveLength(2);
+    // A manual attempt on a waiting one that fails leaves it pending and waiting.
+    const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+    const waiting = deliveries.find((d) => d.waitingFor !== null)!;
+    await storage.requestRetry(account.id, waiting.id, T + 1);
+    const [manual] = await claim(storage, T + 1);
+    expect(manual).toMatchObject({ deliveryId: waiting.id, trigger: 'manual' });
+    await complete(storage, manual!, { kind: 'unchanged' }, { now: T + 2 });
+
+    const stats = await storage.webhookStats({
+      accountId: account.id,
+      webhookId: webhook.id,
+      since: T - (T % (5 * 60_000)),
+      bucketMs: HOUR,
+    });
+    expect(stats.pending).toBe(6);
+    await storage.updateWebhook(account.id, webhook.id, { url: 'https://moved.example/in' }, T + 3);
+    const moved = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
+    expect(moved.map((d) => d.url)).toEqual(Array(6).fill('https://moved.example/in'));
+    for (const h of heads) await complete(storage, h, { kind: 'succeeded' }, { now: T + 4 });
+    const run = await drain(storage, T + 5);
+    expect([...run.finished.values()].flat()).toHaveLength(4);
+    expect(
+      await storage.listDeliveries(account.id, { status: 'pending' }, { limit: 10, after: null }),
+    ).toEqual([]);
+  });
+
   it('a disabled endpoint holds every key and resumes them in order when enabled', async () => {
     const { account, webhook, expected } = await backlog(3, 3);
     const heads = await claim(storage, T);

@@ -184,8 +184,7 @@ export class PostgresAccess {
         } else {
           const rows = await q(
             unparkDeliveries(
-              `d.account_id = $2 AND d.webhook_id IN (
-                 SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')`,
+              `x.webhook_id IN (SELECT id FROM webhooks WHERE account_id = $2 AND status = 'enabled')`,
             ),
             [now, id],
           );

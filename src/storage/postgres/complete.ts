@@ -120,8 +120,8 @@ export class PostgresCompletion extends PostgresPart {
                WHERE d.id = u.id
                -- when it is next due, from its new values: a manual retry asked for meanwhile
                -- (the flag kept), the retry, or, unchanged and still pending, its next attempt
-               RETURNING d.id, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
-                 d.ordering_key, d.order_state, CASE
+               RETURNING d.id, d.status, d.manual_requested, d.created_at, d.attempt_count,
+                 d.webhook_id, d.ordering_key, d.order_state, CASE
                    WHEN d.manual_requested THEN $1::bigint
                    WHEN u.kind = 'retry' THEN u.next_at
                    WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
@@ -138,18 +138,22 @@ export class PostgresCompletion extends PostgresPart {
                 ours.map((c) => c.attempt.startedAt),
               ],
             );
-      // Released: due again when the delivery has more to do, else out of the queue.
+      // Released: due again when the delivery has more to do, out of the queue when it is
+      // done, and in it, not due, while pending with nothing scheduled (a manual attempt on
+      // one waiting in a key's order): every pending delivery has its row.
       if (requeued.length > 0) {
-        const again = requeued.filter((r) => r.due !== null);
+        const again = requeued.filter((r) => r.due !== null || r.status === 'pending');
         await q(
           `WITH done AS (DELETE FROM delivery_queue WHERE delivery_id = ANY($1::text[]))
            UPDATE delivery_queue x SET due_at = u.due, lease_token = NULL
            FROM unnest($2::text[], $3::bigint[]) AS u(id, due)
            WHERE x.delivery_id = u.id AND x.delivery_id = ANY($2::text[])`,
           [
-            requeued.filter((r) => r.due === null).map((r) => String(r.id)),
+            requeued
+              .filter((r) => r.due === null && r.status !== 'pending')
+              .map((r) => String(r.id)),
             again.map((r) => String(r.id)),
-            again.map((r) => num(r.due)),
+            again.map((r) => numOrNull(r.due)),
           ],
         );
       }

@@ -3,7 +3,7 @@
 import { ACCOUNT_TABLES, batchOutcome, emptyBatch } from '../deleted-owners.js';
 import type { DeletedKind, OwnerBatch } from '../deleted-owners.js';
 import type { Query } from './connection.js';
-import { DEQUEUE_GONE } from './queue.js';
+import { DEQUEUE_GONE, queuedOf } from './queue.js';
 
 /**
  * Marks an owner whose rows are to be purged in the background: deleteWebhook and
@@ -56,11 +56,10 @@ export async function purgeDeletedBatch(
        RETURNING 1`,
       [id, batch],
     );
-    // Pending ones first: until they are gone, claims meet them in the due index (and park them).
+    // Queued ones first: until they are gone, claims meet them in the due index (and park them).
     b.deliveries = await count(
       `WITH gone AS (
-         DELETE FROM deliveries d WHERE d.id IN (
-           SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'pending' LIMIT $2)
+         DELETE FROM deliveries d WHERE d.id IN (${queuedOf('$1')} LIMIT $2)
          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id)
          RETURNING d.id)
        ${DEQUEUE_GONE}`,

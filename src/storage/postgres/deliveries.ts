@@ -3,6 +3,8 @@
 // endpoint's stats.
 import type {
   Delivery,
+  DeliveryChanges,
+  DeliveryChangesRequest,
   DeliveryDetail,
   DeliveryFilter,
   Page,
@@ -10,10 +12,10 @@ import type {
   TestSendRecord,
   WebhookStats,
 } from '../types.js';
-import { toAttempt, toDelivery } from '../rows.js';
+import { num, toAttempt, toDelivery, type Row } from '../rows.js';
 import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
 import { WAITING_FOR } from '../ordering.js';
-import { deliveryConditions, pageWhere } from '../list-filters.js';
+import { changeReads, deliveryConditions, pageWhere } from '../list-filters.js';
 import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
 import { PostgresPart } from './connection.js';
 import { schedule } from './queue.js';
@@ -30,6 +32,28 @@ export class PostgresDeliveries extends PostgresPart {
       [...args, page.limit],
     );
     return rows.map(toDelivery);
+  }
+
+  async listDeliveryChanges(
+    accountId: string,
+    request: DeliveryChangesRequest,
+  ): Promise<DeliveryChanges> {
+    // Read first: an attempt recorded after it is read again by the next poll.
+    const [last] = await this.query('SELECT coalesce(max(seq), 0) AS n FROM attempts');
+    const found = new Map<string, Row>();
+    const reads = changeReads(accountId, request, 'seq', (n) => `$${n}`);
+    for (const rows of await Promise.all(
+      reads.map(({ where, args }) =>
+        this.query(
+          `SELECT d.*, ${WAITING_FOR} FROM deliveries d
+           WHERE ${where} AND ${notDeletedWebhook('d.webhook_id')}`,
+          args,
+        ),
+      ),
+    )) {
+      for (const row of rows) found.set(String(row.id), row);
+    }
+    return { deliveries: [...found.values()].map(toDelivery), attemptCursor: num(last!.n) };
   }
 
   async getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null> {
@@ -72,8 +96,10 @@ export class PostgresDeliveries extends PostgresPart {
           ? `WITH r AS (SELECT $2::text AS id, $3::text AS account_id, $4::text AS webhook_id,
                $1::bigint AS due)
              ${schedule('r', live)}`
-          : `UPDATE delivery_queue x SET due_at = NULL WHERE delivery_id = $2 AND NOT (${live})`,
-        enabled ? [now, id, updated!.account_id, updated!.webhook_id] : [now, id],
+          : `INSERT INTO delivery_queue AS x (delivery_id, account_id, webhook_id, due_at)
+             VALUES ($2, $3, $4, NULL)
+             ON CONFLICT (delivery_id) DO UPDATE SET due_at = NULL WHERE NOT (${live})`,
+        [now, id, updated!.account_id, updated!.webhook_id],
       );
       await this.notify(q);
       return toDelivery(updated!);

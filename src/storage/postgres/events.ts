@@ -154,7 +154,8 @@ export class PostgresEvents extends PostgresPart {
         );
       }
       if (deliveries.length > 0) {
-        // In a key's order (ordering.ts), only the head is due; the others wait off the index.
+        // In a key's order (ordering.ts), only the head is due; the others wait in the queue,
+        // off its due index.
         const ordered = deliveries.filter((d) => d.ordered);
         const placed = new Map<string, { state: string; seq: number }>();
         (
@@ -175,8 +176,9 @@ export class PostgresEvents extends PostgresPart {
                AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)
              RETURNING id, webhook_id, order_state)
            INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
-           SELECT id, $1, webhook_id, $2 FROM made
-           WHERE order_state IS DISTINCT FROM 'waiting'`,
+           SELECT id, $1, webhook_id,
+             CASE WHEN order_state IS DISTINCT FROM 'waiting' THEN $2::bigint END
+           FROM made`,
           [
             accountId,
             now,

@@ -371,4 +371,27 @@ DROP INDEX deliveries_leased;
 ALTER TABLE deliveries DROP COLUMN due_at, DROP COLUMN lease_token;
 `,
   },
+  {
+    version: 11,
+    name: 'a completion as a heap-only update',
+    sql: `
+-- tail finds an account's changes by the ids of new deliveries and by the attempts recorded
+-- after a cursor (listDeliveryChanges), no longer by the deliveries' updated_at.
+DROP INDEX deliveries_by_account_updated;
+DROP INDEX attempts_by_webhook;
+CREATE INDEX attempts_by_webhook ON attempts (webhook_id, seq);
+-- Every pending delivery has a row in the queue (postgres/queue.ts), and an endpoint's are
+-- found there, so no index of deliveries reads its status. A completion then changes no
+-- indexed column of the delivery and, with room left in its page, PostgreSQL writes the new
+-- version beside the old with no new index entries (a heap-only update): in the bench, 7 %
+-- more deliveries a second at the median of eight pairs.
+INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
+  SELECT d.id, d.account_id, d.webhook_id, NULL FROM deliveries d
+  WHERE (d.status = 'pending' OR d.manual_requested)
+    AND NOT EXISTS (SELECT 1 FROM delivery_queue x WHERE x.delivery_id = d.id);
+CREATE INDEX delivery_queue_by_endpoint ON delivery_queue (webhook_id);
+DROP INDEX deliveries_pending;
+ALTER TABLE deliveries SET (fillfactor = 80);
+`,
+  },
 ];

@@ -11,7 +11,7 @@ import {
 } from '../operational-events.js';
 import { fanOutEndpoint, receives } from '../fan-out.js';
 import type { Row } from '../rows.js';
-import { schedule } from './queue.js';
+import { queuedOf, schedule } from './queue.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -130,7 +130,7 @@ export class PostgresOperational {
     // Deliveries that waited while it was off go out now, to the URL as it is now.
     await q(
       `WITH moved AS (
-         UPDATE deliveries SET url = $1 WHERE webhook_id = $3 AND status = 'pending'
+         UPDATE deliveries SET url = $1 WHERE id IN (${queuedOf('$3')}) AND status = 'pending'
          RETURNING id, account_id, webhook_id, greatest(coalesce(next_attempt_at, $2), $2) AS due)
        ${schedule('moved', 'x.due_at IS NOT NULL OR x.lease_token IS NOT NULL')}`,
       [setting.url, now, OPERATOR_WEBHOOK_ID],

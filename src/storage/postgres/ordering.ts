@@ -15,7 +15,7 @@ import {
   type Ordering,
 } from '../ordering.js';
 import type { Row } from '../rows.js';
-import { hasLease, schedule } from './queue.js';
+import { hasLease, queuedOf, schedule } from './queue.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -124,8 +124,8 @@ export async function switchOrdering(
     `UPDATE deliveries d SET order_state = 'head', order_seq = ranked.seq
      FROM (SELECT id, row_number() OVER (PARTITION BY ordering_key ORDER BY created_at, id) AS seq
            FROM deliveries
-           WHERE webhook_id = $1 AND status = 'pending' AND ordering_key IS NOT NULL AND NOT test
-             AND order_state IS NULL) AS ranked
+           WHERE id IN (${queuedOf('$1')}) AND status = 'pending' AND ordering_key IS NOT NULL
+             AND NOT test AND order_state IS NULL) AS ranked
      WHERE d.id = ranked.id`,
     [webhookId],
   );

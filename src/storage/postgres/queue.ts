@@ -1,22 +1,31 @@
 // The PostgreSQL engine's delivery queue (migration 10): when each delivery is next to be picked
 // up (`due_at`) and who holds it (`lease_token`), in a narrow table apart from the delivery's
-// history. A lease, the hottest write there is, rewrites this row and its two small indexes,
+// history. A lease, the hottest write there is, rewrites this row and its small indexes,
 // where on the delivery's row it wrote a new version and an entry in each of nine indexes.
-// A row is here while its delivery is scheduled or leased (due_at NULL: parked, or waiting
-// in a key's order), made at publish and removed when the delivery finishes or is deleted.
+// A row is here while its delivery is pending, or scheduled or leased for a manual retry
+// (due_at NULL: parked, or waiting in a key's order), made at publish and removed when the
+// delivery finishes or is deleted. So an endpoint's pending deliveries are found here, by
+// delivery_queue_by_endpoint (migration 11), and the delivery's own row keeps no index on its
+// status or its updated_at: a completion changes no indexed column of it, and PostgreSQL
+// writes it as a heap-only update, with no new index entries.
 // The SQLite engine keeps these columns on the delivery (it writes pages, not index entries).
 
 /**
  * SQL: schedules the deliveries of `source` (a CTE with columns id, account_id, webhook_id
- * and due; a NULL due schedules nothing) where `unless` is false of their row in the queue
- * `x`, or where they have none. A row `unless` spares is still locked (ON CONFLICT locks
- * every row it meets), so callers that may meet many already due leave those out of
- * `source` first.
+ * and due) where `unless` is false of their row in the queue `x`, or where they have none. A
+ * NULL due puts a delivery with no row in the queue, not due, and changes no row it has. A
+ * row `unless` spares is still locked (ON CONFLICT locks every row it meets), so callers that
+ * may meet many already due leave those out of `source` first.
  */
 export const schedule = (source: string, unless: string) => `
   INSERT INTO delivery_queue AS x (delivery_id, account_id, webhook_id, due_at)
-  SELECT id, account_id, webhook_id, due FROM ${source} WHERE due IS NOT NULL
-  ON CONFLICT (delivery_id) DO UPDATE SET due_at = EXCLUDED.due_at WHERE NOT (${unless})`;
+  SELECT id, account_id, webhook_id, due FROM ${source}
+  ON CONFLICT (delivery_id) DO UPDATE SET due_at = EXCLUDED.due_at
+  WHERE EXCLUDED.due_at IS NOT NULL AND NOT (${unless})`;
+
+/** SQL: the ids of the endpoint $n's deliveries in the queue (every pending one is). */
+export const queuedOf = (param: string) =>
+  `SELECT delivery_id FROM delivery_queue WHERE webhook_id = ${param}`;
 
 /**
  * SQL after a CTE `gone` of deleted deliveries (column id): removes their rows here and

@@ -60,10 +60,11 @@ export async function readStats(q: Query, request: StatsRequest): Promise<Webhoo
        WHERE webhook_id = $1 AND slot >= $2`,
       [webhookId, since],
     ),
-    // Pending deliveries from their partial index: as many rows as are pending right now.
+    // Pending deliveries through the queue, which holds each: as many rows as are queued now.
     q(
-      `SELECT (created_at - $1) / $2 AS b, count(*) AS n FROM deliveries
-       WHERE webhook_id = $3 AND status = 'pending' AND created_at >= $1 GROUP BY b`,
+      `SELECT (d.created_at - $1) / $2 AS b, count(*) AS n
+       FROM delivery_queue x JOIN deliveries d ON d.id = x.delivery_id
+       WHERE x.webhook_id = $3 AND d.status = 'pending' AND d.created_at >= $1 GROUP BY b`,
       [since, bucketMs, webhookId],
     ),
     // The latest slot with an attempt holds the latest attempt: a few rows from the end.

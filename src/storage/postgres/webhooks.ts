@@ -16,7 +16,7 @@ import { newWebhookColumns, patchedWebhook } from '../webhook-columns.js';
 import { num, toWebhook } from '../rows.js';
 import { writeAudit } from './audit.js';
 import { PostgresPart, type PostgresHandle, type Query } from './connection.js';
-import { schedule } from './queue.js';
+import { queuedOf, schedule } from './queue.js';
 import type { PostgresOperational } from './operational.js';
 import { switchOrdering } from './ordering.js';
 import { markDeleted } from './deleted.js';
@@ -44,27 +44,26 @@ export async function parkEndpoints(q: Query, webhookIds: string[]): Promise<voi
 }
 
 /**
- * SQL: back on the due index at $1, the deliveries `d` that `scope` picks (a condition with
- * its own parameters from $2): a manual retry due then, a pending delivery at its next
- * attempt; those waiting in a key's order stay off it until their head finishes. A row for
- * each. Enabling an endpoint and reactivating an account both go through it.
+ * SQL: back on the due index at $1, the parked deliveries whose rows in the queue `x` `scope`
+ * picks (a condition with its own parameters from $2): a manual retry due then, a pending
+ * delivery at its next attempt; those waiting in a key's order stay off it until their head
+ * finishes. A row for each. Enabling an endpoint and reactivating an account both go
+ * through it.
  */
 export const unparkDeliveries = (scope: string) => `
   WITH r AS (
     SELECT d.id, d.account_id, d.webhook_id, CASE
         WHEN d.manual_requested THEN $1
         ELSE greatest(coalesce(d.next_attempt_at, $1), $1) END AS due
-    FROM deliveries d
-    WHERE ${scope}
+    FROM delivery_queue x JOIN deliveries d ON d.id = x.delivery_id
+    WHERE ${scope} AND x.due_at IS NULL
       AND (d.manual_requested
-        OR (d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting'))
-      AND NOT EXISTS (SELECT 1 FROM delivery_queue x
-        WHERE x.delivery_id = d.id AND x.due_at IS NOT NULL))
+        OR (d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting')))
   ${schedule('r', 'x.due_at IS NOT NULL')}
   RETURNING 1`;
 
 async function unparkEndpoint(q: Query, webhookId: string, now: number): Promise<void> {
-  await q(unparkDeliveries('d.webhook_id = $2'), [now, webhookId]);
+  await q(unparkDeliveries('x.webhook_id = $2'), [now, webhookId]);
 }
 
 export class PostgresWebhooks extends PostgresPart {
@@ -186,10 +185,10 @@ export class PostgresWebhooks extends PostgresPart {
         ],
       );
       if (patch.url !== undefined) {
-        await q("UPDATE deliveries SET url = $1 WHERE webhook_id = $2 AND status = 'pending'", [
-          patch.url,
-          id,
-        ]);
+        await q(
+          `UPDATE deliveries SET url = $1 WHERE id IN (${queuedOf('$2')}) AND status = 'pending'`,
+          [patch.url, id],
+        );
       }
       if (c.statusChanged) {
         if (c.status === 'disabled') await parkEndpoints(q, [id]);

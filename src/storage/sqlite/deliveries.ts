@@ -3,6 +3,8 @@
 // stats.
 import type {
   Delivery,
+  DeliveryChanges,
+  DeliveryChangesRequest,
   DeliveryDetail,
   DeliveryFilter,
   Page,
@@ -10,10 +12,10 @@ import type {
   TestSendRecord,
   WebhookStats,
 } from '../types.js';
-import { toAttempt, toDelivery, type Row } from '../rows.js';
+import { num, toAttempt, toDelivery, type Row } from '../rows.js';
 import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
 import { WAITING_FOR } from '../ordering.js';
-import { deliveryConditions, pageWhere } from '../list-filters.js';
+import { changeReads, deliveryConditions, pageWhere } from '../list-filters.js';
 import { insertAttempt } from './attempts.js';
 import { SqlitePart } from './connection.js';
 import { readStats, writeRollups } from './rollups.js';
@@ -31,6 +33,25 @@ export class SqliteDeliveries extends SqlitePart {
         ).all(...args, page.limit) as Row[],
     );
     return rows.map(toDelivery);
+  }
+
+  async listDeliveryChanges(
+    accountId: string,
+    request: DeliveryChangesRequest,
+  ): Promise<DeliveryChanges> {
+    return this.run(() => {
+      // Read first: an attempt recorded after it is read again by the next poll.
+      const cursor = num(this.stmt('SELECT coalesce(max(rowid), 0) AS n FROM attempts').get()!.n);
+      const found = new Map<string, Row>();
+      for (const { where, args } of changeReads(accountId, request, 'rowid', () => '?')) {
+        const rows = this.stmt(
+          `SELECT d.*, ${WAITING_FOR} FROM deliveries d
+           WHERE ${where} AND ${notDeletedWebhook('d.webhook_id')}`,
+        ).all(...args);
+        for (const row of rows) found.set(String(row.id), row);
+      }
+      return { deliveries: [...found.values()].map(toDelivery), attemptCursor: cursor };
+    });
   }
 
   async getDelivery(accountId: string, id: string): Promise<DeliveryDetail | null> {
