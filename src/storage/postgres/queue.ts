@@ -5,7 +5,7 @@
 // A row is here while its delivery is pending, or scheduled or leased for a manual retry
 // (due_at NULL: parked, or waiting in a key's order), made at publish and removed when the
 // delivery finishes or is deleted. So an endpoint's pending deliveries are found here, by
-// delivery_queue_by_endpoint (migration 11), and the delivery's own row keeps no index on its
+// queuedOf (migration 11), and the delivery's own row keeps no index on its
 // status or its updated_at: a completion changes no indexed column of it, and PostgreSQL
 // writes it as a heap-only update, with no new index entries.
 // The SQLite engine keeps these columns on the delivery (it writes pages, not index entries).
@@ -23,9 +23,18 @@ export const schedule = (source: string, unless: string) => `
   ON CONFLICT (delivery_id) DO UPDATE SET due_at = EXCLUDED.due_at
   WHERE EXCLUDED.due_at IS NOT NULL AND NOT (${unless})`;
 
-/** SQL: the ids of the endpoint $n's deliveries in the queue (every pending one is). */
-export const queuedOf = (param: string) =>
-  `SELECT delivery_id FROM delivery_queue WHERE webhook_id = ${param}`;
+/**
+ * SQL: the ids of the endpoint `param`'s deliveries in the queue (every pending one is): those
+ * not due from delivery_queue_parked, the rest from delivery_queue_due, whose rows lead with
+ * the account (the endpoint's, or, once it is deleted, that of one of its deliveries).
+ * No index of the queue leads with the endpoint: a lease would write an entry in it.
+ */
+export const queuedOf = (param: string) => `
+  SELECT delivery_id FROM delivery_queue WHERE webhook_id = ${param} AND due_at IS NULL
+  UNION ALL
+  SELECT delivery_id FROM delivery_queue WHERE webhook_id = ${param} AND due_at IS NOT NULL
+    AND account_id = coalesce((SELECT account_id FROM webhooks WHERE id = ${param}),
+      (SELECT account_id FROM deliveries WHERE webhook_id = ${param} ORDER BY created_at LIMIT 1))`;
 
 /**
  * SQL after a CTE `gone` of deleted deliveries (column id): removes their rows here and

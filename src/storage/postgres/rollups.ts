@@ -3,6 +3,7 @@
 import { foldStats, SLOT_MS, type RollupBatch, type RollupRow } from '../rollups.js';
 import { num, numOrNull, type Row } from '../rows.js';
 import type { StatsRequest, WebhookStats } from '../types.js';
+import { queuedOf } from './queue.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -62,9 +63,9 @@ export async function readStats(q: Query, request: StatsRequest): Promise<Webhoo
     ),
     // Pending deliveries through the queue, which holds each: as many rows as are queued now.
     q(
-      `SELECT (d.created_at - $1) / $2 AS b, count(*) AS n
-       FROM delivery_queue x JOIN deliveries d ON d.id = x.delivery_id
-       WHERE x.webhook_id = $3 AND d.status = 'pending' AND d.created_at >= $1 GROUP BY b`,
+      `SELECT (d.created_at - $1) / $2 AS b, count(*) AS n FROM deliveries d
+       WHERE d.id IN (${queuedOf('$3')}) AND d.status = 'pending' AND d.created_at >= $1
+       GROUP BY b`,
       [since, bucketMs, webhookId],
     ),
     // The latest slot with an attempt holds the latest attempt: a few rows from the end.
