@@ -11,7 +11,15 @@ import { isUnavailable } from '../../src/storage/postgres/errors.js';
 import { PostgresConnection, type PostgresOptions } from '../../src/storage/postgres/connection.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { T, claim, complete, makeAccount, makeWebhook, publishOne } from './fixtures.js';
+import {
+  T,
+  claim,
+  complete,
+  makeAccount,
+  makeWebhook,
+  publishMany,
+  publishOne,
+} from './fixtures.js';
 
 let db: TestDatabase;
 let admin: pg.Client;
@@ -383,5 +391,60 @@ describe('PostgreSQL engine: the delivery queue', () => {
     expect(after.rows).toEqual([
       { delivery_id: second!.deliveryId, lease_token: null, due_at: T + 60_000 },
     ]);
+  });
+
+  it('records an attempt as a heap-only update: no index reads what a completion changes', async () => {
+    // The columns a completion writes (postgres/complete.ts); an index that read any of them,
+    // in its key or its predicate, would take a new entry at every completion.
+    const changed = [
+      'status',
+      'attempt_count',
+      'auto_attempts',
+      'last_status_code',
+      'last_duration_ms',
+      'last_error',
+      'last_attempt_at',
+      'next_attempt_at',
+      'manual_requested',
+      'updated_at',
+    ];
+    const { rows: indexes } = await admin.query(
+      `SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index
+       WHERE indrelid = 'deliveries'::regclass`,
+    );
+    expect(indexes.length).toBeGreaterThan(3);
+    for (const { def } of indexes as { def: string }[]) {
+      for (const column of changed) expect(def).not.toMatch(new RegExp(`\\b${column}\\b`));
+    }
+    const { rows: options } = await admin.query(
+      "SELECT reloptions FROM pg_class WHERE oid = 'deliveries'::regclass",
+    );
+    expect(options[0]!.reloptions).toEqual(['fillfactor=50']);
+
+    // And there is room beside each row for its new version: every delivery of a publish
+    // is completed, and each new version is on its old page.
+    const storage = instance();
+    const account = await makeAccount(storage);
+    for (let i = 0; i < 10; i++) await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 8, { now: T });
+    const pages = async () =>
+      new Map(
+        (
+          await admin.query(
+            'SELECT id, (ctid::text::point)[0]::int AS page, xmin::text AS v FROM deliveries',
+          )
+        ).rows.map((r) => [r.id as string, [r.page as number, r.v as string]]),
+      );
+    const before = await pages();
+    expect(before.size).toBe(80);
+    expect(new Set([...before.values()].map(([page]) => page)).size).toBeGreaterThan(1);
+    const claimed = await claim(storage, T + 1, { limit: 100, maxInFlightPerEndpoint: 100 });
+    expect(claimed).toHaveLength(80);
+    for (const c of claimed) await complete(storage, c, { kind: 'succeeded' }, { now: T + 2 });
+    const after = await pages();
+    for (const [id, [page, version]] of before) {
+      expect(after.get(id)![1]).not.toBe(version);
+      expect(after.get(id)![0]).toBe(page);
+    }
   });
 });
