@@ -1,6 +1,6 @@
 // The filters of the event log and the delivery log, one list for both engines: which column
-// each filter sets, and the WHERE clause of an account's page (newest first, after an id).
-// Each engine gives its own parameter marker (`?`, `$n`). Pure: no I/O.
+// each filter sets, the WHERE clause of an account's page (newest first, after an id), and the
+// reads of a `tail` poll. Each engine gives its own parameter marker (`?`, `$n`). Pure: no I/O.
 import type { DeliveryChangesRequest, DeliveryFilter, EventFilter, Page } from './types.js';
 
 /** A filter's clause with `?` where its value goes, and the value (undefined: not set). */

@@ -40,7 +40,9 @@ export class SqliteDeliveries extends SqlitePart {
     request: DeliveryChangesRequest,
   ): Promise<DeliveryChanges> {
     return this.run(() => {
-      // Read first: an attempt recorded after it is read again by the next poll.
+      // Read first: an attempt recorded after it is read again by the next poll. (SQLite gives
+      // a new row the highest rowid plus one: were the newest attempts purged with a deleted
+      // endpoint before any other was recorded, the next would take a number already read.)
       const cursor = num(this.stmt('SELECT coalesce(max(rowid), 0) AS n FROM attempts').get()!.n);
       const found = new Map<string, Row>();
       for (const { where, args } of changeReads(accountId, request, 'rowid', () => '?')) {
