@@ -384,7 +384,7 @@ CREATE INDEX attempts_by_webhook ON attempts (webhook_id, seq);
 -- found there, so no index of deliveries reads its status. A completion then changes no
 -- indexed column of the delivery and, with room left in its page, PostgreSQL writes the new
 -- version beside the old with no new index entries (a heap-only update). Pages filled to half
--- leave room for each row's new version: 98 % of the bench's completions were heap-only (51 %
+-- leave room for each row's new version: 98 % of the bench's completions were heap-only (46-53 %
 -- at 80, none before), and deliveries a second rose 13-20 % over four runs in turn (5-13 % at
 -- 80). The price: the deliveries' own pages take about twice the space of their rows.
 INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
