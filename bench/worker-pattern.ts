@@ -3,6 +3,7 @@
 // claimed and its attempt recorded (all succeed), the oldest `batch` at a time, each
 // completion claiming in its own transaction what the worker would ask for next.
 import { attemptRecord } from '../src/core/attempt.js';
+import { storedHeaders } from '../src/core/request-headers.js';
 import type { ClaimRequest, CompletedAttempt, Storage } from '../src/storage/index.js';
 import { DAY, T, publishMany } from '../test/storage/fixtures.js';
 
@@ -26,6 +27,22 @@ export interface DrainOptions {
   nextLimit(recorded: number, inFlight: number): number;
   /** The request headers each attempt records. */
   requestHeaders: Record<string, string>;
+}
+
+/**
+ * The headers as the sender writes them for this attempt: those of `headers` that carry the
+ * attempt's delivery, number and second of signing take this attempt's.
+ */
+function sentHeaders(
+  headers: Record<string, string>,
+  claim: { deliveryId: string; attempt: number },
+  now: number,
+): Record<string, string> {
+  const own = { ...headers };
+  if ('x-rizler-delivery' in own) own['x-rizler-delivery'] = claim.deliveryId;
+  if ('x-rizler-attempt' in own) own['x-rizler-attempt'] = String(claim.attempt);
+  if ('webhook-timestamp' in own) own['webhook-timestamp'] = String(Math.floor(now / 1000));
+  return own;
 }
 
 /** Claims and records until nothing is due; how many deliveries, in how many completions. */
@@ -61,7 +78,11 @@ export async function drain(
         responseBody: 'ok',
         error: null,
         retryAfterMs: null,
-        requestHeaders: options.requestHeaders,
+        requestHeaders: storedHeaders(sentHeaders(options.requestHeaders, claim, now), {
+          deliveryId: claim.deliveryId,
+          attempt: claim.attempt,
+          startedAt: now,
+        }),
       }),
     }));
     const next = request(options.nextLimit(batch.length, inFlight.length));

@@ -1,5 +1,6 @@
 // One delivery attempt as data: what is sent, what came back, and what sends it. The worker's
 // sender makes attempts; the API's test sends, the metrics and the traces read them.
+import type { StoredHeaders } from './request-headers.js';
 
 /** Response bodies are kept up to 8 KiB (SPEC §4); the rest is not read. */
 export const MAX_RESPONSE_BODY = 8 * 1024;
@@ -34,7 +35,11 @@ export interface AttemptResult {
   error: string | null;
   /** The receiver's Retry-After on 429/503, in milliseconds. */
   retryAfterMs: number | null;
-  requestHeaders: Record<string, string>;
+  /**
+   * The headers it was sent with, as the store keeps them: packed by the sender, on its own
+   * thread, so that the thread that records the attempt copies and writes one short string.
+   */
+  requestHeaders: StoredHeaders;
 }
 
 /** What sends an attempt: the Sender itself, or the ThreadedSender that hands it to a thread. */

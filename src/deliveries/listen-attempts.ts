@@ -3,6 +3,7 @@
 import { Type } from '@sinclair/typebox';
 import { MAX_RESPONSE_BODY } from '../core/attempt.js';
 import { newId } from '../core/ids.js';
+import { storedHeaders } from '../core/request-headers.js';
 import type { Api, AppContext } from '../http/context.js';
 import { requireAccount } from '../http/auth.js';
 import { ApiError, notFound } from '../http/errors.js';
@@ -124,7 +125,7 @@ export function listenAttemptRoutes(app: Api, ctx: AppContext): void {
               (input.status_code === null
                 ? 'no response'
                 : `the receiver answered HTTP ${input.status_code}`)),
-          requestHeaders: input.request_headers,
+          requestHeaders: storedHeaders(input.request_headers),
         },
       });
       return reply

@@ -1,5 +1,6 @@
 // Rows to domain objects, shared by both engines. SQLite hands back JSON as text and booleans
 // as 0/1, PostgreSQL jsonb as values and booleans as booleans: each reader takes either.
+import { readHeaders } from '../core/request-headers.js';
 import { throttleOf } from './throttle.js';
 import type { Account, Attempt, Delivery, StoredEvent, Webhook } from './types.js';
 
@@ -107,6 +108,10 @@ export function toAttempt(row: Row): Attempt {
     statusCode: numOrNull(row.status_code),
     responseBody: strOrNull(row.response_body),
     error: strOrNull(row.error),
-    requestHeaders: json<Record<string, string>>(row.request_headers),
+    requestHeaders: readHeaders(row.request_headers, {
+      deliveryId: String(row.delivery_id),
+      attempt: num(row.attempt),
+      startedAt: num(row.started_at),
+    }),
   };
 }

@@ -2,6 +2,7 @@
 // implement `Storage`; the API, the worker and the CLI see nothing else. Times are Unix
 // milliseconds; the HTTP layer turns them into ISO-8601.
 import type { DurationHistogram } from '../core/histogram.js';
+import type { StoredHeaders } from '../core/request-headers.js';
 import type { Ordering } from './ordering.js';
 import type { ThrottleSettings, ThrottleState } from './throttle.js';
 
@@ -184,6 +185,11 @@ export interface Attempt {
   requestHeaders: Record<string, string>;
 }
 
+/** An attempt to record: its request headers as the store keeps them (`storedHeaders`). */
+export interface NewAttempt extends Omit<Attempt, 'requestHeaders'> {
+  requestHeaders: StoredHeaders;
+}
+
 export interface DeliveryDetail extends Delivery {
   payload: string;
   attempts: Attempt[];
@@ -309,7 +315,7 @@ export type AttemptOutcome =
 
 export interface CompletedAttempt {
   claim: ClaimedDelivery;
-  attempt: Attempt;
+  attempt: NewAttempt;
   outcome: AttemptOutcome;
   /** The receiver answered 410 Gone: disable the endpoint at once. */
   endpointGone: boolean;
@@ -328,7 +334,7 @@ export interface TestSendRecord {
   webhookId: string | null;
   event: NewEvent;
   deliveryId: string;
-  attempt: Attempt;
+  attempt: NewAttempt;
   succeeded: boolean;
   now: number;
 }

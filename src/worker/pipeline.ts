@@ -22,6 +22,7 @@ import type { Tracing } from '../observability/tracing.js';
 import { BodyArena, PayloadCache, type Body } from './payload-cache.js';
 import { attemptRecord, type AttemptResult, type AttemptSender } from '../core/attempt.js';
 import { originOf } from '../core/origin.js';
+import { storedHeaders } from '../core/request-headers.js';
 
 export interface WorkerSettings {
   retryScheduleMs: number[];
@@ -497,7 +498,7 @@ export class DeliveryWorker {
         responseBody: null,
         error: 'the attempt could not be prepared: ' + (err as Error).message,
         retryAfterMs: null,
-        requestHeaders: {},
+        requestHeaders: storedHeaders({}),
       };
     }
     const outcome = decideOutcome(claim, result, settings.retryScheduleMs, this.now(), this.random);

@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import { rizlerSignature, standardSignatureHeader } from '../core/signing.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { USER_AGENT } from '../version.js';
+import { storedHeaders, type StoredHeaders } from '../core/request-headers.js';
 import { urlTarget } from '../core/origin.js';
 import {
   MAX_RESPONSE_BODY,
@@ -246,13 +247,18 @@ export class Sender implements AttemptSender {
       outcome = { statusCode: null, error: err, timedOut: false };
     }
     const durationMs = Math.round(performance.now() - started);
+    const requestHeaders = storedHeaders(headers, {
+      deliveryId: out.deliveryId,
+      attempt: out.attempt,
+      startedAt,
+    });
     if ('error' in outcome) {
       // No answer, or a status with its body cut off: a failed attempt either way, since the
       // receiver may not have finished its work.
       const error = outcome.timedOut
         ? `timeout after ${timeoutMs} ms`
         : describeError(outcome.error, timeoutMs);
-      return this.failed(startedAt, durationMs, outcome.statusCode, null, error, headers);
+      return this.failed(startedAt, durationMs, outcome.statusCode, null, error, requestHeaders);
     }
     const { statusCode: code, headers: answer } = outcome;
     if (code >= 200 && code < 300) {
@@ -264,7 +270,7 @@ export class Sender implements AttemptSender {
         responseBody: outcome.body,
         error: null,
         retryAfterMs: null,
-        requestHeaders: headers,
+        requestHeaders,
       };
     }
     let error = `the receiver answered HTTP ${code}`;
@@ -273,7 +279,7 @@ export class Sender implements AttemptSender {
       error = `redirect (HTTP ${code}${location ? ` to ${location.slice(0, 200)}` : ''}) not followed; point the endpoint at the final URL`;
     }
     return {
-      ...this.failed(startedAt, durationMs, code, outcome.body, error, headers),
+      ...this.failed(startedAt, durationMs, code, outcome.body, error, requestHeaders),
       retryAfterMs:
         code === 429 || code === 503
           ? parseRetryAfter(firstHeader(answer['retry-after']), this.now())
@@ -287,7 +293,7 @@ export class Sender implements AttemptSender {
     statusCode: number | null,
     responseBody: string | null,
     error: string,
-    requestHeaders: Record<string, string>,
+    requestHeaders: StoredHeaders,
   ): AttemptResult {
     return {
       succeeded: false,

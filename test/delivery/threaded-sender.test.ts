@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { verifyWebhook } from '../../src/receiver/index.js';
 import type { OutgoingAttempt } from '../../src/core/attempt.js';
+import { readHeaders } from '../../src/core/request-headers.js';
 import { ThreadedSender } from '../../src/worker/threaded-sender.js';
 import { startReceiver, startThreadReceiver, type Receiver } from '../helpers/receiver.js';
 
@@ -74,7 +75,14 @@ describe('sending on a thread of its own', () => {
       const results = await Promise.all(urls.map((url, i) => sender.send(attempt(url, i))));
       expect(receiver.requests.length - before).toBe(300);
       results.forEach((result, i) => {
-        expect(result.requestHeaders['x-rizler-delivery']).toBe(`dlv_${i}`);
+        // Packed on the sending thread: its own event, with the facts of its own row.
+        const sent = readHeaders(result.requestHeaders, {
+          deliveryId: `dlv_${i}`,
+          attempt: 1,
+          startedAt: result.startedAt,
+        });
+        expect(sent['webhook-id']).toBe(`evt_${i}`);
+        expect(sent['x-rizler-delivery']).toBe(`dlv_${i}`);
         expect(result.statusCode).toBe(i % 3 === 0 ? 503 : 200);
         expect(result.succeeded).toBe(i % 3 !== 0);
         expect(result.responseBody).toBe(i % 3 === 0 ? 'later' : 'ok');

@@ -3,6 +3,7 @@
 // and measured against.
 import { newId } from '../../src/core/ids.js';
 import type { Storage } from '../../src/storage/index.js';
+import { storedHeaders } from '../../src/core/request-headers.js';
 
 export interface HistoryOptions {
   accountId: string;
@@ -69,7 +70,7 @@ export async function recordHistory(storage: Storage, options: HistoryOptions): 
               statusCode: ok ? 200 : 500,
               responseBody: ok ? 'ok' : 'no',
               error: null,
-              requestHeaders: {},
+              requestHeaders: storedHeaders({}),
             },
           };
         }),

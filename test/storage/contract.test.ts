@@ -32,6 +32,8 @@ import {
   publishMany,
   publishOne,
 } from './fixtures.js';
+import { storedHeaders } from '../../src/core/request-headers.js';
+import { signedHeaders } from '../../src/worker/sender.js';
 
 const engines = allEngines();
 
@@ -911,6 +913,49 @@ describe.each(engines)('storage contract: $name', (engine) => {
         },
       ]);
     });
+
+    it('keeps the headers each attempt was sent with, packed or whole, name for name', async () => {
+      const { account, delivery, event } = await oneDelivery();
+      const [first] = await claim(storage, T);
+      const sent = signedHeaders(
+        {
+          url: first!.url,
+          eventId: event.id,
+          eventType: event.type,
+          deliveryId: first!.deliveryId,
+          attempt: first!.attempt,
+          payload: event.payload,
+          secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+          headers: { 'X-Team': 'sales' },
+          traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+          orderingKey: 'call_42',
+        },
+        Math.floor((T + 5) / 1000),
+      );
+      const facts = { deliveryId: first!.deliveryId, attempt: first!.attempt, startedAt: T + 5 };
+      const packed = storedHeaders(sent, facts);
+      expect(packed.startsWith('[')).toBe(true);
+      await complete(
+        storage,
+        first!,
+        { kind: 'retry', nextAttemptAt: T + MINUTE },
+        { now: T + 10, startedAt: T + 5, statusCode: 500, requestHeaders: packed },
+      );
+      // One kept whole: headers that are not the sender's own for the attempt.
+      const [second] = await claim(storage, T + MINUTE);
+      const other = { 'content-type': 'application/json', 'x-forwarded-by': 'listen' };
+      await complete(
+        storage,
+        second!,
+        { kind: 'succeeded' },
+        { now: T + MINUTE + 10, startedAt: T + MINUTE, requestHeaders: storedHeaders(other) },
+      );
+      const { attempts } = await deliveryOf(account.id, delivery.id);
+      expect(attempts.map((a) => Object.entries(a.requestHeaders))).toEqual([
+        Object.entries(sent),
+        Object.entries(other),
+      ]);
+    });
   });
 
   describe('claiming due deliveries', () => {
@@ -1337,7 +1382,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           statusCode: ok ? 200 : null,
           responseBody: null,
           error: ok ? null : 'timeout after 10000 ms',
-          requestHeaders: {},
+          requestHeaders: storedHeaders({}),
         },
       });
       // Three attempts time out: 8 → 4 → 2 → 2.
@@ -1547,7 +1592,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
             statusCode: i === 0 ? 200 : 500,
             responseBody: null,
             error: null,
-            requestHeaders: {},
+            requestHeaders: storedHeaders({}),
           },
         })),
         { now: T + 1, autoDisableAfterMs: DAY },
@@ -1837,7 +1882,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           statusCode: 500,
           responseBody: null,
           error: null,
-          requestHeaders: {},
+          requestHeaders: storedHeaders({}),
         },
         succeeded: false,
         now: T,
@@ -1939,7 +1984,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           statusCode: 204,
           responseBody: '',
           error: null,
-          requestHeaders: { 'x-rizler-event': 'call.ended' },
+          requestHeaders: storedHeaders({ 'x-rizler-event': 'call.ended' }),
         },
         succeeded: true,
         now: T + 2,
@@ -2165,7 +2210,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
           statusCode: 500,
           responseBody: null,
           error: null,
-          requestHeaders: {},
+          requestHeaders: storedHeaders({}),
         },
         succeeded: false,
         now: S + 4 * MINUTE,

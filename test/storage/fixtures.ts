@@ -11,6 +11,7 @@ import type {
   Storage,
   Webhook,
 } from '../../src/storage/index.js';
+import { storedHeaders, type StoredHeaders } from '../../src/core/request-headers.js';
 
 /** 2023-11-14T22:13:20Z: every test speaks in offsets from it, never the wall clock. */
 export const T = 1_700_000_000_000;
@@ -182,6 +183,8 @@ export interface CompleteOptions {
   startedAt?: number;
   durationMs?: number;
   error?: string | null;
+  /** The attempt's request headers as the store keeps them (`storedHeaders`). */
+  requestHeaders?: StoredHeaders;
 }
 
 export async function complete(
@@ -209,11 +212,13 @@ export async function complete(
           statusCode,
           responseBody: succeeded ? 'ok' : 'boom',
           error: options.error !== undefined ? options.error : null,
-          requestHeaders: {
-            'content-type': 'application/json',
-            'x-rizler-attempt': String(claimed.attempt),
-            'x-rizler-delivery': claimed.deliveryId,
-          },
+          requestHeaders:
+            options.requestHeaders ??
+            storedHeaders({
+              'content-type': 'application/json',
+              'x-rizler-attempt': String(claimed.attempt),
+              'x-rizler-delivery': claimed.deliveryId,
+            }),
         },
       },
     ],

@@ -20,6 +20,7 @@ import {
   publishMany,
   publishOne,
 } from './fixtures.js';
+import { storedHeaders } from '../../src/core/request-headers.js';
 
 let db: TestDatabase;
 let admin: pg.Client;
@@ -132,7 +133,7 @@ describe('PostgreSQL across processes', () => {
               statusCode: 200,
               responseBody: null,
               error: null,
-              requestHeaders: {},
+              requestHeaders: storedHeaders({}),
             },
           })),
           { now: T + 3, autoDisableAfterMs: LEASE_MS },

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { foldStats, noStats, RollupBatch, SLOT_MS } from '../../src/storage/rollups.js';
 import type { TestSendRecord } from '../../src/storage/types.js';
+import { storedHeaders } from '../../src/core/request-headers.js';
 
 const S = 1_700_000_100_000 - (1_700_000_100_000 % SLOT_MS);
 
@@ -28,7 +29,7 @@ function testSend(succeeded: boolean): TestSendRecord {
       statusCode: succeeded ? 200 : 500,
       responseBody: null,
       error: null,
-      requestHeaders: {},
+      requestHeaders: storedHeaders({}),
     },
     succeeded,
     // recorded after the attempt, in the next slot

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rizlerSignature } from '../../src/core/signing.js';
 import type { OutgoingAttempt } from '../../src/core/attempt.js';
+import { readHeaders } from '../../src/core/request-headers.js';
 import { Sender } from '../../src/worker/sender.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 
@@ -71,8 +72,16 @@ describe('custom headers on the wire', () => {
         'webhook-signature': String(h['webhook-signature']),
       }),
     ).not.toThrow();
-    // What the delivery log shows is what was sent.
-    expect(result.requestHeaders['x-rizler-signature']).toBe(h['x-rizler-signature']);
+    // What the delivery log shows is what was sent, name for name and in the order written.
+    const logged = readHeaders(result.requestHeaders, {
+      deliveryId: 'dlv_1',
+      attempt: 1,
+      startedAt: result.startedAt,
+    });
+    const sent = Object.keys(h).filter((name) => name in logged);
+    expect(Object.keys(logged)).toEqual(sent);
+    expect(sent).toHaveLength(11);
+    for (const name of sent) expect(logged[name]).toBe(h[name]);
   });
 
   it('never sends a value with CR or LF: the attempt fails before anything is written', async () => {

@@ -6,6 +6,7 @@ import { Agent } from 'undici';
 import { parseSubscriptionList, subscriptionMatches } from '../../core/event-types.js';
 import { newId } from '../../core/ids.js';
 import type { AttemptResult } from '../../core/attempt.js';
+import { readHeaders } from '../../core/request-headers.js';
 import { Sender } from '../../worker/sender.js';
 import { ApiClient, CliError, clientSettings } from './api-client.js';
 import type { Io } from './io.js';
@@ -60,7 +61,11 @@ export async function listen(options: ListenOptions, io: Io, signal: AbortSignal
   const dispatcher = new Agent({ connect: { timeout: FORWARD_TIMEOUT_MS } });
   const sender = new Sender({ dispatcher, timeoutMs: FORWARD_TIMEOUT_MS });
 
-  const report = async (eventId: string, result: AttemptResult): Promise<string | null> => {
+  const report = async (
+    eventId: string,
+    result: AttemptResult,
+    sentAs: string,
+  ): Promise<string | null> => {
     try {
       const recorded = await client.call<{ delivery_id: string }>('POST', '/v1/listen/attempts', {
         event_id: eventId,
@@ -69,7 +74,11 @@ export async function listen(options: ListenOptions, io: Io, signal: AbortSignal
         duration_ms: result.durationMs,
         response_body: result.responseBody,
         error: result.error,
-        request_headers: result.requestHeaders,
+        request_headers: readHeaders(result.requestHeaders, {
+          deliveryId: sentAs,
+          attempt: 1,
+          startedAt: result.startedAt,
+        }),
       });
       return recorded.delivery_id;
     } catch (err) {
@@ -84,18 +93,19 @@ export async function listen(options: ListenOptions, io: Io, signal: AbortSignal
     // server that ignores the filter from sending the wrong events to the app.
     if (!subscriptionMatches(patterns, eventType)) return;
     const eventId = message.id ?? (JSON.parse(message.data) as { id: string }).id;
+    // The log's delivery id is only known once the attempt is reported; the header carries
+    // an id of the same form, which the logged request headers then show as sent.
+    const sentAs = newId('dlv');
     const result = await sender.send({
       url: forwardTo,
       eventId,
       eventType,
-      // The log's delivery id is only known once the attempt is reported; the header carries
-      // an id of the same form, which the logged request headers then show as sent.
-      deliveryId: newId('dlv'),
+      deliveryId: sentAs,
       attempt: 1,
       payload: message.data,
       secrets: [secret],
     });
-    const deliveryId = await report(eventId, result);
+    const deliveryId = await report(eventId, result, sentAs);
     if (options.json) {
       io.out(
         JSON.stringify({

@@ -1,6 +1,6 @@
 // The PostgreSQL engine's stored attempts: one row per attempt, kept only while its delivery
 // is, inserted a batch at a time.
-import type { Attempt } from '../types.js';
+import type { NewAttempt } from '../types.js';
 
 export const INSERT_ATTEMPTS = `
   INSERT INTO attempts (delivery_id, webhook_id, attempt, trigger, url, started_at, duration_ms,
@@ -17,7 +17,9 @@ export const INSERT_ATTEMPTS = `
   ORDER BY u.ord
   RETURNING delivery_id`;
 
-export function attemptColumns(list: { attempt: Attempt; webhookId: string | null }[]): unknown[] {
+export function attemptColumns(
+  list: { attempt: NewAttempt; webhookId: string | null }[],
+): unknown[] {
   return [
     list.map((a) => a.attempt.deliveryId),
     list.map((a) => a.webhookId),
@@ -29,6 +31,6 @@ export function attemptColumns(list: { attempt: Attempt; webhookId: string | nul
     list.map((a) => a.attempt.statusCode),
     list.map((a) => a.attempt.responseBody),
     list.map((a) => a.attempt.error),
-    list.map((a) => JSON.stringify(a.attempt.requestHeaders)),
+    list.map((a) => a.attempt.requestHeaders),
   ];
 }

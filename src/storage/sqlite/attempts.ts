@@ -1,11 +1,11 @@
 // The SQLite engine's stored attempts: one row per attempt, kept only while its delivery is.
-import type { Attempt } from '../types.js';
+import type { NewAttempt } from '../types.js';
 import type { Stmt } from './connection.js';
 
 const COLUMNS = `delivery_id, webhook_id, attempt, trigger, url, started_at, duration_ms,
   status_code, response_body, error, request_headers`;
 
-function values(attempt: Attempt, webhookId: string | null) {
+function values(attempt: NewAttempt, webhookId: string | null) {
   return [
     attempt.deliveryId,
     webhookId,
@@ -17,12 +17,12 @@ function values(attempt: Attempt, webhookId: string | null) {
     attempt.statusCode,
     attempt.responseBody,
     attempt.error,
-    JSON.stringify(attempt.requestHeaders),
+    attempt.requestHeaders,
   ];
 }
 
 /** Inserts the attempt when its delivery still exists; returns whether it did. */
-export function insertAttempt(stmt: Stmt, attempt: Attempt, webhookId: string | null): boolean {
+export function insertAttempt(stmt: Stmt, attempt: NewAttempt, webhookId: string | null): boolean {
   return (
     stmt(
       `INSERT INTO attempts (${COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
@@ -32,7 +32,11 @@ export function insertAttempt(stmt: Stmt, attempt: Attempt, webhookId: string | 
 }
 
 /** Inserts the attempt of a delivery the same transaction has just found (and updated). */
-export function insertFoundAttempt(stmt: Stmt, attempt: Attempt, webhookId: string | null): void {
+export function insertFoundAttempt(
+  stmt: Stmt,
+  attempt: NewAttempt,
+  webhookId: string | null,
+): void {
   stmt(`INSERT INTO attempts (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
     ...values(attempt, webhookId),
   );
