@@ -30,6 +30,13 @@ export interface BenchContext {
   dir: string;
   /** Deliveries per throughput figure (BENCH_DELIVERIES, default 20,000). */
   total: number;
+  /**
+   * Deliveries each throughput process (the service's, each baseline's) makes before its
+   * figures (BENCH_WARMUP, default 40,000), so that they are a warm process's: after 4,000,
+   * V8's compiler threads still took a third of a core in a PostgreSQL worker's first measured
+   * seconds (`perf`), and three runs in order read 4,135 / 5,621 / 6,121 deliveries/s.
+   */
+  warmup: number;
   /** The bare undici rate to the same receiver, measured first in this run (the best median). */
   ceiling: number;
   /** The ceiling's loop run once more at each of its connection counts, now (req/s). */

@@ -4,7 +4,8 @@
 // (baselines/), then each file in bench/scenarios/ (its default export returns rows), the
 // service always a process of its own. BENCH_ONLY=word[,word] runs the scenarios whose file
 // name has one of the words; BENCH_BASELINES=none skips the baselines; BENCH_RUNS, BENCH_SHAPES and
-// BENCH_DELIVERIES set how often, in which shapes and how much.
+// BENCH_DELIVERIES set how often, in which shapes and how much; BENCH_WARMUP how much each
+// throughput process delivers before its figures.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   const receiver = await startReceiverProcess();
   const dir = mkdtempSync(join(tmpdir(), 'rizler-bench-'));
   const total = Number(process.env.BENCH_DELIVERIES ?? 20_000);
+  const warmup = Number(process.env.BENCH_WARMUP ?? 40_000);
   const scenarioDir = join(dirname(fileURLToPath(import.meta.url)), 'scenarios');
   const only = process.env.BENCH_ONLY?.split(',').filter((w) => w !== '');
   let ceiling: Ceiling | undefined;
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
       receiver,
       dir,
       total,
+      warmup,
       ceiling: ceiling.ceiling,
       ceilingAgain: ceiling.again,
     };
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(`\nRizler Webhooks bench — ${machine}`);
   console.log(
-    `${total.toLocaleString('en-US')} deliveries a figure, ${SHAPES.join(' and ')}, median of ${RUNS} run${RUNS === 1 ? '' : 's'}\n`,
+    `${total.toLocaleString('en-US')} deliveries a figure after ${warmup.toLocaleString('en-US')} to warm up, ${SHAPES.join(' and ')}, median of ${RUNS} run${RUNS === 1 ? '' : 's'}\n`,
   );
   const width = Math.max(...rows.map((r) => r.name.length));
   for (const r of rows) {

@@ -214,7 +214,7 @@ export async function runBaselines(
       continue;
     }
     try {
-      await oneRun(ctx, baseline, 2_000, 'burst'); // warm-up
+      await oneRun(ctx, baseline, ctx.warmup, 'burst'); // warm-up
       const counted: Counted[] = [
         ...baseline.counted,
         { name: 'receiver', pids: ctx.receiver.pid ? [ctx.receiver.pid] : [] },

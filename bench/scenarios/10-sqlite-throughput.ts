@@ -8,7 +8,7 @@ export default async function sqliteThroughput(ctx: BenchContext): Promise<Row[]
   const service = await startService(`sqlite:${join(ctx.dir, 'throughput.db')}`);
   const counted = [{ name: 'service', pids: service.child.pid ? [service.child.pid] : [] }];
   try {
-    await endToEnd(ctx, service.port, 1, 2_000); // warm-up
+    await endToEnd(ctx, service.port, 1, ctx.warmup); // warm-up
     const rows: Row[] = [];
     for (const endpoints of [1, 10]) {
       rows.push(

@@ -45,7 +45,7 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     const measure = (shape: Shape) => endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape);
     const postgres: Counted = { name: 'postgres', pids: () => pidsNamed('postgres') };
     const pid = (node: ServiceProcess) => (node.child.pid ? [node.child.pid] : []);
-    await endToEnd(ctx, api.port, ENDPOINTS, 4_000); // warm-up of both
+    await endToEnd(ctx, api.port, ENDPOINTS, ctx.warmup); // warm-up of both
     const figure = (workers: ServiceProcess[], goal: string, before: () => Promise<void>) => ({
       label: `PostgreSQL end to end, ${ENDPOINTS} endpoints, ${workers.length} worker process${workers.length > 1 ? 'es' : ''}`,
       measure,
