@@ -87,8 +87,8 @@ function pack(headers: Record<string, string>, facts: HeaderFacts): string | nul
     headers['webhook-id']!,
     headers['webhook-signature']!,
   ];
-  const key = headers[ORDERING_KEY];
-  if (count > SYSTEM.length && key !== undefined) packed.push(key);
+  // Checked above: when there is one more header, it is the ordering key.
+  if (count > SYSTEM.length) packed.push(headers[ORDERING_KEY]!);
   return JSON.stringify(packed);
 }
 
