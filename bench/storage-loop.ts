@@ -4,11 +4,19 @@
 // claims the next batch in the same transaction), with the caps the service uses. Prints the
 // CPU microseconds per delivery of publishing and of claiming plus recording.
 //   node dist/bench/storage-loop.js [endpoints=10] [deliveries=20000] [runs=3]
+// LOOP_ENGINE=postgres runs it on a new database of the PostgreSQL server the tests use
+// (RIZLER_TEST_POSTGRES_URL), and prints PostgreSQL's CPU per delivery beside this process's
+// (every `postgres` process on the machine, so only meaningful on a quiet one).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStorage } from '../src/storage/sqlite/index.js';
+import { PostgresStorage } from '../src/storage/postgres/index.js';
+import type { Storage } from '../src/storage/index.js';
+import { createTestDatabase } from '../test/helpers/postgres.js';
 import { makeAccount, makeWebhook } from '../test/storage/fixtures.js';
+import { cpuSeconds } from './context.js';
+import { pidsNamed } from './measure.js';
 import { drain, publishBurst } from './worker-pattern.js';
 
 const ENDPOINTS = Number(process.argv[2] ?? 10);
@@ -19,24 +27,54 @@ const IN_FLIGHT = 4096;
 const BATCH = Number(process.env.LOOP_BATCH ?? 100);
 /** LOOP_CHECKPOINTS=thread: checkpoints on their own thread, as the service runs. */
 const BACKGROUND = process.env.LOOP_CHECKPOINTS === 'thread';
+const POSTGRES = process.env.LOOP_ENGINE === 'postgres';
 
 const cpu = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000; // ms
 };
 
-async function run(): Promise<{ publish: number; deliver: number }> {
+/** PostgreSQL's CPU, ms: every `postgres` process (0 on SQLite). */
+const serverCpu = () => {
+  if (!POSTGRES) return 0;
+  let ms = 0;
+  for (const pid of pidsNamed('postgres')) ms += (cpuSeconds(pid) ?? 0) * 1000;
+  return ms;
+};
+
+interface Figures {
+  publish: number;
+  deliver: number;
+  serverPublish: number;
+  serverDeliver: number;
+}
+
+/** A new store of the engine asked for, and how to be rid of it. */
+async function openStore(): Promise<{ storage: Storage; dispose(): Promise<void> }> {
+  if (POSTGRES) {
+    const db = await createTestDatabase();
+    const storage = new PostgresStorage(db.url);
+    return { storage, dispose: () => db.drop() };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'rizler-storage-loop-'));
   const storage = new SqliteStorage(join(dir, 'loop.db'), { backgroundCheckpoints: BACKGROUND });
+  return { storage, dispose: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function run(): Promise<Figures> {
+  const { storage, dispose } = await openStore();
   try {
     await storage.migrate();
     const account = await makeAccount(storage);
     for (let i = 0; i < ENDPOINTS; i++) await makeWebhook(storage, account.id);
     const events = Math.ceil(TOTAL / ENDPOINTS);
     const p0 = cpu();
+    const s0 = serverCpu();
     await publishBurst(storage, account.id, events);
     const publish = cpu() - p0;
+    const serverPublish = serverCpu() - s0;
     const d0 = cpu();
+    const s1 = serverCpu();
     // The worker's shape: up to IN_FLIGHT attempts out; the oldest BATCH finish, are recorded,
     // and the same transaction claims what their slots allow.
     const { delivered: done } = await drain(storage, {
@@ -46,17 +84,27 @@ async function run(): Promise<{ publish: number; deliver: number }> {
       requestHeaders: { 'content-type': 'application/json' },
     });
     const deliver = cpu() - d0;
+    const serverDeliver = serverCpu() - s1;
     if (done !== events * ENDPOINTS) throw new Error(`delivered ${done} of ${events * ENDPOINTS}`);
-    return { publish: (publish * 1000) / done, deliver: (deliver * 1000) / done };
+    const each = (ms: number) => (ms * 1000) / done;
+    return {
+      publish: each(publish),
+      deliver: each(deliver),
+      serverPublish: each(serverPublish),
+      serverDeliver: each(serverDeliver),
+    };
   } finally {
     await storage.close();
-    rmSync(dir, { recursive: true, force: true });
+    await dispose();
   }
 }
 
 const results = [];
 for (let i = 0; i < RUNS; i++) results.push(await run());
 const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(' / ');
+const server = POSTGRES
+  ? `; PostgreSQL's: publish ${fmt(results.map((r) => r.serverPublish))}; claim + record ${fmt(results.map((r) => r.serverDeliver))}`
+  : '';
 console.log(
-  `storage loop, ${ENDPOINTS} endpoint(s), ${TOTAL} deliveries: CPU µs per delivery — publish ${fmt(results.map((r) => r.publish))}; claim + record ${fmt(results.map((r) => r.deliver))}`,
+  `storage loop (${POSTGRES ? 'PostgreSQL' : 'SQLite'}), ${ENDPOINTS} endpoint(s), ${TOTAL} deliveries: CPU µs per delivery — publish ${fmt(results.map((r) => r.publish))}; claim + record ${fmt(results.map((r) => r.deliver))}${server}`,
 );
