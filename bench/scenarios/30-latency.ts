@@ -3,7 +3,8 @@
 // first arrival at the receiver. The receiver runs in a process of its own, as one on another
 // host would: in the bench's process, an arrival was stamped only when the bench's event loop,
 // busy with the publisher's own requests and answers, got to it. Its arrival times come back on
-// this process's performance.now() clock.
+// this process's performance.now() clock. Measured on SQLite, then on PostgreSQL with a `serve`
+// that runs its own worker (skipped, with a line on stderr, when no PostgreSQL answers).
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,6 +15,7 @@ import {
   type BenchContext,
   type Row,
 } from '../context.js';
+import { ADMIN_URL, createTestDatabase } from '../../test/helpers/postgres.js';
 import type { CountingReceiver } from '../receiver.js';
 import { startReceiverProcess } from '../receiver-process.js';
 import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
@@ -99,8 +101,28 @@ async function notArrived(
 }
 
 export default async function latency(ctx: BenchContext): Promise<Row[]> {
+  const rows = await latencyOn(`sqlite:${join(ctx.dir, 'latency.db')}`, '');
+  let db;
+  try {
+    db = await createTestDatabase();
+  } catch (err) {
+    process.stderr.write(
+      `bench: PostgreSQL latency skipped, none at ${ADMIN_URL}: ${String(err)}\n`,
+    );
+    return rows;
+  }
+  try {
+    rows.push(...(await latencyOn(db.url, ' on PostgreSQL (serve with its worker)')));
+  } finally {
+    await db.drop();
+  }
+  return rows;
+}
+
+/** The latency rows of a `serve` on this database; `engine` names it in the rows' names. */
+async function latencyOn(databaseUrl: string, engine: string): Promise<Row[]> {
   const receiver = await startReceiverProcess({ recordArrivals: true });
-  const service = await startService(`sqlite:${join(ctx.dir, 'latency.db')}`);
+  const service = await startService(databaseUrl);
   try {
     const key = await createAccount(service.port, 'bench-latency');
     await addEndpoint(service.port, key, receiver.url);
@@ -139,13 +161,13 @@ export default async function latency(ctx: BenchContext): Promise<Row[]> {
     const context = `202 answered in p50 ${percentile(answers, 50).toFixed(1)} / p99 ${percentile(answers, 99).toFixed(1)} ms${cpu}; load average ${loadavg()[0]!.toFixed(1)}`;
     return [
       {
-        name: `publish → arrival p50, ${RATE} events/s`,
+        name: `publish → arrival p50${engine}, ${RATE} events/s`,
         value: p50,
         unit: 'ms',
         note: `${p50.toFixed(1)} ms; ${conditions}`,
       },
       {
-        name: `publish → arrival p99, ${RATE} events/s`,
+        name: `publish → arrival p99${engine}, ${RATE} events/s`,
         value: p99,
         unit: 'ms',
         note: `${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; goal ≤ 10 ms; ${context}; publisher timer late by up to ${run.maxLagMs.toFixed(1)} ms`,
