@@ -15,7 +15,7 @@ import {
   type BenchContext,
   type Row,
 } from '../context.js';
-import { ADMIN_URL, createTestDatabase } from '../../test/helpers/postgres.js';
+import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
 import type { CountingReceiver } from '../receiver.js';
 import { startReceiverProcess } from '../receiver-process.js';
 import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
@@ -102,7 +102,7 @@ async function notArrived(
 
 export default async function latency(ctx: BenchContext): Promise<Row[]> {
   const rows = await latencyOn(`sqlite:${join(ctx.dir, 'latency.db')}`, '');
-  let db;
+  let db: TestDatabase;
   try {
     db = await createTestDatabase();
   } catch (err) {
