@@ -34,7 +34,12 @@ const cpu = () => {
   return (u.user + u.system) / 1000; // ms
 };
 
-/** PostgreSQL's CPU, ms: every `postgres` process (0 on SQLite). */
+/**
+ * PostgreSQL's CPU, ms: every `postgres` process (0 on SQLite), each with all it has used. Not
+ * measure.ts's CpuMeter, which counts a process that starts during a measurement from its first
+ * sample: the pool's backends start during the first publish, and their work there would go
+ * uncounted.
+ */
 const serverCpu = () => {
   if (!POSTGRES) return 0;
   let ms = 0;
