@@ -67,7 +67,7 @@ export default async function controlsScenario(ctx: BenchContext): Promise<Row[]
     {
       name: 'ingest with a 10-condition filter on each endpoint, ratio to none',
       value: Number((filtered / plain).toFixed(3)),
-      unit: 'ratio',
+      unit: '',
       note: `${Math.round(filtered).toLocaleString('en-US')} events/s filtered, ${Math.round(plain).toLocaleString('en-US')} without; ${conditions}`,
     },
     {
