@@ -62,7 +62,8 @@ export type Shape = 'burst' | 'streaming';
  * in another process); in the PostgreSQL latency scenario the bench process fell from 32-40 % of
  * a core to 18-23 %, CPU that this machine's two cores took from the service.
  */
-const api = new Agent({ connections: 64 });
+// No bound on connections, as fetch's global pool has none: a burst sends every batch at once.
+const api = new Agent();
 
 export async function call<T>(port: number, key: string, path: string, body?: unknown): Promise<T> {
   const res = await request(`http://127.0.0.1:${port}${path}`, {
