@@ -59,10 +59,10 @@ export type Shape = 'burst' | 'streaming';
  * The bench's own API client, standing in for the platform (on another host in a deployment):
  * undici's `request` on a keep-alive pool, not `fetch`. At 200 requests a second `fetch` cost
  * this process 1.7-3.1 ms of CPU a request and `request` 0.7-1.0 ms (against a bare Node server
- * in another process); in the PostgreSQL latency scenario the bench process fell from 32-40 % of
- * a core to 18-23 %, CPU that this machine's two cores took from the service.
+ * in another process); at the PostgreSQL latency scenario's load the publishing process fell from
+ * 32-40 % of a core to 18-23 %, CPU that this machine's two cores took from the service. No bound
+ * on connections, as fetch's global pool has none: a burst sends every batch at once.
  */
-// No bound on connections, as fetch's global pool has none: a burst sends every batch at once.
 const api = new Agent();
 
 export async function call<T>(port: number, key: string, path: string, body?: unknown): Promise<T> {
