@@ -86,7 +86,6 @@ export class RollupBatch {
     if (to === 'failed') row.failed++;
   }
 
-  /** The rows to upsert, in key order (so two transactions lock them in the same order). */
   /** A test send was recorded: its one attempt, and its delivery, created already finished. */
   testSend(record: TestSendRecord, webhookId: string): void {
     const { accountId, attempt, now } = record;
@@ -94,6 +93,7 @@ export class RollupBatch {
     this.status(webhookId, accountId, now, null, record.succeeded ? 'succeeded' : 'failed');
   }
 
+  /** The rows to upsert, in key order (so two transactions lock them in the same order). */
   deltas(): RollupDelta[] {
     return [...this.rows.values()]
       .filter((r) => r.succeeded !== 0 || r.failed !== 0 || r.histogram.total > 0)
