@@ -24,6 +24,8 @@ export interface Row {
   cpu?: Record<string, number>;
   /** Each process's CPU time per delivery (or request) while the figure ran, in µs. */
   cpuUs?: Record<string, number>;
+  /** What PostgreSQL wrote per delivery while the figure ran (postgres-work.ts). */
+  postgresWork?: { walBytes: number; transactions: number };
 }
 
 export interface BenchContext {

@@ -7,6 +7,7 @@
 // so that a slow moment of the machine at either never flatters it; the note gives both.
 import type { BenchContext, Row, Shape } from './context.js';
 import { CpuMeter, describeSpread, RUNS, SHAPES, spread, type Counted } from './measure.js';
+import { PostgresWork } from './postgres-work.js';
 
 export interface ThroughputFigure {
   /** "SQLite end to end, 1 endpoint" */
@@ -19,6 +20,8 @@ export interface ThroughputFigure {
   goal?: string;
   /** Run before each run of this figure's shapes (figures measured in turn: throughputInTurn). */
   before?: () => Promise<void>;
+  /** The PostgreSQL database the service uses: what it wrote is counted (PostgresWork). */
+  postgresUrl?: string;
 }
 
 const ratio = (ours: number, theirs: number | undefined) =>
@@ -45,6 +48,9 @@ export async function throughputInTurn(
     ];
     return SHAPES.map(() => new CpuMeter(counted));
   });
+  const work = figures.map((figure) =>
+    SHAPES.map(() => (figure.postgresUrl ? new PostgresWork(figure.postgresUrl) : null)),
+  );
   const rates: number[][][] = figures.map(() => SHAPES.map(() => []));
   /** The ceiling measured again in each run, by connection count. */
   const ceilings: number[][] = [];
@@ -55,16 +61,18 @@ export async function throughputInTurn(
     for (const [f, figure] of figures.entries()) {
       await figure.before?.();
       for (const [i, shape] of SHAPES.entries()) {
+        await work[f]![i]?.start();
         meters[f]![i]!.start();
         rates[f]![i]!.push(await figure.measure(shape));
         meters[f]![i]!.stop(ctx.total);
+        await work[f]![i]?.stop(ctx.total);
       }
     }
   }
   const beside = ceilings.length > 0 ? Math.max(...ceilings.map((r) => spread(r).median)) : NaN;
   const ceiling = Number.isNaN(beside) ? ctx.ceiling : Math.max(ctx.ceiling, beside);
   return figures.flatMap((figure, f) =>
-    figureRows(ctx, figure, rates[f]!, meters[f]!, ceiling, beside),
+    figureRows(ctx, figure, rates[f]!, meters[f]!, work[f]!, ceiling, beside),
   );
 }
 
@@ -73,6 +81,7 @@ function figureRows(
   figure: ThroughputFigure,
   rates: number[][],
   meters: CpuMeter[],
+  work: (PostgresWork | null)[],
   ceiling: number,
   beside: number,
 ): Row[] {
@@ -85,15 +94,19 @@ function figureRows(
     ]
       .filter(([, r]) => r !== null)
       .map(([name, r]) => `${r}× ${name}`);
+    const written = work[i]?.perDelivery() ?? undefined;
     return [
       {
         name: `${figure.label}, ${shape}`,
         value: s.median,
         unit: 'deliveries/s',
-        note: `${describeSpread(s)}; ${meters[i]!.share()}`,
+        note: [describeSpread(s), meters[i]!.share(), work[i]?.describe()]
+          .filter(Boolean)
+          .join('; '),
         runs: s.runs,
         cpu: meters[i]!.shares(),
         cpuUs: meters[i]!.perUnit(),
+        ...(written ? { postgresWork: written } : {}),
       },
       {
         name: `ratio to the ceiling, ${figure.label}, ${shape}`,

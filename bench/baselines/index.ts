@@ -25,6 +25,7 @@ import {
   spread,
   type Counted,
 } from '../measure.js';
+import { PostgresWork } from '../postgres-work.js';
 import type { DeliveryJob } from './deliver.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -38,6 +39,8 @@ interface Running {
   /** Jobs not yet finished (waiting, active, or due for a retry). */
   unfinished(): Promise<number>;
   counted: Counted[];
+  /** Its PostgreSQL database, whose writes are counted (postgres-work.ts); none for Redis. */
+  postgresUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -146,6 +149,7 @@ async function startPgBoss(): Promise<Running | string> {
       { name: 'pg-boss worker', pids: child.pid ? [child.pid] : [] },
       { name: 'postgres', pids: () => pidsNamed('postgres') },
     ],
+    postgresUrl: db.url,
     async stop() {
       await stopWorker(child);
       await producer.stop({ graceful: false, wait: true });
@@ -221,26 +225,34 @@ export async function runBaselines(
         { name: 'bench (producer)', pids: 'self' },
       ];
       const meters = SHAPES.map(() => new CpuMeter(counted));
+      const url = baseline.postgresUrl;
+      const work = SHAPES.map(() => (url ? new PostgresWork(url) : null));
       const rates: number[][] = SHAPES.map(() => []);
       for (let r = 0; r < RUNS; r++) {
         for (const [i, shape] of SHAPES.entries()) {
+          await work[i]?.start();
           meters[i]!.start();
           rates[i]!.push(await oneRun(ctx, baseline, ctx.total, shape));
           meters[i]!.stop(ctx.total);
+          await work[i]?.stop(ctx.total);
         }
       }
       const byShape: Partial<Record<Shape, number>> = {};
       for (const [i, shape] of SHAPES.entries()) {
         const s = spread(rates[i]!);
         byShape[shape] = s.median;
+        const written = work[i]?.perDelivery() ?? undefined;
         rows.push({
           name: `baseline: ${label}, ${shape}`,
           value: s.median,
           unit: 'deliveries/s',
-          note: `${describeSpread(s)}; ${meters[i]!.share()}`,
+          note: [describeSpread(s), meters[i]!.share(), work[i]?.describe()]
+            .filter(Boolean)
+            .join('; '),
           runs: s.runs,
           cpu: meters[i]!.shares(),
           cpuUs: meters[i]!.perUnit(),
+          ...(written ? { postgresWork: written } : {}),
         });
       }
       medians[which] = byShape;

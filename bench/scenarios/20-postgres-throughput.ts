@@ -56,6 +56,7 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
       ],
       goal,
       before,
+      postgresUrl: db.url,
     });
     return await throughputInTurn(ctx, [
       figure([first], 'goal ≥ 3× pg-boss, and ≥ 0.8 of SQLite', async () => {

@@ -1,0 +1,66 @@
+// What PostgreSQL itself wrote for a figure, read from its own positions rather than timed: the
+// WAL's bytes (pg_current_wal_lsn) and the transactions that wrote (the next transaction id).
+// Both move at once and for the whole cluster, which during a figure is the bench's database
+// alone, so they count work, not the machine's speed: two builds measured one after the other
+// can be compared on them where their rates are within the machine's noise. Full-page images
+// after a checkpoint fall on whichever figure runs then, so the WAL bytes carry some of that.
+import pg from 'pg';
+
+export interface PostgresPosition {
+  walBytes: number;
+  nextXid: number;
+}
+
+export class PostgresWork {
+  private readonly used = { walBytes: 0, transactions: 0, deliveries: 0 };
+  private before: PostgresPosition | null = null;
+
+  constructor(private readonly url: string) {}
+
+  async start(): Promise<void> {
+    this.before = await readPosition(this.url);
+  }
+
+  /** `deliveries`: what was delivered since start(). */
+  async stop(deliveries: number): Promise<void> {
+    const before = this.before;
+    if (!before) return;
+    this.before = null;
+    const after = await readPosition(this.url);
+    this.used.walBytes += after.walBytes - before.walBytes;
+    // The read after start() took no transaction id of its own: pg_current_snapshot does not.
+    this.used.transactions += after.nextXid - before.nextXid;
+    this.used.deliveries += deliveries;
+  }
+
+  /** Per delivery, over every run measured; null before any. */
+  perDelivery(): { walBytes: number; transactions: number } | null {
+    const { walBytes, transactions, deliveries } = this.used;
+    if (deliveries === 0) return null;
+    return { walBytes: walBytes / deliveries, transactions: transactions / deliveries };
+  }
+
+  /** "PostgreSQL wrote 1,402 WAL bytes a delivery, one transaction for 47 deliveries", or ''. */
+  describe(): string {
+    const per = this.perDelivery();
+    if (per === null) return '';
+    const bytes = Math.round(per.walBytes).toLocaleString('en-US');
+    const every = per.transactions > 0 ? Math.round(1 / per.transactions) : Infinity;
+    return `PostgreSQL wrote ${bytes} WAL bytes a delivery, one transaction for ${every.toLocaleString('en-US')} deliveries`;
+  }
+}
+
+/** Where the WAL and the transaction ids stand now. */
+export async function readPosition(url: string): Promise<PostgresPosition> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ wal: string; xid: string }>(
+      `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal,
+              pg_snapshot_xmax(pg_current_snapshot())::text AS xid`,
+    );
+    return { walBytes: Number(rows[0]!.wal), nextXid: Number(rows[0]!.xid) };
+  } finally {
+    await client.end();
+  }
+}
