@@ -14,11 +14,13 @@ export interface PostgresPosition {
 export class PostgresWork {
   private readonly used = { walBytes: 0, transactions: 0, deliveries: 0 };
   private before: PostgresPosition | null = null;
+  /** Why the positions could not be read (a server before PostgreSQL 13): counted no more. */
+  private failed: string | null = null;
 
   constructor(private readonly url: string) {}
 
   async start(): Promise<void> {
-    this.before = await readPosition(this.url);
+    this.before = await this.read();
   }
 
   /** `deliveries`: what was delivered since start(). */
@@ -26,17 +28,29 @@ export class PostgresWork {
     const before = this.before;
     if (!before) return;
     this.before = null;
-    const after = await readPosition(this.url);
+    const after = await this.read();
+    if (!after) return;
     this.used.walBytes += after.walBytes - before.walBytes;
     // The read after start() took no transaction id of its own: pg_current_snapshot does not.
     this.used.transactions += after.nextXid - before.nextXid;
     this.used.deliveries += deliveries;
   }
 
+  private async read(): Promise<PostgresPosition | null> {
+    if (this.failed !== null) return null;
+    try {
+      return await readPosition(this.url);
+    } catch (err) {
+      this.failed = String(err);
+      process.stderr.write(`bench: PostgreSQL's writes not counted: ${this.failed}\n`);
+      return null;
+    }
+  }
+
   /** Per delivery, over every run measured; null before any. */
   perDelivery(): { walBytes: number; transactions: number } | null {
     const { walBytes, transactions, deliveries } = this.used;
-    if (deliveries === 0) return null;
+    if (deliveries === 0 || this.failed !== null) return null;
     return { walBytes: walBytes / deliveries, transactions: transactions / deliveries };
   }
 
@@ -45,8 +59,11 @@ export class PostgresWork {
     const per = this.perDelivery();
     if (per === null) return '';
     const bytes = Math.round(per.walBytes).toLocaleString('en-US');
-    const every = per.transactions > 0 ? Math.round(1 / per.transactions) : Infinity;
-    return `PostgreSQL wrote ${bytes} WAL bytes a delivery, one transaction for ${every.toLocaleString('en-US')} deliveries`;
+    const transactions =
+      per.transactions > 0
+        ? `one transaction for ${Math.round(1 / per.transactions).toLocaleString('en-US')} deliveries`
+        : 'in no transaction';
+    return `PostgreSQL wrote ${bytes} WAL bytes a delivery, ${transactions}`;
   }
 }
 
