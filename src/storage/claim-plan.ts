@@ -101,6 +101,11 @@ export interface ClaimPlan {
   hold: string[];
   park: string[];
   buckets: { webhookId: string; tokens: number }[];
+  /**
+   * Deliveries it could lease (within their endpoints' caps and rate limits) that it left due:
+   * over the claim's limit, its origins' room or its byte budget. They are due now.
+   */
+  leftDue: boolean;
 }
 
 /** A bucket holds up to a minute's worth of tokens and refills continuously. */
@@ -167,7 +172,14 @@ export function planClaim(
   /** Body bytes by event id; needed when the request has `maxPayloadBytes`. */
   payloadSizes?: ReadonlyMap<string, number>,
 ): ClaimPlan {
-  const plan: ClaimPlan = { lease: [], defer: [], hold: [], park: [], buckets: [] };
+  const plan: ClaimPlan = {
+    lease: [],
+    defer: [],
+    hold: [],
+    park: [],
+    buckets: [],
+    leftDue: false,
+  };
   const byEndpoint = new Map<string, ClaimCandidate[]>();
   for (const c of candidates) {
     const endpoint = c.webhookId === null ? undefined : endpoints.get(c.webhookId);
@@ -207,6 +219,7 @@ export function planClaim(
   plan.lease = fairOrder(grantable, request.limit, withinOrigins(endpoints, request.originRoom));
   if (request.maxPayloadBytes !== undefined && payloadSizes)
     plan.lease = withinBytes(plan.lease, payloadSizes, request.maxPayloadBytes);
+  plan.leftDue = plan.lease.length < grantable.length;
   const leasedOf = new Map<string, number>();
   for (const c of plan.lease) leasedOf.set(c.webhookId!, (leasedOf.get(c.webhookId!) ?? 0) + 1);
   for (const [webhookId, tokens] of tokensLeft) {

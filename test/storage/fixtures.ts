@@ -170,6 +170,7 @@ export function claim(
       ? {}
       : { inlinePayloadBytes: options.inlinePayloadBytes }),
     ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+    ...(options.originRoom === undefined ? {} : { originRoom: options.originRoom }),
   });
 }
 

@@ -12,6 +12,7 @@ import { PostgresConnection, type PostgresOptions } from '../../src/storage/post
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import {
+  LEASE_MS,
   T,
   claim,
   complete,
@@ -346,6 +347,26 @@ describe('PostgreSQL engine: endpoints held by another transaction', () => {
     await publishOne(storage, account.id, 'call.ended', { now: T + 500 });
     // Nothing held: the statement's answer, the new delivery's due time.
     expect(await storage.nextDueAt()).toBe(T + 500);
+  });
+});
+
+describe('PostgreSQL engine: deliveries a claim left due', () => {
+  it('after a claim that left some it could lease, nextDueAt answers "now" without asking, until anything else runs', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    const webhook = await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 3, { now: T });
+    // The worker's room for the endpoint's origin takes one of the three.
+    expect(await claim(storage, T + 1, { originRoom: () => 1 })).toHaveLength(1);
+    // The claim's time: the statement would have answered their due time, T.
+    expect(await storage.nextDueAt()).toBe(T + 1);
+    expect(await storage.nextDueAt()).toBe(T + 1);
+    // Anything else of this process since (here a read; a completion may park them): it asks.
+    await storage.getWebhook(account.id, webhook.id);
+    expect(await storage.nextDueAt()).toBe(T);
+    expect(await claim(storage, T + 2)).toHaveLength(2);
+    // Nothing left due: the statement's answer, the first lease's end.
+    expect(await storage.nextDueAt()).toBe(T + 1 + LEASE_MS);
   });
 });
 

@@ -360,13 +360,20 @@ export class PostgresClaim extends PostgresPart {
   private claimNow = 0;
   /** The last claim skipped endpoints another transaction held (a claim or a completion). */
   private skippedHeld = false;
+  /**
+   * The last claim left deliveries it could lease due (ClaimPlan.leftDue): still so while
+   * nothing else of this process has run on the engine since (its `begun` then).
+   */
+  private leftDue: { begun: number } | null = null;
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     const { now } = request;
     this.claimCap = request.maxInFlightPerEndpoint;
     this.claimNow = now;
     this.skippedHeld = false;
-    return this.tx(async (q) => {
+    this.leftDue = null;
+    let leftDue = false;
+    const taken = await this.tx(async (q) => {
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
       // index probe, never a read of its backlog and never a write. When more is leasable
@@ -437,6 +444,7 @@ export class PostgresClaim extends PostgresPart {
         sizes = new Map(rows.map((r) => [String(r.id), num(r.n)]));
       }
       const plan = planClaim(candidates, endpoints, request, sizes);
+      leftDue = plan.leftDue;
       // Every write of the plan in one statement: parks (off the due index), defers (due when
       // a token comes), leases (due when the lease runs out). Rows over an endpoint's cap
       // (plan.hold) stay due, as do those the claim could lease but took no more of.
@@ -507,6 +515,8 @@ export class PostgresClaim extends PostgresPart {
       }
       return claimed;
     });
+    if (leftDue) this.leftDue = { begun: this.h.begun };
+    return taken;
   }
 
   /** Deliveries leased right now, per endpoint, across every worker. */
@@ -545,6 +555,13 @@ export class PostgresClaim extends PostgresPart {
    * average, and in one PostgreSQL burst a third of all the statements' time).
    */
   async nextDueAt(): Promise<number | null> {
+    // The last claim left deliveries due that it could have leased but for its limit, its
+    // origins' room (an origin at RIZLER_MAX_IN_FLIGHT_PER_ORIGIN) or its byte budget, and
+    // nothing of this process has run since (a completion may have parked them): due now, as
+    // the statement would answer, having walked every endpoint's leases for it (2.3 ms a call
+    // on average through a burst to ten endpoints on one origin, 36 calls in 20,000
+    // deliveries: 5 % of PostgreSQL's execution time with one worker).
+    if (this.leftDue?.begun === this.h.begun) return this.claimNow;
     // Endpoints the last claim skipped are held by a transaction that is leasing for them or
     // recording their attempts: they may have room as soon as it commits, and a completion
     // that leaves more due wakes every worker. Looking again shortly costs a claim; asking

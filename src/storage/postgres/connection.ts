@@ -28,6 +28,12 @@ export interface PostgresHandle {
   notify(q: Query): Promise<void>;
   /** This process's own listeners. */
   emitWake(): void;
+  /**
+   * Queries and transactions begun on this engine so far: a part that keeps what a statement
+   * told it can tell whether anything else of this process has run since (what other
+   * processes do, it cannot see).
+   */
+  readonly begun: number;
 }
 
 export interface PostgresOptions {
@@ -101,8 +107,11 @@ export class PostgresConnection implements PostgresHandle {
     );
   }
 
+  begun = 0;
+
   /** An arrow, so that it can be handed on as it is (`this.liveAccount(this.h.query, id)`). */
   readonly query = async (text: string, values?: unknown[]): Promise<Row[]> => {
+    this.begun++;
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -126,6 +135,7 @@ export class PostgresConnection implements PostgresHandle {
 
   /** Runs `work` in one transaction; a deadlock or serialization failure runs it again. */
   async tx<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    this.begun++;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.once(work);
