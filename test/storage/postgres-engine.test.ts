@@ -370,6 +370,33 @@ describe('PostgreSQL engine: deliveries a claim left due', () => {
   });
 });
 
+describe('PostgreSQL engine: deliveries a claim left due, beside a transaction under way', () => {
+  it('asks again once a transaction that was under way during the claim has ended', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    const elsewhere = await makeAccount(storage);
+    const blocked = await makeWebhook(storage, elsewhere.id);
+    await publishMany(storage, account.id, 3, { now: T });
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM webhooks WHERE id = $1 FOR UPDATE', [blocked.id]);
+      // Under way through the claim: it waits for the row `other` holds.
+      const change = storage.updateWebhook(elsewhere.id, blocked.id, { description: 'x' }, T);
+      expect(await claim(storage, T + 1, { originRoom: () => 1 })).toHaveLength(1);
+      expect(await storage.nextDueAt()).toBe(T + 1);
+      await other.query('COMMIT');
+      await change;
+      // It may have changed what is due: the statement answers (their due time, T).
+      expect(await storage.nextDueAt()).toBe(T);
+    } finally {
+      await other.end();
+    }
+  });
+});
+
 describe('PostgreSQL engine: the delivery queue', () => {
   const xmin = async (table: string, column: string, id: string) =>
     (await admin.query(`SELECT xmin::text AS v FROM ${table} WHERE ${column} = $1`, [id])).rows[0]

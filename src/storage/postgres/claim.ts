@@ -362,9 +362,9 @@ export class PostgresClaim extends PostgresPart {
   private skippedHeld = false;
   /**
    * The last claim left deliveries it could lease due (ClaimPlan.leftDue): still so while
-   * nothing else of this process has run on the engine since (its `begun` then).
+   * nothing else of this process has run on the engine since (its `activity` then).
    */
-  private leftDue: { begun: number } | null = null;
+  private leftDue: { activity: number } | null = null;
 
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     const { now } = request;
@@ -515,7 +515,7 @@ export class PostgresClaim extends PostgresPart {
       }
       return claimed;
     });
-    if (leftDue) this.leftDue = { begun: this.h.begun };
+    if (leftDue) this.leftDue = { activity: this.h.activity };
     return taken;
   }
 
@@ -557,11 +557,11 @@ export class PostgresClaim extends PostgresPart {
   async nextDueAt(): Promise<number | null> {
     // The last claim left deliveries due that it could have leased but for its limit, its
     // origins' room (an origin at RIZLER_MAX_IN_FLIGHT_PER_ORIGIN) or its byte budget, and
-    // nothing of this process has run since (a completion may have parked them): due now, as
-    // the statement would answer, having walked every endpoint's leases for it (2.3 ms a call
-    // on average through a burst to ten endpoints on one origin, 36 calls in 20,000
-    // deliveries: 5 % of PostgreSQL's execution time with one worker).
-    if (this.leftDue?.begun === this.h.begun) return this.claimNow;
+    // nothing of this process has begun or ended on the engine since (a completion may have
+    // parked them): due now, as the statement would answer, having walked every endpoint's
+    // leases for it (2.3 ms a call on average through a burst to ten endpoints on one origin,
+    // 36 calls in 20,000 deliveries: 5 % of PostgreSQL's execution time with one worker).
+    if (this.leftDue?.activity === this.h.activity) return this.claimNow;
     // Endpoints the last claim skipped are held by a transaction that is leasing for them or
     // recording their attempts: they may have room as soon as it commits, and a completion
     // that leaves more due wakes every worker. Looking again shortly costs a claim; asking

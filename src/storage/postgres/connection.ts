@@ -29,11 +29,11 @@ export interface PostgresHandle {
   /** This process's own listeners. */
   emitWake(): void;
   /**
-   * Queries and transactions begun on this engine so far: a part that keeps what a statement
-   * told it can tell whether anything else of this process has run since (what other
-   * processes do, it cannot see).
+   * Bumped as each query or transaction of this engine begins and as it ends: a part that
+   * keeps what a statement told it can tell whether anything else of this process has run
+   * since, or was running then and has ended (what other processes do, it cannot see).
    */
-  readonly begun: number;
+  readonly activity: number;
 }
 
 export interface PostgresOptions {
@@ -107,11 +107,24 @@ export class PostgresConnection implements PostgresHandle {
     );
   }
 
-  begun = 0;
+  /** PostgresHandle.activity. */
+  activity = 0;
 
   /** An arrow, so that it can be handed on as it is (`this.liveAccount(this.h.query, id)`). */
-  readonly query = async (text: string, values?: unknown[]): Promise<Row[]> => {
-    this.begun++;
+  readonly query = (text: string, values?: unknown[]): Promise<Row[]> =>
+    this.counted(() => this.queryOnPool(text, values));
+
+  /** Runs `work` with `activity` bumped as it begins and as it ends. */
+  private async counted<T>(work: () => Promise<T>): Promise<T> {
+    this.activity++;
+    try {
+      return await work();
+    } finally {
+      this.activity++;
+    }
+  }
+
+  private async queryOnPool(text: string, values?: unknown[]): Promise<Row[]> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -131,19 +144,20 @@ export class PostgresConnection implements PostgresHandle {
         client.release(broken);
       }
     }
-  };
+  }
 
   /** Runs `work` in one transaction; a deadlock or serialization failure runs it again. */
-  async tx<T>(work: (q: Query) => Promise<T>): Promise<T> {
-    this.begun++;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.once(work);
-      } catch (err) {
-        if (attempt >= 5 || !retryable(err)) throw toStorageError(err);
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+  tx<T>(work: (q: Query) => Promise<T>): Promise<T> {
+    return this.counted(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.once(work);
+        } catch (err) {
+          if (attempt >= 5 || !retryable(err)) throw toStorageError(err);
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+        }
       }
-    }
+    });
   }
 
   private async once<T>(work: (q: Query) => Promise<T>): Promise<T> {
