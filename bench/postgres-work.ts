@@ -6,7 +6,7 @@
 // after a checkpoint fall on whichever figure runs then, so the WAL bytes carry some of that.
 import pg from 'pg';
 
-export interface PostgresPosition {
+interface PostgresPosition {
   walBytes: number;
   nextXid: number;
 }
@@ -68,7 +68,7 @@ export class PostgresWork {
 }
 
 /** Where the WAL and the transaction ids stand now. */
-export async function readPosition(url: string): Promise<PostgresPosition> {
+async function readPosition(url: string): Promise<PostgresPosition> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {

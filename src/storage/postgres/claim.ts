@@ -372,7 +372,7 @@ export class PostgresClaim extends PostgresPart {
     this.claimNow = now;
     this.skippedHeld = false;
     this.leftDue = null;
-    let leftDue = false;
+    let plannedLeftDue = false;
     const taken = await this.tx(async (q) => {
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
@@ -444,7 +444,7 @@ export class PostgresClaim extends PostgresPart {
         sizes = new Map(rows.map((r) => [String(r.id), num(r.n)]));
       }
       const plan = planClaim(candidates, endpoints, request, sizes);
-      leftDue = plan.leftDue;
+      plannedLeftDue = plan.leftDue;
       // Every write of the plan in one statement: parks (off the due index), defers (due when
       // a token comes), leases (due when the lease runs out). Rows over an endpoint's cap
       // (plan.hold) stay due, as do those the claim could lease but took no more of.
@@ -515,7 +515,8 @@ export class PostgresClaim extends PostgresPart {
       }
       return claimed;
     });
-    if (leftDue) this.leftDue = { activity: this.h.activity };
+    // Read after the transaction has ended, so that its own end is not "something since".
+    if (plannedLeftDue) this.leftDue = { activity: this.h.activity };
     return taken;
   }
 
