@@ -151,7 +151,7 @@ export function withinBytes<C extends Pick<ClaimCandidate, 'eventId' | 'webhookI
 function withinOrigins(
   endpoints: ReadonlyMap<string, EndpointBucket>,
   originRoom: ((origin: string) => number) | undefined,
-): ((c: ClaimCandidate) => boolean) | undefined {
+): ((c: Pick<ClaimCandidate, 'webhookId'>) => boolean) | undefined {
   if (!originRoom) return undefined;
   const left = new Map<string, number>();
   return (c) => {
@@ -159,6 +159,45 @@ function withinOrigins(
     const room = left.get(origin) ?? originRoom(origin);
     left.set(origin, room - 1);
     return room > 0;
+  };
+}
+
+/** How many due deliveries of an endpoint ('null': of the account's gone ones) a turn took. */
+export interface TurnTaken {
+  accountId: string;
+  webhookId: string | null;
+  n: number;
+}
+
+/**
+ * What a claim's turn took (fair-share.ts takeInTurn), cut to what the plan could lease of it:
+ * the claim's limit and the worker's room for each origin, in turn across accounts and their
+ * endpoints, as planClaim takes them (fairOrder, withinOrigins). An engine that knows how many
+ * are due before it reads them (PostgreSQL's walk) then reads and locks only those, where the
+ * turn takes up to twice the limit. What a disabled or gone endpoint's turn took (read to be
+ * parked) is kept. `cut`: some were left due (as ClaimPlan.leftDue).
+ */
+export function leasableOfTurn(
+  taken: readonly TurnTaken[],
+  endpoints: ReadonlyMap<string, EndpointBucket>,
+  request: Pick<ClaimRequest, 'limit' | 'originRoom'>,
+): { taken: TurnTaken[]; cut: boolean } {
+  const sendable = (t: TurnTaken) =>
+    t.webhookId !== null && endpoints.get(t.webhookId)?.enabled === true;
+  const items: { accountId: string; webhookId: string }[] = [];
+  for (const t of taken) {
+    if (!sendable(t)) continue;
+    for (let i = 0; i < t.n; i++) items.push({ accountId: t.accountId, webhookId: t.webhookId! });
+  }
+  const picked = fairOrder(items, request.limit, withinOrigins(endpoints, request.originRoom));
+  if (picked.length === items.length) return { taken: [...taken], cut: false };
+  const count = new Map<string, number>();
+  for (const p of picked) count.set(p.webhookId, (count.get(p.webhookId) ?? 0) + 1);
+  return {
+    taken: taken
+      .map((t) => (sendable(t) ? { ...t, n: count.get(t.webhookId!) ?? 0 } : t))
+      .filter((t) => t.n > 0),
+    cut: true,
   };
 }
 

@@ -1,7 +1,13 @@
 // Reading a claim's rows into the plan's inputs (src/storage/claim-plan.ts), as both engines
 // hand them over; the plan itself is held to the contract suite on both engines.
 import { describe, expect, it } from 'vitest';
-import { toCandidate, toEndpoint } from '../../src/storage/claim-plan.js';
+import {
+  leasableOfTurn,
+  toCandidate,
+  toEndpoint,
+  type EndpointBucket,
+  type TurnTaken,
+} from '../../src/storage/claim-plan.js';
 import type { ClaimRequest } from '../../src/storage/types.js';
 
 const request = { defaultRateLimitPerMinute: 600 } as ClaimRequest;
@@ -93,5 +99,62 @@ describe('toEndpoint', () => {
     });
     expect(endpoint.webhook.id).toBe('wh_1');
     expect(toEndpoint({ ...webhookRow, status: 'disabled' }, 0, request).enabled).toBe(false);
+  });
+});
+
+describe('leasableOfTurn', () => {
+  const bucket = (webhookId: string, url: string, enabled = true): EndpointBucket => ({
+    webhookId,
+    url,
+    enabled,
+    inFlight: 0,
+    concurrencyLimit: null,
+    ratePerMinute: 600,
+    tokens: null,
+    refilledAt: null,
+  });
+  const endpoints = new Map(
+    [
+      bucket('a', 'https://x.example/a'),
+      bucket('b', 'https://x.example/b?q=1'),
+      bucket('c', 'https://y.example/c'),
+      bucket('off', 'https://x.example/off', false),
+    ].map((e) => [e.webhookId, e]),
+  );
+  const turn: TurnTaken[] = [
+    { accountId: 'acc_1', webhookId: 'a', n: 8 },
+    { accountId: 'acc_1', webhookId: 'b', n: 8 },
+    { accountId: 'acc_1', webhookId: 'off', n: 8 },
+    { accountId: 'acc_1', webhookId: null, n: 3 },
+    { accountId: 'acc_2', webhookId: 'c', n: 8 },
+  ];
+
+  it("shares each origin's room among its endpoints in turn, and keeps what is read to park", () => {
+    const room = new Map([
+      ['https://x.example', 5],
+      ['https://y.example', 2],
+    ]);
+    const { taken, cut } = leasableOfTurn(turn, endpoints, {
+      limit: 100,
+      originRoom: (origin) => room.get(origin)!,
+    });
+    expect(cut).toBe(true);
+    expect(taken).toEqual([
+      { accountId: 'acc_1', webhookId: 'a', n: 3 },
+      { accountId: 'acc_1', webhookId: 'b', n: 2 },
+      { accountId: 'acc_1', webhookId: 'off', n: 8 },
+      { accountId: 'acc_1', webhookId: null, n: 3 },
+      { accountId: 'acc_2', webhookId: 'c', n: 2 },
+    ]);
+  });
+
+  it('takes the limit in turn across accounts, then endpoints, and says when all fit', () => {
+    const { taken } = leasableOfTurn(turn, endpoints, { limit: 6 });
+    expect(taken.filter((t) => t.webhookId !== 'off' && t.webhookId !== null)).toEqual([
+      { accountId: 'acc_1', webhookId: 'a', n: 2 },
+      { accountId: 'acc_1', webhookId: 'b', n: 1 },
+      { accountId: 'acc_2', webhookId: 'c', n: 3 },
+    ]);
+    expect(leasableOfTurn(turn, endpoints, { limit: 24 })).toEqual({ taken: turn, cut: false });
   });
 });

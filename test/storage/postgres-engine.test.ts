@@ -370,6 +370,28 @@ describe('PostgreSQL engine: deliveries a claim left due', () => {
   });
 });
 
+describe("PostgreSQL engine: a claim's reads within the worker's room for an origin", () => {
+  it('locks no more of the queue than it may lease to the origin, and says the rest is due', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 10, { now: T });
+    // Twenty due, on one origin: the worker has room there for three.
+    const claimed = await claim(storage, T + 1, { originRoom: () => 3 });
+    expect(claimed).toHaveLength(3);
+    // A row the claim locked and left keeps the claim's transaction as its xmax (a lock
+    // only): none of the seventeen left due was locked.
+    const { rows } = await admin.query(
+      `SELECT count(*)::int AS n FROM delivery_queue
+       WHERE lease_token IS NULL AND xmax::text::bigint <> 0`,
+    );
+    expect(rows[0]!.n).toBe(0);
+    // Due now, as the statement would answer had the claim not said so.
+    expect(await storage.nextDueAt()).toBe(T + 1);
+  });
+});
+
 describe('PostgreSQL engine: deliveries a claim left due, beside a transaction under way', () => {
   it('asks again once a transaction that was under way during the claim has ended', async () => {
     const storage = instance();
