@@ -121,12 +121,17 @@ describe('leasableOfTurn', () => {
       bucket('off', 'https://x.example/off', false),
     ].map((e) => [e.webhookId, e]),
   );
-  const turn: TurnTaken[] = [
-    { accountId: 'acc_1', webhookId: 'a', n: 8 },
-    { accountId: 'acc_1', webhookId: 'b', n: 8 },
-    { accountId: 'acc_1', webhookId: 'off', n: 8 },
-    { accountId: 'acc_1', webhookId: null, n: 3 },
-    { accountId: 'acc_2', webhookId: 'c', n: 8 },
+  const t = (accountId: string, webhookId: string | null, n: number): TurnTaken => ({
+    accountId,
+    webhookId,
+    n,
+  });
+  const turn = [
+    t('acc_1', 'a', 8),
+    t('acc_1', 'b', 8),
+    t('acc_1', 'off', 8),
+    t('acc_1', null, 3),
+    t('acc_2', 'c', 8),
   ];
 
   it("shares each origin's room among its endpoints in turn, and keeps what is read to park", () => {
@@ -140,20 +145,20 @@ describe('leasableOfTurn', () => {
     });
     expect(cut).toBe(true);
     expect(taken).toEqual([
-      { accountId: 'acc_1', webhookId: 'a', n: 3 },
-      { accountId: 'acc_1', webhookId: 'b', n: 2 },
-      { accountId: 'acc_1', webhookId: 'off', n: 8 },
-      { accountId: 'acc_1', webhookId: null, n: 3 },
-      { accountId: 'acc_2', webhookId: 'c', n: 2 },
+      t('acc_1', 'a', 3),
+      t('acc_1', 'b', 2),
+      t('acc_1', 'off', 8),
+      t('acc_1', null, 3),
+      t('acc_2', 'c', 2),
     ]);
   });
 
   it('takes the limit in turn across accounts, then endpoints, and says when all fit', () => {
     const { taken } = leasableOfTurn(turn, endpoints, { limit: 6 });
-    expect(taken.filter((t) => t.webhookId !== 'off' && t.webhookId !== null)).toEqual([
-      { accountId: 'acc_1', webhookId: 'a', n: 2 },
-      { accountId: 'acc_1', webhookId: 'b', n: 1 },
-      { accountId: 'acc_2', webhookId: 'c', n: 3 },
+    expect(taken.filter((e) => e.webhookId !== 'off' && e.webhookId !== null)).toEqual([
+      t('acc_1', 'a', 2),
+      t('acc_1', 'b', 1),
+      t('acc_2', 'c', 3),
     ]);
     expect(leasableOfTurn(turn, endpoints, { limit: 24 })).toEqual({ taken: turn, cut: false });
   });
