@@ -239,17 +239,14 @@ function walked(rows: readonly Row[], rotation: Rotation, cursors: ReadonlyMap<s
  * 40,616-55,849 rows for 20,000 leased without the cut (seven runs), the read's statement
  * 202-393 ms of PostgreSQL's time; 20,000 rows and 159-167 ms with it (three runs). An
  * endpoint out of rate-limit tokens defers what the cut gave it, and the claim leases less.
- * `leftDue`: the cut left some due, and the worker claims again at once.
+ * `leftDue`: the cut left some due (then nextDueAt answers "now" without its statement).
  */
 export async function dueInTurn(
   q: Query,
   rotation: Rotation,
   request: Pick<ClaimRequest, 'now' | 'limit'>,
   lock: (webhookIds: string[]) => Promise<(webhookId: string) => number>,
-  leasable: (taken: TurnTaken[]) => { taken: TurnTaken[]; cut: boolean } = (taken) => ({
-    taken,
-    cut: false,
-  }),
+  leasable: (taken: TurnTaken[]) => { taken: TurnTaken[]; cut: boolean },
 ): Promise<{ rows: Row[]; leftDue: boolean }> {
   const { now } = request;
   const cursors = new Map(rotation.endpoints ?? []);
