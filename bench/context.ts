@@ -127,9 +127,20 @@ export async function stopService(service: ServiceProcess): Promise<void> {
 }
 
 /**
+ * When a figure's last batch was accepted (its 202), from the first publish, and how many
+ * deliveries had arrived by then: the part of a run spent taking the events in, and what was
+ * delivered meanwhile (the receiver's count, refreshed every 10 ms).
+ */
+export interface IngestPhase {
+  acceptedMs: number;
+  deliveredBy: number;
+}
+
+/**
  * Publishes enough events in batches of 1000 for `total` deliveries over `endpoints`
  * endpoints, in the given shape, and times publish → received → every attempt recorded, in
- * deliveries/s. `apiPort` serves the API; the workers may be other processes.
+ * deliveries/s. `apiPort` serves the API; the workers may be other processes. `ingest` hears
+ * when the batches were all accepted (IngestPhase).
  */
 export async function endToEnd(
   ctx: BenchContext,
@@ -137,6 +148,7 @@ export async function endToEnd(
   endpoints: number,
   total: number,
   shape: Shape = 'burst',
+  ingest?: (phase: IngestPhase) => void,
 ): Promise<number> {
   const { receiver } = ctx;
   const account = await call<{ api_key: string }>(apiPort, ADMIN, '/v1/accounts', {
@@ -161,6 +173,7 @@ export async function endToEnd(
     else batches.push(accepted);
   }
   await Promise.all(batches);
+  ingest?.({ acceptedMs: performance.now() - started, deliveredBy: receiver.count });
   await receiver.waitFor(eventsNeeded * endpoints);
   // Received is not done: wait until every attempt is recorded.
   for (;;) {

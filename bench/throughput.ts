@@ -5,15 +5,15 @@
 // connection count, just before the shapes (the best median of those is the ceiling beside the
 // figure). The ratio printed as the value is to the higher of that and the ceiling of the start,
 // so that a slow moment of the machine at either never flatters it; the note gives both.
-import type { BenchContext, Row, Shape } from './context.js';
+import type { BenchContext, IngestPhase, Row, Shape } from './context.js';
 import { CpuMeter, describeSpread, RUNS, SHAPES, spread, type Counted } from './measure.js';
 import { PostgresWork } from './postgres-work.js';
 
 export interface ThroughputFigure {
   /** "SQLite end to end, 1 endpoint" */
   label: string;
-  /** One measurement in deliveries/s. */
-  measure: (shape: Shape) => Promise<number>;
+  /** One measurement in deliveries/s; `ingest` hears when its batches were all accepted. */
+  measure: (shape: Shape, ingest: (phase: IngestPhase) => void) => Promise<number>;
   /** The service's processes; the receiver and the bench (the publisher) are added. */
   counted: Counted[];
   /** Printed with the ratio to the ceiling, e.g. 'goal ≥ 0.5'. */
@@ -52,6 +52,7 @@ export async function throughputInTurn(
     SHAPES.map(() => (figure.postgresUrl ? new PostgresWork(figure.postgresUrl) : null)),
   );
   const rates: number[][][] = figures.map(() => SHAPES.map(() => []));
+  const phases: IngestPhase[][][] = figures.map(() => SHAPES.map(() => []));
   /** The ceiling measured again in each run, by connection count. */
   const ceilings: number[][] = [];
   for (let r = 0; r < RUNS; r++) {
@@ -63,7 +64,7 @@ export async function throughputInTurn(
       for (const [i, shape] of SHAPES.entries()) {
         await work[f]![i]?.start();
         meters[f]![i]!.start();
-        rates[f]![i]!.push(await figure.measure(shape));
+        rates[f]![i]!.push(await figure.measure(shape, (p) => phases[f]![i]!.push(p)));
         meters[f]![i]!.stop(ctx.total);
         await work[f]![i]?.stop(ctx.total);
       }
@@ -72,8 +73,23 @@ export async function throughputInTurn(
   const beside = ceilings.length > 0 ? Math.max(...ceilings.map((r) => spread(r).median)) : NaN;
   const ceiling = Number.isNaN(beside) ? ctx.ceiling : Math.max(ctx.ceiling, beside);
   return figures.flatMap((figure, f) =>
-    figureRows(ctx, figure, rates[f]!, meters[f]!, work[f]!, ceiling, beside),
+    figureRows(ctx, figure, rates[f]!, meters[f]!, work[f]!, phases[f]!, ceiling, beside),
   );
+}
+
+/**
+ * The runs' ingest (IngestPhase), medians: "the batches accepted by 640 ms (34 % of the run),
+ * 1,161 delivered by then".
+ */
+function describeIngest(phases: IngestPhase[], rates: number[], delivered: number): string {
+  if (phases.length === 0 || phases.length !== rates.length) return '';
+  const accepted = spread(phases.map((p) => p.acceptedMs)).median;
+  const by = spread(phases.map((p) => p.deliveredBy)).median;
+  // Each run's own share, from its own rate (the same order), then their median.
+  const share = Math.round(
+    spread(phases.map((p, r) => (p.acceptedMs * rates[r]!) / (delivered * 10))).median,
+  );
+  return `the batches accepted by ${Math.round(accepted).toLocaleString('en-US')} ms (${share} % of the run), ${Math.round(by).toLocaleString('en-US')} delivered by then`;
 }
 
 function figureRows(
@@ -82,6 +98,7 @@ function figureRows(
   rates: number[][],
   meters: CpuMeter[],
   work: (PostgresWork | null)[],
+  phases: IngestPhase[][],
   ceiling: number,
   beside: number,
 ): Row[] {
@@ -100,7 +117,12 @@ function figureRows(
         name: `${figure.label}, ${shape}`,
         value: s.median,
         unit: 'deliveries/s',
-        note: [describeSpread(s), meters[i]!.share(), work[i]?.describe()]
+        note: [
+          describeSpread(s),
+          meters[i]!.share(),
+          work[i]?.describe(),
+          describeIngest(phases[i]!, s.runs, ctx.total),
+        ]
           .filter(Boolean)
           .join('; '),
         runs: s.runs,

@@ -14,7 +14,8 @@ export default async function sqliteThroughput(ctx: BenchContext): Promise<Row[]
       rows.push(
         ...(await throughputRows(ctx, {
           label: `SQLite end to end, ${endpoints} endpoint${endpoints === 1 ? '' : 's'}`,
-          measure: (shape) => endToEnd(ctx, service.port, endpoints, ctx.total, shape),
+          measure: (shape, ingest) =>
+            endToEnd(ctx, service.port, endpoints, ctx.total, shape, ingest),
           counted,
           goal: 'goal ≥ 0.5, and ≥ 2.5× BullMQ',
         })),

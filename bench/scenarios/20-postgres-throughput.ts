@@ -14,6 +14,7 @@ import {
   startService,
   stopService,
   type BenchContext,
+  type IngestPhase,
   type Row,
   type Shape,
 } from '../context.js';
@@ -42,7 +43,8 @@ export default async function postgresThroughput(ctx: BenchContext): Promise<Row
     // while one works alone, between figures, when nothing is due or leased. Measured one
     // after the other, the second worker came to its figures cold (a warm-up of 1,000
     // deliveries, against the first's 40,000 or more) and onto a longer history.
-    const measure = (shape: Shape) => endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape);
+    const measure = (shape: Shape, ingest: (phase: IngestPhase) => void) =>
+      endToEnd(ctx, api.port, ENDPOINTS, ctx.total, shape, ingest);
     const postgres: Counted = { name: 'postgres', pids: () => pidsNamed('postgres') };
     const pid = (node: ServiceProcess) => (node.child.pid ? [node.child.pid] : []);
     await endToEnd(ctx, api.port, ENDPOINTS, ctx.warmup); // warm-up of both
