@@ -173,7 +173,7 @@ function walked(rows: readonly Row[], rotation: Rotation, cursors: ReadonlyMap<s
     return best;
   };
   /** What was taken, per account and endpoint ('' for the orphans), in the order taken. */
-  const taken = new Map<string, { accountId: string; webhookId: string | null; n: number }>();
+  const taken = new Map<string, TurnTaken>();
   const took = (accountId: string, webhookId: string | null, got: number) => {
     if (got <= 0) return 0;
     const key = `${accountId}\n${webhookId ?? ''}`;
