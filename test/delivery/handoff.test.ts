@@ -1,6 +1,6 @@
-// The hand-off at publish (PublishRequest.handoff): in `serve` on SQLite, the worker of the
-// API's own process takes a publish's fresh deliveries in the publish's transaction, so they
-// go out without a claim, a wake-up or a transaction of their own; what it cannot take (an
+// The hand-off at publish (PublishRequest.handoff): in `serve`, on either engine, the worker of
+// the API's own process takes a publish's fresh deliveries in the publish's transaction, so
+// they go out without a claim, a wake-up or a transaction of their own; what it cannot take (an
 // endpoint at its cap) is left due and claimed as before.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,19 +16,25 @@ import { buildDelivery } from '../../src/worker/delivery.js';
 import type { DeliveryWorker } from '../../src/worker/pipeline.js';
 import { ThreadedSender } from '../../src/worker/threaded-sender.js';
 import { startReceiver, startThreadReceiver, type Receiver } from '../helpers/receiver.js';
+import { engines } from '../helpers/engines.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeAccount, makeWebhook, publishOne } from '../storage/fixtures.js';
 
 const DATA = findEventType('call.ended')!.example;
 const SECRET = 'whsec_' + Buffer.from('a secret of thirty-two bytes....').toString('base64');
 
-describe('hand-off at publish', () => {
+describe.each(engines)('hand-off at publish: $name', (engine) => {
   let server: TestServer;
   let receiver: Receiver;
+  let cleanup: () => Promise<void>;
   beforeAll(async () => {
+    const store = await engine.open();
+    await store.storage.close();
+    cleanup = store.cleanup;
     // A poll far beyond the test: whatever is delivered was handed off, claimed on a wake-up
     // or by a completion, never found by the poll.
     server = await startTestServer({
+      RIZLER_DATABASE_URL: store.url,
       RIZLER_POLL_INTERVAL: '10m',
       RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT: '2',
     });
@@ -37,6 +43,7 @@ describe('hand-off at publish', () => {
   afterAll(async () => {
     await server.close();
     await receiver.close();
+    await cleanup();
   });
 
   it('sends a fresh delivery without a claim of its own', async () => {

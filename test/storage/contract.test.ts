@@ -2292,20 +2292,13 @@ describe.each(engines)('storage contract: $name', (engine) => {
       return { handoff, taken };
     }
 
-    it('leases the fresh deliveries for the worker that offered, by the claim rules (SQLite)', async () => {
+    it('leases the fresh deliveries for the worker that offered, by the claim rules', async () => {
       const account = await makeAccount(storage);
       const capped = await makeWebhook(storage, account.id);
       const woke = vi.fn();
       const off = storage.onWake(woke);
       const { handoff, taken } = offer({ maxInFlightPerEndpoint: 2 });
       const published = await publishMany(storage, account.id, 3, { handoff });
-      if (engine.name !== 'sqlite') {
-        // PostgreSQL leaves them to the claims, as without a hand-off.
-        expect(taken).toEqual([]);
-        expect(await claim(storage, T)).toHaveLength(3);
-        off();
-        return;
-      }
       // Once, after the commit: the cap's two, in publish order, under the offer's lease.
       expect(taken).toHaveLength(1);
       expect(taken[0]!.map((c) => [c.eventId, c.leaseToken, c.attempt, c.webhookId])).toEqual(
@@ -2321,25 +2314,20 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(await claim(storage, T + LEASE_MS - 1)).toEqual([]);
     });
 
-    it('wakes no worker when it took every fresh delivery, but tells the streams (SQLite)', async () => {
+    it('wakes no worker when it took every fresh delivery, but tells the streams', async () => {
       const account = await makeAccount(storage);
       await makeWebhook(storage, account.id);
       const woke = vi.fn();
       const off = storage.onWake(woke);
       const { handoff, taken } = offer();
       await publishOne(storage, account.id, 'call.ended', { handoff });
-      if (engine.name !== 'sqlite') {
-        await vi.waitFor(() => expect(woke).toHaveBeenCalledWith(true));
-        off();
-        return;
-      }
       expect(taken.flat()).toHaveLength(1);
       await vi.waitFor(() => expect(woke).toHaveBeenCalled());
       off();
       expect(woke.mock.calls).toEqual([[false]]);
     });
 
-    it("leaves an endpoint with older deliveries due to the claims, and reads no other's (SQLite)", async () => {
+    it("leaves an endpoint with older deliveries due to the claims, and reads no other's", async () => {
       const account = await makeAccount(storage);
       await makeWebhook(storage, account.id, { events: ['call.*'] });
       const idle = await makeWebhook(storage, account.id, { events: ['agent.*'] });
@@ -2355,7 +2343,6 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const agent = await publishOne(storage, account.id, 'agent.created', {
         handoff: second.handoff,
       });
-      if (engine.name !== 'sqlite') return;
       // Behind a backlog, the fresh delivery waits its turn in due order: nothing is taken.
       expect(first.taken).toEqual([[]]);
       // An endpoint with nothing older due has its fresh delivery taken.
@@ -2368,7 +2355,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
       );
     });
 
-    it('takes nothing for a duplicate publish (SQLite)', async () => {
+    it('takes nothing for a duplicate publish', async () => {
       const account = await makeAccount(storage);
       await makeWebhook(storage, account.id);
       await publishOne(storage, account.id, 'call.ended', { idempotencyKey: 'k-1' });

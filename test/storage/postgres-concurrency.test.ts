@@ -5,7 +5,12 @@
 // a time.
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ClaimedDelivery, Storage } from '../../src/storage/index.js';
+import type {
+  ClaimedDelivery,
+  Handoff,
+  PublishedEvent,
+  Storage,
+} from '../../src/storage/index.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { migrations } from '../../src/storage/postgres/migrations.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
@@ -251,5 +256,78 @@ describe('PostgreSQL across processes', () => {
     // Passed over, not parked as a gone endpoint's would be: all three are still due.
     const second = await claim(worker!, T + 2);
     expect(second.map((c) => c.webhookId)).toEqual([held.id, held.id, held.id]);
+  });
+
+  it("passes a publish's hand-off over an endpoint another transaction holds", async () => {
+    const [setup, api] = instances(2);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    const held = await makeWebhook(setup!, account.id, { events: ['call.*'] });
+    const free = await makeWebhook(setup!, account.id, { events: ['agent.*'] });
+    const taken: ClaimedDelivery[][] = [];
+    const handoff = (leaseToken: string): Handoff => ({
+      request: {
+        leaseToken,
+        limit: 10,
+        leaseMs: LEASE_MS,
+        now: T,
+        maxInFlightPerEndpoint: 100,
+        defaultRateLimitPerMinute: 100_000,
+      },
+      take: (leased) => taken.push(leased),
+      release: () => {},
+    });
+    // A claim (or a completion) of another process has the endpoint: the publish does not wait
+    // for it, and its delivery there stays due, for the claims; the other endpoint's is taken.
+    await admin.query('BEGIN');
+    let call: PublishedEvent;
+    try {
+      await admin.query('SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE', [held.id]);
+      call = await publishOne(api!, account.id, 'call.ended', { handoff: handoff('h-1') });
+      const agent = await publishOne(api!, account.id, 'agent.created', {
+        handoff: handoff('h-2'),
+      });
+      expect(taken).toEqual([[], [expect.objectContaining({ eventId: agent.event.id })]]);
+      expect(taken[1]!.map((c) => [c.webhookId, c.leaseToken])).toEqual([[free.id, 'h-2']]);
+    } finally {
+      await admin.query('COMMIT');
+    }
+    const rest = await claim(setup!, T + 1);
+    expect(rest.map((c) => [c.eventId, c.webhookId])).toEqual([[call.event.id, held.id]]);
+  });
+
+  it("holds the in-flight cap between a publish's hand-off and the claims of other processes", async () => {
+    const [setup, api, worker] = instances(3);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    await makeWebhook(setup!, account.id);
+    const cap = 3;
+    // Another process's claim leases two of the cap's three...
+    await publishMany(setup!, account.id, 2, { now: T });
+    expect(await claim(worker!, T, { maxInFlightPerEndpoint: cap })).toHaveLength(2);
+    // ...so a hand-off of five fresh deliveries takes the one slot left and leaves four due.
+    const taken: ClaimedDelivery[][] = [];
+    await publishMany(api!, account.id, 5, {
+      now: T + 1,
+      handoff: {
+        request: {
+          leaseToken: 'h-1',
+          limit: 10,
+          leaseMs: LEASE_MS,
+          now: T + 1,
+          maxInFlightPerEndpoint: cap,
+          defaultRateLimitPerMinute: 100_000,
+        },
+        take: (leased) => taken.push(leased),
+        release: () => {},
+      },
+    });
+    expect(taken.map((t) => t.length)).toEqual([1]);
+    expect(await claim(worker!, T + 2, { maxInFlightPerEndpoint: cap })).toEqual([]);
+    const leased = await admin.query(
+      'SELECT count(*)::int AS n FROM delivery_queue WHERE lease_token IS NOT NULL',
+    );
+    expect(leased.rows[0].n).toBe(cap);
+    expect(await claim(worker!, T + 2, { maxInFlightPerEndpoint: 100 })).toHaveLength(4);
   });
 });

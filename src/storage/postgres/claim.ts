@@ -13,7 +13,7 @@ import {
   toClaimed,
   toEndpoint,
 } from '../claim-plan.js';
-import type { EndpointBucket, TurnTaken } from '../claim-plan.js';
+import type { ClaimCandidate, EndpointBucket, TurnTaken } from '../claim-plan.js';
 import { ROTATION, takeInTurn, type Rotation, type TurnSource } from '../fair-share.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import {
@@ -25,6 +25,31 @@ import {
   type ThrottleSignal,
 } from '../throttle.js';
 import { PostgresPart, type Query } from './connection.js';
+
+/** A delivery a publish is about to make due now, as its hand-off plans it. */
+export interface FreshDelivery {
+  id: string;
+  webhookId: string;
+  eventId: string;
+  type: string;
+  payload: string;
+  /** The body's UTF-8 bytes. */
+  payloadBytes: number;
+  traceparent: string | null;
+  orderingKey: string | null;
+  /** In a key's order (the head: only those are due). */
+  ordered: boolean;
+}
+
+/** What a publish writes for its hand-off (PostgresClaim.planHandoff), and hands over. */
+export interface HandoffPlan {
+  /** Deliveries not due now: leased (due when the lease ends), deferred, or parked (null). */
+  due: Map<string, number | null>;
+  leaseIds: Set<string>;
+  buckets: { webhookId: string; tokens: number }[];
+  /** For the worker, after the commit. */
+  leased: ClaimedDelivery[];
+}
 
 /** Above every id (ids are ASCII): the end of a range of account or endpoint ids. */
 const END = '\u{10FFFF}';
@@ -540,6 +565,110 @@ export class PostgresClaim extends PostgresPart {
     // Read after the transaction has ended, so that its own end is not "something since".
     if (plannedLeftDue) this.leftDue = { activity: this.h.activity };
     return taken;
+  }
+
+  /**
+   * The hand-off at publish (PublishRequest.handoff), inside the publish's transaction and
+   * before its deliveries are written: the claim's rules (cap, adaptive limit, rate limit,
+   * the worker's room) applied to `fresh`, the deliveries it is about to make due now. Each
+   * endpoint is locked as a claim locks it, skipped when another transaction holds it, and
+   * left to the claims when it has deliveries due already (its backlog goes first, in due
+   * order). What this returns is written by the publish's insert: each delivery's due time and
+   * lease, and the endpoints' token buckets. One statement locks, one counts the leases (after
+   * the lock, as claimDue counts them); the claim's own transaction, its walk and its read are
+   * not needed. `now`: the publish's.
+   */
+  async planHandoff(
+    q: Query,
+    request: ClaimRequest,
+    accountId: string,
+    now: number,
+    fresh: readonly FreshDelivery[],
+  ): Promise<HandoffPlan> {
+    const none: HandoffPlan = { due: new Map(), leaseIds: new Set(), buckets: [], leased: [] };
+    const webhookIds = [...new Set(fresh.map((d) => d.webhookId))].sort();
+    if (webhookIds.length === 0) return none;
+    // Locked in id order as a claim locks them, skipping one another transaction holds (a
+    // claim, a completion, another publish's hand-off): waiting would hold every publish to a
+    // busy endpoint behind the one before it until its commit.
+    const rows = await q(
+      `SELECT w.* FROM unnest($1::text[]) AS u(id)
+       CROSS JOIN LATERAL (
+         SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w`,
+      [webhookIds],
+    );
+    if (rows.length === 0) return none;
+    // After the lock, in a statement of its own (as claimDue counts): its snapshot sees what the
+    // transaction that held the lock before us committed, its leases and what it left due.
+    const counted = await q(
+      `SELECT u.id,
+         (SELECT count(*) FROM delivery_queue x WHERE x.webhook_id = u.id
+            AND x.lease_token IS NOT NULL AND x.due_at > $2) AS in_flight,
+         EXISTS (SELECT 1 FROM delivery_queue x WHERE x.account_id = $3 AND x.webhook_id = u.id
+            AND x.due_at <= $4) AS older
+       FROM unnest($1::text[]) AS u(id)`,
+      [rows.map((r) => String(r.id)), request.now, accountId, now],
+    );
+    const inFlight = new Map(counted.map((r) => [String(r.id), num(r.in_flight)]));
+    const older = new Set(counted.filter((r) => r.older === true).map((r) => String(r.id)));
+    const endpoints = new Map<string, EndpointBucket & { webhook: Webhook }>();
+    for (const row of rows) {
+      const endpoint = toEndpoint(row, inFlight.get(String(row.id)) ?? 0, request);
+      // One with deliveries due already is left to the claims: its backlog goes first. A
+      // disabled one is left due, for a claim to park.
+      if (endpoint.enabled && !older.has(endpoint.webhookId)) {
+        endpoints.set(endpoint.webhookId, endpoint);
+      }
+    }
+    const ofDelivery = new Map<string, FreshDelivery>();
+    const candidates: ClaimCandidate[] = [];
+    for (const d of fresh) {
+      if (!endpoints.has(d.webhookId)) continue;
+      ofDelivery.set(d.id, d);
+      candidates.push({
+        deliveryId: d.id,
+        accountId,
+        webhookId: d.webhookId,
+        eventId: d.eventId,
+        orderingKey: d.orderingKey,
+        attemptCount: 0,
+        autoAttempts: 0,
+        manual: false,
+        waiting: false,
+        ordered: d.ordered,
+        createdAt: now,
+      });
+    }
+    const sizes = new Map(fresh.map((d) => [d.eventId, d.payloadBytes]));
+    const plan = planClaim(candidates, endpoints, request, sizes);
+    const due = new Map<string, number | null>();
+    for (const id of plan.park) due.set(id, null);
+    for (const d of plan.defer) due.set(d.deliveryId, d.dueAt);
+    const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
+    const leased: ClaimedDelivery[] = [];
+    for (const c of plan.lease) {
+      due.set(c.deliveryId, request.now + request.leaseMs);
+      const d = ofDelivery.get(c.deliveryId)!;
+      leased.push(
+        toClaimed(
+          c,
+          endpoints.get(d.webhookId)!.webhook,
+          {
+            type: d.type,
+            payload: d.payloadBytes <= inline ? d.payload : null,
+            payloadBytes: d.payloadBytes,
+            traceparent: d.traceparent,
+          },
+          request,
+        ),
+      );
+    }
+    return {
+      due,
+      leaseIds: new Set(plan.lease.map((c) => c.deliveryId)),
+      buckets: plan.buckets,
+      leased,
+    };
   }
 
   /** Deliveries leased right now, per endpoint, across every worker. */

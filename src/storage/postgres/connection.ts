@@ -26,8 +26,10 @@ export interface PostgresHandle {
   tx<T>(work: (q: Query) => Promise<T>): Promise<T>;
   /** NOTIFY inside the transaction, for the other processes. */
   notify(q: Query): Promise<void>;
-  /** This process's own listeners. */
-  emitWake(): void;
+  /** The NOTIFY a statement can send itself (`pg_notify` of these two): notify's. */
+  readonly wakeNotice: readonly [channel: string, payload: string];
+  /** This process's own listeners; `due: false`, a change for the streams only (onWake). */
+  emitWake(due?: boolean): void;
   /**
    * Bumped as each query or transaction of this engine begins and as it ends: a part that
    * keeps what a statement told it can tell whether anything else of this process has run
@@ -192,10 +194,14 @@ export class PostgresConnection implements PostgresHandle {
     await q('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, this.instanceId]);
   }
 
-  emitWake(): void {
+  get wakeNotice(): readonly [string, string] {
+    return [WAKE_CHANNEL, this.instanceId];
+  }
+
+  emitWake(due = true): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener(true);
+        listener(due);
       } catch {
         // a listener's failure is its own; the others still get woken
       }
@@ -297,7 +303,7 @@ export abstract class PostgresPart {
     return this.h.notify(q);
   }
 
-  protected emitWake(): void {
-    this.h.emitWake();
+  protected emitWake(due?: boolean): void {
+    this.h.emitWake(due);
   }
 }

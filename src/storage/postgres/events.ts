@@ -15,17 +15,22 @@ import { fanOutEndpoint, receives } from '../fan-out.js';
 import { eventConditions, pageWhere } from '../list-filters.js';
 import { PostgresPart, type PostgresHandle } from './connection.js';
 import { placeBatch } from './ordering.js';
+import type { FreshDelivery, HandoffPlan, PostgresClaim } from './claim.js';
 
 export class PostgresEvents extends PostgresPart {
   constructor(
     h: PostgresHandle,
     private readonly filters: FilterCache,
+    private readonly claims: PostgresClaim,
   ) {
     super(h);
   }
 
   async publish(request: PublishRequest): Promise<PublishedEvent[]> {
-    const { accountId, now } = request;
+    const { accountId, now, handoff } = request;
+    let plan: HandoffPlan = { due: new Map(), leaseIds: new Set(), buckets: [], leased: [] };
+    /** Deliveries made due now that the hand-off did not take: the workers are woken for them. */
+    let leftDue = false;
     const published = await this.tx(async (q) => {
       // KEY SHARE: an endpoint cannot be deleted under a publish (which would leave deliveries
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
@@ -164,8 +169,36 @@ export class PostgresEvents extends PostgresPart {
             ordered.map((d) => ({ webhookId: d.webhookId, orderingKey: d.event.orderingKey! })),
           )
         ).forEach((p, i) => placed.set(ordered[i]!.id, p));
+        // The hand-off (PublishRequest.handoff): what this process's worker leases of them now,
+        // planned before they are written, so that each is written once, leased or due.
+        const fresh: FreshDelivery[] = [];
+        if (handoff) {
+          for (const d of deliveries) {
+            if (placed.get(d.id)?.state === 'waiting') continue;
+            fresh.push({
+              id: d.id,
+              webhookId: d.webhookId,
+              eventId: d.event.id,
+              type: d.event.type,
+              payload: d.event.payload,
+              payloadBytes: Buffer.byteLength(d.event.payload),
+              traceparent: d.event.traceparent ?? null,
+              orderingKey: d.event.orderingKey ?? null,
+              ordered: d.ordered,
+            });
+          }
+          plan = await this.claims.planHandoff(q, handoff.request, accountId, now, fresh);
+        }
+        const { due, leaseIds } = plan;
+        // One statement: the endpoints' token buckets (the hand-off's), the deliveries, their
+        // queue rows (due now, leased, deferred or waiting in a key's order), and the NOTIFY
+        // that wakes the workers of other processes at the commit.
         await q(
-          `WITH made AS (
+          `WITH buckets AS (
+             UPDATE webhooks w SET rate_tokens = b.tokens, rate_refilled_at = $2
+             FROM unnest($12::text[], $13::float8[]) AS b(id, tokens)
+             WHERE w.id = b.id
+           ), made AS (
              INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
                next_attempt_at, created_at, updated_at, ordering_key, order_state, order_seq)
              SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending',
@@ -174,11 +207,13 @@ export class PostgresEvents extends PostgresPart {
              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                  $9::text[], $10::bigint[])
                AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)
-             RETURNING id, webhook_id, order_state)
-           INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
-           SELECT id, $1, webhook_id,
-             CASE WHEN order_state IS DISTINCT FROM 'waiting' THEN $2::bigint END
-           FROM made`,
+           ), queued AS (
+             INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at, lease_token)
+             SELECT u.id, $1, u.webhook_id, u.due_at, u.lease_token
+             FROM unnest($3::text[], $4::text[], $11::bigint[], $14::text[])
+               AS u(id, webhook_id, due_at, lease_token)
+           )
+           SELECT pg_notify($15, $16)`,
           [
             accountId,
             now,
@@ -190,9 +225,16 @@ export class PostgresEvents extends PostgresPart {
             deliveries.map((d) => d.event.orderingKey ?? null),
             deliveries.map((d) => placed.get(d.id)?.state ?? null),
             deliveries.map((d) => placed.get(d.id)?.seq ?? null),
+            deliveries.map((d) =>
+              due.has(d.id) ? due.get(d.id)! : placed.get(d.id)?.state === 'waiting' ? null : now,
+            ),
+            plan.buckets.map((b) => b.webhookId),
+            plan.buckets.map((b) => b.tokens),
+            deliveries.map((d) => (leaseIds.has(d.id) ? handoff!.request.leaseToken : null)),
+            ...this.h.wakeNotice,
           ],
         );
-        await this.notify(q);
+        leftDue = fresh.length > plan.leased.length || !handoff;
       }
       // A repeat of an event stored before this call reports the deliveries made back then.
       const uncounted = [
@@ -218,7 +260,11 @@ export class PostgresEvents extends PostgresPart {
           : { event: r.named.event, deliveries: r.named.deliveries ?? 0, duplicate: true },
       );
     });
-    if (published.some((p) => !p.duplicate && p.deliveries > 0)) this.emitWake();
+    if (handoff) handoff.take(plan.leased);
+    // This process's worker is woken unless the hand-off took every fresh delivery; the
+    // streams are told of any new delivery.
+    if (leftDue) this.emitWake();
+    else if (published.some((p) => !p.duplicate && p.deliveries > 0)) this.emitWake(false);
     return published;
   }
 

@@ -39,7 +39,7 @@ export class PostgresStorage extends EngineStorage {
       connection: db,
       access: new PostgresAccess(db),
       webhooks: new PostgresWebhooks(db, operational),
-      events: new PostgresEvents(db, filters),
+      events: new PostgresEvents(db, filters, claims),
       deliveries: new PostgresDeliveries(db),
       claims,
       completion: new PostgresCompletion(db, claims, operational),
