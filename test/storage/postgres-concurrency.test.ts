@@ -5,12 +5,7 @@
 // a time.
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  ClaimedDelivery,
-  Handoff,
-  PublishedEvent,
-  Storage,
-} from '../../src/storage/index.js';
+import type { ClaimedDelivery, Handoff, PublishedEvent, Storage } from '../../src/storage/index.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { migrations } from '../../src/storage/postgres/migrations.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
