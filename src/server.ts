@@ -111,7 +111,7 @@ async function startDelivery(
   metrics: Metrics,
   secrets: SecretBox,
   tracing: Tracing,
-): Promise<{ offer(): Handoff | undefined; stop(): Promise<void> }> {
+): Promise<{ offer(bodyBytes: number): Handoff | undefined; stop(): Promise<void> }> {
   const sending = new ThreadedSender(config, logger);
   await sending.start();
   const { worker, retention } = buildDelivery(
@@ -128,7 +128,7 @@ async function startDelivery(
   const janitor = new AccountJanitor(storage, { retentionDays: config.retentionDays }, logger);
   janitor.start();
   return {
-    offer: () => worker.offer(),
+    offer: (bodyBytes) => worker.offer(bodyBytes),
     async stop() {
       await janitor.stop();
       await retention.stop();
@@ -165,7 +165,7 @@ export async function startServer(
     tracing,
     // The worker stops after the API has closed (release), so no publish hands it anything
     // once it has stopped.
-    handoff: delivery ? () => delivery.offer() : undefined,
+    handoff: delivery ? (bodyBytes) => delivery.offer(bodyBytes) : undefined,
   });
   const release = async () => {
     await delivery?.stop();

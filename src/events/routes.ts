@@ -167,7 +167,11 @@ export function eventRoutes(app: Api, ctx: AppContext): void {
   const tracing = ctx.tracing ?? new IdsOnlyTracing();
   /** Stores the events; this process's worker, when it has room, takes their deliveries at once. */
   const publish = async (accountId: string, events: NewEvent[], now: number) => {
-    const handoff = ctx.handoff?.();
+    // The bodies it may bring the worker, each event's once, so that it holds no more of the
+    // worker's byte budget than that.
+    let bodyBytes = 0;
+    if (ctx.handoff) for (const e of events) bodyBytes += Buffer.byteLength(e.payload);
+    const handoff = ctx.handoff?.(bodyBytes);
     try {
       return await ctx.storage.publish({
         accountId,

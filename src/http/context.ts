@@ -34,9 +34,10 @@ export interface AppContext {
   tracing?: Tracing;
   /**
    * The delivery worker of this process, when it runs one: a publish hands it the deliveries
-   * it may lease at once (PublishRequest.handoff).
+   * it may lease at once (PublishRequest.handoff). `bodyBytes`: the publish's event bodies,
+   * each once, which is all it can bring the worker.
    */
-  handoff?: () => Handoff | undefined;
+  handoff?: (bodyBytes: number) => Handoff | undefined;
 }
 
 /**

@@ -262,7 +262,7 @@ export class DeliveryWorker {
    * left, promised to the publish until it hands over what it leased. None while stopped or
    * full.
    */
-  offer(): Handoff | undefined {
+  offer(bodyBytes?: number): Handoff | undefined {
     if (!this.running) return undefined;
     // A turn of the event loop that takes many publishes reads the sending thread's answers,
     // and records them, only after all of them: twenty batches of 1,000 events at once held a
@@ -273,9 +273,14 @@ export class DeliveryWorker {
     const answered = this.deps.sender.collect?.() ?? 0;
     if (this.completions.length > 0 && !this.flushing) void this.flush();
     if (answered > 0) queueMicrotask(() => void this.flush());
-    const limit = this.room();
-    if (limit <= 0) return undefined;
-    const claim = this.reserve(limit);
+    let claim: { request: ClaimRequest; release(): void } | undefined;
+    if (bodyBytes === undefined) {
+      const limit = this.room();
+      if (limit > 0) claim = this.reserve(limit);
+    } else {
+      claim = this.reserveKnown(bodyBytes);
+    }
+    if (!claim) return undefined;
     return {
       request: claim.request,
       take: (leased) => {
@@ -292,8 +297,10 @@ export class DeliveryWorker {
    * gives them back, once however often it is called. The request's `limit` is what was
    * promised: byteBudget may have cut it.
    */
-  private reserve(limit: number): { request: ClaimRequest; release(): void } {
-    const budget = this.byteBudget(limit);
+  private reserve(
+    limit: number,
+    budget = this.byteBudget(limit),
+  ): { request: ClaimRequest; release(): void } {
     const promised = budget.limit;
     this.claiming += promised;
     this.claimingBytes += budget.reserve;
@@ -311,6 +318,34 @@ export class DeliveryWorker {
         }
       },
     };
+  }
+
+  /**
+   * The reservation of a publish whose event bodies are known (`bytes`, each event once: its
+   * deliveries share one body): the slots a claim would get, and those bytes, where a claim
+   * holds the largest body's for each slot. A publish that held that worst case (PostgreSQL:
+   * 256 slots at 256 KiB, the whole default budget) left no room, for as long as its
+   * statements ran, to the publishes and completions beside it. Past what is left of the
+   * budget, the hand-off is bounded by what is left.
+   */
+  private reserveKnown(bytes: number): { request: ClaimRequest; release(): void } | undefined {
+    const { settings } = this.deps;
+    const slots = Math.min(
+      settings.claimBatchSize,
+      settings.maxInFlight - this.inFlight - this.claiming,
+    );
+    if (slots <= 0) return undefined;
+    const max = settings.maxBytesInFlight;
+    if (max === undefined)
+      return this.reserve(slots, { limit: slots, reserve: 0, bound: undefined });
+    const left = max - this.payloads.bytes - this.claimingBytes;
+    if (left <= 0) return undefined;
+    return this.reserve(
+      slots,
+      bytes <= left
+        ? { limit: slots, reserve: bytes, bound: undefined }
+        : { limit: slots, reserve: left, bound: left },
+    );
   }
 
   /**

@@ -232,6 +232,30 @@ describe.each(engines)('large event bodies: $name', (engine) => {
     completions.mockRestore();
   });
 
+  it("holds a publish's known bodies of the byte budget, not a claim's worst case", async () => {
+    const { running } = await oneBodyHeld(2000, { RIZLER_POLL_INTERVAL: '60s' });
+    // The first body (at most 256 KiB) is held for the test; 64 MiB is the budget.
+    const first = running.offer(2_000);
+    const second = running.offer(2_000);
+    // Two publishes side by side each get a claim's slots, and hold 2,000 bytes each...
+    expect([first?.request.limit, second?.request.limit]).toEqual([256, 256]);
+    expect([first?.request.maxPayloadBytes, second?.request.maxPayloadBytes]).toEqual([
+      undefined,
+      undefined,
+    ]);
+    // ...where one that did not say held the worst case of what is left, and the next got none.
+    const unknown = running.offer();
+    expect(unknown?.request.limit).toBe(255);
+    expect(running.offer(2_000)).toBeUndefined();
+    unknown!.release();
+    // Bodies over what is left: the hand-off is bounded by it.
+    const large = running.offer(64 * 1024 * 1024);
+    const bound = large?.request.maxPayloadBytes;
+    expect(bound).toBeGreaterThan(60 * 1024 * 1024);
+    expect(bound).toBeLessThan(64 * 1024 * 1024 - 4_000);
+    for (const h of [first, second, large]) h!.release();
+  });
+
   it('wakes the loop when a claim that held all the byte budget is done, before the poll', async () => {
     // The first attempt's answer comes after the test: its body stays held throughout.
     const { account, running } = await oneBodyHeld(8000, { RIZLER_POLL_INTERVAL: '60s' });
