@@ -370,6 +370,59 @@ describe('PostgreSQL engine: deliveries a claim left due', () => {
   });
 });
 
+describe("PostgreSQL engine: a completion's refill", () => {
+  const next = (now: number) => ({
+    leaseToken: `refill-${now}`,
+    limit: 10,
+    leaseMs: LEASE_MS,
+    now,
+    maxInFlightPerEndpoint: 100,
+    defaultRateLimitPerMinute: 100_000,
+  });
+
+  it('claims when its endpoints have more due or the last claim left some, and not otherwise', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    const busy = await makeWebhook(storage, account.id, { events: ['call.*'] });
+    const other = await makeWebhook(storage, account.id, { events: ['agent.*'] });
+    await publishMany(storage, account.id, 2, { now: T });
+    // The cap leaves the busy endpoint's second due: its completion claims it.
+    const [first] = await claim(storage, T + 1, { maxInFlightPerEndpoint: 1 });
+    const refilled = await complete(storage, first!, { kind: 'succeeded' }, { next: next(T + 2) });
+    expect(refilled.map((c) => c.webhookId)).toEqual([busy.id]);
+    // A delivery due elsewhere, of which no wake-up told this worker: the next completion
+    // has nothing more due for its endpoint, and the last claim left nothing it knows of, so
+    // it does not walk the queue for it; the loop's claim, on the publish's wake-up, takes it.
+    const agent = await publishOne(storage, account.id, 'agent.created', { now: T + 3 });
+    const none = await complete(
+      storage,
+      refilled[0]!,
+      { kind: 'succeeded' },
+      { next: next(T + 4) },
+    );
+    expect(none).toEqual([]);
+    expect((await claim(storage, T + 5)).map((c) => [c.eventId, c.webhookId])).toEqual([
+      [agent.event.id, other.id],
+    ]);
+  });
+
+  it('claims after a claim that left deliveries due for its limit', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    const calls = await makeWebhook(storage, account.id, { events: ['call.*'] });
+    const agents = await makeWebhook(storage, account.id, { events: ['agent.*'] });
+    await publishOne(storage, account.id, 'call.ended', { now: T });
+    await publishOne(storage, account.id, 'agent.created', { now: T });
+    // A claim of one leaves the other endpoint's delivery due, and knows it: the completion of
+    // the one it took, with nothing more due for that endpoint, claims the other.
+    const [first] = await claim(storage, T + 1, { limit: 1 });
+    const refilled = await complete(storage, first!, { kind: 'succeeded' }, { next: next(T + 2) });
+    expect([first!.webhookId, ...refilled.map((c) => c.webhookId)].sort()).toEqual(
+      [calls.id, agents.id].sort(),
+    );
+  });
+});
+
 describe("PostgreSQL engine: a claim's reads within the worker's room for an origin", () => {
   it('locks no more of the queue than it may lease to the origin, and says the rest is due', async () => {
     const storage = instance();

@@ -407,6 +407,14 @@ export class PostgresClaim extends PostgresPart {
    */
   private leftDue: { activity: number } | null = null;
 
+  /**
+   * The last claim left deliveries due that it knows of: some it could lease but for its
+   * limit, its origins' room or its byte budget, or endpoints another transaction held.
+   */
+  get leftSomethingDue(): boolean {
+    return this.leftDue !== null || this.skippedHeld;
+  }
+
   async claimDue(request: ClaimRequest): Promise<ClaimedDelivery[]> {
     const { now } = request;
     this.claimCap = request.maxInFlightPerEndpoint;
