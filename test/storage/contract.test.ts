@@ -2327,7 +2327,7 @@ describe.each(engines)('storage contract: $name', (engine) => {
       expect(woke.mock.calls).toEqual([[false]]);
     });
 
-    it("leaves an endpoint with older deliveries due to the claims, and reads no other's", async () => {
+    it("keeps an endpoint's older deliveries due first, and reads no other endpoint's", async () => {
       const account = await makeAccount(storage);
       await makeWebhook(storage, account.id, { events: ['call.*'] });
       const idle = await makeWebhook(storage, account.id, { events: ['agent.*'] });
@@ -2343,15 +2343,29 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const agent = await publishOne(storage, account.id, 'agent.created', {
         handoff: second.handoff,
       });
-      // Behind a backlog, the fresh delivery waits its turn in due order: nothing is taken.
-      expect(first.taken).toEqual([[]]);
+      if (engine.name === 'sqlite') {
+        // Behind a backlog, the fresh delivery waits its turn in due order: nothing is taken;
+        // the worker, at its cap or on its way, has the backlog in hand.
+        expect(first.taken).toEqual([[]]);
+      } else {
+        // PostgreSQL's hand-off takes the backlog first, then the fresh delivery: one left due
+        // while a claim held its endpoint would otherwise hold back every publish after it.
+        expect(first.taken.flat().map((c) => c.eventId)).toEqual([
+          backlog.event.id,
+          fresh.event.id,
+        ]);
+      }
       // An endpoint with nothing older due has its fresh delivery taken.
       expect(second.taken.flat().map((c) => [c.eventId, c.webhookId])).toEqual([
         [agent.event.id, idle.id],
       ]);
+      // Another account's backlog is not read.
       const rest = await claim(storage, T);
       expect(rest.map((c) => c.eventId).sort()).toEqual(
-        [otherBacklog.event.id, backlog.event.id, fresh.event.id].sort(),
+        (engine.name === 'sqlite'
+          ? [otherBacklog.event.id, backlog.event.id, fresh.event.id]
+          : [otherBacklog.event.id]
+        ).sort(),
       );
     });
 

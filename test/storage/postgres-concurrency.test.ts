@@ -325,4 +325,43 @@ describe('PostgreSQL across processes', () => {
     expect(leased.rows[0].n).toBe(cap);
     expect(await claim(worker!, T + 2, { maxInFlightPerEndpoint: 100 })).toHaveLength(4);
   });
+
+  it("keeps a hand-off behind its endpoint's backlog when another claim has it locked", async () => {
+    const [setup, api] = instances(2);
+    await setup!.migrate();
+    const account = await makeAccount(setup!);
+    await makeWebhook(setup!, account.id);
+    const [backlog] = await publishMany(setup!, account.id, 1, { now: T - 10 });
+    const taken: ClaimedDelivery[][] = [];
+    const offer = (leaseToken: string): Handoff => ({
+      request: {
+        leaseToken,
+        limit: 10,
+        leaseMs: LEASE_MS,
+        now: T,
+        maxInFlightPerEndpoint: 100,
+        defaultRateLimitPerMinute: 100_000,
+      },
+      take: (leased) => taken.push(leased),
+      release: () => {},
+    });
+    // Another claim is reading the backlog's queue row: the hand-off reads none of the backlog,
+    // and its fresh delivery waits behind it rather than going first.
+    await admin.query('BEGIN');
+    let fresh: PublishedEvent | undefined;
+    try {
+      await admin.query('SELECT 1 FROM delivery_queue FOR UPDATE');
+      [fresh] = await publishMany(api!, account.id, 1, { now: T, handoff: offer('h-1') });
+      expect(taken).toEqual([[]]);
+    } finally {
+      await admin.query('COMMIT');
+    }
+    // Free again, the next publish's hand-off takes the backlog first, then both fresh ones.
+    const [later] = await publishMany(api!, account.id, 1, { now: T + 1, handoff: offer('h-2') });
+    expect(taken[1]!.map((c) => c.eventId)).toEqual([
+      backlog!.event.id,
+      fresh!.event.id,
+      later!.event.id,
+    ]);
+  });
 });

@@ -28,7 +28,13 @@ export class PostgresEvents extends PostgresPart {
 
   async publish(request: PublishRequest): Promise<PublishedEvent[]> {
     const { accountId, now, handoff } = request;
-    let plan: HandoffPlan = { due: new Map(), leaseIds: new Set(), buckets: [], leased: [] };
+    let plan: HandoffPlan = {
+      due: new Map(),
+      leaseIds: new Set(),
+      buckets: [],
+      leased: [],
+      requeued: [],
+    };
     /** Deliveries made due now that the hand-off did not take: the workers are woken for them. */
     let leftDue = false;
     const published = await this.tx(async (q) => {
@@ -212,6 +218,11 @@ export class PostgresEvents extends PostgresPart {
              SELECT u.id, $1, u.webhook_id, u.due_at, u.lease_token
              FROM unnest($3::text[], $4::text[], $11::bigint[], $14::text[])
                AS u(id, webhook_id, due_at, lease_token)
+           ), requeued AS (
+             UPDATE delivery_queue x SET due_at = o.due_at,
+               lease_token = coalesce(o.lease_token, x.lease_token)
+             FROM unnest($17::text[], $18::bigint[], $19::text[]) AS o(id, due_at, lease_token)
+             WHERE x.delivery_id = o.id AND x.delivery_id = ANY($17::text[])
            )
            SELECT pg_notify($15, $16)`,
           [
@@ -232,9 +243,12 @@ export class PostgresEvents extends PostgresPart {
             plan.buckets.map((b) => b.tokens),
             deliveries.map((d) => (leaseIds.has(d.id) ? handoff!.request.leaseToken : null)),
             ...this.h.wakeNotice,
+            plan.requeued.map((r) => r.id),
+            plan.requeued.map((r) => r.dueAt),
+            plan.requeued.map((r) => (r.leased ? handoff!.request.leaseToken : null)),
           ],
         );
-        leftDue = fresh.length > plan.leased.length || !handoff;
+        leftDue = !handoff || fresh.some((d) => !leaseIds.has(d.id));
       }
       // A repeat of an event stored before this call reports the deliveries made back then.
       const uncounted = [
