@@ -5,7 +5,13 @@
 // a time.
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ClaimedDelivery, Handoff, PublishedEvent, Storage } from '../../src/storage/index.js';
+import type {
+  ClaimRequest,
+  ClaimedDelivery,
+  Handoff,
+  PublishedEvent,
+  Storage,
+} from '../../src/storage/index.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { migrations } from '../../src/storage/postgres/migrations.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
@@ -41,6 +47,30 @@ async function publishInChunks(storage: Storage, accountId: string, count: numbe
   for (let done = 0; done < count; done += 500) {
     await publishMany(storage, accountId, Math.min(500, count - done), { windowMs: 1 });
   }
+}
+
+/**
+ * A worker's offer to a publish (PublishRequest.handoff), as DeliveryWorker.offer makes it, that
+ * records what it is given in `taken`.
+ */
+function offerTo(
+  taken: ClaimedDelivery[][],
+  leaseToken: string,
+  request: Partial<ClaimRequest> = {},
+): Handoff {
+  return {
+    request: {
+      leaseToken,
+      limit: 10,
+      leaseMs: LEASE_MS,
+      now: T,
+      maxInFlightPerEndpoint: 100,
+      defaultRateLimitPerMinute: 100_000,
+      ...request,
+    },
+    take: (leased) => taken.push(leased),
+    release: () => {},
+  };
 }
 
 beforeAll(async () => {
@@ -260,18 +290,7 @@ describe('PostgreSQL across processes', () => {
     const held = await makeWebhook(setup!, account.id, { events: ['call.*'] });
     const free = await makeWebhook(setup!, account.id, { events: ['agent.*'] });
     const taken: ClaimedDelivery[][] = [];
-    const handoff = (leaseToken: string): Handoff => ({
-      request: {
-        leaseToken,
-        limit: 10,
-        leaseMs: LEASE_MS,
-        now: T,
-        maxInFlightPerEndpoint: 100,
-        defaultRateLimitPerMinute: 100_000,
-      },
-      take: (leased) => taken.push(leased),
-      release: () => {},
-    });
+    const handoff = (leaseToken: string) => offerTo(taken, leaseToken);
     // A claim (or a completion) of another process has the endpoint: the publish does not wait
     // for it, and its delivery there stays due, for the claims; the other endpoint's is taken.
     await admin.query('BEGIN');
@@ -304,18 +323,7 @@ describe('PostgreSQL across processes', () => {
     const taken: ClaimedDelivery[][] = [];
     await publishMany(api!, account.id, 5, {
       now: T + 1,
-      handoff: {
-        request: {
-          leaseToken: 'h-1',
-          limit: 10,
-          leaseMs: LEASE_MS,
-          now: T + 1,
-          maxInFlightPerEndpoint: cap,
-          defaultRateLimitPerMinute: 100_000,
-        },
-        take: (leased) => taken.push(leased),
-        release: () => {},
-      },
+      handoff: offerTo(taken, 'h-1', { now: T + 1, maxInFlightPerEndpoint: cap }),
     });
     expect(taken.map((t) => t.length)).toEqual([1]);
     expect(await claim(worker!, T + 2, { maxInFlightPerEndpoint: cap })).toEqual([]);
@@ -333,18 +341,7 @@ describe('PostgreSQL across processes', () => {
     await makeWebhook(setup!, account.id);
     const [backlog] = await publishMany(setup!, account.id, 1, { now: T - 10 });
     const taken: ClaimedDelivery[][] = [];
-    const offer = (leaseToken: string): Handoff => ({
-      request: {
-        leaseToken,
-        limit: 10,
-        leaseMs: LEASE_MS,
-        now: T,
-        maxInFlightPerEndpoint: 100,
-        defaultRateLimitPerMinute: 100_000,
-      },
-      take: (leased) => taken.push(leased),
-      release: () => {},
-    });
+    const offer = (leaseToken: string) => offerTo(taken, leaseToken);
     // Another claim is reading the backlog's queue row: the hand-off reads none of the backlog,
     // and its fresh delivery waits behind it rather than going first.
     await admin.query('BEGIN');
