@@ -108,6 +108,14 @@ export interface ClaimPlan {
   leftDue: boolean;
 }
 
+/** How many more of an endpoint's deliveries may be in flight: its cap beside those leased now. */
+export function endpointRoom(
+  endpoint: Pick<EndpointBucket, 'concurrencyLimit' | 'inFlight'>,
+  maxInFlightPerEndpoint: number,
+): number {
+  return effectiveCap(endpoint.concurrencyLimit, maxInFlightPerEndpoint) - endpoint.inFlight;
+}
+
 /** A bucket holds up to a minute's worth of tokens and refills continuously. */
 export function refill(bucket: EndpointBucket, now: number): number {
   const capacity = bucket.ratePerMinute;
@@ -236,8 +244,7 @@ export function planClaim(
   const tokensLeft = new Map<string, number>();
   for (const [webhookId, list] of byEndpoint) {
     const endpoint = endpoints.get(webhookId)!;
-    const cap = effectiveCap(endpoint.concurrencyLimit, request.maxInFlightPerEndpoint);
-    const room = Math.max(0, cap - endpoint.inFlight);
+    const room = Math.max(0, endpointRoom(endpoint, request.maxInFlightPerEndpoint));
     const wanted = list.slice(0, room);
     for (const c of list.slice(room)) plan.hold.push(c.deliveryId);
     const tokens = refill(endpoint, request.now);

@@ -329,13 +329,9 @@ export class DeliveryWorker {
    * budget, the hand-off is bounded by what is left.
    */
   private reserveKnown(bytes: number): { request: ClaimRequest; release(): void } | undefined {
-    const { settings } = this.deps;
-    const slots = Math.min(
-      settings.claimBatchSize,
-      settings.maxInFlight - this.inFlight - this.claiming,
-    );
+    const slots = this.slots();
     if (slots <= 0) return undefined;
-    const max = settings.maxBytesInFlight;
+    const max = this.deps.settings.maxBytesInFlight;
     if (max === undefined)
       return this.reserve(slots, { limit: slots, reserve: 0, bound: undefined });
     const left = max - this.payloads.bytes - this.claimingBytes;
@@ -360,6 +356,12 @@ export class DeliveryWorker {
     const { settings } = this.deps;
     const left = (settings.maxBytesInFlight ?? Infinity) - this.payloads.bytes - this.claimingBytes;
     if (left <= 0 || (this.claimingBytes > 0 && left < LARGEST_PAYLOAD_BYTES)) return 0;
+    return this.slots();
+  }
+
+  /** The batch size, within what maxInFlight leaves beside the attempts and claims under way. */
+  private slots(): number {
+    const { settings } = this.deps;
     return Math.min(settings.claimBatchSize, settings.maxInFlight - this.inFlight - this.claiming);
   }
 

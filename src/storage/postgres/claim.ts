@@ -7,6 +7,7 @@
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
 import {
   CANDIDATE_COLUMNS,
+  endpointRoom,
   leasableOfTurn,
   planClaim,
   toCandidate,
@@ -19,7 +20,6 @@ import { num, numOrNull, strOrNull, type Row } from '../rows.js';
 import {
   applySignals,
   DEFAULT_THROTTLE,
-  effectiveCap,
   throttleOf,
   type ThrottleSettings,
   type ThrottleSignal,
@@ -51,6 +51,11 @@ export interface HandoffPlan {
   leased: ClaimedDelivery[];
   /** The endpoints' older deliveries it took in hand: their queue rows' new due time, leased or not. */
   requeued: { id: string; dueAt: number | null; leased: boolean }[];
+}
+
+/** A hand-off that took nothing (and a publish without one). */
+export function noHandoff(): HandoffPlan {
+  return { due: new Map(), leaseIds: new Set(), buckets: [], leased: [], requeued: [] };
 }
 
 /** A leased delivery's event, as toClaimed takes it. */
@@ -480,10 +485,7 @@ export class PostgresClaim extends PostgresPart {
             const endpoint = endpoints.get(webhookId);
             // A disabled or deleted endpoint's deliveries are read a few at a time, to park.
             if (!endpoint || !endpoint.enabled) return ROTATION.minPerAccount;
-            return (
-              effectiveCap(endpoint.concurrencyLimit, request.maxInFlightPerEndpoint) -
-              endpoint.inFlight
-            );
+            return endpointRoom(endpoint, request.maxInFlightPerEndpoint);
           };
         },
         (taken) => leasableOfTurn(taken, endpoints, request),
@@ -584,12 +586,13 @@ export class PostgresClaim extends PostgresPart {
    * The hand-off at publish (PublishRequest.handoff), inside the publish's transaction and
    * before its deliveries are written: the claim's rules (cap, adaptive limit, rate limit,
    * the worker's room) applied to `fresh`, the deliveries it is about to make due now. Each
-   * endpoint is locked as a claim locks it, skipped when another transaction holds it, and
-   * left to the claims when it has deliveries due already (its backlog goes first, in due
-   * order). What this returns is written by the publish's insert: each delivery's due time and
-   * lease, and the endpoints' token buckets. One statement locks, one counts the leases (after
-   * the lock, as claimDue counts them); the claim's own transaction, its walk and its read are
-   * not needed. `now`: the publish's.
+   * endpoint is locked as a claim locks it, and skipped when another transaction holds it; one
+   * with deliveries due already has those read first, up to its room, so that its due order
+   * holds. What this returns is written by the publish's insert: each delivery's due time and
+   * lease, the older ones' new due time, and the endpoints' token buckets. One statement locks,
+   * one counts the leases (after the lock, as claimDue counts them), and one reads a backlog
+   * when there is one; the claim's own transaction and its walk are not needed. `now`: the
+   * publish's.
    */
   async planHandoff(
     q: Query,
@@ -598,13 +601,7 @@ export class PostgresClaim extends PostgresPart {
     now: number,
     fresh: readonly FreshDelivery[],
   ): Promise<HandoffPlan> {
-    const none: HandoffPlan = {
-      due: new Map(),
-      leaseIds: new Set(),
-      buckets: [],
-      leased: [],
-      requeued: [],
-    };
+    const none = noHandoff();
     const webhookIds = [...new Set(fresh.map((d) => d.webhookId))].sort();
     if (webhookIds.length === 0) return none;
     // Locked in id order as a claim locks them, skipping one another transaction holds (a
@@ -642,13 +639,13 @@ export class PostgresClaim extends PostgresPart {
     // until a claim took them all (PostgreSQL, 200 events/s: most deliveries went by claims).
     const backlog = [...older]
       .filter((id) => endpoints.has(id))
-      .map((id) => {
-        const endpoint = endpoints.get(id)!;
-        const room =
-          effectiveCap(endpoint.concurrencyLimit, request.maxInFlightPerEndpoint) -
-          endpoint.inFlight;
-        return { id, n: Math.min(room, request.limit) };
-      })
+      .map((id) => ({
+        id,
+        n: Math.min(
+          endpointRoom(endpoints.get(id)!, request.maxInFlightPerEndpoint),
+          request.limit,
+        ),
+      }))
       .filter((b) => b.n > 0);
     const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
     const waiting =

@@ -15,7 +15,7 @@ import { fanOutEndpoint, receives } from '../fan-out.js';
 import { eventConditions, pageWhere } from '../list-filters.js';
 import { PostgresPart, type PostgresHandle } from './connection.js';
 import { placeBatch } from './ordering.js';
-import type { FreshDelivery, HandoffPlan, PostgresClaim } from './claim.js';
+import { noHandoff, type FreshDelivery, type PostgresClaim } from './claim.js';
 
 export class PostgresEvents extends PostgresPart {
   constructor(
@@ -28,13 +28,7 @@ export class PostgresEvents extends PostgresPart {
 
   async publish(request: PublishRequest): Promise<PublishedEvent[]> {
     const { accountId, now, handoff } = request;
-    let plan: HandoffPlan = {
-      due: new Map(),
-      leaseIds: new Set(),
-      buckets: [],
-      leased: [],
-      requeued: [],
-    };
+    let plan = noHandoff();
     /** Deliveries made due now that the hand-off did not take: the workers are woken for them. */
     let leftDue = false;
     const published = await this.tx(async (q) => {
@@ -179,15 +173,22 @@ export class PostgresEvents extends PostgresPart {
         // planned before they are written, so that each is written once, leased or due.
         const fresh: FreshDelivery[] = [];
         if (handoff) {
+          // Each event's body is measured once, however many endpoints it goes to.
+          const bytesOf = new Map<string, number>();
           for (const d of deliveries) {
             if (placed.get(d.id)?.state === 'waiting') continue;
+            let payloadBytes = bytesOf.get(d.event.id);
+            if (payloadBytes === undefined) {
+              payloadBytes = Buffer.byteLength(d.event.payload);
+              bytesOf.set(d.event.id, payloadBytes);
+            }
             fresh.push({
               id: d.id,
               webhookId: d.webhookId,
               eventId: d.event.id,
               type: d.event.type,
               payload: d.event.payload,
-              payloadBytes: Buffer.byteLength(d.event.payload),
+              payloadBytes,
               traceparent: d.event.traceparent ?? null,
               orderingKey: d.event.orderingKey ?? null,
               ordered: d.ordered,

@@ -5,7 +5,14 @@
 // engine's claim and completion transactions.
 import type { ClaimRequest, ClaimedDelivery, Webhook } from '../types.js';
 import { num, numOrNull, strOrNull, type Row } from '../rows.js';
-import { CANDIDATE_COLUMNS, planClaim, toCandidate, toClaimed, toEndpoint } from '../claim-plan.js';
+import {
+  CANDIDATE_COLUMNS,
+  endpointRoom,
+  planClaim,
+  toCandidate,
+  toClaimed,
+  toEndpoint,
+} from '../claim-plan.js';
 import type { EndpointBucket } from '../claim-plan.js';
 import { ROTATION, takeInTurn, type Rotation } from '../fair-share.js';
 import {
@@ -357,9 +364,7 @@ export class SqliteClaim extends SqlitePart {
     const roomOf = (webhookId: string | null): number => {
       const endpoint = webhookId === null ? undefined : endpointOf(webhookId);
       if (!endpoint || !endpoint.enabled) return ROTATION.minPerAccount;
-      return (
-        effectiveCap(endpoint.concurrencyLimit, request.maxInFlightPerEndpoint) - endpoint.inFlight
-      );
+      return endpointRoom(endpoint, request.maxInFlightPerEndpoint);
     };
     // The freed endpoints first, then the accounts and their endpoints in turn (dueInTurn),
     // up to twice the claim size: the plan leases in turn across them (fair-share.ts).
