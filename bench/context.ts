@@ -188,11 +188,15 @@ export async function endToEnd(
   return (eventsNeeded * endpoints) / ((performance.now() - started) / 1000);
 }
 
-/** CPU seconds (user + system) a process has used so far; null off Linux. */
-export function cpuSeconds(pid: number | undefined): number | null {
+/**
+ * CPU seconds (user + system) a process has used so far, or one of its threads (`thread`, its
+ * id; a process's main thread has the process's id); null off Linux.
+ */
+export function cpuSeconds(pid: number | undefined, thread?: number): number | null {
   try {
     // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
   } catch {

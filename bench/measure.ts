@@ -37,6 +37,12 @@ export interface Counted {
   name: string;
   /** The pids to sum; 'self' for the bench's own process; a function for a set that changes. */
   pids: number[] | 'self' | (() => number[]);
+  /**
+   * Only each process's main thread: the service's storage work runs there, beside its sending
+   * thread, V8's helpers and the checkpointer. Builds compared in turn on a machine whose speed
+   * drifts are told apart by its share of the whole more surely than by rates.
+   */
+  mainThread?: boolean;
 }
 
 /** The pids of every process whose command name is `comm` (redis-server, postgres). */
@@ -62,7 +68,7 @@ function readCpu(c: Counted): Map<number | 'self', number> {
     return out;
   }
   for (const pid of typeof c.pids === 'function' ? c.pids() : c.pids) {
-    const s = cpuSeconds(pid);
+    const s = cpuSeconds(pid, c.mainThread ? pid : undefined);
     if (s !== null) out.set(pid, s);
   }
   return out;

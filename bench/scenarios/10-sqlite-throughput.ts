@@ -6,7 +6,11 @@ import { throughputRows } from '../throughput.js';
 
 export default async function sqliteThroughput(ctx: BenchContext): Promise<Row[]> {
   const service = await startService(`sqlite:${join(ctx.dir, 'throughput.db')}`);
-  const counted = [{ name: 'service', pids: service.child.pid ? [service.child.pid] : [] }];
+  const pids = service.child.pid ? [service.child.pid] : [];
+  const counted = [
+    { name: 'service', pids },
+    { name: 'its main thread', pids, mainThread: true },
+  ];
   try {
     await endToEnd(ctx, service.port, 1, ctx.warmup); // warm-up
     const rows: Row[] = [];
