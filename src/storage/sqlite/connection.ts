@@ -76,10 +76,11 @@ export class SqliteConnection implements SqliteHandle {
     // (balance_nonroot), SQLite parks one under the pending-byte page's number (262,145 with
     // 4 KiB pages), which stays the cache's highest key; the commit's truncation to the
     // database's size then visits every cached page. With 64 MiB (15,856 pages cached in the
-    // bench) that walk was 6.6 % of the main thread (perf), 1.6 % with 16 MiB; the main
-    // thread's CPU against the sending thread's fell by about 7 % (1.51-1.63 over whole runs,
-    // against 1.61-1.77), with no more page reads to speak of, and the 1M backlog's drain
-    // within the machine's noise.
+    // bench) that walk was 13 % of the main thread's time on a core (perf), 3.4 % with 16 MiB;
+    // the main thread's CPU against the sending thread's fell by about 7 % (1.51-1.63 over
+    // whole runs, against 1.61-1.77), with no more page reads to speak of, and the 1M
+    // backlog's drain within the machine's noise. 8 MiB saved a little more of the walk and
+    // lost it again to page reads.
     this.db.pragma('cache_size = -16384');
     // When the WAL starts over, a file grown past this in a stall is cut back (bytes: the
     // restart's length and as much again; a frame is a page and its 24-byte header).
