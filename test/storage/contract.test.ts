@@ -23,6 +23,7 @@ import {
   SECOND,
   T,
   claim,
+  claimRequest,
   complete,
   eventPayload,
   newEvent,
@@ -1100,14 +1101,8 @@ describe.each(engines)('storage contract: $name', (engine) => {
       const ids = [];
       for (let i = 0; i < 5; i++)
         ids.push((await publishOne(storage, account.id, 'call.ended')).event.id);
-      const request = (now: number, leaseToken: string): ClaimRequest => ({
-        leaseToken,
-        limit: 10,
-        leaseMs: LEASE_MS,
-        now,
-        maxInFlightPerEndpoint: 2,
-        defaultRateLimitPerMinute: 100_000,
-      });
+      const request = (now: number, leaseToken: string) =>
+        claimRequest(now, { leaseToken, limit: 10, maxInFlightPerEndpoint: 2 });
       let inFlight = await claim(storage, T, { maxInFlightPerEndpoint: 2 });
       expect(inFlight).toHaveLength(2);
       const sent = inFlight.map((c) => c.eventId);
@@ -2278,14 +2273,11 @@ describe.each(engines)('storage contract: $name', (engine) => {
     function offer(options: Partial<Omit<ClaimRequest, 'now'>> & { now?: number } = {}) {
       const taken: ClaimedDelivery[][] = [];
       const handoff: Handoff = {
-        request: {
+        request: claimRequest(options.now ?? T, {
           leaseToken: options.leaseToken ?? 'handoff-1',
           limit: options.limit ?? 10,
-          leaseMs: LEASE_MS,
-          now: options.now ?? T,
           maxInFlightPerEndpoint: options.maxInFlightPerEndpoint ?? 100,
-          defaultRateLimitPerMinute: 100_000,
-        },
+        }),
         take: (leased) => taken.push(leased),
         release: () => {},
       };

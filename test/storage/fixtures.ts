@@ -154,12 +154,15 @@ export async function publishKeyed(
 }
 
 let leases = 0;
-export function claim(
-  storage: Storage,
+/**
+ * A claim's request as a worker makes it, with the tests' defaults (a new lease token, 100
+ * deliveries, 100 in flight per endpoint, a rate limit that never binds).
+ */
+export function claimRequest(
   now: number,
   options: Partial<Omit<ClaimRequest, 'now'>> = {},
-): Promise<ClaimedDelivery[]> {
-  return storage.claimDue({
+): ClaimRequest {
+  return {
     leaseToken: options.leaseToken ?? `lease-${++leases}`,
     limit: options.limit ?? 100,
     leaseMs: options.leaseMs ?? LEASE_MS,
@@ -171,7 +174,15 @@ export function claim(
       : { inlinePayloadBytes: options.inlinePayloadBytes }),
     ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
     ...(options.originRoom === undefined ? {} : { originRoom: options.originRoom }),
-  });
+  };
+}
+
+export function claim(
+  storage: Storage,
+  now: number,
+  options: Partial<Omit<ClaimRequest, 'now'>> = {},
+): Promise<ClaimedDelivery[]> {
+  return storage.claimDue(claimRequest(now, options));
 }
 
 export interface CompleteOptions {

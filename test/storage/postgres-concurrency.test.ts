@@ -19,6 +19,7 @@ import {
   LEASE_MS,
   T,
   claim,
+  claimRequest,
   complete,
   makeAccount,
   makeWebhook,
@@ -59,15 +60,7 @@ function offerTo(
   request: Partial<ClaimRequest> = {},
 ): Handoff {
   return {
-    request: {
-      leaseToken,
-      limit: 10,
-      leaseMs: LEASE_MS,
-      now: T,
-      maxInFlightPerEndpoint: 100,
-      defaultRateLimitPerMinute: 100_000,
-      ...request,
-    },
+    request: claimRequest(request.now ?? T, { leaseToken, limit: 10, ...request }),
     take: (leased) => taken.push(leased),
     release: () => {},
   };

@@ -15,6 +15,7 @@ import {
   LEASE_MS,
   T,
   claim,
+  claimRequest,
   complete,
   makeAccount,
   makeWebhook,
@@ -371,14 +372,7 @@ describe('PostgreSQL engine: deliveries a claim left due', () => {
 });
 
 describe("PostgreSQL engine: a completion's refill", () => {
-  const next = (now: number) => ({
-    leaseToken: `refill-${now}`,
-    limit: 10,
-    leaseMs: LEASE_MS,
-    now,
-    maxInFlightPerEndpoint: 100,
-    defaultRateLimitPerMinute: 100_000,
-  });
+  const next = (now: number) => claimRequest(now, { leaseToken: `refill-${now}`, limit: 10 });
 
   it('claims when its endpoints have more due or the last claim left some, and not otherwise', async () => {
     const storage = instance();
