@@ -140,6 +140,38 @@ export class CpuMeter {
   }
 }
 
+/**
+ * The machine's CPU time so far, in ticks: `busy` (user, nice, system, interrupts, steal) and
+ * `total` (with idle and I/O wait), from the first line of /proc/stat; null off Linux.
+ */
+export function machineTicks(): { busy: number; total: number } | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.slice(1, 9).map(Number);
+    const busy = user! + nice! + system! + irq! + softirq! + (steal ?? 0);
+    return { busy, total: busy + idle! + iowait! };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A thread's time on a core and its time runnable but waiting for one, in seconds so far, from
+ * /proc/PID/task/TID/schedstat (a process's main thread has the process's id); null off Linux
+ * or without schedstats. The wait is what a busy machine adds to a request beyond its cost.
+ */
+export function schedSeconds(pid: number, thread = pid): { run: number; wait: number } | null {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${thread}/schedstat`, 'utf8')
+      .trim()
+      .split(' ')
+      .map(Number);
+    return { run: run! / 1e9, wait: wait! / 1e9 };
+  } catch {
+    return null;
+  }
+}
+
 /** "min 5,123 / max 6,010 over 3 runs" for a rate. */
 export function describeSpread(s: Spread): string {
   const f = (v: number) => Math.round(v).toLocaleString('en-US');

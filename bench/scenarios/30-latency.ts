@@ -18,6 +18,7 @@ import {
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
 import type { CountingReceiver } from '../receiver.js';
 import { startReceiverProcess } from '../receiver-process.js';
+import { CpuMeter, machineTicks, pidsNamed, schedSeconds } from '../measure.js';
 import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
 
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
@@ -137,18 +138,42 @@ async function latencyOn(databaseUrl: string, engine: string): Promise<Row[]> {
     await receiver.waitFor(RATE * WARMUP_SECONDS);
     await receiver.reset();
 
-    const cpuBefore = cpuSeconds(service.child.pid);
+    const pid = service.child.pid;
+    const cpuBefore = cpuSeconds(pid);
+    // How busy the machine was: what its two cores did, PostgreSQL's backends (all of them, the
+    // warm-up's pool already open), and how long the service's main thread, runnable, waited
+    // for a core. A tail that comes from a saturated machine shows there, not in the code.
+    const machineBefore = machineTicks();
+    const schedBefore = pid === undefined ? null : schedSeconds(pid);
+    const postgres = new CpuMeter([{ name: 'postgres', pids: () => pidsNamed('postgres') }]);
+    if (databaseUrl.startsWith('postgres')) postgres.start();
     const run = await paced(RATE, RATE * SECONDS, publish);
     const deadline = Date.now() + 30_000;
     while (run.published.some((p) => !receiver.arrivals.has(p.id))) {
       if (Date.now() > deadline) throw await notArrived(service.port, key, run.published, receiver);
       await sleep(10);
     }
-    const cpuAfter = cpuSeconds(service.child.pid);
+    const cpuAfter = cpuSeconds(pid);
+    postgres.stop();
+    const machineAfter = machineTicks();
+    const schedAfter = pid === undefined ? null : schedSeconds(pid);
     const cpu =
       cpuBefore === null || cpuAfter === null
         ? ''
         : `; service CPU ${Math.round((100 * (cpuAfter - cpuBefore)) / run.seconds)} % of a core`;
+    const serverShare = postgres.shares().postgres;
+    const server = serverShare === undefined ? '' : `, PostgreSQL ${serverShare} %`;
+    const machine =
+      machineBefore === null || machineAfter === null
+        ? ''
+        : `; the machine's cores ${Math.round(
+            (100 * (machineAfter.busy - machineBefore.busy)) /
+              (machineAfter.total - machineBefore.total),
+          )} % busy`;
+    const waited =
+      schedBefore === null || schedAfter === null
+        ? ''
+        : `; the service's main thread ran ${Math.round((100 * (schedAfter.run - schedBefore.run)) / run.seconds)} % of the time and waited for a core ${Math.round((100 * (schedAfter.wait - schedBefore.wait)) / run.seconds)} %`;
     const answers = run.published.map((p) => p.answered - p.started).sort((a, b) => a - b);
     const latencies = run.published
       .map((p) => receiver.arrivals.get(p.id)! - p.started)
@@ -158,7 +183,7 @@ async function latencyOn(databaseUrl: string, engine: string): Promise<Row[]> {
     const max = latencies.at(-1) ?? NaN;
     const achieved = latencies.length / run.seconds;
     const conditions = `${latencies.length} events at ${achieved.toFixed(0)}/s, one per request`;
-    const context = `202 answered in p50 ${percentile(answers, 50).toFixed(1)} / p99 ${percentile(answers, 99).toFixed(1)} ms${cpu}; load average ${loadavg()[0]!.toFixed(1)}`;
+    const context = `202 answered in p50 ${percentile(answers, 50).toFixed(1)} / p99 ${percentile(answers, 99).toFixed(1)} ms${cpu}${server}${machine}${waited}; load average ${loadavg()[0]!.toFixed(1)}`;
     return [
       {
         name: `publish → arrival p50${engine}, ${RATE} events/s`,
