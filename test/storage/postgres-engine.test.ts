@@ -304,6 +304,52 @@ describe('PostgreSQL engine: prepared statements', () => {
     }
   });
 
+  it('plans a transaction by key once per statement, generically, and only that transaction', async () => {
+    const connection = new PostgresConnection(db.url, { poolSize: 1 });
+    try {
+      const setting = (q: (text: string) => Promise<Record<string, unknown>[]>) =>
+        q(
+          "SELECT current_setting('plan_cache_mode') AS mode, current_setting('enable_seqscan') AS seqscan",
+        );
+      expect(await connection.tx((q) => setting(q), 'by-key')).toEqual([
+        { mode: 'force_generic_plan', seqscan: 'off' },
+      ]);
+      // SET LOCAL: the next transaction on the same connection plans as usual.
+      expect(await connection.tx((q) => setting(q))).toEqual([{ mode: 'auto', seqscan: 'on' }]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("plans the publish's, the claim's and the completion's statements once, however few ids they carry", async () => {
+    const storage = instance(db.url, { poolSize: 1 });
+    // The engine's one connection, to read what it has prepared (pg_prepared_statements is the
+    // session's own).
+    const { connection } = (storage as unknown as { parts: { connection: PostgresConnection } })
+      .parts;
+    const planned = async () =>
+      new Map(
+        (
+          await connection.query(
+            'SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements',
+          )
+        ).map((r) => [String(r.name), r]),
+      );
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    const before = await planned();
+    // One delivery a call, as at a low rate: a plan made for each call's values would look
+    // cheaper than the generic one, and PostgreSQL would plan them all again at every call.
+    for (let i = 0; i < 8; i++) {
+      await publishOne(storage, account.id, 'call.ended', { now: T + i });
+      const [claimed] = await claim(storage, T + i);
+      await complete(storage, claimed!, { kind: 'succeeded' }, { now: T + i });
+    }
+    const made = [...(await planned()).values()].filter((r) => !before.has(String(r.name)));
+    expect(made.length).toBeGreaterThan(5);
+    expect(made.filter((r) => Number(r.custom_plans) > 0).map((r) => r.statement)).toEqual([]);
+  });
+
   it('runs on when a migration elsewhere changes the columns of a prepared statement', async () => {
     const storage = instance(db.url, { poolSize: 2 });
     const account = await makeAccount(storage);

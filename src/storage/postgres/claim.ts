@@ -576,7 +576,7 @@ export class PostgresClaim extends PostgresPart {
         );
       }
       return claimed;
-    });
+    }, 'by-key');
     // Read after the transaction has ended, so that its own end is not "something since".
     if (plannedLeftDue) this.leftDue = { activity: this.h.activity };
     return taken;

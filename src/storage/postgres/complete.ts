@@ -264,7 +264,7 @@ export class PostgresCompletion extends PostgresPart {
       await writeRollups(q, rollups);
       if (wake) await this.notify(q);
       return wake;
-    });
+    }, 'by-key');
     if (this.operational.takeWake()) this.emitWake();
     if (!next) {
       if (woke) this.emitWake();

@@ -274,7 +274,7 @@ export class PostgresEvents extends PostgresPart {
           ? r.published
           : { event: r.named.event, deliveries: r.named.deliveries ?? 0, duplicate: true },
       );
-    });
+    }, 'by-key');
     if (handoff) handoff.take(plan.leased);
     // This process's worker is woken unless the hand-off took every fresh delivery; the
     // streams are told of any new delivery.
