@@ -8,7 +8,11 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StorageUnavailableError, type Storage } from '../../src/storage/index.js';
 import { isUnavailable } from '../../src/storage/postgres/errors.js';
-import { PostgresConnection, type PostgresOptions } from '../../src/storage/postgres/connection.js';
+import {
+  PostgresConnection,
+  type PostgresOptions,
+  type Query,
+} from '../../src/storage/postgres/connection.js';
 import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import {
@@ -307,7 +311,7 @@ describe('PostgreSQL engine: prepared statements', () => {
   it('plans a transaction by key once per statement, generically, and only that transaction', async () => {
     const connection = new PostgresConnection(db.url, { poolSize: 1 });
     try {
-      const setting = (q: (text: string) => Promise<Record<string, unknown>[]>) =>
+      const setting = (q: Query) =>
         q(
           "SELECT current_setting('plan_cache_mode') AS mode, current_setting('enable_seqscan') AS seqscan",
         );
