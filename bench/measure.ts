@@ -156,13 +156,13 @@ export function machineTicks(): { busy: number; total: number } | null {
 }
 
 /**
- * A thread's time on a core and its time runnable but waiting for one, in seconds so far, from
- * /proc/PID/task/TID/schedstat (a process's main thread has the process's id); null off Linux
- * or without schedstats. The wait is what a busy machine adds to a request beyond its cost.
+ * A process's main thread's time on a core and its time runnable but waiting for one, in
+ * seconds so far, from /proc/PID/task/PID/schedstat; null off Linux or without schedstats. The
+ * wait is what a busy machine adds to a request beyond its cost.
  */
-export function schedSeconds(pid: number, thread = pid): { run: number; wait: number } | null {
+export function schedSeconds(pid: number): { run: number; wait: number } | null {
   try {
-    const [run, wait] = readFileSync(`/proc/${pid}/task/${thread}/schedstat`, 'utf8')
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')
       .trim()
       .split(' ')
       .map(Number);

@@ -7,14 +7,7 @@
 // that runs its own worker (skipped, with a line on stderr, when no PostgreSQL answers).
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import {
-  call,
-  cpuSeconds,
-  startService,
-  stopService,
-  type BenchContext,
-  type Row,
-} from '../context.js';
+import { call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.js';
 import type { CountingReceiver } from '../receiver.js';
 import { startReceiverProcess } from '../receiver-process.js';
@@ -139,30 +132,31 @@ async function latencyOn(databaseUrl: string, engine: string): Promise<Row[]> {
     await receiver.reset();
 
     const pid = service.child.pid;
-    const cpuBefore = cpuSeconds(pid);
-    // How busy the machine was: what its two cores did, PostgreSQL's backends (all of them, the
-    // warm-up's pool already open), and how long the service's main thread, runnable, waited
-    // for a core. A tail that comes from a saturated machine shows there, not in the code.
+    // How busy the machine was: the service's CPU and PostgreSQL's backends' (all of them, the
+    // warm-up's pool already open), what its two cores did, and how long the service's main
+    // thread, runnable, waited for a core. A tail that comes from a saturated machine shows
+    // there, not in the code.
+    const meter = new CpuMeter([
+      { name: 'service', pids: pid === undefined ? [] : [pid] },
+      ...(databaseUrl.startsWith('postgres')
+        ? [{ name: 'postgres', pids: () => pidsNamed('postgres') }]
+        : []),
+    ]);
+    meter.start();
     const machineBefore = machineTicks();
     const schedBefore = pid === undefined ? null : schedSeconds(pid);
-    const postgres = new CpuMeter([{ name: 'postgres', pids: () => pidsNamed('postgres') }]);
-    if (databaseUrl.startsWith('postgres')) postgres.start();
     const run = await paced(RATE, RATE * SECONDS, publish);
     const deadline = Date.now() + 30_000;
     while (run.published.some((p) => !receiver.arrivals.has(p.id))) {
       if (Date.now() > deadline) throw await notArrived(service.port, key, run.published, receiver);
       await sleep(10);
     }
-    const cpuAfter = cpuSeconds(pid);
-    postgres.stop();
+    meter.stop();
     const machineAfter = machineTicks();
     const schedAfter = pid === undefined ? null : schedSeconds(pid);
-    const cpu =
-      cpuBefore === null || cpuAfter === null
-        ? ''
-        : `; service CPU ${Math.round((100 * (cpuAfter - cpuBefore)) / run.seconds)} % of a core`;
-    const serverShare = postgres.shares().postgres;
-    const server = serverShare === undefined ? '' : `, PostgreSQL ${serverShare} %`;
+    const shares = meter.shares();
+    const cpu = pid === undefined ? '' : `; service CPU ${shares.service} % of a core`;
+    const server = shares.postgres === undefined ? '' : `, PostgreSQL ${shares.postgres} %`;
     const machine =
       machineBefore === null || machineAfter === null
         ? ''
