@@ -6,7 +6,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { StorageUnavailableError, type Storage } from '../../src/storage/index.js';
+import {
+  StorageUnavailableError,
+  type ClaimedDelivery,
+  type Storage,
+} from '../../src/storage/index.js';
 import { isUnavailable } from '../../src/storage/postgres/errors.js';
 import {
   PostgresConnection,
@@ -23,6 +27,7 @@ import {
   complete,
   makeAccount,
   makeWebhook,
+  publishKeyed,
   publishMany,
   publishOne,
 } from './fixtures.js';
@@ -43,6 +48,44 @@ async function listenBackends(): Promise<number[]> {
      WHERE datname = current_database() AND query = 'LISTEN rizler_wake'`,
   );
   return rows.map((r) => r.pid as number);
+}
+
+/** A node of a plan as EXPLAIN (FORMAT JSON) gives it. */
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  Output?: string[];
+  Filter?: string;
+  Plans?: PlanNode[];
+}
+
+/**
+ * The reads of a whole table or index in a plan: a sequential scan, an index scan with no
+ * condition outside a Limit (which stops at its first rows), and a hashed subplan (which reads
+ * every row its subquery matches, whatever the outer row).
+ */
+function wholeReads(node: PlanNode, underLimit = false): string[] {
+  const type = node['Node Type'];
+  const found: string[] = [];
+  const name = node['Index Name'] ?? node['Relation Name'] ?? '';
+  if (type === 'Seq Scan') found.push(`${type} on ${name}`);
+  if (/Index/.test(type) && node['Index Cond'] === undefined && !underLimit) {
+    found.push(`${type} on ${name}`);
+  }
+  if ([...(node.Output ?? []), node.Filter ?? ''].some((e) => e.includes('hashed SubPlan'))) {
+    found.push(`hashed subplan in ${type}`);
+  }
+  for (const child of node.Plans ?? []) {
+    found.push(...wholeReads(child, underLimit || type === 'Limit'));
+  }
+  return found;
+}
+
+/** A retry in a minute (AttemptOutcome). */
+function retry(now: number) {
+  return { kind: 'retry' as const, nextAttemptAt: now + 60_000 };
 }
 
 beforeAll(async () => {
@@ -352,6 +395,55 @@ describe('PostgreSQL engine: prepared statements', () => {
     const made = [...(await planned()).values()].filter((r) => !before.has(String(r.name)));
     expect(made.length).toBeGreaterThan(5);
     expect(made.filter((r) => Number(r.custom_plans) > 0).map((r) => r.statement)).toEqual([]);
+  });
+
+  it('keeps generic plans made on new tables to reading by key, as the tables grow', async () => {
+    // Plans made while the tables are empty are kept for the connection's life wherever nothing
+    // analyzes the tables again (autovacuum off): one that reads a whole table or index, cheap
+    // then, costs more with every row. The attempts' insert read every delivery at each
+    // completion so (PostgreSQL at 200 events/s: 500 pages a call, a third of its CPU).
+    const storage = instance(db.url, { poolSize: 1 });
+    const { connection } = (storage as unknown as { parts: { connection: PostgresConnection } })
+      .parts;
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    await makeWebhook(storage, account.id, { ordering: 'per_key' });
+    // Each path at least ten times (PostgreSQL makes a generic plan to compare after the fifth
+    // call of a statement planned as usual): publishes with a hand-off and without, keyed and
+    // not, claims, completions that succeed and that retry, with their refill, and nextDueAt.
+    for (let i = 0; i < 10; i++) {
+      const now = T + i * LEASE_MS * 2;
+      const taken: ClaimedDelivery[][] = [];
+      const handoff = {
+        request: claimRequest(now, { leaseToken: `handoff-${i}`, limit: 10 }),
+        take: (leased: ClaimedDelivery[]) => taken.push(leased),
+        release: () => undefined,
+      };
+      await publishOne(storage, account.id, 'call.ended', { now, handoff });
+      await publishKeyed(storage, account.id, [`key-${i % 2}`], { now });
+      for (const claimed of [...(taken[0] ?? []), ...(await claim(storage, now))]) {
+        const outcome = i % 2 === 0 ? { kind: 'succeeded' as const } : retry(now);
+        await complete(storage, claimed, outcome, { now, next: claimRequest(now) });
+      }
+      await storage.nextDueAt();
+    }
+    const statements = await connection.query(
+      `SELECT name, statement, cardinality(parameter_types) AS n FROM pg_prepared_statements
+       WHERE generic_plans > 0`,
+    );
+    expect(statements.length).toBeGreaterThan(10);
+    const wide: string[] = [];
+    await connection.tx(async (q) => {
+      for (const s of statements) {
+        const args = Array.from({ length: Number(s.n) }, () => 'NULL').join(', ');
+        const [row] = await q(
+          `EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE "${String(s.name)}"${args ? `(${args})` : ''}`,
+        );
+        const reads = wholeReads((row!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan);
+        if (reads.length > 0) wide.push(`${reads.join(', ')}: ${String(s.statement).trim()}`);
+      }
+    }, 'by-key');
+    expect(wide).toEqual([]);
   });
 
   it('runs on when a migration elsewhere changes the columns of a prepared statement', async () => {

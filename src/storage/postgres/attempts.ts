@@ -12,8 +12,8 @@ export const INSERT_ATTEMPTS = `
     AS u(delivery_id, webhook_id, attempt, trigger, url, started_at, duration_ms, status_code,
       response_body, error, request_headers, ord)
   -- an attempt of a delivery deleted meanwhile (its endpoint was deleted) is not kept: nothing
-  -- could show it and purge could never reach it
-  WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id)
+  -- could show it and purge could never reach it (by key: Planning in connection.ts)
+  WHERE coalesce((SELECT true FROM deliveries d WHERE d.id = u.delivery_id), false)
   ORDER BY u.ord
   RETURNING delivery_id`;
 

@@ -400,7 +400,8 @@ const NEXT_DUE = `${SCHEDULED_PAIRS}
            WHERE x.webhook_id = p.webhook_id AND x.lease_token IS NOT NULL)
      ELSE (SELECT min(x.due_at) FROM delivery_queue x WHERE x.account_id = p.account_id
            AND x.webhook_id = p.webhook_id AND x.due_at IS NOT NULL) END) AS t
-   FROM pairs p LEFT JOIN webhooks w ON w.id = p.webhook_id`;
+   FROM pairs p LEFT JOIN LATERAL (
+     SELECT status, concurrency_limit FROM webhooks WHERE id = p.webhook_id LIMIT 1) w ON true`;
 
 export class PostgresClaim extends PostgresPart {
   /** Where this process's claims' turns across accounts stand (fair-share.ts). */
@@ -457,8 +458,8 @@ export class PostgresClaim extends PostgresPart {
           // parked.
           const rows: Row[] = [];
           for (const r of await q(
-            `SELECT u.id AS asked, EXISTS (SELECT 1 FROM webhooks x WHERE x.id = u.id) AS present,
-               w.*
+            `SELECT u.id AS asked,
+               coalesce((SELECT true FROM webhooks x WHERE x.id = u.id), false) AS present, w.*
              FROM unnest($1::text[]) AS u(id)
              LEFT JOIN LATERAL (
                SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w ON true`,
@@ -620,8 +621,8 @@ export class PostgresClaim extends PostgresPart {
       `SELECT u.id,
          (SELECT count(*) FROM delivery_queue x WHERE x.webhook_id = u.id
             AND x.lease_token IS NOT NULL AND x.due_at > $2) AS in_flight,
-         EXISTS (SELECT 1 FROM delivery_queue x WHERE x.account_id = $3 AND x.webhook_id = u.id
-            AND x.due_at <= $4) AS older
+         coalesce((SELECT true FROM delivery_queue x WHERE x.account_id = $3
+            AND x.webhook_id = u.id AND x.due_at <= $4 LIMIT 1), false) AS older
        FROM unnest($1::text[]) AS u(id)`,
       [rows.map((r) => String(r.id)), request.now, accountId, now],
     );

@@ -221,8 +221,8 @@ export class PostgresCompletion extends PostgresPart {
         const webhookIds = [...new Set(recorded.map((c) => c.claim.webhookId))].sort();
         const current = await q(
           `SELECT w.id, w.failing_since, w.concurrency_limit, w.failure_streak,
-             EXISTS (SELECT 1 FROM delivery_queue x WHERE x.account_id = w.account_id
-               AND x.webhook_id = w.id AND x.due_at <= $2) AS has_due
+             coalesce((SELECT true FROM delivery_queue x WHERE x.account_id = w.account_id
+               AND x.webhook_id = w.id AND x.due_at <= $2 LIMIT 1), false) AS has_due
            FROM webhooks w WHERE w.id = ANY($1::text[])`,
           [webhookIds, now],
         );

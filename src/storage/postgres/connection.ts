@@ -30,6 +30,15 @@ const types = {
  * (bench, `pg_stat_statements`). Sequential scans off, because a generic plan is kept: made on
  * new tables, forced generic plans read whole tables, and went on reading them as they grew
  * (the completion's update 1,272 µs a call against 82).
+ *
+ * A plan made while the tables are new is kept while nothing analyzes them again (autovacuum
+ * off), and with sequential scans off the planner still reads a whole index where it thinks
+ * the table small: the attempts' insert, checking each delivery with `EXISTS`, read every
+ * delivery at each completion (500 pages a call at 200 events/s, a third of PostgreSQL's CPU).
+ * So these statements look rows up in ways no plan can widen: a scalar subquery (with
+ * `LIMIT 1` where the key is not unique) rather than `EXISTS`, which PostgreSQL may run as a
+ * hashed subplan over every row its subquery matches, and a `LATERAL` lookup with `LIMIT`
+ * rather than a join (postgres-engine.test.ts reads their plans).
  */
 export type Planning = 'auto' | 'by-key';
 
