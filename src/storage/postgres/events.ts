@@ -17,6 +17,31 @@ import { PostgresPart, type PostgresHandle } from './connection.js';
 import { placeBatch } from './ordering.js';
 import { noHandoff, type FreshDelivery, type PostgresClaim } from './claim.js';
 
+/**
+ * The events' insert: $1 the account, $2 the time, and the columns (eventColumns) from
+ * parameter `from` on. A publish with deliveries runs it in the deliveries' statement, a round
+ * trip fewer before the 202.
+ */
+const insertEvents = (from: number) => `
+  INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
+    ordering_key, traceparent)
+  SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key,
+    u.traceparent
+  FROM unnest(${Array.from({ length: 7 }, (_, i) => `$${from + i}::text[]`).join(', ')})
+    AS u(id, type, timestamp, payload, idempotency_key, ordering_key, traceparent)`;
+
+function eventColumns(events: readonly NewEvent[]): unknown[] {
+  return [
+    events.map((e) => e.id),
+    events.map((e) => e.type),
+    events.map((e) => e.timestamp),
+    events.map((e) => e.payload),
+    events.map((e) => e.idempotencyKey),
+    events.map((e) => e.orderingKey ?? null),
+    events.map((e) => e.traceparent ?? null),
+  ];
+}
+
 export class PostgresEvents extends PostgresPart {
   constructor(
     h: PostgresHandle,
@@ -137,26 +162,9 @@ export class PostgresEvents extends PostgresPart {
       if (forgotten.length > 0) {
         await q('UPDATE events SET idempotency_key = NULL WHERE id = ANY($1::text[])', [forgotten]);
       }
-      if (newEvents.length > 0) {
-        await q(
-          `INSERT INTO events (id, account_id, type, timestamp, payload, idempotency_key, created_at,
-             ordering_key, traceparent)
-           SELECT u.id, $1, u.type, u.timestamp, u.payload, u.idempotency_key, $2, u.ordering_key,
-             u.traceparent
-           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-             $9::text[]) AS u(id, type, timestamp, payload, idempotency_key, ordering_key, traceparent)`,
-          [
-            accountId,
-            now,
-            newEvents.map((e) => e.id),
-            newEvents.map((e) => e.type),
-            newEvents.map((e) => e.timestamp),
-            newEvents.map((e) => e.payload),
-            newEvents.map((e) => e.idempotencyKey),
-            newEvents.map((e) => e.orderingKey ?? null),
-            newEvents.map((e) => e.traceparent ?? null),
-          ],
-        );
+      // Without deliveries, the events alone; with them, in the deliveries' statement.
+      if (newEvents.length > 0 && deliveries.length === 0) {
+        await q(insertEvents(3), [accountId, now, ...eventColumns(newEvents)]);
       }
       if (deliveries.length > 0) {
         // In a key's order (ordering.ts), only the head is due; the others wait in the queue,
@@ -197,11 +205,11 @@ export class PostgresEvents extends PostgresPart {
           plan = await this.claims.planHandoff(q, handoff.request, accountId, now, fresh);
         }
         const { due, leaseIds } = plan;
-        // One statement: the endpoints' token buckets (the hand-off's), the deliveries, their
-        // queue rows (due now, leased, deferred or waiting in a key's order), and the NOTIFY
-        // that wakes the workers of other processes at the commit.
+        // One statement: the events, the endpoints' token buckets (the hand-off's), the
+        // deliveries, their queue rows (due now, leased, deferred or waiting in a key's order),
+        // and the NOTIFY that wakes the workers of other processes at the commit.
         await q(
-          `WITH buckets AS (
+          `WITH stored AS (${insertEvents(20)}), buckets AS (
              UPDATE webhooks w SET rate_tokens = b.tokens, rate_refilled_at = $2
              FROM unnest($12::text[], $13::float8[]) AS b(id, tokens)
              WHERE w.id = b.id
@@ -247,6 +255,7 @@ export class PostgresEvents extends PostgresPart {
             plan.requeued.map((r) => r.id),
             plan.requeued.map((r) => r.dueAt),
             plan.requeued.map((r) => (r.leased ? handoff!.request.leaseToken : null)),
+            ...eventColumns(newEvents),
           ],
         );
         leftDue = !handoff || fresh.some((d) => !leaseIds.has(d.id));
