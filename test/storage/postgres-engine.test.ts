@@ -58,15 +58,17 @@ interface PlanNode {
   'Index Cond'?: string;
   Output?: string[];
   Filter?: string;
+  'Parent Relationship'?: string;
   Plans?: PlanNode[];
 }
 
 /**
- * The reads of a whole table or index in a plan: a sequential scan, an index scan with no
- * condition outside a Limit (which stops at its first rows), and a hashed subplan (which reads
- * every row its subquery matches, whatever the outer row).
+ * The reads of a plan beyond the rows it asks for by key: a sequential scan, an index scan with
+ * no condition outside a Limit (which stops at its first rows), a hashed subplan (which reads
+ * every row its subquery matches, whatever the outer row), and a scan of an array's keys run
+ * again for each row of a loop (a batch of n reading n × n).
  */
-function wholeReads(node: PlanNode, underLimit = false): string[] {
+function wideReads(node: PlanNode, underLimit = false, repeated = false): string[] {
   const type = node['Node Type'];
   const found: string[] = [];
   const name = node['Index Name'] ?? node['Relation Name'] ?? '';
@@ -74,11 +76,17 @@ function wholeReads(node: PlanNode, underLimit = false): string[] {
   if (/Index/.test(type) && node['Index Cond'] === undefined && !underLimit) {
     found.push(`${type} on ${name}`);
   }
+  if (repeated && /ANY \(/.test(node['Index Cond'] ?? '')) {
+    found.push(`${type} on ${name} of an array, at each row`);
+  }
   if ([...(node.Output ?? []), node.Filter ?? ''].some((e) => e.includes('hashed SubPlan'))) {
     found.push(`hashed subplan in ${type}`);
   }
   for (const child of node.Plans ?? []) {
-    found.push(...wholeReads(child, underLimit || type === 'Limit'));
+    const again =
+      child['Parent Relationship'] === 'SubPlan' ||
+      (type === 'Nested Loop' && child['Parent Relationship'] === 'Inner');
+    found.push(...wideReads(child, underLimit || type === 'Limit', repeated || again));
   }
   return found;
 }
@@ -439,7 +447,7 @@ describe('PostgreSQL engine: prepared statements', () => {
         const [row] = await q(
           `EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE "${String(s.name)}"${args ? `(${args})` : ''}`,
         );
-        const reads = wholeReads((row!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan);
+        const reads = wideReads((row!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan);
         if (reads.length > 0) wide.push(`${reads.join(', ')}: ${String(s.statement).trim()}`);
       }
     }, 'by-key');

@@ -71,7 +71,7 @@ const RECORD = `
       manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
       updated_at = $12
     FROM batch u JOIN held h ON h.delivery_id = u.id AND h.lease_token = u.token
-    WHERE d.id = u.id AND d.id = ANY($13::text[])
+    WHERE d.id = u.id
     -- when it is next due, from its new values: a manual retry asked for meanwhile (the flag
     -- kept), the retry, or, unchanged and still pending, its next attempt
     RETURNING d.id, d.status, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
@@ -82,12 +82,10 @@ const RECORD = `
         ELSE NULL END AS due),
   done AS (
     DELETE FROM delivery_queue x USING finished f
-    WHERE x.delivery_id = f.id AND x.delivery_id = ANY($13::text[])
-      AND f.due IS NULL AND f.status <> 'pending'),
+    WHERE x.delivery_id = f.id AND f.due IS NULL AND f.status <> 'pending'),
   again AS (
     UPDATE delivery_queue x SET due_at = f.due, lease_token = NULL FROM finished f
-    WHERE x.delivery_id = f.id AND x.delivery_id = ANY($13::text[])
-      AND (f.due IS NOT NULL OR f.status = 'pending'))
+    WHERE x.delivery_id = f.id AND (f.due IS NOT NULL OR f.status = 'pending'))
   SELECT
     (SELECT coalesce(json_agg(delivery_id), '[]') FROM stored) AS stored,
     (SELECT coalesce(json_agg(f), '[]') FROM finished f) AS finished,
