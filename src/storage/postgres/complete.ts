@@ -32,7 +32,7 @@ import { recordThrottle, type PostgresClaim } from './claim.js';
 import { PostgresPart, type PostgresHandle, type Query } from './connection.js';
 import type { PostgresOperational } from './operational.js';
 import { releaseNext } from './ordering.js';
-import { writeRollups } from './rollups.js';
+import { rollupColumns, upsertRollups, writeRollups } from './rollups.js';
 import { parkEndpoints } from './webhooks.js';
 
 /**
@@ -42,11 +42,17 @@ import { parkEndpoints } from './webhooks.js';
  * it has more to do, out of the queue when it is done, and in it, not due, while pending with
  * nothing scheduled (a manual attempt on one waiting in a key's order): every pending delivery
  * has its row. Beside them, the endpoints' state ($22), read on the same snapshot (so without
- * what this statement made due). One round trip where there were four: at 200 events/s a
- * completion is about one delivery, and each round trip wakes a backend on a busy machine.
- * Returns one row: `stored` (the deliveries whose attempt was kept), `finished` (the
- * deliveries changed, each with when it is next due) and `endpoints`.
+ * what this statement made due), and the rollups ($23-$29, rollupColumns) as they are when
+ * every attempt is kept ($30 of them) and every lease held ($31 deliveries): only then
+ * (`expected`) are they written here, and otherwise the caller writes what it finds. One round
+ * trip where there were five: at 200 events/s a completion is about one delivery, and each
+ * round trip wakes a backend on a busy machine. Returns one row: `expected`, `stored` (the
+ * deliveries whose attempt was kept), `finished` (the deliveries changed, each with when it is
+ * next due) and `endpoints`.
  */
+const EXPECTED =
+  '(SELECT count(*) FROM stored) = $30::bigint AND (SELECT count(*) FROM finished) = $31::bigint';
+
 const RECORD = `
   WITH stored AS (${INSERT_ATTEMPTS}),
   batch AS (
@@ -85,8 +91,9 @@ const RECORD = `
     WHERE x.delivery_id = f.id AND f.due IS NULL AND f.status <> 'pending'),
   again AS (
     UPDATE delivery_queue x SET due_at = f.due, lease_token = NULL FROM finished f
-    WHERE x.delivery_id = f.id AND (f.due IS NOT NULL OR f.status = 'pending'))
-  SELECT
+    WHERE x.delivery_id = f.id AND (f.due IS NOT NULL OR f.status = 'pending')),
+  rolled AS (${upsertRollups(23, EXPECTED)})
+  SELECT ${EXPECTED} AS expected,
     (SELECT coalesce(json_agg(delivery_id), '[]') FROM stored) AS stored,
     (SELECT coalesce(json_agg(f), '[]') FROM finished f) AS finished,
     (SELECT coalesce(json_agg(e), '[]') FROM (
@@ -135,6 +142,13 @@ export class PostgresCompletion extends PostgresPart {
               ])
             ).map((r) => [String(r.id), r.status as DeliveryStatus]),
       );
+      // The rollups as they are when every attempt is kept and every lease held, the claims'
+      // creation times being their deliveries'.
+      const expected = rollupsOf(
+        completed,
+        once.map((c) => ({ c, createdAt: c.claim.createdAt })),
+        statusBefore,
+      );
       const [recordedRow] = await q(RECORD, [
         ...attemptColumns(
           completed.map((c) => ({ attempt: c.attempt, webhookId: c.claim.webhookId })),
@@ -150,6 +164,9 @@ export class PostgresCompletion extends PostgresPart {
         once.map((c) => c.attempt.error),
         once.map((c) => c.attempt.startedAt),
         [...new Set(completed.map((c) => c.claim.webhookId))].sort(),
+        ...rollupColumns(expected),
+        completed.length,
+        once.length,
       ]);
       const stored = new Set((recordedRow!.stored as unknown[]).map(String));
       const requeued = recordedRow!.finished as Row[];
@@ -170,28 +187,18 @@ export class PostgresCompletion extends PostgresPart {
           orderState: r.order_state as OrderState,
         }));
       if (finished.length > 0 && (await releaseNext(q, finished, now)) > 0) wake = true;
-      const rollups = new RollupBatch();
-      for (const c of completed) {
-        if (!stored.has(c.claim.deliveryId)) continue;
-        rollups.attempt(
-          c.claim.webhookId,
-          c.claim.accountId,
-          c.attempt.startedAt,
-          c.attempt.durationMs,
-        );
-      }
-      for (const r of requeued) {
-        const c = byDelivery.get(String(r.id))!;
-        if (c.outcome.kind !== 'succeeded' && c.outcome.kind !== 'failed') continue;
-        const before = statusBefore.get(c.claim.deliveryId) ?? 'pending';
-        rollups.status(
-          c.claim.webhookId,
-          c.claim.accountId,
-          num(r.created_at),
-          before,
-          c.outcome.kind,
-        );
-      }
+      // Otherwise, what this completion did: written last, before the commit.
+      const rollups =
+        recordedRow!.expected === true
+          ? null
+          : rollupsOf(
+              completed.filter((c) => stored.has(c.claim.deliveryId)),
+              requeued.map((r) => ({
+                c: byDelivery.get(String(r.id))!,
+                createdAt: num(r.created_at),
+              })),
+              statusBefore,
+            );
       // SPEC §11: once per delivery (only this completion moves it to failed), never about an
       // operational event's own delivery.
       const attemptsOf = new Map(requeued.map((r) => [String(r.id), num(r.attempt_count)]));
@@ -255,7 +262,7 @@ export class PostgresCompletion extends PostgresPart {
           await recordThrottle(q, rows, signals, policy.throttle ?? DEFAULT_THROTTLE, now);
         }
       }
-      await writeRollups(q, rollups);
+      if (rollups) await writeRollups(q, rollups);
       if (wake) await this.notify(q);
       return wake;
     }, 'by-key');
@@ -362,4 +369,31 @@ export class PostgresCompletion extends PostgresPart {
         await this.operational.publishAbout(q, id, (w) => webhookDisabled(w, reason), policy.now);
     }
   }
+}
+
+/**
+ * What a completion adds to the rollups: the attempts kept, and the new status of each
+ * delivery it finished, in the slot of its creation (`statusBefore`: a manual success's status
+ * before, read by the caller; otherwise pending).
+ */
+function rollupsOf(
+  kept: readonly CompletedAttempt[],
+  finished: readonly { c: CompletedAttempt; createdAt: number }[],
+  statusBefore: ReadonlyMap<string, DeliveryStatus>,
+): RollupBatch {
+  const rollups = new RollupBatch();
+  for (const c of kept) {
+    rollups.attempt(
+      c.claim.webhookId,
+      c.claim.accountId,
+      c.attempt.startedAt,
+      c.attempt.durationMs,
+    );
+  }
+  for (const { c, createdAt } of finished) {
+    if (c.outcome.kind !== 'succeeded' && c.outcome.kind !== 'failed') continue;
+    const before = statusBefore.get(c.claim.deliveryId) ?? 'pending';
+    rollups.status(c.claim.webhookId, c.claim.accountId, createdAt, before, c.outcome.kind);
+  }
+  return rollups;
 }

@@ -19,37 +19,47 @@ const MERGE_HISTOGRAMS = `
   END`;
 
 /**
- * Adds a transaction's rollup changes in one statement, rows in key order. The engine runs it
- * last before COMMIT: a row is locked from here to the commit, and completions of one busy
- * endpoint by several workers wait on each other for no longer than that.
+ * The rollups' upsert, rows in key order, from the columns of rollupColumns at parameter `from`
+ * on, where `when` holds (a condition on the whole statement, when it is part of a larger one).
+ * An engine's transaction runs it last before COMMIT: a row is locked from here to the commit,
+ * and completions of one busy endpoint by several workers wait on each other for no longer
+ * than that.
  */
-export async function writeRollups(q: Query, batch: RollupBatch): Promise<void> {
+export const upsertRollups = (from: number, when = 'true') => `
+  INSERT INTO delivery_rollups AS r (webhook_id, slot, account_id, succeeded, failed,
+    last_attempt_at, histogram)
+  SELECT u.webhook_id, u.slot, u.account_id, u.succeeded, u.failed, u.last_attempt_at,
+    u.histogram::jsonb
+  FROM unnest($${from}::text[], $${from + 1}::bigint[], $${from + 2}::text[], $${from + 3}::int[],
+      $${from + 4}::int[], $${from + 5}::bigint[], $${from + 6}::text[]) WITH ORDINALITY
+    AS u(webhook_id, slot, account_id, succeeded, failed, last_attempt_at, histogram, ord)
+  WHERE ${when}
+  ORDER BY u.ord
+  ON CONFLICT (webhook_id, slot) DO UPDATE SET
+    succeeded = r.succeeded + EXCLUDED.succeeded,
+    failed = r.failed + EXCLUDED.failed,
+    last_attempt_at = greatest(r.last_attempt_at, EXCLUDED.last_attempt_at),
+    histogram = ${MERGE_HISTOGRAMS}`;
+
+/** A batch's rows as upsertRollups takes them. */
+export function rollupColumns(batch: RollupBatch): unknown[] {
   const deltas = batch.deltas();
-  if (deltas.length === 0) return;
-  await q(
-    `INSERT INTO delivery_rollups AS r (webhook_id, slot, account_id, succeeded, failed,
-       last_attempt_at, histogram)
-     SELECT u.webhook_id, u.slot, u.account_id, u.succeeded, u.failed, u.last_attempt_at,
-       u.histogram::jsonb
-     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], $5::int[], $6::bigint[],
-         $7::text[]) WITH ORDINALITY
-       AS u(webhook_id, slot, account_id, succeeded, failed, last_attempt_at, histogram, ord)
-     ORDER BY u.ord
-     ON CONFLICT (webhook_id, slot) DO UPDATE SET
-       succeeded = r.succeeded + EXCLUDED.succeeded,
-       failed = r.failed + EXCLUDED.failed,
-       last_attempt_at = greatest(r.last_attempt_at, EXCLUDED.last_attempt_at),
-       histogram = ${MERGE_HISTOGRAMS}`,
-    [
-      deltas.map((d) => d.webhookId),
-      deltas.map((d) => d.slot),
-      deltas.map((d) => d.accountId),
-      deltas.map((d) => d.succeeded),
-      deltas.map((d) => d.failed),
-      deltas.map((d) => d.lastAttemptAt),
-      deltas.map((d) => JSON.stringify(d.histogram)),
-    ],
-  );
+  return [
+    deltas.map((d) => d.webhookId),
+    deltas.map((d) => d.slot),
+    deltas.map((d) => d.accountId),
+    deltas.map((d) => d.succeeded),
+    deltas.map((d) => d.failed),
+    deltas.map((d) => d.lastAttemptAt),
+    deltas.map((d) => JSON.stringify(d.histogram)),
+  ];
+}
+
+/** Adds a transaction's rollup changes in one statement (upsertRollups). */
+export async function writeRollups(q: Query, batch: RollupBatch): Promise<void> {
+  const columns = rollupColumns(batch);
+  if ((columns[0] as unknown[]).length === 0) return;
+  await q(upsertRollups(1), columns);
 }
 
 /** Stats of one endpoint from its rollups and its pending deliveries (the caller checked it). */
