@@ -5,7 +5,7 @@
 //   out: { type: 'ready', url }, { type: 'count', count, epoch } (every 10 ms while it moves),
 //        { type: 'reached', id, count, epoch }, { type: 'arrivals', entries, epoch },
 //        { type: 'reset', epoch } once a reset is applied
-import { startCountingReceiver } from './receiver.js';
+import { hrOrigin, startCountingReceiver } from './receiver.js';
 
 export type ToReceiver =
   { type: 'reset'; epoch: number } | { type: 'waitFor'; id: number; total: number; epoch: number };
@@ -23,10 +23,10 @@ const options = JSON.parse(process.env.BENCH_RECEIVER_OPTIONS ?? '{}') as {
   hang?: boolean;
   delayMs?: number;
   verifySecret?: string;
-  /** The parent's performance.timeOrigin: arrival times are sent on the parent's clock. */
-  origin: number;
+  /** The parent's hrOrigin (ns, as a string): arrival times are sent on the parent's clock. */
+  origin: string;
 };
-const shift = performance.timeOrigin - options.origin;
+const shift = Number(hrOrigin() - BigInt(options.origin)) / 1e6;
 
 let epoch = 0;
 let pending: [string, number][] = [];

@@ -1,13 +1,13 @@
 // A CountingReceiver whose server runs in a process of its own (receiver-child.ts). The parent
 // keeps the same interface as the in-process receiver: `count` and `arrivals` are copies the
 // child refreshes every 10 ms, and waitFor(n) resolves when the child itself has counted n.
-// Arrival times are on this process's performance.now() clock (shifted by the difference of
-// the two processes' timeOrigin, both read from the same system clock).
+// Arrival times are on this process's performance.now() clock, shifted by where each
+// process's performance.now() begins on the monotonic clock the two share (hrOrigin).
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FromReceiver, ToReceiver } from './receiver-child.js';
-import type { CountingReceiver, ReceiverOptions } from './receiver.js';
+import { hrOrigin, type CountingReceiver, type ReceiverOptions } from './receiver.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'receiver-child.js');
 
@@ -17,7 +17,7 @@ export async function startReceiverProcess(
   const child = fork(CHILD, [], {
     env: {
       ...process.env,
-      BENCH_RECEIVER_OPTIONS: JSON.stringify({ ...options, origin: performance.timeOrigin }),
+      BENCH_RECEIVER_OPTIONS: JSON.stringify({ ...options, origin: String(hrOrigin()) }),
     },
     execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -5,6 +5,17 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/**
+ * Where this process's performance.now() begins on the monotonic clock every process on the
+ * machine shares (process.hrtime), in ns: two processes' differ by how far apart their clocks
+ * are. Their performance.timeOrigin, read from the wall clock as each starts, differed from it
+ * by 17-180 ms in some latency runs (the wall clock moved between the two starts), and every
+ * arrival seemed that much later.
+ */
+export function hrOrigin(): bigint {
+  return process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+}
+
 export interface CountingReceiver {
   url: string;
   /** The receiver's own process, when it runs in one (startReceiverProcess), for its CPU. */
