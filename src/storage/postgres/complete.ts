@@ -35,6 +35,10 @@ import { releaseNext } from './ordering.js';
 import { rollupColumns, upsertRollups, writeRollups } from './rollups.js';
 import { parkEndpoints } from './webhooks.js';
 
+/** RECORD's `expected`: every attempt kept ($30 of them), every lease held ($31 deliveries). */
+const EXPECTED =
+  '(SELECT count(*) FROM stored) = $30::bigint AND (SELECT count(*) FROM finished) = $31::bigint';
+
 /**
  * A completion's writes in one statement: the attempts ($1-$11, attemptColumns), and for each
  * delivery whose lease still holds (its queue row locked, then compared) its outcome ($12 the
@@ -50,9 +54,6 @@ import { parkEndpoints } from './webhooks.js';
  * deliveries whose attempt was kept), `finished` (the deliveries changed, each with when it is
  * next due) and `endpoints`.
  */
-const EXPECTED =
-  '(SELECT count(*) FROM stored) = $30::bigint AND (SELECT count(*) FROM finished) = $31::bigint';
-
 const RECORD = `
   WITH stored AS (${INSERT_ATTEMPTS}),
   batch AS (
