@@ -8,9 +8,9 @@ import type { AddressInfo } from 'node:net';
 /**
  * Where this process's performance.now() begins on the monotonic clock every process on the
  * machine shares (process.hrtime), in ns: two processes' differ by how far apart their clocks
- * are. Their performance.timeOrigin, read from the wall clock as each starts, differed from it
- * by 17-180 ms in some latency runs (the wall clock moved between the two starts), and every
- * arrival seemed that much later.
+ * are. Shifted by their performance.timeOrigin instead, read from the wall clock as each
+ * starts, every arrival came out 17-180 ms late in some latency runs (the wall clock moved
+ * against the monotonic one between the two starts, most likely).
  */
 export function hrOrigin(): bigint {
   return process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
