@@ -126,7 +126,8 @@ export async function startReceiver(host = '127.0.0.1'): Promise<Receiver> {
 /**
  * A receiver on a thread of its own that answers every request 200 at once: it goes on
  * answering while a test holds this thread's event loop (to show what is done without a turn
- * of it). `count()` is how many requests it has answered.
+ * of it). `count()` is how many requests it has answered: counted before each answer is sent,
+ * so that a sender that has the answer finds it counted.
  */
 export async function startThreadReceiver(): Promise<{
   url: string;
@@ -138,7 +139,7 @@ export async function startThreadReceiver(): Promise<{
     `const { parentPort, workerData } = require('node:worker_threads');
      const server = require('node:http').createServer((req, res) => {
        req.resume();
-       req.on('end', () => { res.end('ok'); Atomics.add(workerData.answered, 0, 1); });
+       req.on('end', () => { Atomics.add(workerData.answered, 0, 1); res.end('ok'); });
      });
      server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
      parentPort.on('message', () => { server.closeAllConnections(); server.close(() => parentPort.close()); });`,
