@@ -21,6 +21,7 @@ import { PostgresStorage } from '../../src/storage/postgres/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import {
   LEASE_MS,
+  MINUTE,
   T,
   claim,
   claimRequest,
@@ -91,10 +92,12 @@ function wideReads(node: PlanNode, underLimit = false, repeated = false): string
   return found;
 }
 
-/** A retry in a minute (AttemptOutcome). */
-function retry(now: number) {
-  return { kind: 'retry' as const, nextAttemptAt: now + 60_000 };
-}
+/**
+ * The engine's one connection (poolSize 1), to read what its session has prepared
+ * (pg_prepared_statements is the session's own).
+ */
+const connectionOf = (storage: PostgresStorage) =>
+  (storage as unknown as { parts: { connection: PostgresConnection } }).parts.connection;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -378,10 +381,7 @@ describe('PostgreSQL engine: prepared statements', () => {
 
   it("plans the publish's, the claim's and the completion's statements once, however few ids they carry", async () => {
     const storage = instance(db.url, { poolSize: 1 });
-    // The engine's one connection, to read what it has prepared (pg_prepared_statements is the
-    // session's own).
-    const { connection } = (storage as unknown as { parts: { connection: PostgresConnection } })
-      .parts;
+    const connection = connectionOf(storage);
     const planned = async () =>
       new Map(
         (
@@ -411,8 +411,7 @@ describe('PostgreSQL engine: prepared statements', () => {
     // then, costs more with every row. The attempts' insert read every delivery at each
     // completion so (PostgreSQL at 200 events/s: 500 pages a call, a third of its CPU).
     const storage = instance(db.url, { poolSize: 1 });
-    const { connection } = (storage as unknown as { parts: { connection: PostgresConnection } })
-      .parts;
+    const connection = connectionOf(storage);
     const account = await makeAccount(storage);
     await makeWebhook(storage, account.id);
     await makeWebhook(storage, account.id, { ordering: 'per_key' });
@@ -430,8 +429,12 @@ describe('PostgreSQL engine: prepared statements', () => {
       await publishOne(storage, account.id, 'call.ended', { now, handoff });
       await publishKeyed(storage, account.id, [`key-${i % 2}`], { now });
       for (const claimed of [...(taken[0] ?? []), ...(await claim(storage, now))]) {
-        const outcome = i % 2 === 0 ? { kind: 'succeeded' as const } : retry(now);
-        await complete(storage, claimed, outcome, { now, next: claimRequest(now) });
+        await complete(
+          storage,
+          claimed,
+          i % 2 === 0 ? { kind: 'succeeded' } : { kind: 'retry', nextAttemptAt: now + MINUTE },
+          { now, next: claimRequest(now) },
+        );
       }
       await storage.nextDueAt();
     }
