@@ -93,8 +93,8 @@ function wideReads(node: PlanNode, underLimit = false, repeated = false): string
 }
 
 /**
- * The engine's one connection (poolSize 1), to read what its session has prepared
- * (pg_prepared_statements is the session's own).
+ * The engine's connections (poolSize 1: one for the by-key work, one for the rest), to read what
+ * the by-key session has prepared (pg_prepared_statements is the session's own).
  */
 const connectionOf = (storage: PostgresStorage) =>
   (storage as unknown as { parts: { connection: PostgresConnection } }).parts.connection;
@@ -143,7 +143,10 @@ describe('PostgreSQL engine: an unavailable database', () => {
       }),
       storage.requestRetry('acc_1', 'dlv_1', T),
     ];
-    for (const call of calls) await expect(call).rejects.toBeInstanceOf(StorageUnavailableError);
+    // Each handled at once: the calls on the by-key pool fail beside the others, not after.
+    await Promise.all(
+      calls.map((call) => expect(call).rejects.toBeInstanceOf(StorageUnavailableError)),
+    );
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
@@ -362,20 +365,26 @@ describe('PostgreSQL engine: prepared statements', () => {
     }
   });
 
-  it('plans a transaction by key once per statement, generically, and only that transaction', async () => {
-    const connection = new PostgresConnection(db.url, { poolSize: 1 });
-    try {
-      const setting = (q: Query) =>
-        q(
-          "SELECT current_setting('plan_cache_mode') AS mode, current_setting('enable_seqscan') AS seqscan",
-        );
-      expect(await connection.tx((q) => setting(q), 'by-key')).toEqual([
-        { mode: 'force_generic_plan', seqscan: 'off' },
-      ]);
-      // SET LOCAL: the next transaction on the same connection plans as usual.
-      expect(await connection.tx((q) => setting(q))).toEqual([{ mode: 'auto', seqscan: 'on' }]);
-    } finally {
-      await connection.close();
+  it('plans the by-key work once per statement, generically, and only that work', async () => {
+    const read =
+      "SELECT current_setting('plan_cache_mode') AS mode, current_setting('enable_seqscan') AS seqscan";
+    const byKey = [{ mode: 'force_generic_plan', seqscan: 'off' }];
+    const usual = [{ mode: 'auto', seqscan: 'on' }];
+    for (const preparedStatements of [true, false]) {
+      const connection = new PostgresConnection(db.url, { poolSize: 1, preparedStatements });
+      try {
+        const setting = (q: Query) => q(read);
+        expect(await connection.tx((q) => setting(q), 'by-key')).toEqual(byKey);
+        // Everything else plans as usual, before and after.
+        expect(await connection.tx((q) => setting(q))).toEqual(usual);
+        expect(await connection.query(read)).toEqual(usual);
+        expect(await connection.tx((q) => setting(q), 'by-key')).toEqual(byKey);
+        // A statement alone: on a session set so; without prepared statements nothing is
+        // kept to plan once, and it is planned as any other.
+        expect(await connection.byKey(read)).toEqual(preparedStatements ? byKey : usual);
+      } finally {
+        await connection.close();
+      }
     }
   });
 
@@ -385,7 +394,7 @@ describe('PostgreSQL engine: prepared statements', () => {
     const planned = async () =>
       new Map(
         (
-          await connection.query(
+          await connection.byKey(
             'SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements',
           )
         ).map((r) => [String(r.name), r]),
@@ -438,7 +447,7 @@ describe('PostgreSQL engine: prepared statements', () => {
       }
       await storage.nextDueAt();
     }
-    const statements = await connection.query(
+    const statements = await connection.byKey(
       `SELECT name, statement, cardinality(parameter_types) AS n FROM pg_prepared_statements
        WHERE generic_plans > 0`,
     );
@@ -475,6 +484,68 @@ describe('PostgreSQL engine: prepared statements', () => {
     } finally {
       await admin.query('ALTER TABLE webhooks DROP COLUMN later_column');
     }
+  });
+});
+
+describe('PostgreSQL engine: a completion in one round trip', () => {
+  it('records automatic successes as one statement, and as a transaction where there is more to do', async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    const webhook = await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 3, { now: T });
+    const claimed = await claim(storage, T);
+    expect(claimed).toHaveLength(3);
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
+    const texts = () =>
+      sent.mock.calls.map((c) => {
+        const arg = c[0] as string | { text: string };
+        return (typeof arg === 'string' ? arg : arg.text).trim().split(/\s+/)[0]!;
+      });
+    const alone = () =>
+      sent.mock.calls.filter((c) => JSON.stringify(c[0]).includes('rizler_undo')).length;
+    try {
+      // A success, its endpoint healthy: one statement, no BEGIN or COMMIT.
+      await complete(storage, claimed[0]!, { kind: 'succeeded' }, { now: T + 1 });
+      expect(texts()).toEqual(['WITH']);
+      expect(alone()).toBe(1);
+
+      // Another process throttled the endpoint meanwhile: its limit grows back with each
+      // success, under its lock. The statement finds that, undoes itself, and the completion
+      // runs as a transaction.
+      await admin.query('UPDATE webhooks SET concurrency_limit = 2 WHERE id = $1', [webhook.id]);
+      sent.mockClear();
+      await complete(storage, claimed[1]!, { kind: 'succeeded' }, { now: T + 2 });
+      expect(alone()).toBe(1);
+      expect(texts()).toContain('BEGIN');
+      expect(texts().at(-1)).toBe('COMMIT');
+      const limit = async () =>
+        (await admin.query('SELECT concurrency_limit FROM webhooks WHERE id = $1', [webhook.id]))
+          .rows[0].concurrency_limit as number | null;
+      expect(await limit()).not.toBe(2);
+
+      // Known throttled now: a transaction from the start.
+      sent.mockClear();
+      await complete(storage, claimed[2]!, { kind: 'succeeded' }, { now: T + 3 });
+      expect(alone()).toBe(0);
+      expect(texts()[0]).toBe('BEGIN');
+    } finally {
+      sent.mockRestore();
+    }
+    // What the undone statement wrote is gone: one attempt each, each success counted once.
+    for (const c of claimed) {
+      const detail = await storage.getDelivery(account.id, c.deliveryId);
+      expect(detail?.status).toBe('succeeded');
+      expect(detail?.attempts).toHaveLength(1);
+    }
+    const slot = Math.floor(T / (5 * MINUTE)) * 5 * MINUTE;
+    const stats = await storage.webhookStats({
+      accountId: account.id,
+      webhookId: webhook.id,
+      since: slot,
+      bucketMs: 5 * MINUTE,
+    });
+    expect(stats.succeeded).toBe(3);
+    expect(stats.buckets.reduce((n, b) => n + b.succeeded, 0)).toBe(3);
   });
 });
 

@@ -39,19 +39,31 @@ const types = {
  * `LIMIT 1` where the key is not unique) rather than `EXISTS`, which PostgreSQL may run as a
  * hashed subplan over every row its subquery matches, and a `LATERAL` lookup with `LIMIT`
  * rather than a join (postgres-engine.test.ts reads their plans).
+ *
+ * The by-key work has connections of its own (`KEYED`), set so for their whole session: a
+ * statement that is a whole transaction (PostgresHandle.byKey) then needs no `BEGIN` and
+ * `COMMIT` around it to carry the settings, one round trip where it took three. Without
+ * prepared statements (a pooler that cannot keep a session's state) nothing is kept to plan
+ * once, and each by-key transaction sets them for itself (`SET LOCAL`).
  */
 export type Planning = 'auto' | 'by-key';
 
-/** BEGIN, and for `'by-key'` the transaction's planner settings, in one round trip. */
-const BEGIN: Record<Planning, string> = {
-  auto: 'BEGIN',
-  'by-key': 'BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL enable_seqscan = off',
-};
+/** The by-key planner settings (Planning). */
+const KEYED = ['plan_cache_mode = force_generic_plan', 'enable_seqscan = off'];
+
+/** A by-key session's settings, and a by-key transaction's own on a session without them. */
+const SET_KEYED = KEYED.map((s) => `SET ${s}`).join('; ');
+const BEGIN_KEYED = ['BEGIN', ...KEYED.map((s) => `SET LOCAL ${s}`)].join('; ');
 
 /** What the engine lends each of its parts: its pool, transactions and wake-up. */
 export interface PostgresHandle {
   query: Query;
   tx<T>(work: (q: Query) => Promise<T>, planning?: Planning): Promise<T>;
+  /**
+   * One statement as a transaction of its own, planned by key: one round trip. Not retried: a
+   * deadlock or a serialization failure is the caller's to handle.
+   */
+  byKey(text: string, values?: unknown[]): Promise<Row[]>;
   /** NOTIFY inside the transaction, for the other processes. */
   notify(q: Query): Promise<void>;
   /** The NOTIFY a statement can send itself (`pg_notify` of these two): notify's. */
@@ -67,7 +79,10 @@ export interface PostgresHandle {
 }
 
 export interface PostgresOptions {
-  /** Connections in the pool (default 10). */
+  /**
+   * Connections (default 10), in two pools: half, rounded up, for the by-key work (Planning),
+   * the rest, at least one, for everything else.
+   */
   poolSize?: number;
   /** Longest a statement may run before it fails as unavailable (default 5000). */
   statementTimeoutMs?: number;
@@ -100,7 +115,10 @@ function statement(text: string, given: unknown[] | undefined, prepare: boolean)
 const NAMES = new Map<string, string>();
 
 export class PostgresConnection implements PostgresHandle {
+  /** For everything but the by-key work. */
   private readonly pool: pg.Pool;
+  /** For the by-key work (Planning): its sessions plan by key when statements are prepared. */
+  private readonly keyed: pg.Pool;
   private readonly listeners = new Set<(due: boolean) => void>();
   private readonly channel: WakeChannel;
   /** Tags our NOTIFYs so our own LISTEN connection can ignore them. */
@@ -123,13 +141,14 @@ export class PostgresConnection implements PostgresHandle {
       application_name: 'rizler-webhooks',
       types,
     };
-    this.pool = new pg.Pool({ ...config, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
-    // An idle client whose connection dies emits 'error' on the pool; unhandled, that would
-    // crash the process. The pool drops the client and the next query connects afresh.
-    this.pool.on('error', () => undefined);
-    // Same for a checked-out client between two queries of a transaction: the next query
-    // rejects, and the client is then released as broken.
-    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    const size = options.poolSize ?? 10;
+    const keyedSize = Math.ceil(size / 2);
+    this.pool = this.makePool(config, Math.max(1, size - keyedSize));
+    this.keyed = this.makePool(config, keyedSize);
+    // Queued on the new client before the pool hands it out, so it runs before any work.
+    if (this.prepare) {
+      this.keyed.on('connect', (client) => void client.query(SET_KEYED).catch(() => undefined));
+    }
     this.channel = new WakeChannel(
       { ...config, statement_timeout: undefined, idle_in_transaction_session_timeout: undefined },
       this.instanceId,
@@ -137,12 +156,28 @@ export class PostgresConnection implements PostgresHandle {
     );
   }
 
+  private makePool(config: pg.ClientConfig, max: number): pg.Pool {
+    const pool = new pg.Pool({ ...config, max, idleTimeoutMillis: 30_000 });
+    // An idle client whose connection dies emits 'error' on the pool; unhandled, that would
+    // crash the process. The pool drops the client and the next query connects afresh.
+    pool.on('error', () => undefined);
+    // Same for a checked-out client between two queries of a transaction: the next query
+    // rejects, and the client is then released as broken.
+    pool.on('connect', (client) => client.on('error', () => undefined));
+    return pool;
+  }
+
   /** PostgresHandle.activity. */
   activity = 0;
 
   /** An arrow, so that it can be handed on as it is (`this.liveAccount(this.h.query, id)`). */
   readonly query = (text: string, values?: unknown[]): Promise<Row[]> =>
-    this.counted(() => this.queryOnPool(text, values));
+    this.counted(() => this.queryOnPool(this.pool, text, values));
+
+  /** PostgresHandle.byKey: without prepared statements, planned for its values as any other. */
+  byKey(text: string, values?: unknown[]): Promise<Row[]> {
+    return this.counted(() => this.queryOnPool(this.keyed, text, values));
+  }
 
   /** Runs `work` with `activity` bumped as it begins and as it ends. */
   private async counted<T>(work: () => Promise<T>): Promise<T> {
@@ -154,11 +189,11 @@ export class PostgresConnection implements PostgresHandle {
     }
   }
 
-  private async queryOnPool(text: string, values?: unknown[]): Promise<Row[]> {
+  private async queryOnPool(pool: pg.Pool, text: string, values?: unknown[]): Promise<Row[]> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
-        client = await this.pool.connect();
+        client = await pool.connect();
       } catch (err) {
         throw toStorageError(err);
       }
@@ -168,7 +203,7 @@ export class PostgresConnection implements PostgresHandle {
       } catch (err) {
         broken = isUnavailable(err) || stalePlan(err);
         // A stale statement dies with its connection; once per connection of the pool at most.
-        if (stalePlan(err) && attempt <= (this.pool.options.max ?? 10)) continue;
+        if (stalePlan(err) && attempt <= (pool.options.max ?? 10)) continue;
         throw toStorageError(err);
       } finally {
         client.release(broken);
@@ -191,12 +226,12 @@ export class PostgresConnection implements PostgresHandle {
   }
 
   private async once<T>(work: (q: Query) => Promise<T>, planning: Planning): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await (planning === 'by-key' ? this.keyed : this.pool).connect();
     let broken = false;
     try {
       const q: Query = async (text, values) =>
         (await client.query<Row>(statement(text, values, this.prepare))).rows;
-      await client.query(BEGIN[planning]);
+      await client.query(planning === 'by-key' && !this.prepare ? BEGIN_KEYED : 'BEGIN');
       try {
         const result = await work(q);
         await client.query('COMMIT');
@@ -293,7 +328,7 @@ export class PostgresConnection implements PostgresHandle {
     this.closed ??= (async () => {
       this.listeners.clear();
       await this.channel.stop();
-      await this.pool.end();
+      await Promise.all([this.pool.end(), this.keyed.end()]);
     })();
     return this.closed;
   }

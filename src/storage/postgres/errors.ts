@@ -75,3 +75,8 @@ export function retryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001' || stalePlan(err);
 }
+
+/** A statement that undid itself (rizler_undo, migration 12): its caller does the work otherwise. */
+export function undone(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'RZ001';
+}

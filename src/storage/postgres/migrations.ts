@@ -398,4 +398,19 @@ DROP INDEX deliveries_pending;
 ALTER TABLE deliveries SET (fillfactor = 50);
 `,
   },
+  {
+    version: 12,
+    name: 'a statement that undoes itself',
+    sql: `
+-- A statement that may commit only when it turns out to be the whole of its work ends itself
+-- with this error otherwise, its writes undone with it, and its caller does the work in a
+-- transaction instead (postgres/complete.ts: a completion that is one round trip where a
+-- transaction is three). A function, as SQL has no statement that raises; volatile, so it runs
+-- only where it is reached (CASE), not while the statement is planned.
+CREATE FUNCTION rizler_undo(reason text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'RZ001', MESSAGE = reason;
+END $$;
+`,
+  },
 ];
