@@ -49,7 +49,10 @@ export interface Config {
   connectionsPerOrigin: number;
   /** Polling fallback when no wake-up arrives (another process published, a retry fell due). */
   pollIntervalMs: number;
-  /** PostgreSQL pool size per process and statement timeout. */
+  /**
+   * PostgreSQL connections per process (two pools: half, rounded up, for the publish, claim and
+   * completion, the rest, at least one, for everything else) and statement timeout.
+   */
   dbPoolSize: number;
   dbStatementTimeoutMs: number;
   /** PostgreSQL statements prepared once per connection (false behind PgBouncer < 1.21). */

@@ -549,6 +549,38 @@ describe('PostgreSQL engine: a completion in one round trip', () => {
   });
 });
 
+describe('PostgreSQL engine: a claim with nothing due', () => {
+  it('ends after its walk, one statement, and claims in a transaction when something is due', async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    // The by-key connection open (its session set) before counting.
+    await claim(storage, T);
+    const sent = vi.spyOn(pg.Client.prototype, 'query');
+    const first = () =>
+      sent.mock.calls.map((c) => {
+        const arg = c[0] as string | { text: string };
+        return (typeof arg === 'string' ? arg : arg.text).trim().split(/\s+/)[0]!;
+      });
+    try {
+      expect(await claim(storage, T)).toEqual([]);
+      expect(first()).toEqual(['WITH']);
+      // Scheduled, but not due yet: still nothing to do.
+      await publishOne(storage, account.id, 'call.ended', { now: T + MINUTE });
+      sent.mockClear();
+      expect(await claim(storage, T)).toEqual([]);
+      expect(first()).toEqual(['WITH']);
+      sent.mockClear();
+      expect(await claim(storage, T + MINUTE)).toHaveLength(1);
+      expect(first()[0]).toBe('WITH');
+      expect(first().slice(1, 2)).toEqual(['BEGIN']);
+      expect(first().at(-1)).toBe('COMMIT');
+    } finally {
+      sent.mockRestore();
+    }
+  });
+});
+
 describe('PostgreSQL engine: endpoints held by another transaction', () => {
   it('after a claim that skipped one, nextDueAt answers shortly without asking; after one that did not, it asks', async () => {
     const storage = instance();

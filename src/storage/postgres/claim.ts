@@ -261,9 +261,40 @@ function walked(rows: readonly Row[], rotation: Rotation, cursors: ReadonlyMap<s
   return { source, due, onward, result };
 }
 
+/** What a claim's walk found (WALK), and the rotation's cursors it walked from. */
+interface Walk {
+  rows: Row[];
+  cursors: ReadonlyMap<string, string>;
+}
+
+/** A claim's walk (WALK): a statement of its own, which needs no transaction. */
+async function walkQueue(query: Query, rotation: Rotation, now: number): Promise<Walk> {
+  const cursors = new Map(rotation.endpoints ?? []);
+  const rows = await query(WALK, [
+    rotation.cursor,
+    WALK_ACCOUNTS,
+    [...cursors.keys()],
+    [...cursors.values()],
+    WALK_ENDPOINTS,
+    now,
+    ROTATION.minPerAccount,
+  ]);
+  return { rows, cursors };
+}
+
 /**
- * The due deliveries a claim reads, in turn across the accounts and their endpoints: one
- * statement walks the index by endpoint (WALK); `lock` locks the endpoints with deliveries due
+ * The turn of a claim whose walk found nothing due now: it takes nothing, and the rotation
+ * moves on as dueInTurn moves it.
+ */
+function passTurn(found: Walk, rotation: Rotation, limit: number): void {
+  const walk = walked(found.rows, rotation, found.cursors);
+  takeInTurn(walk.source, rotation, limit * 2, () => 0);
+  walk.onward();
+}
+
+/**
+ * The due deliveries a claim reads, in turn across the accounts and their endpoints: the walk
+ * of the index by endpoint (WALK, `found`); `lock` locks the endpoints with deliveries due
  * and tells each one's room (after the lock, so exact); takeInTurn decides how many of each;
  * one more statement reads them, locked. SKIP LOCKED lets concurrent workers take disjoint
  * sets.
@@ -280,22 +311,13 @@ export async function dueInTurn(
   q: Query,
   rotation: Rotation,
   request: Pick<ClaimRequest, 'now' | 'limit'>,
+  found: Walk,
   lock: (webhookIds: string[]) => Promise<(webhookId: string) => number>,
   leasable: (taken: TurnTaken[]) => { taken: TurnTaken[]; cut: boolean },
 ): Promise<{ rows: Row[]; leftDue: boolean }> {
   const { now } = request;
-  const cursors = new Map(rotation.endpoints ?? []);
-  const rows = await q(WALK, [
-    rotation.cursor,
-    WALK_ACCOUNTS,
-    [...cursors.keys()],
-    [...cursors.values()],
-    WALK_ENDPOINTS,
-    now,
-    ROTATION.minPerAccount,
-  ]);
-  if (rows.length === 0) return { rows: [], leftDue: false };
-  const walk = walked(rows, rotation, cursors);
+  if (found.rows.length === 0) return { rows: [], leftDue: false };
+  const walk = walked(found.rows, rotation, found.cursors);
   const due = walk.due();
   const roomOf = due.length > 0 ? await lock(due) : () => 0;
   takeInTurn(walk.source, rotation, request.limit * 2, roomOf);
@@ -433,6 +455,16 @@ export class PostgresClaim extends PostgresPart {
     this.skippedHeld = false;
     this.leftDue = null;
     let plannedLeftDue = false;
+    // The walk first, on its own: a claim that finds nothing due now ends there, one round
+    // trip where BEGIN, the walk and COMMIT took three. At 200 events/s to one endpoint
+    // (bench), the hand-offs at publish leave claims little to do: 2,375 of 4,780 walks
+    // found an endpoint with deliveries due. Its snapshot is a statement older than the
+    // locks': as within the transaction, what the walk found is read again under them.
+    const found = await walkQueue((text, values) => this.h.byKey(text, values), this.rotation, now);
+    if (!found.rows.some((r) => num(r.due) > 0)) {
+      passTurn(found, this.rotation, request.limit);
+      return [];
+    }
     const taken = await this.tx(async (q) => {
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
@@ -452,6 +484,7 @@ export class PostgresClaim extends PostgresPart {
         q,
         this.rotation,
         request,
+        found,
         async (webhookIds) => {
           // One row per endpoint asked for: locked (its columns), or not, and then held by
           // another transaction (`present`) or gone. Only a gone endpoint's deliveries are
