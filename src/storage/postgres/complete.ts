@@ -123,6 +123,7 @@ const RECORD = `${RECORDED}
  * completion.
  */
 const RECORD_ALONE = `${RECORDED},
+  -- an endpoint to keep up: unsettled() below, the same rule in SQL
   ended AS (
     SELECT ${EXPECTED} AND coalesce((SELECT false FROM endpoints e
         WHERE e.failing_since IS NOT NULL OR e.concurrency_limit IS NOT NULL
@@ -161,7 +162,10 @@ function recordParams(
 /** How many unsettled endpoints a process remembers (PostgresCompletion.unsettled). */
 const UNSETTLED_MAX = 10_000;
 
-/** Whether an endpoint's row, as RECORDED reads it, has a health or a limit to keep up. */
+/**
+ * Whether an endpoint's row, as RECORDED reads it, has a health or a limit to keep up
+ * (RECORD_ALONE's `alone` is the same rule in SQL: change both together).
+ */
 function unsettled(row: Row): boolean {
   return (
     row.failing_since !== null || row.concurrency_limit !== null || num(row.failure_streak) > 0
