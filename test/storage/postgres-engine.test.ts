@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   StorageUnavailableError,
   type ClaimedDelivery,
+  type Handoff,
   type Storage,
 } from '../../src/storage/index.js';
 import { isUnavailable } from '../../src/storage/postgres/errors.js';
@@ -272,6 +273,44 @@ describe('PostgreSQL engine: wake-ups between processes', () => {
     await publishOne(api, account.id, 'call.ended');
     await vi.waitFor(() => expect(woke).toHaveBeenCalledTimes(1));
     off();
+  });
+
+  it('tells the other processes of a publish unless its hand-off leased every delivery', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    const heard: string[] = [];
+    const listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    listener.on('notification', (m) => heard.push(m.payload ?? ''));
+    await listener.query('LISTEN rizler_wake');
+    /** What was heard, up to a notification sent now: they arrive in commit order. */
+    const heardUpTo = async (mark: string) => {
+      await admin.query("SELECT pg_notify('rizler_wake', $1)", [mark]);
+      await vi.waitFor(() => expect(heard).toContain(mark));
+      return heard.splice(0).map((p) => (p === mark ? p : 'publish'));
+    };
+    try {
+      const taken: ClaimedDelivery[][] = [];
+      const handoff: Handoff = {
+        request: claimRequest(T, { leaseToken: 'h-1', limit: 10, maxInFlightPerEndpoint: 1 }),
+        take: (leased) => taken.push(leased),
+        release: () => {},
+      };
+      // Its one delivery leased to this process's worker: nothing for the others to do.
+      await publishOne(storage, account.id, 'call.ended', { handoff });
+      expect(taken.flat()).toHaveLength(1);
+      expect(await heardUpTo('m1')).toEqual(['m1']);
+      // The endpoint at its cap: the delivery stays due, and the others are told.
+      await publishOne(storage, account.id, 'call.ended', { handoff });
+      expect(taken.flat()).toHaveLength(1);
+      expect(await heardUpTo('m2')).toEqual(['publish', 'm2']);
+      // Without a hand-off (a process without a worker), always.
+      await publishOne(storage, account.id, 'call.ended');
+      expect(await heardUpTo('m3')).toEqual(['publish', 'm3']);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('holds a LISTEN connection only while someone listens', async () => {
