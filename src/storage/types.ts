@@ -267,6 +267,12 @@ export interface ClaimRequest {
    * and the rest stays due. Absent: no bound.
    */
   originRoom?: (origin: string) => number;
+  /**
+   * Told, once the claim knows, that it will lease no more than `most` (fewer than `limit`),
+   * before it has leased anything: the worker can promise the rest of its room to others
+   * meanwhile (worker/pipeline.ts). An engine whose claim is one step need not call it.
+   */
+  found?: (most: number) => void;
 }
 
 /** Everything a worker needs to send one attempt, read in the claim. */

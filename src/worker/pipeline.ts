@@ -301,17 +301,28 @@ export class DeliveryWorker {
     limit: number,
     budget = this.byteBudget(limit),
   ): { request: ClaimRequest; release(): void } {
-    const promised = budget.limit;
+    let promised = budget.limit;
+    let bytes = budget.reserve;
     this.claiming += promised;
-    this.claimingBytes += budget.reserve;
+    this.claimingBytes += bytes;
     let held = true;
+    const request = this.claimRequest(promised, budget.bound);
+    // The claim will lease no more than `most`: the slots and bytes beyond them go back.
+    request.found = (most) => {
+      if (!held || most >= promised) return;
+      const keep = Math.min(bytes, most * LARGEST_PAYLOAD_BYTES);
+      this.claiming -= promised - most;
+      this.claimingBytes -= bytes - keep;
+      promised = most;
+      bytes = keep;
+    };
     return {
-      request: this.claimRequest(promised, budget.bound),
+      request,
       release: () => {
         if (!held) return;
         held = false;
         this.claiming -= promised;
-        this.claimingBytes -= budget.reserve;
+        this.claimingBytes -= bytes;
         if (this.loopWaitsForClaim && this.claimingBytes === 0) {
           this.loopWaitsForClaim = false;
           this.wake();

@@ -16,7 +16,7 @@ import { buildDelivery } from '../../src/worker/delivery.js';
 import type { DeliveryWorker } from '../../src/worker/pipeline.js';
 import { ThreadedSender } from '../../src/worker/threaded-sender.js';
 import { startReceiver, startThreadReceiver, type Receiver } from '../helpers/receiver.js';
-import { engines } from '../helpers/engines.js';
+import { engines, startTestWorker, useEngine } from '../helpers/engines.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { makeAccount, makeWebhook, publishOne } from '../storage/fixtures.js';
 
@@ -149,6 +149,52 @@ describe('a publish while attempts are answered', () => {
       expect(deliveries.map((d) => [d.eventId, d.status])).toEqual([[first.event.id, 'succeeded']]);
     } finally {
       recorded.mockRestore();
+    }
+  });
+});
+
+describe('hand-off beside a claim under way: postgres', () => {
+  const store = useEngine(engines.find((e) => e.name === 'postgres')!);
+
+  it("offers while a claim that found a few is under way, the rest of the claim's room given back", async () => {
+    const { storage } = store;
+    const receiver = await startReceiver();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, {
+      url: receiver.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    await publishOne(storage, account.id, 'call.ended', { now: Date.now() });
+    // The worker's first claim runs on the engine as it is, and keeps what it leased to itself
+    // until the test has asked for an offer: the claim is under way meanwhile. Promised a
+    // claim's worst case (the batch at the largest body: the whole byte budget), the worker
+    // would have no room for a publish until the claim ends.
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    let claimed!: () => void;
+    const inClaim = new Promise<void>((r) => (claimed = r));
+    const claimDue = storage.claimDue.bind(storage);
+    const spy = vi.spyOn(storage, 'claimDue').mockImplementationOnce(async (request) => {
+      const leased = await claimDue(request);
+      claimed();
+      await resumed;
+      return leased;
+    });
+    const { worker, stop } = await startTestWorker(store.url, storage, {
+      RIZLER_POLL_INTERVAL: '10m',
+    });
+    try {
+      await inClaim;
+      const offer = worker.offer(Buffer.byteLength(JSON.stringify(DATA)));
+      expect(offer).toBeDefined();
+      offer?.release();
+      resume();
+      await receiver.waitFor(1);
+    } finally {
+      resume();
+      spy.mockRestore();
+      await stop();
+      await receiver.close();
     }
   });
 });

@@ -588,6 +588,26 @@ describe('PostgreSQL engine: a completion in one round trip', () => {
   });
 });
 
+describe("PostgreSQL engine: a claim's word on the most it will lease", () => {
+  it('tells the worker after its walk, when the walk counted every due delivery, and not otherwise', async () => {
+    const storage = instance();
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 3);
+    const found = vi.fn();
+    const first = await storage.claimDue({ ...claimRequest(T, { limit: 10 }), found });
+    expect(found.mock.calls).toEqual([[3]]);
+    expect(first).toHaveLength(3);
+    // Eight due: an endpoint's count stops at the rotation's minimum, past which any number
+    // more may be due, so the claim cannot say.
+    await publishMany(storage, account.id, 8);
+    found.mockClear();
+    const second = await storage.claimDue({ ...claimRequest(T, { limit: 10 }), found });
+    expect(found).not.toHaveBeenCalled();
+    expect(second).toHaveLength(8);
+  });
+});
+
 describe('PostgreSQL engine: a claim with nothing due', () => {
   it('ends after its walk, one statement, and claims in a transaction when something is due', async () => {
     const storage = instance(db.url, { poolSize: 2 });
