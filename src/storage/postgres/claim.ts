@@ -480,10 +480,11 @@ export class PostgresClaim extends PostgresPart {
       passTurn(found, this.rotation, request.limit);
       return [];
     }
-    // What the worker promised this claim beyond that goes back to it now, for the hand-offs
-    // of the publishes beside the transaction: a claim of a few promised a claim's worst case,
-    // the whole byte budget, and at 200 events/s on one endpoint 1,496 of 4,000 publishes
-    // found no room to offer (bench, PostgreSQL's latency row).
+    // The worker is told the most this claim can lease of what the walk found, and takes back
+    // what it promised beyond it, for the hand-offs of the publishes beside the transaction. A
+    // claim of a few held a claim's worst case, the whole byte budget, to its end: at 200
+    // events/s on one endpoint, 1,496 of 4,000 publishes found no room to offer (bench,
+    // PostgreSQL's latency row; 367-466 with this).
     const most = mostLeasable(found);
     if (most !== null && most < request.limit) request.found?.(most);
     const taken = await this.tx(async (q) => {

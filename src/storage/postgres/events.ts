@@ -209,9 +209,10 @@ export class PostgresEvents extends PostgresPart {
         // taken in hand, is leased to this process's worker: they would find nothing to do, and a
         // NOTIFY is not free. Its transaction holds the server's one lock on the notification
         // queue through its commit's WAL flush, so that notifying commits go one at a time, and
-        // every listening connection (ours too, which drops it) is woken to read it. Measured
-        // at 200 events/s on one endpoint (bench, PostgreSQL's latency row), notifying at every
-        // publish: PostgreSQL 49-52 % of a core, p99 33-40 ms; at only these: 36-39 %, 26-31 ms.
+        // every listening connection (ours too, which drops it) is woken to read it. At 200
+        // events/s on one endpoint (bench, PostgreSQL's latency row, five runs each in turn),
+        // notifying at every publish: PostgreSQL 46-59 % of a core, p99 32-67 ms (medians 52 %,
+        // 40 ms); at only these: 36-49 %, 25-47 ms (38 %, 31 ms).
         // Streams in other processes poll anyway (http/sse.ts), without the wake-up's head start.
         const notify =
           !handoff ||
