@@ -14,6 +14,8 @@ import { runBaselines } from './baselines/index.js';
 import { measureCeiling, type Ceiling } from './ceiling.js';
 import { DATA, type BenchContext, type Row } from './context.js';
 import { RUNS, SHAPES } from './measure.js';
+import { describeServer } from './postgres-work.js';
+import { ADMIN_URL } from '../test/helpers/postgres.js';
 import { startReceiverProcess } from './receiver-process.js';
 
 const BODY = JSON.stringify({
@@ -64,7 +66,9 @@ async function main(): Promise<void> {
   }
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const server = await describeServer(ADMIN_URL);
   console.log(`\nRizler Webhooks bench — ${machine}`);
+  if (server !== null) console.log(server);
   console.log(
     `${total.toLocaleString('en-US')} deliveries a figure after ${warmup.toLocaleString('en-US')} to warm up, ${SHAPES.join(' and ')}, median of ${RUNS} run${RUNS === 1 ? '' : 's'}\n`,
   );
@@ -83,7 +87,7 @@ async function main(): Promise<void> {
   writeFileSync(
     join('bench-results', 'latest.json'),
     JSON.stringify(
-      { machine, date: new Date().toISOString(), total, runs: RUNS, shapes: SHAPES, rows },
+      { machine, server, date: new Date().toISOString(), total, runs: RUNS, shapes: SHAPES, rows },
       null,
       2,
     ) + '\n',
