@@ -157,8 +157,9 @@ async function latencyOn(databaseUrl: string, engine: string): Promise<Row[]> {
     await receiver.waitFor(RATE * WARMUP_SECONDS);
 
     // BENCH_RUNS windows one after the other on the same warm service: one window's p99 is its
-    // 20th slowest event, and on this machine the same build read 25 ms in one and 76 ms in
-    // the next (session 34). Each figure is the median of the windows, with their spread.
+    // 20th slowest event, and within an hour the same build's PostgreSQL row read 25.5-31.1 ms
+    // in five runs and 75.8 ms in another (session 34). Each figure is the median of the
+    // windows, with their spread.
     const windows: Window[] = [];
     for (let r = 0; r < RUNS; r++) {
       await receiver.reset();
