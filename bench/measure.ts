@@ -172,8 +172,10 @@ export function schedSeconds(pid: number): { run: number; wait: number } | null 
   }
 }
 
-/** "min 5,123 / max 6,010 over 3 runs" for a rate. */
-export function describeSpread(s: Spread): string {
-  const f = (v: number) => Math.round(v).toLocaleString('en-US');
+/** "min 5,123 / max 6,010 over 3 runs" for a rate; `f` writes each value (ms: "6.4"). */
+export function describeSpread(
+  s: Spread,
+  f = (v: number) => Math.round(v).toLocaleString('en-US'),
+): string {
   return `min ${f(s.min)} / max ${f(s.max)} over ${s.runs.length} run${s.runs.length === 1 ? '' : 's'}`;
 }

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
  *
  * Each reading takes the monotonic clock, then performance.now(): whatever runs between the
  * two makes it early by that much, never late, so the latest of several is the nearest. Read
- * once, as a process's first, it came out up to 2 ms early (both clocks' first calls are slow),
+ * once, as a process's first, it came out up to 2 ms early (the first calls are slow, likely),
  * and the latency rows' p50 on SQLite read -0.2 ms: arrivals before their publish (session 34).
  */
 export function hrOrigin(): bigint {

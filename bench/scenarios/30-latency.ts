@@ -13,7 +13,15 @@ import { ADMIN_URL, createTestDatabase, type TestDatabase } from '../../test/hel
 import type { ServiceProcess } from '../../test/helpers/process.js';
 import type { CountingReceiver } from '../receiver.js';
 import { startReceiverProcess } from '../receiver-process.js';
-import { CpuMeter, machineTicks, pidsNamed, RUNS, schedSeconds, spread } from '../measure.js';
+import {
+  CpuMeter,
+  describeSpread,
+  machineTicks,
+  pidsNamed,
+  RUNS,
+  schedSeconds,
+  spread,
+} from '../measure.js';
 import { addEndpoint, createAccount, percentile, publishOne } from '../support.js';
 
 const RATE = Number(process.env.BENCH_LATENCY_RATE ?? 200);
@@ -174,7 +182,7 @@ async function latencyOn(databaseUrl: string, engine: string): Promise<Row[]> {
       const s = spread(values);
       return values.length === 1
         ? ms(s.median)
-        : `${ms(s.median)}; min ${s.min.toFixed(1)} / max ${s.max.toFixed(1)} over ${values.length} runs`;
+        : `${ms(s.median)}; ${describeSpread(s, (v) => v.toFixed(1))}`;
     };
     const p50s = windows.map((w) => w.p50);
     const p99s = windows.map((w) => w.p99);
