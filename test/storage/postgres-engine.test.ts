@@ -526,6 +526,126 @@ describe('PostgreSQL engine: prepared statements', () => {
   });
 });
 
+describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its statements", () => {
+  /**
+   * The wire, in order: each query as the client writes it (`> BEGIN`, `> COMMIT`, `> statement`
+   * for one with parameters) and each answer as it comes back (`<`, the server ready again).
+   */
+  function wire() {
+    const order: string[] = [];
+    const proto = pg.Connection.prototype as unknown as {
+      query(text: string): void;
+      sync(): void;
+      emit(event: string, ...args: unknown[]): boolean;
+    };
+    const { query, sync, emit } = proto;
+    const spies = [
+      vi.spyOn(proto, 'query').mockImplementation(function (this: unknown, text: string) {
+        order.push(`> ${text}`);
+        query.call(this, text);
+      }),
+      vi.spyOn(proto, 'sync').mockImplementation(function (this: unknown) {
+        order.push('> statement');
+        sync.call(this);
+      }),
+      vi.spyOn(proto, 'emit').mockImplementation(function (this: unknown, event, ...args) {
+        if (event === 'readyForQuery') order.push('<');
+        return emit.call(this, event, ...args);
+      }),
+    ];
+    return { order, restore: () => spies.forEach((s) => s.mockRestore()) };
+  }
+
+  it('writes BEGIN with the first statement and COMMIT with the last, waiting for neither alone', async () => {
+    const connection = new PostgresConnection(db.url, { poolSize: 2 });
+    try {
+      // Both pools' connections open, the by-key one's session set, before watching.
+      await connection.query('SELECT 1');
+      await connection.byKey('SELECT 1');
+      for (const planning of ['auto', 'by-key'] as const) {
+        const { order, restore } = wire();
+        try {
+          const result = await connection.tx(async (q, end) => {
+            await q('SELECT $1::int AS a', [1]);
+            await q('SELECT $1::int AS b', [2]);
+            return end('SELECT $1::int AS c', [3]);
+          }, planning);
+          expect(result).toEqual([{ c: 3 }]);
+        } finally {
+          restore();
+        }
+        expect(order).toEqual([
+          '> BEGIN',
+          '> statement',
+          '<',
+          '<',
+          '> statement',
+          '<',
+          '> statement',
+          '> COMMIT',
+          '<',
+          '<',
+        ]);
+      }
+      // Without `end`, the COMMIT follows the work; a work without statements is BEGIN and
+      // COMMIT in one round trip.
+      const { order, restore } = wire();
+      try {
+        await connection.tx(async (q) => q('SELECT 1 AS a'));
+        await connection.tx(async () => 'nothing');
+      } finally {
+        restore();
+      }
+      expect(order).toEqual([
+        '> BEGIN',
+        '> SELECT 1 AS a',
+        '<',
+        '<',
+        '> COMMIT',
+        '<',
+        '> BEGIN',
+        '> COMMIT',
+        '<',
+        '<',
+      ]);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('rolls the whole transaction back when the statement sent with its COMMIT fails', async () => {
+    const connection = new PostgresConnection(db.url, { poolSize: 2 });
+    try {
+      await connection.query('CREATE TABLE IF NOT EXISTS tx_probe (n int PRIMARY KEY)');
+      await connection.query('TRUNCATE tx_probe');
+      await expect(
+        connection.tx(async (q, end) => {
+          await q('INSERT INTO tx_probe (n) VALUES ($1)', [1]);
+          await end('INSERT INTO tx_probe (n) VALUES ($1), ($1)', [2]);
+        }),
+      ).rejects.toThrow(/duplicate key/);
+      expect(await connection.query('SELECT n FROM tx_probe')).toEqual([]);
+      // The connection goes on: the next transaction commits what it wrote, and a statement
+      // after its `end` is refused, what `end` committed kept.
+      await expect(
+        connection.tx(async (q, end) => {
+          await end('INSERT INTO tx_probe (n) VALUES ($1)', [3]);
+          await q('INSERT INTO tx_probe (n) VALUES ($1)', [4]);
+        }),
+      ).rejects.toThrow(/after the end of its transaction/);
+      expect(await connection.query('SELECT n FROM tx_probe ORDER BY n')).toEqual([{ n: 3 }]);
+      await connection.tx((q) => q('INSERT INTO tx_probe (n) VALUES ($1)', [5]));
+      expect(await connection.query('SELECT n FROM tx_probe ORDER BY n')).toEqual([
+        { n: 3 },
+        { n: 5 },
+      ]);
+    } finally {
+      await connection.query('DROP TABLE IF EXISTS tx_probe');
+      await connection.close();
+    }
+  });
+});
+
 describe('PostgreSQL engine: a completion in one round trip', () => {
   it('records automatic successes as one statement, and as a transaction where there is more to do', async () => {
     const storage = instance(db.url, { poolSize: 2 });

@@ -487,7 +487,7 @@ export class PostgresClaim extends PostgresPart {
     // PostgreSQL's latency row; 367-466 with this).
     const most = mostLeasable(found);
     if (most !== null && most < request.limit) request.found?.(most);
-    const taken = await this.tx(async (q) => {
+    const taken = await this.tx(async (q, end) => {
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
       // index probe, never a read of its backlog and never a write. When more is leasable
@@ -580,7 +580,8 @@ export class PostgresClaim extends PostgresPart {
       for (const id of plan.park) write(id, null, 'park');
       for (const d of plan.defer) write(d.deliveryId, d.dueAt, 'defer');
       for (const c of plan.lease) write(c.deliveryId, now + request.leaseMs, 'lease');
-      const leased = await q(
+      // The transaction's last statement, with its COMMIT.
+      const leased = await end(
         `WITH buckets AS (
            UPDATE webhooks w SET rate_tokens = b.tokens, rate_refilled_at = $1
            FROM unnest($2::text[], $3::float8[]) AS b(id, tokens)

@@ -58,7 +58,11 @@ const BEGIN_KEYED = ['BEGIN', ...KEYED.map((s) => `SET LOCAL ${s}`)].join('; ');
 /** What the engine lends each of its parts: its pool, transactions and wake-up. */
 export interface PostgresHandle {
   query: Query;
-  tx<T>(work: (q: Query) => Promise<T>, planning?: Planning): Promise<T>;
+  /**
+   * `work` runs its statements with `q`; its last may go with `end`, which sends the COMMIT
+   * right behind it (one round trip for both) and ends the transaction: nothing may follow.
+   */
+  tx<T>(work: (q: Query, end: Query) => Promise<T>, planning?: Planning): Promise<T>;
   /**
    * One statement as a transaction of its own, planned by key: one round trip. Not retried: a
    * deadlock or a serialization failure is the caller's to handle.
@@ -140,6 +144,9 @@ export class PostgresConnection implements PostgresHandle {
       keepAliveInitialDelayMillis: 10_000,
       application_name: 'rizler-webhooks',
       types,
+      // A query is written without waiting for the answer to the one before: a transaction's
+      // BEGIN goes out with its first statement, its COMMIT with its last (tx).
+      pipeline: true,
     };
     const size = options.poolSize ?? 10;
     const keyedSize = Math.ceil(size / 2);
@@ -150,7 +157,12 @@ export class PostgresConnection implements PostgresHandle {
       this.keyed.on('connect', (client) => void client.query(SET_KEYED).catch(() => undefined));
     }
     this.channel = new WakeChannel(
-      { ...config, statement_timeout: undefined, idle_in_transaction_session_timeout: undefined },
+      {
+        ...config,
+        statement_timeout: undefined,
+        idle_in_transaction_session_timeout: undefined,
+        pipeline: false,
+      },
       this.instanceId,
       () => this.emitWake(),
     );
@@ -212,7 +224,7 @@ export class PostgresConnection implements PostgresHandle {
   }
 
   /** Runs `work` in one transaction; a deadlock or serialization failure runs it again. */
-  tx<T>(work: (q: Query) => Promise<T>, planning: Planning = 'auto'): Promise<T> {
+  tx<T>(work: (q: Query, end: Query) => Promise<T>, planning: Planning = 'auto'): Promise<T> {
     return this.counted(async () => {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -225,20 +237,48 @@ export class PostgresConnection implements PostgresHandle {
     });
   }
 
-  private async once<T>(work: (q: Query) => Promise<T>, planning: Planning): Promise<T> {
+  /**
+   * One run of a transaction. Its BEGIN is not waited for: the connection pipelines (the
+   * pools' config), so it goes out with the first statement and both are answered in one
+   * round trip; `end` sends the COMMIT behind the last statement likewise. Should BEGIN fail,
+   * the statement sent with it fails too (only a broken connection fails BEGIN); should the
+   * last statement fail, the COMMIT behind it ends the aborted transaction as a ROLLBACK.
+   */
+  private async once<T>(
+    work: (q: Query, end: Query) => Promise<T>,
+    planning: Planning,
+  ): Promise<T> {
     const client = await (planning === 'by-key' ? this.keyed : this.pool).connect();
     let broken = false;
+    /** BEGIN, until a statement has waited for it. */
+    let begun: Promise<unknown> | null = client.query(
+      planning === 'by-key' && !this.prepare ? BEGIN_KEYED : 'BEGIN',
+    );
+    // Handled, should it fail before a statement waits for it; whoever waits still sees it.
+    begun.catch(() => undefined);
+    let ended = false;
+    /** Sends `text` (and `then` behind it); waits for BEGIN, if no statement has yet, and both. */
+    const send = async (text: string, values: unknown[] | undefined, then?: string) => {
+      if (ended) throw new Error('a statement after the end of its transaction');
+      const sent = client.query<Row>(statement(text, values, this.prepare));
+      const behind = then === undefined ? null : client.query(then);
+      if (behind) ended = true;
+      const before = begun;
+      begun = null;
+      const [, answer] = await Promise.all([before, sent, behind]);
+      return answer.rows;
+    };
     try {
-      const q: Query = async (text, values) =>
-        (await client.query<Row>(statement(text, values, this.prepare))).rows;
-      await client.query(planning === 'by-key' && !this.prepare ? BEGIN_KEYED : 'BEGIN');
       try {
-        const result = await work(q);
-        await client.query('COMMIT');
+        const result = await work(
+          (text, values) => send(text, values),
+          (text, values) => send(text, values, 'COMMIT'),
+        );
+        if (!ended) await Promise.all([begun, client.query('COMMIT')]);
         return result;
       } catch (err) {
         try {
-          await client.query('ROLLBACK');
+          await Promise.all([begun?.catch(() => undefined), client.query('ROLLBACK')]);
         } catch {
           broken = true;
         }
@@ -358,7 +398,7 @@ export abstract class PostgresPart {
     return this.h.query(text, values);
   }
 
-  protected tx<T>(work: (q: Query) => Promise<T>, planning?: Planning): Promise<T> {
+  protected tx<T>(work: (q: Query, end: Query) => Promise<T>, planning?: Planning): Promise<T> {
     return this.h.tx(work, planning);
   }
 

@@ -56,7 +56,7 @@ export class PostgresEvents extends PostgresPart {
     let plan = noHandoff();
     /** Deliveries made due now that the hand-off did not take: the workers are woken for them. */
     let leftDue = false;
-    const published = await this.tx(async (q) => {
+    const published = await this.tx(async (q, end) => {
       // KEY SHARE: an endpoint cannot be deleted under a publish (which would leave deliveries
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
       const endpoints = (
@@ -159,12 +159,31 @@ export class PostgresEvents extends PostgresPart {
         results.push({ published: { event, deliveries: count, duplicate: false } });
       }
 
+      // A repeat of an event stored before this call reports the deliveries made back then.
+      const uncounted = [
+        ...new Set(
+          results.flatMap((r) => ('named' in r && r.named.deliveries === null ? [r.named] : [])),
+        ),
+      ];
+      if (uncounted.length > 0) {
+        const counts = new Map(
+          (
+            await q(
+              `SELECT event_id, count(*) AS n FROM deliveries WHERE event_id = ANY($1::text[])
+               GROUP BY event_id`,
+              [uncounted.map((n) => n.event.id)],
+            )
+          ).map((r) => [String(r.event_id), num(r.n)]),
+        );
+        for (const n of uncounted) n.deliveries = counts.get(n.event.id) ?? 0;
+      }
       if (forgotten.length > 0) {
         await q('UPDATE events SET idempotency_key = NULL WHERE id = ANY($1::text[])', [forgotten]);
       }
       // Without deliveries, the events alone; with them, in the deliveries' statement.
+      // The last statement of the transaction goes with its COMMIT (`end`).
       if (newEvents.length > 0 && deliveries.length === 0) {
-        await q(insertEvents(3), [accountId, now, ...eventColumns(newEvents)]);
+        await end(insertEvents(3), [accountId, now, ...eventColumns(newEvents)]);
       }
       if (deliveries.length > 0) {
         // In a key's order (ordering.ts), only the head is due; the others wait in the queue,
@@ -222,7 +241,7 @@ export class PostgresEvents extends PostgresPart {
         // deliveries, their queue rows (due now, leased, deferred or waiting in a key's order),
         // and the NOTIFY, when there is one, that wakes the workers of other processes at the
         // commit.
-        await q(
+        await end(
           `WITH stored AS (${insertEvents(20)}), buckets AS (
              UPDATE webhooks w SET rate_tokens = b.tokens, rate_refilled_at = $2
              FROM unnest($12::text[], $13::float8[]) AS b(id, tokens)
@@ -274,24 +293,6 @@ export class PostgresEvents extends PostgresPart {
           ],
         );
         leftDue = !handoff || fresh.some((d) => !leaseIds.has(d.id));
-      }
-      // A repeat of an event stored before this call reports the deliveries made back then.
-      const uncounted = [
-        ...new Set(
-          results.flatMap((r) => ('named' in r && r.named.deliveries === null ? [r.named] : [])),
-        ),
-      ];
-      if (uncounted.length > 0) {
-        const counts = new Map(
-          (
-            await q(
-              `SELECT event_id, count(*) AS n FROM deliveries WHERE event_id = ANY($1::text[])
-               GROUP BY event_id`,
-              [uncounted.map((n) => n.event.id)],
-            )
-          ).map((r) => [String(r.event_id), num(r.n)]),
-        );
-        for (const n of uncounted) n.deliveries = counts.get(n.event.id) ?? 0;
       }
       return results.map((r): PublishedEvent =>
         'published' in r
