@@ -613,6 +613,68 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     }
   });
 
+  it('publishes with a hand-off in three round trips, and claims in five (its walk, then four)', async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    // The connections open, the by-key session set, every statement prepared, before watching.
+    const taken: ClaimedDelivery[][] = [];
+    const handoff: Handoff = {
+      request: claimRequest(T, { leaseToken: 'h-1', limit: 10 }),
+      take: (leased) => taken.push(leased),
+      release: () => {},
+    };
+    await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
+    await publishOne(storage, account.id, 'call.ended', { now: T });
+    expect(await claim(storage, T)).toHaveLength(1);
+
+    const { order, restore } = wire();
+    try {
+      await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
+      expect(taken.flat()).toHaveLength(2);
+      const published = order.splice(0);
+      await publishOne(storage, account.id, 'call.ended', { now: T });
+      order.length = 0;
+      expect(await claim(storage, T)).toHaveLength(1);
+      // The publish: BEGIN with the endpoints' read; the lock with the count of leases behind
+      // it; the insert with its COMMIT.
+      expect(published).toEqual([
+        '> BEGIN',
+        '> statement',
+        '<',
+        '<',
+        '> statement',
+        '> statement',
+        '<',
+        '<',
+        '> statement',
+        '> COMMIT',
+        '<',
+        '<',
+      ]);
+      // The claim: its walk, a statement alone; then BEGIN with the lock; the count of leases
+      // (of the endpoints it locked); the read; the write with its COMMIT.
+      expect(order).toEqual([
+        '> statement',
+        '<',
+        '> BEGIN',
+        '> statement',
+        '<',
+        '<',
+        '> statement',
+        '<',
+        '> statement',
+        '<',
+        '> statement',
+        '> COMMIT',
+        '<',
+        '<',
+      ]);
+    } finally {
+      restore();
+    }
+  });
+
   it('rolls the whole transaction back when the statement sent with its COMMIT fails', async () => {
     const connection = new PostgresConnection(db.url, { poolSize: 2 });
     try {
