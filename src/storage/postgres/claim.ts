@@ -529,7 +529,7 @@ export class PostgresClaim extends PostgresPart {
           // endpoint held) ends without a count or a read. Counted for every endpoint asked
           // for, in a statement sent behind the lock's without waiting for it (as planHandoff
           // counts), two workers on ten endpoints delivered less in each of six runs (bench,
-          // 4,143-4,872 deliveries/s against 4,316-5,235): more than half their claims find
+          // 4,080-4,872 deliveries/s against 4,316-5,235): more than half their claims find
           // endpoints the other holds, and a count reads past the queue's dead leases.
           const locked = rows.map((r) => String(r.id));
           const inFlight =
