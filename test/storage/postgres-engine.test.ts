@@ -556,6 +556,13 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     return { order, restore: () => spies.forEach((s) => s.mockRestore()) };
   }
 
+  /**
+   * The wire of `wire()` for queries sent in round trips: each trip's queries written (a
+   * statement with parameters as `statement`), then their answers.
+   */
+  const trips = (...each: string[][]) =>
+    each.flatMap((trip) => [...trip.map((q) => `> ${q}`), ...trip.map(() => '<')]);
+
   it('writes BEGIN with the first statement and COMMIT with the last, waiting for neither alone', async () => {
     const connection = new PostgresConnection(db.url, { poolSize: 2 });
     try {
@@ -574,18 +581,9 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
         } finally {
           restore();
         }
-        expect(order).toEqual([
-          '> BEGIN',
-          '> statement',
-          '<',
-          '<',
-          '> statement',
-          '<',
-          '> statement',
-          '> COMMIT',
-          '<',
-          '<',
-        ]);
+        expect(order).toEqual(
+          trips(['BEGIN', 'statement'], ['statement'], ['statement', 'COMMIT']),
+        );
       }
       // Without `end`, the COMMIT follows the work; a work without statements is BEGIN and
       // COMMIT in one round trip.
@@ -596,18 +594,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
       } finally {
         restore();
       }
-      expect(order).toEqual([
-        '> BEGIN',
-        '> SELECT 1 AS a',
-        '<',
-        '<',
-        '> COMMIT',
-        '<',
-        '> BEGIN',
-        '> COMMIT',
-        '<',
-        '<',
-      ]);
+      expect(order).toEqual(trips(['BEGIN', 'SELECT 1 AS a'], ['COMMIT'], ['BEGIN', 'COMMIT']));
     } finally {
       await connection.close();
     }
@@ -638,38 +625,20 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
       expect(await claim(storage, T)).toHaveLength(1);
       // The publish: BEGIN with the endpoints' read; the lock with the count of leases behind
       // it; the insert with its COMMIT.
-      expect(published).toEqual([
-        '> BEGIN',
-        '> statement',
-        '<',
-        '<',
-        '> statement',
-        '> statement',
-        '<',
-        '<',
-        '> statement',
-        '> COMMIT',
-        '<',
-        '<',
-      ]);
+      expect(published).toEqual(
+        trips(['BEGIN', 'statement'], ['statement', 'statement'], ['statement', 'COMMIT']),
+      );
       // The claim: its walk, a statement alone; then BEGIN with the lock; the count of leases
       // (of the endpoints it locked); the read; the write with its COMMIT.
-      expect(order).toEqual([
-        '> statement',
-        '<',
-        '> BEGIN',
-        '> statement',
-        '<',
-        '<',
-        '> statement',
-        '<',
-        '> statement',
-        '<',
-        '> statement',
-        '> COMMIT',
-        '<',
-        '<',
-      ]);
+      expect(order).toEqual(
+        trips(
+          ['statement'],
+          ['BEGIN', 'statement'],
+          ['statement'],
+          ['statement'],
+          ['statement', 'COMMIT'],
+        ),
+      );
     } finally {
       restore();
     }
