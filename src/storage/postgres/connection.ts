@@ -257,22 +257,22 @@ export class PostgresConnection implements PostgresHandle {
     // Handled, should it fail before a statement waits for it; whoever waits still sees it.
     begun.catch(() => undefined);
     let ended = false;
-    /** Sends `text` (and `then` behind it); waits for BEGIN, if no statement has yet, and both. */
-    const send = async (text: string, values: unknown[] | undefined, then?: string) => {
+    /** Sends `text`, and the COMMIT behind it when `commit`; waits for BEGIN too, if unanswered. */
+    const send = async (text: string, values: unknown[] | undefined, commit: boolean) => {
       if (ended) throw new Error('a statement after the end of its transaction');
       const sent = client.query<Row>(statement(text, values, this.prepare));
-      const behind = then === undefined ? null : client.query(then);
-      if (behind) ended = true;
+      const committed = commit ? client.query('COMMIT') : null;
+      ended = commit;
       const before = begun;
       begun = null;
-      const [, answer] = await Promise.all([before, sent, behind]);
+      const [, answer] = await Promise.all([before, sent, committed]);
       return answer.rows;
     };
     try {
       try {
         const result = await work(
-          (text, values) => send(text, values),
-          (text, values) => send(text, values, 'COMMIT'),
+          (text, values) => send(text, values, false),
+          (text, values) => send(text, values, true),
         );
         if (!ended) await Promise.all([begun, client.query('COMMIT')]);
         return result;
