@@ -30,6 +30,7 @@ import { ErrorBody } from './http/schemas.js';
 import { Streams } from './http/sse.js';
 import { addSecurityHeaders, withoutUpgrade } from './http/security-headers.js';
 import { capConnections, serverOptions } from './http/server-options.js';
+import { RequestLog } from './observability/logger.js';
 import { buildValidator, tightenRoute } from './http/validation.js';
 import { VERSION } from './version.js';
 import type { Config } from './config.js';
@@ -85,6 +86,7 @@ export async function buildApp(options: BuildAppOptions): Promise<Api> {
 function createServer(config: Config, logger: BuildAppOptions['logger']): Api {
   const app = Fastify({
     loggerInstance: logger,
+    logController: new RequestLog(),
     // 1 MiB for management calls; publishing routes set their own limits.
     bodyLimit: 1024 * 1024,
     ...serverOptions(config),

@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, RequestLog } from '../../src/observability/logger.js';
 import { ROOT } from '../helpers/process.js';
 
 function capture(isTTY: boolean) {
@@ -76,5 +77,41 @@ describe('the process logger', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.map((r) => r.msg)).toEqual(['first', 'last']);
     expect(records[0]).toMatchObject({ secret: '[redacted]' });
+  });
+
+  it('logs each request once, when it is answered, with the request and the answer', async () => {
+    const lines = async (level: string) => {
+      const pipe = capture(false);
+      const logger = createLogger({ logLevel: level }, pipe.out as never, pipe.out);
+      const app = Fastify({ loggerInstance: logger, logController: new RequestLog() });
+      app.get('/ok', async () => ({ ok: true }));
+      app.get('/broken', async () => {
+        throw new Error('broke on purpose');
+      });
+      await app.inject({ url: '/ok?api_key=rzk_secret' });
+      await app.inject({ url: '/broken' });
+      await app.close();
+      return pipe
+        .text()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, any>)
+        .filter((record) => record.reqId !== undefined);
+    };
+    const info = await lines('info');
+    const answered = info.filter((r) => r.msg === 'request completed');
+    expect(answered).toHaveLength(2);
+    expect(answered[0]).toMatchObject({
+      req: { method: 'GET', url: '/ok?api_key=[redacted]' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+    });
+    expect(answered[1]).toMatchObject({ req: { url: '/broken' }, res: { statusCode: 500 } });
+    // The failure itself is logged too, as an error of that request.
+    expect(info.some((r) => r.level === 50 && r.reqId === answered[1]!.reqId)).toBe(true);
+    expect(info.filter((r) => r.msg === 'incoming request')).toHaveLength(0);
+    // At debug, the request is also logged as it comes.
+    const debug = await lines('debug');
+    expect(debug.filter((r) => r.msg === 'incoming request')).toHaveLength(2);
   });
 });
