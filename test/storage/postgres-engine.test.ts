@@ -644,6 +644,35 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     }
   });
 
+  it("completes a delivery in a key's order in three round trips: the record, the next's release, the wake-up with the COMMIT", async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, { ordering: 'per_key' });
+    await publishKeyed(storage, account.id, ['k', 'k', 'k']);
+    // The connections open, the by-key session set, every statement prepared, before watching.
+    const [first] = await claim(storage, T);
+    await complete(storage, first!, { kind: 'succeeded' });
+    const [second] = await claim(storage, T);
+    const { order, restore } = wire();
+    try {
+      await complete(storage, second!, { kind: 'succeeded' });
+    } finally {
+      restore();
+    }
+    // BEGIN with the record; the key's lock, the finished one's leaving and the next's
+    // promotion together; the NOTIFY (the next is due) with the COMMIT.
+    expect(order).toEqual(
+      trips(
+        ['BEGIN', 'statement'],
+        ['statement', 'statement', 'statement'],
+        ['statement', 'COMMIT'],
+      ),
+    );
+    const [third] = await claim(storage, T);
+    expect(third?.eventId).not.toBe(second!.eventId);
+    expect(await claim(storage, T)).toEqual([]);
+  });
+
   it('rolls the whole transaction back when the statement sent with its COMMIT fails', async () => {
     const connection = new PostgresConnection(db.url, { poolSize: 2 });
     try {

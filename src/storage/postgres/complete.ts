@@ -235,7 +235,7 @@ export class PostgresCompletion extends PostgresPart {
   /** The completion as a transaction: whether it woke the workers. */
   private async record(completed: CompletedAttempt[], policy: CompletionPolicy): Promise<boolean> {
     const { now } = policy;
-    return this.tx(async (q) => {
+    return this.tx(async (q, end) => {
       // The deliveries, only where our lease still holds (a stale worker changes nothing).
       // A manual retry asked for while an automatic attempt was in flight still gets its
       // attempt: due now, flag kept. One row per delivery: a repeat in the batch would find
@@ -360,8 +360,9 @@ export class PostgresCompletion extends PostgresPart {
           await recordThrottle(q, rows, signals, policy.throttle ?? DEFAULT_THROTTLE, now);
         }
       }
-      if (rollups) await writeRollups(q, rollups);
-      if (wake) await this.notify(q);
+      // The last statement goes with the COMMIT (end): one round trip for both.
+      if (rollups) await writeRollups(wake ? q : end, rollups);
+      if (wake) await this.notify(end);
       return wake;
     }, 'by-key');
   }

@@ -56,6 +56,10 @@ export async function placeBatch(
  * After a completion: the finished deliveries leave their keys' orders, and each key whose
  * head finished gets its next waiting delivery as head, due now (parked while the endpoint is
  * disabled). Returns how many became due.
+ *
+ * The lock, the leaving and the promotion go out together, one round trip for the three (the
+ * connection pipelines, see connection.ts): none needs an answer of the one before, and the
+ * server runs them in the order sent, so the promotion still reads the key under its lock.
  */
 export async function releaseNext(
   q: Query,
@@ -63,12 +67,19 @@ export async function releaseNext(
   now: number,
 ): Promise<number> {
   const { leave, release } = releasesOf(finished);
-  await lockPairs(q, release);
-  if (leave.length > 0) {
-    await q('UPDATE deliveries SET order_state = NULL WHERE id = ANY($1::text[])', [leave]);
-  }
-  if (release.length === 0) return 0;
-  const promoted = await q(
+  const [, , promoted] = await Promise.all([
+    lockPairs(q, release),
+    leave.length > 0
+      ? q('UPDATE deliveries SET order_state = NULL WHERE id = ANY($1::text[])', [leave])
+      : null,
+    release.length > 0 ? promote(q, release, now) : [],
+  ]);
+  return promoted.filter((r) => r.due !== null).length;
+}
+
+/** Each key's next waiting delivery as its head, where the key has none (releaseNext). */
+function promote(q: Query, release: readonly OrderedInsert[], now: number): Promise<Row[]> {
+  return q(
     `WITH p AS (
      UPDATE deliveries d SET order_state = 'head', held = false, next_attempt_at = $1::bigint
      FROM unnest($2::text[], $3::text[]) AS u(webhook_id, ordering_key)
@@ -89,7 +100,6 @@ export async function releaseNext(
      SELECT due FROM p`,
     [now, release.map((r) => r.webhookId), release.map((r) => r.orderingKey)],
   );
-  return promoted.filter((r) => r.due !== null).length;
 }
 
 /**
