@@ -659,14 +659,10 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     } finally {
       restore();
     }
-    // BEGIN with the record; the key's lock, the finished one's leaving and the next's
+    // BEGIN with the record; the key's lock and the next's
     // promotion together; the NOTIFY (the next is due) with the COMMIT.
     expect(order).toEqual(
-      trips(
-        ['BEGIN', 'statement'],
-        ['statement', 'statement', 'statement'],
-        ['statement', 'COMMIT'],
-      ),
+      trips(['BEGIN', 'statement'], ['statement', 'statement'], ['statement', 'COMMIT']),
     );
     const [third] = await claim(storage, T);
     expect(third?.eventId).not.toBe(second!.eventId);

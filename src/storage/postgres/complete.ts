@@ -76,13 +76,19 @@ const RECORDED = `
       next_attempt_at = CASE u.kind WHEN 'retry' THEN u.next_at
                                     WHEN 'unchanged' THEN d.next_attempt_at ELSE NULL END,
       manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
+      -- a delivery done with leaves its key's order (the next of the key: releaseNext)
+      order_state = CASE WHEN u.kind IN ('succeeded', 'failed') THEN NULL ELSE d.order_state END,
       updated_at = $12
     FROM batch u JOIN held h ON h.delivery_id = u.id AND h.lease_token = u.token
     WHERE d.id = u.id
-    -- when it is next due, from its new values: a manual retry asked for meanwhile (the flag
-    -- kept), the retry, or, unchanged and still pending, its next attempt
+    -- order_state as it was (the subquery reads the row as the statement found it), for
+    -- releaseNext; when it is next due, from its new values: a manual retry asked for meanwhile
+    -- (the flag kept), the retry, or, unchanged and still pending, its next attempt
     RETURNING d.id, d.status, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
-      d.ordering_key, d.order_state, CASE
+      d.ordering_key, CASE
+        WHEN d.ordering_key IS NOT NULL AND u.kind IN ('succeeded', 'failed')
+        THEN (SELECT o.order_state FROM deliveries o WHERE o.id = d.id)
+        ELSE d.order_state END AS order_state, CASE
         WHEN d.manual_requested THEN $12::bigint
         WHEN u.kind = 'retry' THEN u.next_at
         WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
@@ -277,8 +283,8 @@ export class PostgresCompletion extends PostgresPart {
       // A delivery made due now by this statement (a manual retry asked for meanwhile, a retry
       // due at once): the endpoints' read, on the statement's snapshot, does not see it.
       let wake = requeued.some((r) => r.due !== null && num(r.due) <= now);
-      // Deliveries that left `pending` in a key's order: the next of the key may go. Their
-      // order_state is as before (the update leaves it); releaseNext clears it.
+      // Deliveries that left `pending` in a key's order: the next of the key may go. RECORD
+      // took them out of it, and answers with the order_state they had.
       const finished: FinishedDelivery[] = requeued
         .filter((r) => {
           const kind = byDelivery.get(String(r.id))!.outcome.kind;

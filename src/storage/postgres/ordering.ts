@@ -53,27 +53,23 @@ export async function placeBatch(
 }
 
 /**
- * After a completion: the finished deliveries leave their keys' orders, and each key whose
- * head finished gets its next waiting delivery as head, due now (parked while the endpoint is
- * disabled). Returns how many became due.
+ * After a completion, whose statement (complete.ts, RECORD) took the finished deliveries out
+ * of their keys' orders (an update of each row fewer, where a separate one wrote every one of
+ * them again): each key whose head finished gets its next waiting delivery as head, due now
+ * (parked while the endpoint is disabled). Returns how many became due.
  *
- * The lock, the leaving and the promotion go out together, one round trip for the three (the
- * connection pipelines, see connection.ts): none needs an answer of the one before, and the
- * server runs them in the order sent, so the promotion still reads the key under its lock.
+ * The lock and the promotion go out together, one round trip for both (the connection
+ * pipelines, see connection.ts): the promotion needs no answer of the lock, and the server
+ * runs them in the order sent, so it still reads the key under its lock.
  */
 export async function releaseNext(
   q: Query,
   finished: readonly FinishedDelivery[],
   now: number,
 ): Promise<number> {
-  const { leave, release } = releasesOf(finished);
-  const [, , promoted] = await Promise.all([
-    lockPairs(q, release),
-    leave.length > 0
-      ? q('UPDATE deliveries SET order_state = NULL WHERE id = ANY($1::text[])', [leave])
-      : null,
-    release.length > 0 ? promote(q, release, now) : [],
-  ]);
+  const { release } = releasesOf(finished);
+  if (release.length === 0) return 0;
+  const [, promoted] = await Promise.all([lockPairs(q, release), promote(q, release, now)]);
   return promoted.filter((r) => r.due !== null).length;
 }
 
