@@ -63,9 +63,10 @@ function serializeRequest(req: LoggedRequest) {
 /**
  * Fastify's request log as one line a request, written when it is answered: method, path,
  * caller, status and time together, as an access log has them (Fastify's own writes two, the
- * request as it comes and the answer with only its status). A single event's publish paid
- * for both: 2.5 % of the service's CPU an event (bench, SQLite). The request as it comes is
- * still there at `debug`, for a request that never gets its answer.
+ * request as it comes and the answer with only its status). An event published alone paid
+ * for both: with one line, the service's CPU an event read 815 µs against 853 (SQLite, three
+ * pairs; docs/benchmark-history.md, session 36). The request as it comes is still there at
+ * `debug`, for a request that never gets its answer.
  */
 export class RequestLog extends LogController {
   override incomingRequest(request: FastifyRequest): void {
