@@ -383,6 +383,23 @@ describe.each(engines())('ordered delivery: $name', (engine) => {
     expect(await storage.nextDueAt()).toBeNull();
   });
 
+  it('lets the next of a key go when a delivery in flight as ordering is switched on finishes', async () => {
+    const account = await makeAccount(storage);
+    const webhook = await makeWebhook(storage, account.id, { ordering: 'none' });
+    const [first] = await publishKeyed(storage, account.id, ['call_0']);
+    const [inFlight] = await claim(storage, T);
+    expect(inFlight!.eventId).toBe(first);
+    const [second, third] = await publishKeyed(storage, account.id, ['call_0', 'call_0']);
+    await storage.updateWebhook(account.id, webhook.id, { ordering: 'per_key' }, T + 1);
+    // Its lease still held, it finishes: it was the key's head, and the next goes.
+    await complete(storage, inFlight!, { kind: 'succeeded' }, { now: T + 2 });
+    const [next] = await claim(storage, T + 3);
+    expect(next?.eventId).toBe(second);
+    expect(await claim(storage, T + 3)).toEqual([]);
+    await complete(storage, next!, { kind: 'succeeded' }, { now: T + 4 });
+    expect((await claim(storage, T + 5)).map((c) => c.eventId)).toEqual([third]);
+  });
+
   it('orders by acceptance, not by id: a later event with a smaller id still goes second', async () => {
     const account = await makeAccount(storage);
     await makeWebhook(storage, account.id, { ordering: 'per_key' });

@@ -129,11 +129,14 @@ const RECORD = `${RECORDED}
  * completion.
  */
 const RECORD_ALONE = `${RECORDED},
-  -- an endpoint to keep up: unsettled() below, the same rule in SQL
+  -- an endpoint to keep up: unsettled() below, the same rule in SQL; a delivery that left a
+  -- key's order (its endpoint's ordering switched on while it was in flight): the next of the
+  -- key is the transaction's to release
   ended AS (
     SELECT ${EXPECTED} AND coalesce((SELECT false FROM endpoints e
         WHERE e.failing_since IS NOT NULL OR e.concurrency_limit IS NOT NULL
-          OR e.failure_streak > 0 LIMIT 1), true) AS alone,
+          OR e.failure_streak > 0 LIMIT 1), true)
+      AND NOT EXISTS (SELECT 1 FROM finished f WHERE f.order_state IS NOT NULL) AS alone,
       coalesce((SELECT true FROM endpoints e WHERE e.has_due LIMIT 1), false) AS woke)
   SELECT CASE WHEN alone THEN woke ELSE rizler_undo('the completion has more to do') END AS woke,
     CASE WHEN alone AND woke THEN pg_notify($32, $33) END AS notified

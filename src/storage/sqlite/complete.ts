@@ -114,8 +114,11 @@ export class SqliteCompletion extends SqlitePart {
           row: claim.rowKey ?? null,
         };
         let updated: Row | undefined;
-        if (claim.ordered) updated = update.get(params) as Row | undefined;
-        else if (updateUnordered.run(params).changes > 0) {
+        // A keyed delivery may have entered its key's order since its claim (its endpoint's
+        // ordering switched on while it was in flight): its row says.
+        if (claim.ordered || claim.orderingKey !== null) {
+          updated = update.get(params) as Row | undefined;
+        } else if (updateUnordered.run(params).changes > 0) {
           updated = {
             manual_requested: 0,
             created_at: claim.createdAt,
