@@ -114,9 +114,10 @@ export class SqliteCompletion extends SqlitePart {
           row: claim.rowKey ?? null,
         };
         let updated: Row | undefined;
-        // A keyed delivery may have entered its key's order since its claim (its endpoint's
-        // ordering switched on while it was in flight): its row says.
-        if (claim.ordered || claim.orderingKey !== null) {
+        // By its key, not by the claim's `ordered`: a keyed delivery may have entered its key's
+        // order since its claim (its endpoint's ordering switched on while it was in flight),
+        // and only keyed ones ever do. Its row says.
+        if (claim.orderingKey !== null) {
           updated = update.get(params) as Row | undefined;
         } else if (updateUnordered.run(params).changes > 0) {
           updated = {
