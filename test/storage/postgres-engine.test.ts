@@ -11,7 +11,9 @@ import {
   type ClaimedDelivery,
   type Handoff,
   type Storage,
+  type Webhook,
 } from '../../src/storage/index.js';
+import { AHEAD_MAX_ENDPOINTS } from '../../src/storage/postgres/claim.js';
 import { isUnavailable } from '../../src/storage/postgres/errors.js';
 import {
   PostgresConnection,
@@ -600,7 +602,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     }
   });
 
-  it('publishes with a hand-off in three round trips, and claims in five (its walk, then four)', async () => {
+  it('publishes with a hand-off in two round trips, and claims in five (its walk, then four)', async () => {
     const storage = instance(db.url, { poolSize: 2 });
     const account = await makeAccount(storage);
     await makeWebhook(storage, account.id);
@@ -623,10 +625,10 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
       await publishOne(storage, account.id, 'call.ended', { now: T });
       order.length = 0;
       expect(await claim(storage, T)).toHaveLength(1);
-      // The publish: BEGIN with the endpoints' read; the lock with the count of leases behind
-      // it; the insert with its COMMIT.
+      // The publish: BEGIN with the endpoints' read, the lock and the count of leases behind
+      // it (the account has few endpoints); the insert with its COMMIT.
       expect(published).toEqual(
-        trips(['BEGIN', 'statement'], ['statement', 'statement'], ['statement', 'COMMIT']),
+        trips(['BEGIN', 'statement', 'statement', 'statement'], ['statement', 'COMMIT']),
       );
       // The claim: its walk, a statement alone; then BEGIN with the lock; the count of leases
       // (of the endpoints it locked); the read; the write with its COMMIT.
@@ -642,6 +644,60 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     } finally {
       restore();
     }
+  });
+
+  it('publishes for an account with more endpoints than it locks ahead in three round trips', async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    const webhooks: Webhook[] = [];
+    for (let i = 0; i <= AHEAD_MAX_ENDPOINTS; i++) {
+      webhooks.push(await makeWebhook(storage, account.id, { events: ['call.ended'] }));
+    }
+    const taken: ClaimedDelivery[][] = [];
+    const handoff: Handoff = {
+      request: claimRequest(T, { leaseToken: 'h-1', limit: 100 }),
+      take: (leased) => taken.push(leased),
+      release: () => {},
+    };
+    await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
+    const { order, restore } = wire();
+    try {
+      await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
+    } finally {
+      restore();
+    }
+    // Locked ahead, they would be read and counted for nothing: the lock and the count of
+    // the endpoints its events go to follow the endpoints' read, as they did before.
+    expect(order).toEqual(
+      trips(
+        ['BEGIN', 'statement', 'statement', 'statement'],
+        ['statement', 'statement'],
+        ['statement', 'COMMIT'],
+      ),
+    );
+    expect(taken.flat()).toHaveLength(2 * webhooks.length);
+  });
+
+  it('takes in hand what is due on an endpoint it locked ahead that its events do not go to', async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, { events: ['call.ended'] });
+    const other = await makeWebhook(storage, account.id, { events: ['agent.status_changed'] });
+    // Due on the other endpoint, left to a claim.
+    await publishOne(storage, account.id, 'agent.status_changed', { now: T });
+    const taken: ClaimedDelivery[][] = [];
+    const handoff: Handoff = {
+      request: claimRequest(T + 1, { leaseToken: 'h-1', limit: 10 }),
+      take: (leased) => taken.push(leased),
+      release: () => {},
+    };
+    await publishOne(storage, account.id, 'call.ended', { now: T + 1, handoff });
+    // The publish held that endpoint: a claim meanwhile would have skipped it, so its hand-off
+    // leases what is due there, as the claim would have.
+    const leased = taken.flat();
+    expect(leased.map((d) => d.eventType).sort()).toEqual(['agent.status_changed', 'call.ended']);
+    expect(leased.find((d) => d.eventType === 'agent.status_changed')?.webhookId).toBe(other.id);
+    expect(await claim(storage, T + 1)).toEqual([]);
   });
 
   it("completes a delivery in a key's order in three round trips: the record, the next's release, the wake-up with the COMMIT", async () => {

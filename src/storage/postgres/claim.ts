@@ -53,6 +53,39 @@ export interface HandoffPlan {
   requeued: { id: string; dueAt: number | null; leased: boolean }[];
 }
 
+/**
+ * The most enabled endpoints an account may have for its publishes to lock them all ahead
+ * (PostgresClaim.lockAhead): a few, so that one publish holds little it does not send to.
+ */
+export const AHEAD_MAX_ENDPOINTS = 8;
+
+/**
+ * What PostgresClaim.lockAhead read: the endpoints it locked (`rows`) and the leases of each
+ * of the account's enabled endpoints (`counted`, as planHandoff counts them); none of either
+ * when the account has more than AHEAD_MAX_ENDPOINTS.
+ */
+export interface LockedAhead {
+  rows: Row[];
+  counted: Row[];
+}
+
+/**
+ * Each endpoint's leases in flight and whether it has deliveries due already, for the
+ * endpoints `endpoints` names as `u` ($2 now as the claim counts leases, $3 the account, $4 the
+ * publish's time). Sent right behind the statement that locks them: its snapshot sees what the
+ * transaction that held a lock before committed, its leases and what it left due.
+ */
+const countLeases = (endpoints: string) => `SELECT u.id,
+  (SELECT count(*) FROM delivery_queue x WHERE x.webhook_id = u.id
+     AND x.lease_token IS NOT NULL AND x.due_at > $2) AS in_flight,
+  coalesce((SELECT true FROM delivery_queue x WHERE x.account_id = $3
+     AND x.webhook_id = u.id AND x.due_at <= $4 LIMIT 1), false) AS older
+  FROM ${endpoints}`;
+
+/** The account $1's enabled endpoints, when it has AHEAD_MAX_ENDPOINTS or fewer. */
+const FEW_ENABLED = `(SELECT count(*) FROM (SELECT 1 FROM webhooks WHERE account_id = $1
+    AND status = 'enabled' LIMIT ${AHEAD_MAX_ENDPOINTS + 1}) e) <= ${AHEAD_MAX_ENDPOINTS}`;
+
 /** A hand-off that took nothing (and a publish without one). */
 export function noHandoff(): HandoffPlan {
   return { due: new Map(), leaseIds: new Set(), buckets: [], leased: [], requeued: [] };
@@ -644,6 +677,32 @@ export class PostgresClaim extends PostgresPart {
   }
 
   /**
+   * The hand-off's lock and count (planHandoff) for every enabled endpoint of an account with
+   * AHEAD_MAX_ENDPOINTS or fewer, sent with the publish's first statement, before it knows which
+   * endpoints its events go to: one round trip fewer before the 202. An endpoint locked this way
+   * that the events do not go to is held until the commit, as one they go to is; another
+   * publish or claim skips it meanwhile, and what it has due already is this hand-off's to take
+   * (planHandoff), as a claim would. An account with more gets nothing here, and planHandoff
+   * locks what its events go to.
+   */
+  lockAhead(q: Query, request: ClaimRequest, accountId: string, now: number): Promise<LockedAhead> {
+    return Promise.all([
+      q(
+        `SELECT w.* FROM webhooks w
+         WHERE w.account_id = $1 AND w.status = 'enabled' AND ${FEW_ENABLED}
+         ORDER BY w.id FOR NO KEY UPDATE SKIP LOCKED`,
+        [accountId],
+      ),
+      q(
+        countLeases(
+          `webhooks u WHERE u.account_id = $1 AND u.status = 'enabled' AND ${FEW_ENABLED}`,
+        ),
+        [accountId, request.now, accountId, now],
+      ),
+    ]).then(([rows, counted]) => ({ rows, counted }));
+  }
+
+  /**
    * The hand-off at publish (PublishRequest.handoff), inside the publish's transaction and
    * before its deliveries are written: the claim's rules (cap, adaptive limit, rate limit,
    * the worker's room) applied to `fresh`, the deliveries it is about to make due now. Each
@@ -651,9 +710,9 @@ export class PostgresClaim extends PostgresPart {
    * with deliveries due already has those read first, up to its room, so that its due order
    * holds. What this returns is written by the publish's insert: each delivery's due time and
    * lease, the older ones' new due time, and the endpoints' token buckets. One statement locks,
-   * one counts the leases (after the lock, as claimDue counts them; one round trip for both),
-   * and one reads a backlog when there is one; the claim's own transaction and its walk are not
-   * needed. `now`: the publish's.
+   * one counts the leases (after the lock, as claimDue counts them; one round trip for both, or
+   * none after lockAhead's), and one reads a backlog when there is one; the claim's own
+   * transaction and its walk are not needed. `now`: the publish's.
    */
   async planHandoff(
     q: Query,
@@ -661,6 +720,7 @@ export class PostgresClaim extends PostgresPart {
     accountId: string,
     now: number,
     fresh: readonly FreshDelivery[],
+    ahead?: LockedAhead,
   ): Promise<HandoffPlan> {
     const none = noHandoff();
     const webhookIds = [...new Set(fresh.map((d) => d.webhookId))].sort();
@@ -670,24 +730,25 @@ export class PostgresClaim extends PostgresPart {
     // busy endpoint behind the one before it until its commit. The leases are counted after
     // the lock, in a statement of its own sent right behind it (as claimDue counts): its
     // snapshot sees what the transaction that held the lock before us committed, its leases
-    // and what it left due. One round trip for both.
-    const [rows, counted] = await Promise.all([
-      q(
-        `SELECT w.* FROM unnest($1::text[]) AS u(id)
-         CROSS JOIN LATERAL (
-           SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w`,
-        [webhookIds],
-      ),
-      q(
-        `SELECT u.id,
-           (SELECT count(*) FROM delivery_queue x WHERE x.webhook_id = u.id
-              AND x.lease_token IS NOT NULL AND x.due_at > $2) AS in_flight,
-           coalesce((SELECT true FROM delivery_queue x WHERE x.account_id = $3
-              AND x.webhook_id = u.id AND x.due_at <= $4 LIMIT 1), false) AS older
-         FROM unnest($1::text[]) AS u(id)`,
-        [webhookIds, request.now, accountId, now],
-      ),
-    ]);
+    // and what it left due. One round trip for both; none when the publish locked them ahead
+    // (lockAhead: the account has few endpoints).
+    const [rows, counted] =
+      ahead && ahead.counted.length > 0
+        ? [ahead.rows, ahead.counted]
+        : await Promise.all([
+            q(
+              `SELECT w.* FROM unnest($1::text[]) AS u(id)
+               CROSS JOIN LATERAL (
+                 SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w`,
+              [webhookIds],
+            ),
+            q(countLeases('unnest($1::text[]) AS u(id)'), [
+              webhookIds,
+              request.now,
+              accountId,
+              now,
+            ]),
+          ]);
     if (rows.length === 0) return none;
     const inFlight = new Map(counted.map((r) => [String(r.id), num(r.in_flight)]));
     const older = new Set(counted.filter((r) => r.older === true).map((r) => String(r.id)));

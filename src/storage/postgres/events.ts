@@ -59,15 +59,19 @@ export class PostgresEvents extends PostgresPart {
     const published = await this.tx(async (q, end) => {
       // KEY SHARE: an endpoint cannot be deleted under a publish (which would leave deliveries
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
-      const endpoints = (
-        await q(
+      // With a hand-off, its lock and count go out behind it (lockAhead), for an account with
+      // few endpoints.
+      const [rows, ahead] = await Promise.all([
+        q(
           `SELECT id, url, events, filter::text AS filter, updated_at, ordering FROM webhooks
            WHERE account_id = $1 AND status = 'enabled'
              AND EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND status = 'active')
            ORDER BY id FOR KEY SHARE`,
           [accountId],
-        )
-      ).map((r) => fanOutEndpoint(this.filters, r));
+        ),
+        handoff ? this.claims.lockAhead(q, handoff.request, accountId, now) : undefined,
+      ]);
+      const endpoints = rows.map((r) => fanOutEndpoint(this.filters, r));
 
       // Idempotency keys: lock each (in a fixed order, so two batches cannot deadlock), then
       // read what they already name. A concurrent publish with the same key waits here and
@@ -221,7 +225,7 @@ export class PostgresEvents extends PostgresPart {
               ordered: d.ordered,
             });
           }
-          plan = await this.claims.planHandoff(q, handoff.request, accountId, now, fresh);
+          plan = await this.claims.planHandoff(q, handoff.request, accountId, now, fresh, ahead);
         }
         const { due, leaseIds } = plan;
         // The other processes are told ($27) unless every delivery written, and every older one
