@@ -2,7 +2,12 @@
 // Shared by the delivery pipeline and by test sends, so a test is exactly a real attempt.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { rizlerSignature, standardSignatureHeader } from '../core/signing.js';
+import {
+  rizlerSignature,
+  signingKey,
+  standardSignatureHeader,
+  type SigningKey,
+} from '../core/signing.js';
 import { parseRetryAfter } from '../core/retry.js';
 import { USER_AGENT } from '../version.js';
 import { storedHeaders, type StoredHeaders } from '../core/request-headers.js';
@@ -28,10 +33,30 @@ export interface SenderOptions {
   now?: () => number;
 }
 
+/** How many secrets' keys a process keeps made (signingKeys); past it, the oldest go. */
+const SIGNING_KEYS_KEPT = 10_000;
+const signingKeys = new Map<string, SigningKey>();
+
+/** Each secret's keys (core/signing.ts SigningKey), made at its first signature. */
+function keysOf(secrets: readonly string[]): SigningKey[] {
+  return secrets.map((secret) => {
+    let key = signingKeys.get(secret);
+    if (key === undefined) {
+      if (signingKeys.size >= SIGNING_KEYS_KEPT) {
+        signingKeys.delete(signingKeys.keys().next().value!);
+      }
+      key = signingKey(secret);
+      signingKeys.set(secret, key);
+    }
+    return key;
+  });
+}
+
 export function signedHeaders(
   out: OutgoingAttempt,
   signedAtSeconds: number,
 ): Record<string, string> {
+  const keys = keysOf(out.secrets);
   const custom: Record<string, string> = {};
   if (out.headers)
     for (const [name, value] of Object.entries(out.headers)) custom[name.toLowerCase()] = value;
@@ -43,15 +68,10 @@ export function signedHeaders(
     'x-rizler-event': out.eventType,
     'x-rizler-delivery': out.deliveryId,
     'x-rizler-attempt': String(out.attempt),
-    'x-rizler-signature': rizlerSignature(out.payload, out.secrets[0] ?? ''),
+    'x-rizler-signature': rizlerSignature(out.payload, keys[0] ?? ''),
     'webhook-id': out.eventId,
     'webhook-timestamp': String(signedAtSeconds),
-    'webhook-signature': standardSignatureHeader(
-      out.eventId,
-      signedAtSeconds,
-      out.payload,
-      out.secrets,
-    ),
+    'webhook-signature': standardSignatureHeader(out.eventId, signedAtSeconds, out.payload, keys),
   };
   if (out.orderingKey != null)
     headers['x-rizler-ordering-key'] = orderingKeyHeader(out.orderingKey);
