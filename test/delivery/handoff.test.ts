@@ -13,12 +13,12 @@ import { createSecretBox } from '../../src/core/secret-box.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
 import { buildDelivery } from '../../src/worker/delivery.js';
-import type { DeliveryWorker } from '../../src/worker/pipeline.js';
+import { QUIET_IN_FLIGHT, type DeliveryWorker } from '../../src/worker/pipeline.js';
 import { ThreadedSender } from '../../src/worker/threaded-sender.js';
 import { startReceiver, startThreadReceiver, type Receiver } from '../helpers/receiver.js';
 import { engines, startTestWorker, useEngine } from '../helpers/engines.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { makeAccount, makeWebhook, publishOne } from '../storage/fixtures.js';
+import { makeAccount, makeWebhook, publishMany, publishOne } from '../storage/fixtures.js';
 
 const DATA = findEventType('call.ended')!.example;
 const SECRET = 'whsec_' + Buffer.from('a secret of thirty-two bytes....').toString('base64');
@@ -131,20 +131,66 @@ describe('a publish while attempts are answered', () => {
       url: thread.url,
       sealedSecret: createSecretBox(null).seal(SECRET),
     });
-    const first = await publishOne(storage, account.id, 'call.ended', {
-      handoff: worker.offer(),
-      now: Date.now(),
-    });
+    // More in flight than a quiet worker has (QUIET_IN_FLIGHT): its slots may be wanted.
+    const events = QUIET_IN_FLIGHT + 8;
+    await publishMany(storage, account.id, events, { handoff: worker.offer(), now: Date.now() });
     const recorded = vi.spyOn(storage, 'completeAttempts');
     try {
       // From here only microtasks run, as in a turn of the loop that takes publish after
-      // publish: the answer can reach the worker only through the offers.
+      // publish: the answers can reach the worker only through the offers.
       const deadline = Date.now() + 10_000;
       while (recorded.mock.calls.length === 0 && Date.now() < deadline) {
         worker.offer()?.release();
         for (let i = 0; i < 10; i++) await Promise.resolve();
       }
       expect(recorded).toHaveBeenCalledTimes(1);
+      const deliveries = await storage.listDeliveries(
+        account.id,
+        { status: 'succeeded' },
+        { limit: events, after: null },
+      );
+      expect(deliveries.length).toBeGreaterThan(0);
+      await vi.waitFor(async () => {
+        const done = await storage.listDeliveries(
+          account.id,
+          { status: 'succeeded' },
+          { limit: events, after: null },
+        );
+        expect(done).toHaveLength(events);
+      });
+    } finally {
+      recorded.mockRestore();
+    }
+  });
+
+  it('a quiet worker records its answers a moment later, together, not in the publishes', async () => {
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, {
+      url: thread.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    const answered = thread.count();
+    const first = await publishOne(storage, account.id, 'call.ended', {
+      handoff: worker.offer(),
+      now: Date.now(),
+    });
+    const recorded = vi.spyOn(storage, 'completeAttempts');
+    try {
+      // Only microtasks, as in a turn of publishes, for 200 ms after the receiver answered:
+      // the offers take the answer in, and leave its record to the worker's own moment.
+      let until = Date.now() + 10_000;
+      let heard = false;
+      while (Date.now() < until) {
+        if (!heard && thread.count() > answered) {
+          heard = true;
+          until = Date.now() + 200;
+        }
+        worker.offer()?.release();
+        for (let i = 0; i < 10; i++) await Promise.resolve();
+      }
+      expect(heard).toBe(true);
+      expect(recorded).not.toHaveBeenCalled();
+      await vi.waitFor(() => expect(recorded).toHaveBeenCalledTimes(1));
       const deliveries = await storage.listDeliveries(account.id, {}, { limit: 10, after: null });
       expect(deliveries.map((d) => [d.eventId, d.status])).toEqual([[first.event.id, 'succeeded']]);
     } finally {
