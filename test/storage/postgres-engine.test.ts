@@ -565,6 +565,13 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
   const trips = (...each: string[][]) =>
     each.flatMap((trip) => [...trip.map((q) => `> ${q}`), ...trip.map(() => '<')]);
 
+  /** A hand-off at `now` that keeps what each publish leased in `taken`. */
+  const handoffInto = (taken: ClaimedDelivery[][], now: number, limit: number): Handoff => ({
+    request: claimRequest(now, { leaseToken: 'h-1', limit }),
+    take: (leased) => taken.push(leased),
+    release: () => {},
+  });
+
   it('writes BEGIN with the first statement and COMMIT with the last, waiting for neither alone', async () => {
     const connection = new PostgresConnection(db.url, { poolSize: 2 });
     try {
@@ -608,11 +615,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     await makeWebhook(storage, account.id);
     // The connections open, the by-key session set, every statement prepared, before watching.
     const taken: ClaimedDelivery[][] = [];
-    const handoff: Handoff = {
-      request: claimRequest(T, { leaseToken: 'h-1', limit: 10 }),
-      take: (leased) => taken.push(leased),
-      release: () => {},
-    };
+    const handoff = handoffInto(taken, T, 10);
     await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
     await publishOne(storage, account.id, 'call.ended', { now: T });
     expect(await claim(storage, T)).toHaveLength(1);
@@ -654,11 +657,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
       webhooks.push(await makeWebhook(storage, account.id, { events: ['call.ended'] }));
     }
     const taken: ClaimedDelivery[][] = [];
-    const handoff: Handoff = {
-      request: claimRequest(T, { leaseToken: 'h-1', limit: 100 }),
-      take: (leased) => taken.push(leased),
-      release: () => {},
-    };
+    const handoff = handoffInto(taken, T, 100);
     await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
     const { order, restore } = wire();
     try {
@@ -686,11 +685,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     // Due on the other endpoint, left to a claim.
     await publishOne(storage, account.id, 'agent.status_changed', { now: T });
     const taken: ClaimedDelivery[][] = [];
-    const handoff: Handoff = {
-      request: claimRequest(T + 1, { leaseToken: 'h-1', limit: 10 }),
-      take: (leased) => taken.push(leased),
-      release: () => {},
-    };
+    const handoff = handoffInto(taken, T + 1, 10);
     await publishOne(storage, account.id, 'call.ended', { now: T + 1, handoff });
     // The publish held that endpoint: a claim meanwhile would have skipped it, so its hand-off
     // leases what is due there, as the claim would have.
