@@ -63,16 +63,48 @@ interface PlanNode {
   Output?: string[];
   Filter?: string;
   'Parent Relationship'?: string;
+  'Subplan Name'?: string;
+  'CTE Name'?: string;
   Plans?: PlanNode[];
+}
+
+/** Whether a plan reads a table anywhere (not only what the statement itself made: CTEs). */
+function readsTable(node: PlanNode): boolean {
+  return node['Relation Name'] !== undefined || (node.Plans ?? []).some(readsTable);
+}
+
+/**
+ * The CTEs a plan makes once (a statement's own, not one of a subquery run for each row, such as
+ * a walk's recursive one for each account): scanned again for each row of a loop, they are read
+ * n × n.
+ */
+function ctesMadeOnce(node: PlanNode, repeated = false, out = new Set<string>()): Set<string> {
+  for (const child of node.Plans ?? []) {
+    const name = child['Subplan Name'] ?? '';
+    if (!repeated && child['Parent Relationship'] === 'InitPlan' && name.startsWith('CTE ')) {
+      out.add(name.slice(4));
+    }
+    const again =
+      child['Parent Relationship'] === 'SubPlan' ||
+      (node['Node Type'] === 'Nested Loop' && child['Parent Relationship'] === 'Inner');
+    ctesMadeOnce(child, repeated || again, out);
+  }
+  return out;
 }
 
 /**
  * The reads of a plan beyond the rows it asks for by key: a sequential scan, an index scan with
- * no condition outside a Limit (which stops at its first rows), a hashed subplan (which reads
- * every row its subquery matches, whatever the outer row), and a scan of an array's keys run
- * again for each row of a loop (a batch of n reading n × n).
+ * no condition outside a Limit (which stops at its first rows), a hashed subplan over a table
+ * (which reads every row its subquery matches, whatever the outer row; over rows the statement
+ * made itself, a CTE's, it reads no more than those), and a scan of an array's keys or of a
+ * CTE's rows run again for each row of a loop (a batch of n reading n × n).
  */
-function wideReads(node: PlanNode, underLimit = false, repeated = false): string[] {
+function wideReads(
+  node: PlanNode,
+  underLimit = false,
+  repeated = false,
+  once = ctesMadeOnce(node),
+): string[] {
   const type = node['Node Type'];
   const found: string[] = [];
   const name = node['Index Name'] ?? node['Relation Name'] ?? '';
@@ -83,14 +115,22 @@ function wideReads(node: PlanNode, underLimit = false, repeated = false): string
   if (repeated && /ANY \(/.test(node['Index Cond'] ?? '')) {
     found.push(`${type} on ${name} of an array, at each row`);
   }
-  if ([...(node.Output ?? []), node.Filter ?? ''].some((e) => e.includes('hashed SubPlan'))) {
-    found.push(`hashed subplan in ${type}`);
+  if (repeated && type === 'CTE Scan' && once.has(node['CTE Name'] ?? '')) {
+    found.push(`${type} of ${node['CTE Name']}, at each row`);
+  }
+  const uses = [...(node.Output ?? []), node.Filter ?? ''].join('\n');
+  /** Subplans run once, their rows hashed, not again for each row. */
+  const hashed = new Set<string>();
+  for (const [, name] of uses.matchAll(/hashed (SubPlan \d+)/g)) {
+    hashed.add(name!);
+    const sub = (node.Plans ?? []).find((p) => p['Subplan Name'] === name);
+    if (sub === undefined || readsTable(sub)) found.push(`hashed subplan in ${type}`);
   }
   for (const child of node.Plans ?? []) {
     const again =
-      child['Parent Relationship'] === 'SubPlan' ||
+      (child['Parent Relationship'] === 'SubPlan' && !hashed.has(child['Subplan Name'] ?? '')) ||
       (type === 'Nested Loop' && child['Parent Relationship'] === 'Inner');
-    found.push(...wideReads(child, underLimit || type === 'Limit', repeated || again));
+    found.push(...wideReads(child, underLimit || type === 'Limit', repeated || again, once));
   }
   return found;
 }
@@ -453,6 +493,33 @@ describe('PostgreSQL engine: prepared statements', () => {
     const made = [...(await planned()).values()].filter((r) => !before.has(String(r.name)));
     expect(made.length).toBeGreaterThan(5);
     expect(made.filter((r) => Number(r.custom_plans) > 0).map((r) => r.statement)).toEqual([]);
+  });
+
+  it("tells a statement's own rows read again for each row of a loop from a walk's", async () => {
+    const plan = async (text: string) => {
+      const [row] = await admin
+        .query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (VERBOSE, FORMAT JSON) ${text}`)
+        .then((r) => r.rows);
+      return wideReads(row!['QUERY PLAN'][0].Plan);
+    };
+    await admin.query('SET enable_hashjoin = off');
+    await admin.query('SET enable_mergejoin = off');
+    try {
+      // A batch joined to another of the statement's CTEs by a nested loop: n × n.
+      expect(
+        await plan(`WITH a AS MATERIALIZED (SELECT x FROM generate_series(1, 100) AS x),
+          b AS MATERIALIZED (SELECT x FROM generate_series(1, 100) AS x)
+          SELECT * FROM a JOIN b ON a.x = b.x`),
+      ).toEqual(['CTE Scan of b, at each row']);
+      // A hashed subplan over a CTE reads it once.
+      expect(
+        await plan(`WITH a AS MATERIALIZED (SELECT x FROM generate_series(1, 100) AS x)
+          SELECT x FROM generate_series(1, 100) AS g(x) WHERE x IN (SELECT x FROM a) OR x < 0`),
+      ).toEqual([]);
+    } finally {
+      await admin.query('RESET enable_hashjoin');
+      await admin.query('RESET enable_mergejoin');
+    }
   });
 
   it('keeps generic plans made on new tables to reading by key, as the tables grow', async () => {
