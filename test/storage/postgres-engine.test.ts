@@ -495,7 +495,7 @@ describe('PostgreSQL engine: prepared statements', () => {
     expect(made.filter((r) => Number(r.custom_plans) > 0).map((r) => r.statement)).toEqual([]);
   });
 
-  it("tells a statement's own rows read again for each row of a loop from a walk's", async () => {
+  it('reads a CTE scanned again at each row of a loop as a wide read, not one hashed once', async () => {
     const plan = async (text: string) => {
       const [row] = await admin
         .query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (VERBOSE, FORMAT JSON) ${text}`)
