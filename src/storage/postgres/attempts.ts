@@ -7,8 +7,7 @@ import type { NewAttempt } from '../types.js';
  * is a set of deliveries the statement already knows are stored (a completion's, whose rows it
  * updated): their attempts are kept without looking each delivery up again, three buffer reads
  * each (bench/storage-loop.ts, pg_stat_statements: a completion of 100 read 2,096 buffers where
- * it read 2,396; its time within the machine's noise, the first read of each row falling to the
- * update instead).
+ * it read 2,396; its time within the machine's noise).
  */
 export function insertAttempts(known?: string): string {
   const stored = 'coalesce((SELECT true FROM deliveries d WHERE d.id = u.delivery_id), false)';
