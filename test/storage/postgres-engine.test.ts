@@ -676,7 +676,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     }
   });
 
-  it('publishes with a hand-off in two round trips, and claims in five (its walk, then four)', async () => {
+  it('publishes with a hand-off in two round trips, and claims in four (its walk, then three)', async () => {
     const storage = instance(db.url, { poolSize: 2 });
     const account = await makeAccount(storage);
     await makeWebhook(storage, account.id);
@@ -700,13 +700,12 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
       expect(published).toEqual(
         trips(['BEGIN', 'statement', 'statement', 'statement'], ['statement', 'COMMIT']),
       );
-      // The claim: its walk, a statement alone; then BEGIN with the lock; the count of leases
-      // (of the endpoints it locked); the read; the write with its COMMIT.
+      // The claim: its walk, a statement alone; then BEGIN with the lock and the count of
+      // leases behind it; the read; the write with its COMMIT.
       expect(order).toEqual(
         trips(
           ['statement'],
-          ['BEGIN', 'statement'],
-          ['statement'],
+          ['BEGIN', 'statement', 'statement'],
           ['statement'],
           ['statement', 'COMMIT'],
         ),
@@ -714,6 +713,24 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     } finally {
       restore();
     }
+  });
+
+  it('hands off what two publishes of one process send to an endpoint at once: the second waits for the first', async () => {
+    const storage = instance(db.url, { poolSize: 3 });
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id);
+    const taken: ClaimedDelivery[][] = [];
+    const handoff = handoffInto(taken, T, 10);
+    // Sent together, each on a connection of its own: the second, skipping the endpoint the
+    // first holds, would leave its delivery due for a claim.
+    for (let round = 0; round < 5; round++) {
+      await Promise.all([
+        publishOne(storage, account.id, 'call.ended', { now: T, handoff }),
+        publishOne(storage, account.id, 'call.ended', { now: T, handoff }),
+      ]);
+    }
+    expect(taken.flat()).toHaveLength(10);
+    expect(await claim(storage, T)).toEqual([]);
   });
 
   it('publishes for an account with more endpoints than it locks ahead in three round trips', async () => {

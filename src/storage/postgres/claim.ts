@@ -25,6 +25,7 @@ import {
   type ThrottleSignal,
 } from '../throttle.js';
 import { PostgresPart, type Query } from './connection.js';
+import { LocalHolds } from './local-holds.js';
 
 /** A delivery a publish is about to make due now, as its hand-off plans it. */
 export interface FreshDelivery {
@@ -81,6 +82,15 @@ const countLeases = (endpoints: string) => `SELECT u.id,
   coalesce((SELECT true FROM delivery_queue x WHERE x.account_id = $3
      AND x.webhook_id = u.id AND x.due_at <= $4 LIMIT 1), false) AS older
   FROM ${endpoints}`;
+
+/**
+ * A claim's count of the leases in flight ($1 now) of the endpoints it asked for ($2) that it
+ * can lock: those its lock statement, sent just before, locked (locked again at once) and any
+ * freed since; those another transaction holds are skipped before anything is counted.
+ */
+const COUNT_HELD = `SELECT l.id, (SELECT count(*) FROM delivery_queue x WHERE x.webhook_id = l.id
+    AND x.lease_token IS NOT NULL AND x.due_at > $1) AS n
+  FROM (SELECT id FROM webhooks WHERE id = ANY($2::text[]) FOR NO KEY UPDATE SKIP LOCKED) l`;
 
 /** The account $1's enabled endpoints, when it has AHEAD_MAX_ENDPOINTS or fewer. */
 const FEW_ENABLED = `(SELECT count(*) FROM (SELECT 1 FROM webhooks WHERE account_id = $1
@@ -474,6 +484,8 @@ const NEXT_DUE = `${SCHEDULED_PAIRS}
      SELECT status, concurrency_limit FROM webhooks WHERE id = p.webhook_id LIMIT 1) w ON true`;
 
 export class PostgresClaim extends PostgresPart {
+  /** This process's transactions on each account's endpoints: a publish waits its turn here. */
+  readonly holds = new LocalHolds();
   /** Where this process's claims' turns across accounts stand (fair-share.ts). */
   private readonly rotation: Rotation = { cursor: '' };
   /** The per-endpoint cap the last claim used: nextDueAt does not wake for capped endpoints. */
@@ -520,6 +532,13 @@ export class PostgresClaim extends PostgresPart {
     // PostgreSQL's latency row; 367-466 with this).
     const most = mostLeasable(found);
     if (most !== null && most < request.limit) request.found?.(most);
+    // A publish of this process about to lock the same endpoints waits for this transaction
+    // rather than skip them (local-holds.ts).
+    const release = this.holds.hold(
+      found.rows
+        .filter((r) => r.webhook_id !== null && num(r.due) > 0)
+        .map((r) => String(r.account_id)),
+    );
     const taken = await this.tx(async (q, end) => {
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
@@ -543,32 +562,34 @@ export class PostgresClaim extends PostgresPart {
         async (webhookIds) => {
           // One row per endpoint asked for: locked (its columns), or not, and then held by
           // another transaction (`present`) or gone. Only a gone endpoint's deliveries are
-          // parked.
+          // parked. The leases are counted in a statement sent right behind the lock's, in the
+          // same round trip (as planHandoff counts): its snapshot is taken once the lock's
+          // statement has ended, so it sees every lease committed by the transaction that held
+          // an endpoint before us, and the in-flight cap and the token bucket hold across
+          // processes. It counts only the endpoints it can lock itself (those this claim holds;
+          // one freed since is locked too, and left as held): counted for every endpoint asked
+          // for, two workers on ten endpoints delivered less in each of six runs (bench,
+          // 4,080-4,872 deliveries/s against 4,316-5,235), a count reading past the queue's
+          // dead leases for endpoints the other worker held. A claim that sent the count after
+          // the lock's answer held its endpoints for one round trip more.
+          const [lockedRows, counted] = await Promise.all([
+            q(
+              `SELECT u.id AS asked,
+                 coalesce((SELECT true FROM webhooks x WHERE x.id = u.id), false) AS present, w.*
+               FROM unnest($1::text[]) AS u(id)
+               LEFT JOIN LATERAL (
+                 SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w ON true`,
+              [webhookIds],
+            ),
+            q(COUNT_HELD, [now, webhookIds]),
+          ]);
           const rows: Row[] = [];
-          for (const r of await q(
-            `SELECT u.id AS asked,
-               coalesce((SELECT true FROM webhooks x WHERE x.id = u.id), false) AS present, w.*
-             FROM unnest($1::text[]) AS u(id)
-             LEFT JOIN LATERAL (
-               SELECT * FROM webhooks WHERE id = u.id FOR NO KEY UPDATE SKIP LOCKED) w ON true`,
-            [webhookIds],
-          )) {
+          for (const r of lockedRows) {
             if (r.id !== null) rows.push(r);
             else if (r.present === true) busy.add(String(r.asked));
           }
           if (busy.size > 0) this.skippedHeld = true;
-          // Leases are counted only for what this claim locked: one held by another claim
-          // has no room here whatever its count, and a claim that locked nothing (every
-          // endpoint held) ends without a count or a read. Counted for every endpoint asked
-          // for, in a statement sent behind the lock's without waiting for it (as planHandoff
-          // counts), two workers on ten endpoints delivered less in each of six runs (bench,
-          // 4,080-4,872 deliveries/s against 4,316-5,235): more than half their claims find
-          // endpoints the other holds, and a count reads past the queue's dead leases.
-          const locked = rows.map((r) => String(r.id));
-          const inFlight =
-            locked.length > 0
-              ? await this.countInFlight(q, locked, now)
-              : new Map<string, number>();
+          const inFlight = new Map(counted.map((r) => [String(r.id), num(r.n)]));
           for (const row of rows) {
             const endpoint = toEndpoint(row, inFlight.get(String(row.id)) ?? 0, request);
             endpoints.set(endpoint.webhookId, endpoint);
@@ -670,7 +691,7 @@ export class PostgresClaim extends PostgresPart {
         );
       }
       return claimed;
-    }, 'by-key');
+    }, 'by-key').finally(release);
     // Read after the transaction has ended, so that its own end is not "something since".
     if (plannedLeftDue) this.leftDue = { activity: this.h.activity };
     return taken;
@@ -848,21 +869,6 @@ export class PostgresClaim extends PostgresPart {
       .filter((id) => due.has(id))
       .map((id) => ({ id, dueAt: due.get(id)!, leased: leaseIds.has(id) }));
     return { due, leaseIds, buckets: plan.buckets, leased, requeued };
-  }
-
-  /** Deliveries leased right now, per endpoint, across every worker. */
-  private async countInFlight(
-    q: Query,
-    webhookIds: string[],
-    now: number,
-  ): Promise<Map<string, number>> {
-    const rows = await q(
-      `SELECT webhook_id, count(*) AS n FROM delivery_queue
-       WHERE lease_token IS NOT NULL AND due_at > $1 AND webhook_id = ANY($2::text[])
-       GROUP BY webhook_id`,
-      [now, webhookIds],
-    );
-    return new Map(rows.map((r) => [String(r.webhook_id), num(r.n)]));
   }
 
   async readPayloads(eventIds: readonly string[]): Promise<Map<string, string>> {

@@ -56,6 +56,9 @@ export class PostgresEvents extends PostgresPart {
     let plan = noHandoff();
     /** Deliveries made due now that the hand-off did not take: the workers are woken for them. */
     let leftDue = false;
+    // A hand-off locks the account's endpoints, skipping those another transaction holds: one
+    // of this process's own is waited for first (local-holds.ts).
+    const release = handoff ? await this.claims.holds.turn(accountId) : undefined;
     const published = await this.tx(async (q, end) => {
       // KEY SHARE: an endpoint cannot be deleted under a publish (which would leave deliveries
       // without an endpoint); claims and updates take NO KEY UPDATE, which does not conflict.
@@ -303,7 +306,7 @@ export class PostgresEvents extends PostgresPart {
           ? r.published
           : { event: r.named.event, deliveries: r.named.deliveries ?? 0, duplicate: true },
       );
-    }, 'by-key');
+    }, 'by-key').finally(() => release?.());
     if (handoff) handoff.take(plan.leased);
     // This process's worker is woken unless the hand-off took every fresh delivery; the
     // streams are told of any new delivery.
