@@ -12,6 +12,7 @@
 //   events.ts       publish and the event log
 //   deliveries.ts   the delivery log, manual retry and recovery, test sends, stats
 //   claim.ts        the worker's claim of due deliveries
+//   local-holds.ts  this process's own transactions on an account's endpoints, for publishes
 //   queue.ts        delivery_queue: when each delivery is due, and its lease
 //   complete.ts     the worker's record of finished attempts, auto-disable
 //   maintenance.ts  retention purge, queue figures, secret reseal
