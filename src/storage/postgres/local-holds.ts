@@ -4,7 +4,7 @@
 // for a claim, and that claim's transaction holds the rows in turn, so that the next publish
 // skips them too. At 200 events/s to one endpoint (bench, PostgreSQL's latency row, one
 // `serve`), 1.6-5.9 % of the publishes found their endpoint held (seven runs), and in one run
-// their deliveries, taken by claims 10 ms later at the median, were 90 of the slowest 119 of 6,000.
+// their deliveries, taken by claims 10 ms later at the median, were 90 of the slowest 119 of 5,967.
 
 /** How long a publish waits at most; then it goes ahead and skips what is still held. */
 export const WAIT_MAX_MS = 25;
