@@ -62,11 +62,11 @@ const RECORDED = `
   -- our leases, taken out of the queue: the rows whose lease still holds, found by the queue's
   -- primary key (joined to the batch alone, the planner read the whole queue when its
   -- statistics found it small), each with its outcome. A delivery with more to do is put back
-  -- (\`again\`). Where the rows were locked here and then deleted or updated, a completion of
-  -- 100 (bench/storage-loop.ts) wrote 68,954 WAL bytes where it wrote 74,354, and read 1,766
-  -- buffers where it read 2,096, in the same time within the machine's noise. \`finished\` reads
-  -- the outcomes from here: joined to the batch again, a generic plan scanned the batch for
-  -- each row (100 × 100), 1.7 ms more a completion.
+  -- (\`again\`). Where the rows were locked here and then deleted or updated, and the attempts
+  -- looked each delivery up (attempts.ts), a completion of 100 (bench/storage-loop.ts) wrote
+  -- 74,354 WAL bytes and read 2,396 buffers; now 68,954 and 1,766, in the same time within the
+  -- machine's noise. \`finished\` reads the outcomes from here: joined to the batch again, a
+  -- generic plan scanned the batch for each row (100 × 100), 1.7 ms more a completion.
   held AS (
     DELETE FROM delivery_queue x USING batch u
     WHERE x.delivery_id = ANY($13::text[]) AND x.delivery_id = u.id AND x.lease_token = u.token
