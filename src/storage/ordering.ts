@@ -5,7 +5,8 @@
 // their publish and completion transactions (sqlite/ordering.ts, postgres/ordering.ts).
 //
 // How the rule is kept, without the claim ever reading a key's backlog:
-// - Each ordered delivery carries `order_state` and `order_seq`. The key's `head` is the one
+// - Each ordered delivery carries `order_state` and `order_seq` (SQLite on the delivery's row,
+//   PostgreSQL on its row in the delivery queue while it is pending). The key's `head` is the one
 //   delivery that may be due: it is claimed, retried, deferred and leased like any other.
 //   Every other delivery of the key is `waiting`: off the due index (due_at NULL), so no claim
 //   sees it.
@@ -100,13 +101,3 @@ export function releasesOf(finished: readonly FinishedDelivery[]): {
   }
   return { leave, release: pairsOf(release) };
 }
-
-/**
- * The delivery a waiting one waits for: its key's head (retry it to unblock the key). SQL that
- * both engines run as a column of their delivery reads; `d` is the deliveries row.
- */
-export const WAITING_FOR = `CASE WHEN d.order_state = 'waiting' THEN (
-    SELECT h.id FROM deliveries h
-    WHERE h.webhook_id = d.webhook_id AND h.ordering_key = d.ordering_key
-      AND h.order_state = 'head'
-    ORDER BY h.order_seq LIMIT 1) END AS waiting_for`;

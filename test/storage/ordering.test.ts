@@ -471,8 +471,9 @@ describe('ordered delivery across processes: postgres', () => {
     await admin.connect();
     const seqs = (
       await admin.query(
-        `SELECT event_id, order_seq FROM deliveries WHERE ordering_key = 'call_shared'
-         ORDER BY order_seq`,
+        `SELECT d.event_id, x.order_seq FROM deliveries d
+         JOIN delivery_queue x ON x.delivery_id = d.id
+         WHERE d.ordering_key = 'call_shared' ORDER BY x.order_seq`,
       )
     ).rows as { event_id: string; order_seq: string }[];
     await admin.end();

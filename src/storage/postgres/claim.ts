@@ -202,10 +202,15 @@ export const SCHEDULED_PAIRS = `
 const WALK_ACCOUNTS = ROTATION.accounts * 2;
 const WALK_ENDPOINTS = 32;
 
-/** A queued delivery's columns as a candidate (toCandidate), from its row `d`. */
-const QUEUED_CANDIDATE = CANDIDATE_COLUMNS.split(', ')
-  .map((c) => `d.${c}`)
-  .join(', ');
+/**
+ * A queued delivery's columns as a candidate (toCandidate), from its row `d` and, for its
+ * place in a key's order (migration 13), its queue row `queue`.
+ */
+const queuedCandidate = (queue: string) =>
+  CANDIDATE_COLUMNS.split(', ')
+    .map((c) => (c === 'order_state' ? `${queue}.${c}` : `d.${c}`))
+    .join(', ');
+const QUEUED_CANDIDATE = queuedCandidate('x');
 
 /**
  * The walk's statement as a TurnSource (fair-share.ts): the accounts and endpoints it found,
@@ -798,13 +803,13 @@ export class PostgresClaim extends PostgresPart {
       backlog.length === 0
         ? []
         : await q(
-            `SELECT ${QUEUED_CANDIDATE}, e.type AS event_type,
+            `SELECT ${queuedCandidate('b')}, e.type AS event_type,
                octet_length(e.payload) AS payload_bytes,
                CASE WHEN octet_length(e.payload) <= $5::bigint THEN e.payload END AS payload,
                e.traceparent
              FROM unnest($1::text[], $2::int[]) AS u(webhook_id, n)
              CROSS JOIN LATERAL (
-               SELECT x.delivery_id, x.due_at FROM delivery_queue x
+               SELECT x.delivery_id, x.due_at, x.order_state FROM delivery_queue x
                WHERE x.account_id = $3 AND x.webhook_id = u.webhook_id AND x.due_at <= $4
                ORDER BY x.due_at LIMIT u.n FOR UPDATE SKIP LOCKED) AS b
              JOIN deliveries d ON d.id = b.delivery_id

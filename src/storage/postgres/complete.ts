@@ -70,7 +70,9 @@ const RECORDED = `
   held AS (
     DELETE FROM delivery_queue x USING batch u
     WHERE x.delivery_id = ANY($13::text[]) AND x.delivery_id = u.id AND x.lease_token = u.token
-    RETURNING u.*, x.account_id AS queue_account_id, x.webhook_id AS queue_webhook_id),
+    RETURNING u.*, x.account_id AS queue_account_id, x.webhook_id AS queue_webhook_id,
+      x.ordering_key AS queue_ordering_key, x.order_state AS queue_order_state,
+      x.order_seq AS queue_order_seq),
   finished AS (
     UPDATE deliveries d SET
       status = CASE u.kind WHEN 'succeeded' THEN 'succeeded' WHEN 'retry' THEN 'pending'
@@ -82,19 +84,17 @@ const RECORDED = `
       next_attempt_at = CASE u.kind WHEN 'retry' THEN u.next_at
                                     WHEN 'unchanged' THEN d.next_attempt_at ELSE NULL END,
       manual_requested = (u.trigger = 'auto' AND d.manual_requested AND u.kind <> 'succeeded'),
-      -- a delivery done with leaves its key's order (the next of the key: releaseNext)
-      order_state = CASE WHEN u.kind IN ('succeeded', 'failed') THEN NULL ELSE d.order_state END,
       updated_at = $12
     FROM held u
     WHERE d.id = u.id
-    -- order_state as it was (the subquery reads the row as the statement found it), for
-    -- releaseNext; when it is next due, from its new values: a manual retry asked for meanwhile
-    -- (the flag kept), the retry, or, unchanged and still pending, its next attempt
+    -- the key's order state it had (its queue row's), for releaseNext; when it is next due,
+    -- from its new values: a manual retry asked for meanwhile (the flag kept), the retry, or,
+    -- unchanged and still pending, its next attempt
     RETURNING d.id, d.status, d.manual_requested, d.created_at, d.attempt_count, d.webhook_id,
-      d.ordering_key, CASE
-        WHEN d.ordering_key IS NOT NULL AND u.kind IN ('succeeded', 'failed')
-        THEN (SELECT o.order_state FROM deliveries o WHERE o.id = d.id)
-        ELSE d.order_state END AS order_state, CASE
+      d.ordering_key, u.queue_order_state AS order_state,
+      -- a delivery done with leaves its key's order (the next of the key: releaseNext)
+      u.kind NOT IN ('succeeded', 'failed') AS in_order, u.queue_ordering_key,
+      u.queue_order_seq, CASE
         WHEN d.manual_requested THEN $12::bigint
         WHEN u.kind = 'retry' THEN u.next_at
         WHEN u.kind = 'unchanged' AND d.status = 'pending' THEN d.next_attempt_at
@@ -102,8 +102,12 @@ const RECORDED = `
   -- the attempts: those of the deliveries just updated are known to be stored
   stored AS (${insertAttempts('SELECT f.id FROM finished f')}),
   again AS (
-    INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at)
-    SELECT f.id, f.queue_account_id, f.queue_webhook_id, f.due FROM finished f
+    INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at, ordering_key,
+      order_state, order_seq)
+    SELECT f.id, f.queue_account_id, f.queue_webhook_id, f.due,
+      CASE WHEN f.in_order THEN f.queue_ordering_key END,
+      CASE WHEN f.in_order THEN f.order_state END, CASE WHEN f.in_order THEN f.queue_order_seq END
+    FROM finished f
     WHERE f.due IS NOT NULL OR f.status = 'pending'),
   rolled AS (${upsertRollups(23, EXPECTED)}),
   endpoints AS (

@@ -14,13 +14,13 @@ import type {
 } from '../types.js';
 import { num, toAttempt, toDelivery, type Row } from '../rows.js';
 import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
-import { WAITING_FOR } from '../ordering.js';
 import { changeReads, deliveryConditions, pageWhere } from '../list-filters.js';
 import { attemptColumns, INSERT_ATTEMPTS } from './attempts.js';
 import { PostgresPart } from './connection.js';
 import { schedule } from './queue.js';
 import { readStats, writeRollups } from './rollups.js';
 import { accountActive } from './webhooks.js';
+import { WAITING_FOR } from './ordering.js';
 
 export class PostgresDeliveries extends PostgresPart {
   async listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]> {

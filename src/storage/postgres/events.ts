@@ -255,18 +255,23 @@ export class PostgresEvents extends PostgresPart {
              WHERE w.id = b.id
            ), made AS (
              INSERT INTO deliveries (id, account_id, webhook_id, event_id, event_type, url, status,
-               next_attempt_at, created_at, updated_at, ordering_key, order_state, order_seq)
+               next_attempt_at, created_at, updated_at, ordering_key)
              SELECT u.id, $1, u.webhook_id, u.event_id, u.event_type, u.url, 'pending',
                CASE WHEN u.order_state = 'waiting' THEN NULL ELSE $2::bigint END, $2, $2,
-               u.ordering_key, u.order_state, u.order_seq
+               u.ordering_key
              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                 $9::text[], $10::bigint[])
-               AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state, order_seq)
+                 $9::text[])
+               AS u(id, webhook_id, event_id, event_type, url, ordering_key, order_state)
            ), queued AS (
-             INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at, lease_token)
-             SELECT u.id, $1, u.webhook_id, u.due_at, u.lease_token
-             FROM unnest($3::text[], $4::text[], $11::bigint[], $14::text[])
-               AS u(id, webhook_id, due_at, lease_token)
+             -- a key's order is kept here (migration 13): the key and seq of ordered ones only
+             INSERT INTO delivery_queue (delivery_id, account_id, webhook_id, due_at, lease_token,
+               ordering_key, order_state, order_seq)
+             SELECT u.id, $1, u.webhook_id, u.due_at, u.lease_token,
+               CASE WHEN u.order_state IS NOT NULL THEN u.ordering_key END, u.order_state,
+               u.order_seq
+             FROM unnest($3::text[], $4::text[], $11::bigint[], $14::text[], $8::text[],
+                 $9::text[], $10::bigint[])
+               AS u(id, webhook_id, due_at, lease_token, ordering_key, order_state, order_seq)
            ), requeued AS (
              UPDATE delivery_queue x SET due_at = o.due_at,
                lease_token = coalesce(o.lease_token, x.lease_token)

@@ -413,4 +413,25 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 13,
+    name: "a key's order in the delivery queue",
+    sql: `
+-- Where each delivery stands in its key's order (postgres/ordering.ts) moves to its row in
+-- the queue, which is there exactly while the delivery is pending: the order's state changes
+-- twice a delivery (waiting to head, then out), and on the delivery's row each change, of a
+-- column the ordered index reads, wrote a new version with an entry in each of its indexes.
+-- Here the promotion writes the narrow queue row, and a finished delivery leaves its order
+-- with its queue row, which the completion deletes anyway.
+ALTER TABLE delivery_queue ADD COLUMN ordering_key text COLLATE "C",
+  ADD COLUMN order_state text, ADD COLUMN order_seq bigint;
+UPDATE delivery_queue x SET ordering_key = d.ordering_key, order_state = d.order_state,
+  order_seq = d.order_seq
+  FROM deliveries d WHERE d.id = x.delivery_id AND d.order_state IS NOT NULL;
+-- one seek finds a key's head, its next waiting delivery, or its highest seq
+CREATE INDEX delivery_queue_ordered ON delivery_queue (webhook_id, ordering_key, order_state,
+  order_seq) WHERE order_state IS NOT NULL;
+ALTER TABLE deliveries DROP COLUMN order_state, DROP COLUMN order_seq;
+`,
+  },
 ];

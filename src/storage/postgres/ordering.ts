@@ -4,6 +4,9 @@
 // seq and whether it has a head after every earlier publish of the key has committed, and a
 // completion that releases the next sees every delivery committed before it. Claims need no
 // lock of their own: only a key's head is ever due, and SKIP LOCKED leases it to one worker.
+// A delivery's place in its key's order (its key, state and seq) is kept on its row in the
+// delivery queue (migration 13), which is there exactly while the delivery is pending: the
+// promotion writes that narrow row, and a finished delivery leaves its order with it.
 import {
   pairsOf,
   placeNew,
@@ -15,9 +18,20 @@ import {
   type Ordering,
 } from '../ordering.js';
 import type { Row } from '../rows.js';
-import { hasLease, queuedOf, schedule } from './queue.js';
+import { queuedOf } from './queue.js';
 
 type Query = (text: string, values?: unknown[]) => Promise<Row[]>;
+
+/**
+ * The delivery a waiting one waits for: its key's head (retry it to unblock the key), from
+ * the queue rows that keep the order. A column of the delivery reads; `d` is the deliveries row.
+ */
+export const WAITING_FOR = `CASE WHEN (SELECT w.order_state FROM delivery_queue w
+      WHERE w.delivery_id = d.id) = 'waiting' THEN (
+    SELECT h.delivery_id FROM delivery_queue h
+    WHERE h.webhook_id = d.webhook_id AND h.ordering_key = d.ordering_key
+      AND h.order_state = 'head'
+    ORDER BY h.order_seq LIMIT 1) END AS waiting_for`;
 
 async function lockPairs(q: Query, pairs: readonly OrderedInsert[]): Promise<void> {
   if (pairs.length === 0) return;
@@ -40,9 +54,8 @@ export async function placeBatch(
   const pairs = pairsOf(inserts);
   await lockPairs(q, pairs);
   const rows = await q(
-    `SELECT u.w, u.k, (SELECT max(order_seq) FROM deliveries d
-         WHERE d.webhook_id = u.w AND d.ordering_key = u.k
-           AND d.order_state IN ('head', 'waiting')) AS seq
+    `SELECT u.w, u.k, (SELECT max(order_seq) FROM delivery_queue x
+         WHERE x.webhook_id = u.w AND x.ordering_key = u.k AND x.order_state IS NOT NULL) AS seq
      FROM unnest($1::text[], $2::text[]) AS u(w, k)`,
     [pairs.map((p) => p.webhookId), pairs.map((p) => p.orderingKey)],
   );
@@ -73,26 +86,34 @@ export async function releaseNext(
   return promoted.filter((r) => r.due !== null).length;
 }
 
-/** Each key's next waiting delivery as its head, where the key has none (releaseNext). */
+/**
+ * Each key's next waiting delivery as its head, where the key has none (releaseNext): its queue
+ * row, due now (left parked while the endpoint is disabled), and the delivery's next attempt,
+ * now (a heap-only update: no column of it that an index reads).
+ */
 function promote(q: Query, release: readonly OrderedInsert[], now: number): Promise<Row[]> {
   return q(
-    `WITH p AS (
-     UPDATE deliveries d SET order_state = 'head', held = false, next_attempt_at = $1::bigint
-     FROM unnest($2::text[], $3::text[]) AS u(webhook_id, ordering_key)
-     JOIN webhooks w ON w.id = u.webhook_id
-     CROSS JOIN LATERAL (
-       SELECT n.id FROM deliveries n
-       WHERE n.webhook_id = u.webhook_id AND n.ordering_key = u.ordering_key
-         AND n.order_state = 'waiting'
-       ORDER BY n.order_seq LIMIT 1) AS nx
-     WHERE d.id = nx.id
-       AND NOT EXISTS (
-         SELECT 1 FROM deliveries h
+    `WITH nx AS (
+       SELECT n.delivery_id AS id, w.status
+       FROM unnest($2::text[], $3::text[]) AS u(webhook_id, ordering_key)
+       JOIN webhooks w ON w.id = u.webhook_id
+       CROSS JOIN LATERAL (
+         SELECT x.delivery_id FROM delivery_queue x
+         WHERE x.webhook_id = u.webhook_id AND x.ordering_key = u.ordering_key
+           AND x.order_state = 'waiting'
+         ORDER BY x.order_seq LIMIT 1) AS n
+       WHERE NOT EXISTS (
+         SELECT 1 FROM delivery_queue h
          WHERE h.webhook_id = u.webhook_id AND h.ordering_key = u.ordering_key
-           AND h.order_state = 'head')
-     RETURNING d.id, d.account_id, d.webhook_id,
-       CASE WHEN w.status = 'enabled' THEN $1::bigint END AS due),
-     s AS (${schedule('p', 'false')})
+           AND h.order_state = 'head')),
+     p AS (
+       UPDATE delivery_queue x SET order_state = 'head',
+         due_at = CASE WHEN nx.status = 'enabled' THEN $1::bigint ELSE x.due_at END
+       FROM nx WHERE x.delivery_id = nx.id
+       RETURNING CASE WHEN nx.status = 'enabled' THEN $1::bigint END AS due),
+     d AS (
+       UPDATE deliveries d SET held = false, next_attempt_at = $1::bigint
+       FROM nx WHERE d.id = nx.id)
      SELECT due FROM p`,
     [now, release.map((r) => r.webhookId), release.map((r) => r.orderingKey)],
   );
@@ -112,42 +133,48 @@ export async function switchOrdering(
   if (to === 'none') {
     // The waiting become due (when the endpoint is on and they are not due already).
     await q(
-      `WITH r AS (
-         UPDATE deliveries d SET
-           next_attempt_at = coalesce(d.next_attempt_at, $2::bigint),
-           order_state = NULL
-         FROM webhooks w, (SELECT id, order_state AS was FROM deliveries
-                           WHERE webhook_id = $1 AND order_state IS NOT NULL) o
-         WHERE w.id = $1 AND d.id = o.id
-         RETURNING d.id, d.account_id, d.webhook_id,
-           CASE WHEN o.was = 'waiting' AND w.status = 'enabled' THEN $2::bigint END AS due)
-       ${schedule('r', 'x.due_at IS NOT NULL')}`,
+      `WITH o AS (
+         SELECT delivery_id, order_state AS was FROM delivery_queue
+         WHERE webhook_id = $1 AND order_state IS NOT NULL),
+       x AS (
+         UPDATE delivery_queue x SET ordering_key = NULL, order_state = NULL, order_seq = NULL,
+           due_at = CASE WHEN o.was = 'waiting' AND x.due_at IS NULL AND w.status = 'enabled'
+             THEN $2::bigint ELSE x.due_at END
+         FROM o, webhooks w WHERE w.id = $1 AND x.delivery_id = o.delivery_id)
+       UPDATE deliveries d SET next_attempt_at = coalesce(d.next_attempt_at, $2::bigint)
+       FROM o WHERE d.id = o.delivery_id`,
       [webhookId, now],
     );
     return;
   }
   await q(
-    `UPDATE deliveries d SET order_state = 'head', order_seq = ranked.seq
-     FROM (SELECT id, row_number() OVER (PARTITION BY ordering_key ORDER BY created_at, id) AS seq
-           FROM deliveries
-           WHERE id IN (${queuedOf('$1')}) AND status = 'pending' AND ordering_key IS NOT NULL
-             AND NOT test AND order_state IS NULL) AS ranked
-     WHERE d.id = ranked.id`,
+    `UPDATE delivery_queue x SET ordering_key = ranked.ordering_key, order_state = 'head',
+       order_seq = ranked.seq
+     FROM (SELECT d.id, d.ordering_key,
+             row_number() OVER (PARTITION BY d.ordering_key ORDER BY d.created_at, d.id) AS seq
+           FROM deliveries d JOIN delivery_queue q ON q.delivery_id = d.id
+           WHERE d.id IN (${queuedOf('$1')}) AND d.status = 'pending'
+             AND d.ordering_key IS NOT NULL AND NOT d.test AND q.order_state IS NULL) AS ranked
+     WHERE x.delivery_id = ranked.id`,
     [webhookId],
   );
   // Off the due index while they wait, unless a manual retry was asked for.
   await q(
     `WITH r AS (
-       UPDATE deliveries d SET order_state = 'waiting', held = false, next_attempt_at = NULL
-       WHERE d.webhook_id = $1 AND d.order_state = 'head' AND NOT ${hasLease('d')}
+       SELECT x.delivery_id AS id FROM delivery_queue x
+       WHERE x.webhook_id = $1 AND x.order_state = 'head' AND x.lease_token IS NULL
          AND EXISTS (
-           SELECT 1 FROM deliveries o
-           WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key
-             AND o.order_state = 'head' AND o.id <> d.id
-             AND (${hasLease('o')} OR o.order_seq < d.order_seq))
+           SELECT 1 FROM delivery_queue o
+           WHERE o.webhook_id = x.webhook_id AND o.ordering_key = x.ordering_key
+             AND o.order_state = 'head' AND o.delivery_id <> x.delivery_id
+             AND (o.lease_token IS NOT NULL OR o.order_seq < x.order_seq))),
+     d AS (
+       UPDATE deliveries d SET held = false, next_attempt_at = NULL
+       FROM r WHERE d.id = r.id
        RETURNING d.id, d.manual_requested)
-     UPDATE delivery_queue x SET due_at = NULL FROM r
-     WHERE x.delivery_id = r.id AND NOT r.manual_requested`,
+     UPDATE delivery_queue x SET order_state = 'waiting',
+       due_at = CASE WHEN d.manual_requested THEN x.due_at END
+     FROM d WHERE x.delivery_id = d.id`,
     [webhookId],
   );
 }

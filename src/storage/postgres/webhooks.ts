@@ -58,7 +58,7 @@ export const unparkDeliveries = (scope: string) => `
     FROM delivery_queue x JOIN deliveries d ON d.id = x.delivery_id
     WHERE ${scope} AND x.due_at IS NULL
       AND (d.manual_requested
-        OR (d.status = 'pending' AND coalesce(d.order_state, '') <> 'waiting')))
+        OR (d.status = 'pending' AND coalesce(x.order_state, '') <> 'waiting')))
   ${schedule('r', 'x.due_at IS NOT NULL')}
   RETURNING 1`;
 

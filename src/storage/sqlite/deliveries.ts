@@ -14,12 +14,12 @@ import type {
 } from '../types.js';
 import { num, toAttempt, toDelivery, type Row } from '../rows.js';
 import { noStats, notDeletedWebhook, RollupBatch } from '../rollups.js';
-import { WAITING_FOR } from '../ordering.js';
 import { changeReads, deliveryConditions, pageWhere } from '../list-filters.js';
 import { insertAttempt } from './attempts.js';
 import { SqlitePart } from './connection.js';
 import { readStats, writeRollups } from './rollups.js';
 import { accountActive } from './webhooks.js';
+import { WAITING_FOR } from './ordering.js';
 
 export class SqliteDeliveries extends SqlitePart {
   async listDeliveries(accountId: string, filter: DeliveryFilter, page: Page): Promise<Delivery[]> {

@@ -96,3 +96,13 @@ export function switchOrdering(stmt: Stmt, webhookId: string, to: Ordering, now:
            AND (o.lease_token IS NOT NULL OR o.order_seq < deliveries.order_seq))`,
   ).run(webhookId);
 }
+
+/**
+ * The delivery a waiting one waits for: its key's head (retry it to unblock the key). A column
+ * of the delivery reads; `d` is the deliveries row.
+ */
+export const WAITING_FOR = `CASE WHEN d.order_state = 'waiting' THEN (
+    SELECT h.id FROM deliveries h
+    WHERE h.webhook_id = d.webhook_id AND h.ordering_key = d.ordering_key
+      AND h.order_state = 'head'
+    ORDER BY h.order_seq LIMIT 1) END AS waiting_for`;
