@@ -24,7 +24,7 @@ import {
   type HealthOutcome,
 } from '../health.js';
 import { DEFAULT_THROTTLE, throttleSignal, type ThrottleSignal } from '../throttle.js';
-import type { FinishedDelivery, OrderState } from '../ordering.js';
+import { pairKey, releasesOf, type FinishedDelivery, type OrderState } from '../ordering.js';
 import { webhookAutoDisabled } from '../audit-records.js';
 import { attemptColumns, insertAttempts } from './attempts.js';
 import { retryable, undone } from './errors.js';
@@ -285,7 +285,28 @@ export class PostgresCompletion extends PostgresPart {
         once.map((c) => ({ c, createdAt: c.claim.createdAt })),
         statusBefore,
       );
-      const [recordedRow] = await q(RECORD, recordParams(completed, once, now, expected));
+      // The keys the ordered heads among them release, as their claims tell (a delivery whose
+      // lease was lost releases nothing: its key keeps a head, and the promotion finds one): the
+      // lock and the promotion go out right behind RECORD, in its round trip. RECORD answers
+      // with what really left a key's order; any other key (an endpoint whose ordering was
+      // switched on while its delivery was in flight) is released after it.
+      const predicted: FinishedDelivery[] = once
+        .filter(
+          (c) =>
+            c.claim.ordered &&
+            c.claim.orderingKey !== null &&
+            (c.outcome.kind === 'succeeded' || c.outcome.kind === 'failed'),
+        )
+        .map((c) => ({
+          deliveryId: c.claim.deliveryId,
+          webhookId: c.claim.webhookId,
+          orderingKey: c.claim.orderingKey,
+          orderState: 'head',
+        }));
+      const [[recordedRow], releasedAhead] = await Promise.all([
+        q(RECORD, recordParams(completed, once, now, expected)),
+        predicted.length > 0 ? releaseNext(q, predicted, now) : 0,
+      ]);
       if (this.unsettled.size > UNSETTLED_MAX) this.unsettled.clear();
       for (const r of recordedRow!.endpoints as Row[]) {
         if (unsettled(r)) this.unsettled.add(String(r.id));
@@ -309,7 +330,14 @@ export class PostgresCompletion extends PostgresPart {
           orderingKey: strOrNull(r.ordering_key),
           orderState: r.order_state as OrderState,
         }));
-      if (finished.length > 0 && (await releaseNext(q, finished, now)) > 0) wake = true;
+      const released = new Set(
+        releasesOf(predicted).release.map((r) => pairKey(r.webhookId, r.orderingKey)),
+      );
+      const rest = finished.filter(
+        (f) => f.orderingKey === null || !released.has(pairKey(f.webhookId, f.orderingKey)),
+      );
+      if (releasedAhead > 0) wake = true;
+      if (rest.length > 0 && (await releaseNext(q, rest, now)) > 0) wake = true;
       // Otherwise, what this completion did: written last, before the commit.
       const rollups =
         recordedRow!.expected === true
