@@ -31,6 +31,8 @@ import {
   complete,
   makeAccount,
   makeWebhook,
+  newEvent,
+  nextId,
   publishKeyed,
   publishMany,
   publishOne,
@@ -713,6 +715,46 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     } finally {
       restore();
     }
+  });
+
+  it("publishes an event in a key's order in three round trips: its key's lock and tail in one", async () => {
+    const storage = instance(db.url, { poolSize: 2 });
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, { ordering: 'per_key' });
+    const taken: ClaimedDelivery[][] = [];
+    const handoff = handoffInto(taken, T, 10);
+    const keyed = (key: string) =>
+      storage.publish({
+        accountId: account.id,
+        events: [{ ...newEvent('call.ended'), orderingKey: key }],
+        newDeliveryId: () => nextId('dlv'),
+        now: T,
+        idempotencyWindowMs: MINUTE,
+        handoff,
+      });
+    // The connections open, every statement prepared, before watching.
+    await keyed('call_1');
+    const { order, restore } = wire();
+    try {
+      await keyed('call_2');
+    } finally {
+      restore();
+    }
+    // BEGIN with the endpoints' read, their lock and count of leases (the account has few
+    // endpoints); the key's lock with the read of its tail (the seq it goes after); the insert
+    // with its COMMIT.
+    expect(order).toEqual(
+      trips(
+        ['BEGIN', 'statement', 'statement', 'statement'],
+        ['statement', 'statement'],
+        ['statement', 'COMMIT'],
+      ),
+    );
+    // Each went out as its key's head, to this process's worker.
+    expect(taken.flat().map((d) => [d.orderingKey, d.ordered])).toEqual([
+      ['call_1', true],
+      ['call_2', true],
+    ]);
   });
 
   it('hands off what two publishes of one process send to an endpoint at once: the second waits for the first', async () => {

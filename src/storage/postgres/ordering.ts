@@ -44,7 +44,9 @@ async function lockPairs(q: Query, pairs: readonly OrderedInsert[]): Promise<voi
 
 /**
  * Places a publish's new ordered deliveries (in acceptance order) in their keys' orders, under
- * the pairs' locks: the first of a key with nothing pending is its head, the rest wait.
+ * the pairs' locks: the first of a key with nothing pending is its head, the rest wait. The
+ * lock and the read of the keys' tails go out together, one round trip for both, as
+ * releaseNext's do: the server runs the read after the lock, so it reads the keys under it.
  */
 export async function placeBatch(
   q: Query,
@@ -52,13 +54,15 @@ export async function placeBatch(
 ): Promise<OrderPlacement[]> {
   if (inserts.length === 0) return [];
   const pairs = pairsOf(inserts);
-  await lockPairs(q, pairs);
-  const rows = await q(
-    `SELECT u.w, u.k, (SELECT max(order_seq) FROM delivery_queue x
-         WHERE x.webhook_id = u.w AND x.ordering_key = u.k AND x.order_state IS NOT NULL) AS seq
-     FROM unnest($1::text[], $2::text[]) AS u(w, k)`,
-    [pairs.map((p) => p.webhookId), pairs.map((p) => p.orderingKey)],
-  );
+  const [, rows] = await Promise.all([
+    lockPairs(q, pairs),
+    q(
+      `SELECT u.w, u.k, (SELECT max(order_seq) FROM delivery_queue x
+           WHERE x.webhook_id = u.w AND x.ordering_key = u.k AND x.order_state IS NOT NULL) AS seq
+       FROM unnest($1::text[], $2::text[]) AS u(w, k)`,
+      [pairs.map((p) => p.webhookId), pairs.map((p) => p.orderingKey)],
+    ),
+  ]);
   const tails = new Map(
     rows.map((r) => [pairKey(String(r.w), String(r.k)), r.seq === null ? null : Number(r.seq)]),
   );
