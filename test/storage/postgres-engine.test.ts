@@ -627,6 +627,17 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     return { order, restore: () => spies.forEach((s) => s.mockRestore()) };
   }
 
+  /** What `work` sent and was answered on the wire (wire()), from its start to its end. */
+  async function watch(work: () => Promise<unknown>): Promise<string[]> {
+    const { order, restore } = wire();
+    try {
+      await work();
+    } finally {
+      restore();
+    }
+    return order;
+  }
+
   /**
    * The wire of `wire()` for queries sent in round trips: each trip's queries written (a
    * statement with parameters as `statement`), then their answers.
@@ -734,12 +745,7 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
       });
     // The connections open, every statement prepared, before watching.
     await keyed('call_1');
-    const { order, restore } = wire();
-    try {
-      await keyed('call_2');
-    } finally {
-      restore();
-    }
+    const order = await watch(() => keyed('call_2'));
     // BEGIN with the endpoints' read, their lock and count of leases (the account has few
     // endpoints); the key's lock with the read of its tail (the seq it goes after); the insert
     // with its COMMIT.
@@ -785,12 +791,9 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
     const taken: ClaimedDelivery[][] = [];
     const handoff = handoffInto(taken, T, 100);
     await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
-    const { order, restore } = wire();
-    try {
-      await publishOne(storage, account.id, 'call.ended', { now: T, handoff });
-    } finally {
-      restore();
-    }
+    const order = await watch(() =>
+      publishOne(storage, account.id, 'call.ended', { now: T, handoff }),
+    );
     // Locked ahead, they would be read and counted for nothing: the lock and the count of
     // the endpoints its events go to follow the endpoints' read, as they did before.
     expect(order).toEqual(
