@@ -26,7 +26,7 @@ export interface ClaimCandidate {
   manual: boolean;
   /** Behind its key's head (ordering.ts): never sent automatically, only by a manual retry. */
   waiting: boolean;
-  /** In a key's order (order_state set at publish, never cleared). */
+  /** In a key's order (its order_state, as the claim read it). */
   ordered: boolean;
   createdAt: number;
 }
