@@ -3,7 +3,7 @@
 // (the API answers 503, workers back off) and the pool must recover by itself; wake-ups travel
 // between processes through LISTEN/NOTIFY on a connection that reconnects by itself. SQLite
 // has no server to lose and no other process to wake.
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -684,6 +684,47 @@ describe("PostgreSQL engine: a transaction's BEGIN and COMMIT ride with its stat
         restore();
       }
       expect(order).toEqual(trips(['BEGIN', 'SELECT 1 AS a'], ['COMMIT'], ['BEGIN', 'COMMIT']));
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('writes BEGIN and what the work sends before its first wait in one system call, and a statement with its COMMIT in one', async () => {
+    const connection = new PostgresConnection(db.url, { poolSize: 2 });
+    // The socket writes (system calls) made while the transactions run.
+    let writes = 0;
+    const proto = Socket.prototype as unknown as {
+      _write(chunk: unknown, encoding: unknown, cb: unknown): void;
+      _writev(chunks: unknown[], cb: unknown): void;
+    };
+    const { _write, _writev } = proto;
+    try {
+      await connection.query('SELECT 1');
+      await connection.byKey('SELECT 1');
+      const spies = [
+        vi.spyOn(proto, '_write').mockImplementation(function (this: unknown, c, e, cb) {
+          writes++;
+          _write.call(this, c, e, cb);
+        }),
+        vi.spyOn(proto, '_writev').mockImplementation(function (this: unknown, chunks, cb) {
+          writes++;
+          _writev.call(this, chunks, cb);
+        }),
+      ];
+      try {
+        for (const planning of ['auto', 'by-key'] as const) {
+          const result = await connection.tx(async (q, end) => {
+            await Promise.all([q('SELECT $1::int AS a', [1]), q('SELECT $1::int AS b', [2])]);
+            return end('SELECT $1::int AS c', [3]);
+          }, planning);
+          expect(result).toEqual([{ c: 3 }]);
+        }
+      } finally {
+        spies.forEach((s) => s.mockRestore());
+      }
+      // Per transaction: BEGIN and the two statements, then the last statement and its COMMIT,
+      // one write each: two, where node-postgres alone makes five (a write per query).
+      expect(writes).toBe(4);
     } finally {
       await connection.close();
     }

@@ -118,6 +118,19 @@ function statement(text: string, given: unknown[] | undefined, prepare: boolean)
 
 const NAMES = new Map<string, string>();
 
+/**
+ * The socket under a pool's client (node-postgres keeps it as `connection.stream`), to cork:
+ * node-postgres writes each query as it is sent, one system call each, and the server's
+ * process wakes for each. Undefined where a client has none (then nothing is corked).
+ */
+function socketOf(client: pg.PoolClient): { cork(): void; uncork(): void } | undefined {
+  const stream = (client as { connection?: { stream?: { cork?: unknown; uncork?: unknown } } })
+    .connection?.stream;
+  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function'
+    ? (stream as { cork(): void; uncork(): void })
+    : undefined;
+}
+
 export class PostgresConnection implements PostgresHandle {
   /** For everything but the by-key work. */
   private readonly pool: pg.Pool;
@@ -249,7 +262,11 @@ export class PostgresConnection implements PostgresHandle {
     planning: Planning,
   ): Promise<T> {
     const client = await (planning === 'by-key' ? this.keyed : this.pool).connect();
+    const socket = socketOf(client);
     let broken = false;
+    // BEGIN and the statements the work sends before it first waits go out in one write
+    // (corked until the work has run to its first wait), as a statement and its COMMIT do.
+    socket?.cork();
     /** BEGIN, until a statement has waited for it. */
     let begun: Promise<unknown> | null = client.query(
       planning === 'by-key' && !this.prepare ? BEGIN_KEYED : 'BEGIN',
@@ -260,8 +277,15 @@ export class PostgresConnection implements PostgresHandle {
     /** Sends `text`, and the COMMIT behind it when `commit`; waits for BEGIN too, if unanswered. */
     const send = async (text: string, values: unknown[] | undefined, commit: boolean) => {
       if (ended) throw new Error('a statement after the end of its transaction');
-      const sent = client.query<Row>(statement(text, values, this.prepare));
-      const committed = commit ? client.query('COMMIT') : null;
+      socket?.cork();
+      let sent: Promise<pg.QueryResult<Row>>;
+      let committed: Promise<unknown> | null;
+      try {
+        sent = client.query<Row>(statement(text, values, this.prepare));
+        committed = commit ? client.query('COMMIT') : null;
+      } finally {
+        socket?.uncork();
+      }
       ended = commit;
       const before = begun;
       begun = null;
@@ -270,10 +294,16 @@ export class PostgresConnection implements PostgresHandle {
     };
     try {
       try {
-        const result = await work(
-          (text, values) => send(text, values, false),
-          (text, values) => send(text, values, true),
-        );
+        let working: Promise<T>;
+        try {
+          working = work(
+            (text, values) => send(text, values, false),
+            (text, values) => send(text, values, true),
+          );
+        } finally {
+          socket?.uncork();
+        }
+        const result = await working;
         if (!ended) await Promise.all([begun, client.query('COMMIT')]);
         return result;
       } catch (err) {
