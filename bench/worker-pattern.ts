@@ -5,16 +5,30 @@
 import { attemptRecord } from '../src/core/attempt.js';
 import { storedHeaders } from '../src/core/request-headers.js';
 import type { ClaimRequest, CompletedAttempt, Storage } from '../src/storage/index.js';
-import { DAY, T, publishMany } from '../test/storage/fixtures.js';
+import { DAY, T, newEvent, nextId } from '../test/storage/fixtures.js';
 
-/** Publishes `events` call.ended events for the account, 1000 to a publish, at T. */
+/**
+ * Publishes `events` call.ended events for the account, 1000 to a publish, at T, each with
+ * the ordering key the API gives a call event by default (its call's id, SPEC §10), as the
+ * service's bench publishes them (context.ts DATA): its endpoints keep no order, and the key
+ * goes with every delivery all the same.
+ */
 export async function publishBurst(
   storage: Storage,
   accountId: string,
   events: number,
 ): Promise<void> {
   for (let sent = 0; sent < events; sent += 1000) {
-    await publishMany(storage, accountId, Math.min(1000, events - sent));
+    await storage.publish({
+      accountId,
+      events: Array.from({ length: Math.min(1000, events - sent) }, () => ({
+        ...newEvent('call.ended'),
+        orderingKey: 'call_123456',
+      })),
+      newDeliveryId: () => nextId('dlv'),
+      now: T,
+      idempotencyWindowMs: DAY,
+    });
   }
 }
 

@@ -94,6 +94,23 @@ export class SqliteCompletion extends SqlitePart {
       // number: only the lease holder's completion counts). A manual retry asked for
       // meanwhile is left due now by OUTCOME, where the refill below, or anyDue, finds it.
       const updateUnordered = this.stmt(`UPDATE deliveries SET ${OUTCOME} WHERE ${LEASED_ROW}`);
+      // Whether an endpoint keeps its keys' order now, read once a transaction. A keyed
+      // delivery may have entered its key's order since its claim (its endpoint's ordering
+      // switched on while it was in flight) only on such an endpoint: switching ordering off
+      // takes every delivery out of order in the transaction that writes the endpoint's
+      // `ordering`. Call events carry a key by default (the call's id, SPEC §10), so on an
+      // endpoint without ordering nearly every delivery is keyed and needs no RETURNING.
+      const orderingOf = this.stmt('SELECT ordering FROM webhooks WHERE id = ?');
+      const keepsOrder = new Map<string, boolean>();
+      const mayBeInOrder = (webhookId: string): boolean => {
+        let keeps = keepsOrder.get(webhookId);
+        if (keeps === undefined) {
+          const row = orderingOf.get(webhookId) as Row | undefined;
+          keeps = row === undefined || row.ordering !== 'none';
+          keepsOrder.set(webhookId, keeps);
+        }
+        return keeps;
+      };
       const rollups = new RollupBatch();
       // Deliveries that left `pending` in a key's order: the next of the key may go.
       const finished: FinishedDelivery[] = [];
@@ -114,10 +131,9 @@ export class SqliteCompletion extends SqlitePart {
           row: claim.rowKey ?? null,
         };
         let updated: Row | undefined;
-        // By its key, not by the claim's `ordered`: a keyed delivery may have entered its key's
-        // order since its claim (its endpoint's ordering switched on while it was in flight),
-        // and only keyed ones ever do. Its row says.
-        if (claim.orderingKey !== null) {
+        // By its key and its endpoint's ordering now, not by the claim's `ordered`: a keyed
+        // delivery may have entered its key's order since its claim. Its row says.
+        if (claim.orderingKey !== null && mayBeInOrder(claim.webhookId)) {
           updated = update.get(params) as Row | undefined;
         } else if (updateUnordered.run(params).changes > 0) {
           updated = {
