@@ -545,6 +545,13 @@ export class PostgresClaim extends PostgresPart {
         .map((r) => String(r.account_id)),
     );
     const taken = await this.tx(async (q, end) => {
+      // A lease need not reach the disk before the claim ends: one the server loses in a crash
+      // leaves its delivery due, to be sent again, as at-least-once allows, and the attempt's
+      // record, which must be durable, commits after it and flushes the WAL through it. The
+      // COMMIT then neither waits for a flush nor holds the endpoints' locks through one.
+      // PostgreSQL's throughput rows, one run each: 11.1 WAL flushes a thousand deliveries
+      // with one worker against 16.4 (pg_stat_wal).
+      const asyncCommit = q('SET LOCAL synchronous_commit TO off');
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
       // index probe, never a read of its backlog and never a write. When more is leasable
@@ -611,6 +618,7 @@ export class PostgresClaim extends PostgresPart {
       );
       plannedLeftDue = read.leftDue;
       const candidates = read.rows.map(toCandidate);
+      await asyncCommit;
       if (candidates.length === 0) return [];
 
       // Body sizes only for a claim with a byte budget (the worker asks for one only when
