@@ -198,6 +198,49 @@ describe('a publish while attempts are answered', () => {
       recorded.mockRestore();
     }
   });
+  it('refills every slot a completion frees, and a few more, past the claim batch size', async () => {
+    const account = await makeAccount(storage);
+    await makeWebhook(storage, account.id, {
+      url: thread.url,
+      sealedSecret: createSecretBox(null).seal(SECRET),
+    });
+    // Two publishes hand the worker a claim's batch each (SQLite's 64): 128, the endpoint's
+    // cap, in flight together; the third leaves its deliveries due.
+    const answered = thread.count();
+    const batch = loadConfig({ RIZLER_DATABASE_URL: 'sqlite:x.db' }).claimBatchSize;
+    for (let i = 0; i < 3; i++) {
+      await publishMany(storage, account.id, batch, { handoff: worker.offer(), now: Date.now() });
+    }
+    const recorded = vi.spyOn(storage, 'completeAttempts');
+    try {
+      // Only microtasks from here: the answers reach the worker through the offers alone, and
+      // whatever the first offer takes in is recorded in one completion.
+      const deadline = Date.now() + 10_000;
+      while (thread.count() < answered + 2 * batch && Date.now() < deadline) {
+        await Promise.resolve();
+      }
+      while (recorded.mock.calls.length === 0 && Date.now() < deadline) {
+        worker.offer()?.release();
+        for (let i = 0; i < 10; i++) await Promise.resolve();
+      }
+      expect(recorded).toHaveBeenCalled();
+      // Each completion asks for as many as it records and REFILL_MARGIN (8) more, however
+      // many that is: cut to the batch size, a completion of 128 refilled 64.
+      for (const [completed, , next] of recorded.mock.calls) {
+        expect(next?.limit).toBe(completed.length + 8);
+      }
+    } finally {
+      recorded.mockRestore();
+    }
+    await vi.waitFor(async () => {
+      const done = await storage.listDeliveries(
+        account.id,
+        { status: 'succeeded' },
+        { limit: 3 * batch, after: null },
+      );
+      expect(done).toHaveLength(3 * batch);
+    });
+  });
 });
 
 describe('hand-off beside a claim under way: postgres', () => {
