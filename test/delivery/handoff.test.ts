@@ -125,12 +125,18 @@ describe('a publish while attempts are answered', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('records the attempts answered so far before the next publish, with no turn of the loop', async () => {
+  /** An account with one endpoint, on the receiver in its own thread. */
+  const accountOnThread = async () => {
     const account = await makeAccount(storage);
     await makeWebhook(storage, account.id, {
       url: thread.url,
       sealedSecret: createSecretBox(null).seal(SECRET),
     });
+    return account;
+  };
+
+  it('records the attempts answered so far before the next publish, with no turn of the loop', async () => {
+    const account = await accountOnThread();
     // More in flight than a quiet worker has (QUIET_IN_FLIGHT): its slots may be wanted.
     const events = QUIET_IN_FLIGHT + 8;
     await publishMany(storage, account.id, events, { handoff: worker.offer(), now: Date.now() });
@@ -165,11 +171,7 @@ describe('a publish while attempts are answered', () => {
   });
 
   it('a quiet worker records its answers a moment later, together, not in the publishes', async () => {
-    const account = await makeAccount(storage);
-    await makeWebhook(storage, account.id, {
-      url: thread.url,
-      sealedSecret: createSecretBox(null).seal(SECRET),
-    });
+    const account = await accountOnThread();
     const answered = thread.count();
     const first = await publishOne(storage, account.id, 'call.ended', {
       handoff: worker.offer(),
@@ -198,12 +200,9 @@ describe('a publish while attempts are answered', () => {
       recorded.mockRestore();
     }
   });
+
   it('refills every slot a completion frees, and a few more, past the claim batch size', async () => {
-    const account = await makeAccount(storage);
-    await makeWebhook(storage, account.id, {
-      url: thread.url,
-      sealedSecret: createSecretBox(null).seal(SECRET),
-    });
+    const account = await accountOnThread();
     // Two publishes hand the worker a claim's batch each (SQLite's 64): 128, the endpoint's
     // cap, in flight together; the third leaves its deliveries due.
     const answered = thread.count();
