@@ -552,6 +552,8 @@ export class PostgresClaim extends PostgresPart {
       // PostgreSQL's throughput rows, one run each: 11.1 WAL flushes a thousand deliveries
       // with one worker against 16.4 (pg_stat_wal).
       const asyncCommit = q('SET LOCAL synchronous_commit TO off');
+      // Awaited below; a statement before then that fails first ends the work without it.
+      asyncCommit.catch(() => {});
       // The accounts with deliveries due in turn, and within each its endpoints in turn, each
       // endpoint only as many as it has room for (dueInTurn): an endpoint at its cap costs an
       // index probe, never a read of its backlog and never a write. When more is leasable
