@@ -5,7 +5,7 @@
 import { attemptRecord } from '../src/core/attempt.js';
 import { storedHeaders } from '../src/core/request-headers.js';
 import type { ClaimRequest, CompletedAttempt, Storage } from '../src/storage/index.js';
-import { DAY, T, newEvent, nextId } from '../test/storage/fixtures.js';
+import { DAY, T, publishMany } from '../test/storage/fixtures.js';
 
 /**
  * Publishes `events` call.ended events for the account, 1000 to a publish, at T, each with
@@ -19,15 +19,8 @@ export async function publishBurst(
   events: number,
 ): Promise<void> {
   for (let sent = 0; sent < events; sent += 1000) {
-    await storage.publish({
-      accountId,
-      events: Array.from({ length: Math.min(1000, events - sent) }, () => ({
-        ...newEvent('call.ended'),
-        orderingKey: 'call_123456',
-      })),
-      newDeliveryId: () => nextId('dlv'),
-      now: T,
-      idempotencyWindowMs: DAY,
+    await publishMany(storage, accountId, Math.min(1000, events - sent), {
+      orderingKey: 'call_123456',
     });
   }
 }

@@ -104,16 +104,24 @@ export async function publishOne(
   return published!;
 }
 
-/** Publishes `n` call.ended events in one publish (one transaction), all accepted at `now`. */
+/**
+ * Publishes `n` call.ended events in one publish (one transaction), all accepted at `now`,
+ * each with `orderingKey` when given.
+ */
 export async function publishMany(
   storage: Storage,
   accountId: string,
   n: number,
-  options: Omit<PublishOptions, 'id' | 'idempotencyKey'> = {},
+  options: Omit<PublishOptions, 'id' | 'idempotencyKey'> & { orderingKey?: string } = {},
 ): Promise<PublishedEvent[]> {
+  const { orderingKey } = options;
   return storage.publish({
     accountId,
-    events: Array.from({ length: n }, () => newEvent('call.ended')),
+    events: Array.from({ length: n }, () =>
+      orderingKey === undefined
+        ? newEvent('call.ended')
+        : { ...newEvent('call.ended'), orderingKey },
+    ),
     newDeliveryId: () => nextId('dlv'),
     now: options.now ?? T,
     idempotencyWindowMs: options.windowMs ?? DAY,
