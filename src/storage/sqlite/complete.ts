@@ -94,23 +94,25 @@ export class SqliteCompletion extends SqlitePart {
       // number: only the lease holder's completion counts). A manual retry asked for
       // meanwhile is left due now by OUTCOME, where the refill below, or anyDue, finds it.
       const updateUnordered = this.stmt(`UPDATE deliveries SET ${OUTCOME} WHERE ${LEASED_ROW}`);
-      // Whether an endpoint keeps its keys' order now, read once a transaction. A keyed
-      // delivery may have entered its key's order since its claim (its endpoint's ordering
-      // switched on while it was in flight) only on such an endpoint: switching ordering off
-      // takes every delivery out of order in the transaction that writes the endpoint's
-      // `ordering`. Call events carry a key by default (the call's id, SPEC §10), so on an
-      // endpoint without ordering nearly every delivery is keyed and needs no RETURNING.
-      const orderingOf = this.stmt('SELECT ordering FROM webhooks WHERE id = ?');
-      const keepsOrder = new Map<string, boolean>();
-      const mayBeInOrder = (webhookId: string): boolean => {
-        let keeps = keepsOrder.get(webhookId);
-        if (keeps === undefined) {
-          const row = orderingOf.get(webhookId) as Row | undefined;
-          keeps = row === undefined || row.ordering !== 'none';
-          keepsOrder.set(webhookId, keeps);
+      // Each endpoint's row, read once a transaction: for its ordering here, and for its health
+      // (recordHealth); nothing below writes it before then.
+      const readEndpoint = this.stmt(
+        'SELECT account_id, status, failing_since, ordering FROM webhooks WHERE id = ?',
+      );
+      const endpointRows = new Map<string, Row | undefined>();
+      const endpointOf = (webhookId: string): Row | undefined => {
+        if (!endpointRows.has(webhookId)) {
+          endpointRows.set(webhookId, readEndpoint.get(webhookId) as Row | undefined);
         }
-        return keeps;
+        return endpointRows.get(webhookId);
       };
+      // A keyed delivery may have entered its key's order since its claim (its endpoint's
+      // ordering switched on while it was in flight) only on an endpoint that keeps order now:
+      // switching ordering off takes every delivery out of order in the transaction that writes
+      // the endpoint's `ordering`. Call events carry a key by default (the call's id, SPEC §10),
+      // so on an endpoint without ordering nearly every delivery is keyed and needs no RETURNING.
+      const mayBeInOrder = (webhookId: string): boolean =>
+        endpointOf(webhookId)?.ordering !== 'none';
       const rollups = new RollupBatch();
       // Deliveries that left `pending` in a key's order: the next of the key may go.
       const finished: FinishedDelivery[] = [];
@@ -192,7 +194,9 @@ export class SqliteCompletion extends SqlitePart {
       if (finished.length > 0 && releaseNext((sql) => this.stmt(sql), finished, now) > 0) {
         wake = true;
       }
-      for (const [webhookId, outcomes] of health) this.recordHealth(webhookId, outcomes, policy);
+      for (const [webhookId, outcomes] of health) {
+        this.recordHealth(webhookId, endpointOf(webhookId), outcomes, policy);
+      }
       writeRollups((sql) => this.stmt(sql), rollups);
       recordThrottle((sql) => this.stmt(sql), signals, policy.throttle ?? DEFAULT_THROTTLE, now);
       // Each finished attempt frees a slot of its endpoint: when this transaction claims too,
@@ -223,15 +227,13 @@ export class SqliteCompletion extends SqlitePart {
     return (row?.status as DeliveryStatus | undefined) ?? 'pending';
   }
 
-  /** Auto-disable (health.ts): one read of the endpoint, one write when anything changed. */
+  /** Auto-disable (health.ts) from the endpoint's row as read: one write when anything changed. */
   private recordHealth(
     webhookId: string,
+    row: Row | undefined,
     outcomes: HealthOutcome[],
     policy: CompletionPolicy,
   ): void {
-    const row = this.stmt(
-      'SELECT account_id, status, failing_since FROM webhooks WHERE id = ?',
-    ).get(webhookId) as Row | undefined;
     if (!row) return;
     const change = applyOutcomes(
       { status: String(row.status) as WebhookStatus, failingSince: numOrNull(row.failing_since) },
