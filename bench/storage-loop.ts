@@ -4,6 +4,8 @@
 // claims the next batch in the same transaction), with the caps the service uses. Prints the
 // CPU microseconds per delivery of publishing and of claiming plus recording.
 //   node dist/bench/storage-loop.js [endpoints=10] [deliveries=20000] [runs=3]
+// The endpoints share one origin, and the worker's bound per origin is the service's default
+// (config.ts: 384 on SQLite, 512 on PostgreSQL); LOOP_PER_ORIGIN sets another, 0 none.
 // LOOP_ENGINE=postgres runs it on a new database of the PostgreSQL server the tests use
 // (RIZLER_TEST_POSTGRES_URL), and prints PostgreSQL's CPU per delivery beside this process's
 // (every `postgres` process on the machine, so only meaningful on a quiet one).
@@ -28,6 +30,7 @@ const BATCH = Number(process.env.LOOP_BATCH ?? 100);
 /** LOOP_CHECKPOINTS=thread: checkpoints on their own thread, as the service runs. */
 const BACKGROUND = process.env.LOOP_CHECKPOINTS === 'thread';
 const POSTGRES = process.env.LOOP_ENGINE === 'postgres';
+const PER_ORIGIN = Number(process.env.LOOP_PER_ORIGIN ?? (POSTGRES ? 512 : 384));
 
 const cpu = () => {
   const u = process.cpuUsage();
@@ -80,13 +83,15 @@ async function run(): Promise<Figures> {
     const serverPublish = serverCpu() - s0;
     const d0 = cpu();
     const s1 = serverCpu();
-    // The worker's shape: up to IN_FLIGHT attempts out; the oldest BATCH finish, are recorded,
-    // and the same transaction claims what their slots allow.
+    // The worker's shape: up to IN_FLIGHT attempts out (and PER_ORIGIN); the oldest BATCH
+    // finish, are recorded, and the same transaction claims for their slots and a few more
+    // (pipeline.ts REFILL_MARGIN), as the service's completions do.
     const { delivered: done } = await drain(storage, {
       batch: BATCH,
       firstLimit: IN_FLIGHT,
-      nextLimit: (_recorded, inFlight) => IN_FLIGHT - inFlight,
+      nextLimit: (recorded, inFlight) => Math.min(recorded + 8, IN_FLIGHT - inFlight),
       requestHeaders: { 'content-type': 'application/json' },
+      ...(PER_ORIGIN > 0 ? { perOrigin: PER_ORIGIN } : {}),
     });
     const deliver = cpu() - d0;
     const serverDeliver = serverCpu() - s1;

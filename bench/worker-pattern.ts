@@ -4,7 +4,12 @@
 // completion claiming in its own transaction what the worker would ask for next.
 import { attemptRecord } from '../src/core/attempt.js';
 import { storedHeaders } from '../src/core/request-headers.js';
-import type { ClaimRequest, CompletedAttempt, Storage } from '../src/storage/index.js';
+import type {
+  ClaimRequest,
+  ClaimedDelivery,
+  CompletedAttempt,
+  Storage,
+} from '../src/storage/index.js';
 import { DAY, T, publishMany } from '../test/storage/fixtures.js';
 
 /**
@@ -34,6 +39,11 @@ export interface DrainOptions {
   nextLimit(recorded: number, inFlight: number): number;
   /** The request headers each attempt records. */
   requestHeaders: Record<string, string>;
+  /**
+   * The worker's bound of attempts in flight to one origin (RIZLER_MAX_IN_FLIGHT_PER_ORIGIN),
+   * where all the endpoints share one, as the bench's do; absent, none.
+   */
+  perOrigin?: number;
 }
 
 /**
@@ -66,8 +76,12 @@ export async function drain(
     now,
     maxInFlightPerEndpoint: 128,
     defaultRateLimitPerMinute: 100_000_000,
+    ...(options.perOrigin === undefined
+      ? {}
+      : { originRoom: () => options.perOrigin! - inFlight.length }),
   });
-  const inFlight = await storage.claimDue(request(options.firstLimit));
+  const inFlight: ClaimedDelivery[] = [];
+  inFlight.push(...(await storage.claimDue(request(options.firstLimit))));
   let delivered = 0;
   let completions = 0;
   while (inFlight.length > 0) {

@@ -1,16 +1,18 @@
 // SQLite-only behaviour (the shared suite in contract.test.ts runs on both engines): the
-// background checkpointer of long-running processes, how a publish lays out its rows, and how a
-// completion finds its row.
+// background checkpointer of long-running processes, how a publish lays out its rows, how much
+// a claim reads, and how a completion finds its row.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { Statement } from '../../src/storage/sqlite/statement.js';
 import { checkpointRound, type CheckpointResult } from '../../src/storage/sqlite/checkpoint.js';
 import {
   T,
   claim,
+  claimRequest,
   complete,
   makeAccount,
   makeWebhook,
@@ -143,6 +145,75 @@ describe('SQLite publish', () => {
         ),
       ),
     );
+  });
+});
+
+describe('SQLite claim', () => {
+  /**
+   * Counts the due deliveries the claims read with their events (the reads whose rows may be
+   * leased), from the engine's own statements, while `work` runs.
+   */
+  async function dueRowsRead<T>(work: () => Promise<T>): Promise<{ result: T; read: number }> {
+    const all = Statement.prototype.all;
+    let read = 0;
+    const spy = vi.spyOn(Statement.prototype, 'all').mockImplementation(function (
+      this: Statement,
+      ...params: unknown[]
+    ) {
+      const rows = all.apply(this, params);
+      const source = (this as unknown as { prepared: { source: string } }).prepared.source;
+      if (source.includes('payload_bytes')) read += rows.length;
+      return rows;
+    });
+    try {
+      return { result: await work(), read };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it('reads only the deliveries its plan can lease: the limit, the room of the origin', async () => {
+    const storage = new SqliteStorage(join(dir, 'db.sqlite'));
+    await storage.migrate();
+    const account = await makeAccount(storage);
+    // Ten endpoints of one origin, ten deliveries due on each.
+    for (let i = 0; i < 10; i++) await makeWebhook(storage, account.id);
+    await publishMany(storage, account.id, 10);
+
+    // The turn takes up to twice the limit, ROTATION.minPerAccount of each endpoint in turn
+    // (three endpoints' worth); only the limit is read, shared among them as the plan leases.
+    const byLimit = await dueRowsRead(() => claim(storage, T, { limit: 12 }));
+    expect(byLimit.result).toHaveLength(12);
+    expect(byLimit.read).toBe(12);
+    const perEndpoint = new Map<string, number>();
+    for (const c of byLimit.result)
+      perEndpoint.set(c.webhookId, (perEndpoint.get(c.webhookId) ?? 0) + 1);
+    expect([...perEndpoint.values()]).toEqual([4, 4, 4]);
+
+    // The worker's room for the origin binds before the limit.
+    const byOrigin = await dueRowsRead(() => claim(storage, T, { limit: 50, originRoom: () => 5 }));
+    expect(byOrigin.result).toHaveLength(5);
+    expect(byOrigin.read).toBe(5);
+
+    // A completion's refill: its freed endpoint first, then the turn, cut to the limit.
+    const refill = await dueRowsRead(() =>
+      complete(
+        storage,
+        byLimit.result[0]!,
+        { kind: 'succeeded' },
+        { next: claimRequest(T, { limit: 3 }) },
+      ),
+    );
+    expect(refill.result).toHaveLength(3);
+    expect(refill.read).toBe(3);
+    expect(refill.result.map((c) => c.webhookId)).toContain(byLimit.result[0]!.webhookId);
+
+    // What was read and left due is still there: every delivery is leased in the end.
+    const rest = await claim(storage, T, { limit: 200 });
+    expect(
+      byLimit.result.length + byOrigin.result.length + refill.result.length + rest.length,
+    ).toBe(100);
+    await storage.close();
   });
 });
 
