@@ -19,6 +19,7 @@ import { createTestDatabase } from '../test/helpers/postgres.js';
 import { makeAccount, makeWebhook } from '../test/storage/fixtures.js';
 import { cpuSeconds } from './context.js';
 import { pidsNamed } from './measure.js';
+import { REFILL_MARGIN } from '../src/worker/pipeline.js';
 import { drain, publishBurst } from './worker-pattern.js';
 
 const ENDPOINTS = Number(process.argv[2] ?? 10);
@@ -85,11 +86,11 @@ async function run(): Promise<Figures> {
     const s1 = serverCpu();
     // The worker's shape: up to IN_FLIGHT attempts out (and PER_ORIGIN); the oldest BATCH
     // finish, are recorded, and the same transaction claims for their slots and a few more
-    // (pipeline.ts REFILL_MARGIN), as the service's completions do.
+    // (REFILL_MARGIN), as the service's completions do.
     const { delivered: done } = await drain(storage, {
       batch: BATCH,
       firstLimit: IN_FLIGHT,
-      nextLimit: (recorded, inFlight) => Math.min(recorded + 8, IN_FLIGHT - inFlight),
+      nextLimit: (recorded, inFlight) => Math.min(recorded + REFILL_MARGIN, IN_FLIGHT - inFlight),
       requestHeaders: { 'content-type': 'application/json' },
       ...(PER_ORIGIN > 0 ? { perOrigin: PER_ORIGIN } : {}),
     });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../src/storage/sqlite/index.js';
 import { makeAccount, makeWebhook, nextId } from '../test/storage/fixtures.js';
+import { REFILL_MARGIN } from '../src/worker/pipeline.js';
 import { drain, publishBurst } from './worker-pattern.js';
 
 const ENDPOINTS = Number(process.argv[2] ?? 10);
@@ -45,11 +46,11 @@ try {
   reader.prepare('BEGIN').run();
   reader.prepare('SELECT count(*) FROM accounts').get();
   // The worker's shape with the service's batch: each completion claims for its freed slots
-  // and a few more (pipeline.ts REFILL_MARGIN).
+  // and a few more (REFILL_MARGIN).
   const { delivered: done, completions } = await drain(storage, {
     batch: BATCH,
     firstLimit: 128 * ENDPOINTS,
-    nextLimit: (recorded) => recorded + 8,
+    nextLimit: (recorded) => recorded + REFILL_MARGIN,
     requestHeaders: HEADERS,
   });
   reader.prepare('COMMIT').run();

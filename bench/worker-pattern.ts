@@ -69,6 +69,7 @@ export async function drain(
 ): Promise<{ delivered: number; completions: number }> {
   let now = T;
   let lease = 0;
+  const { perOrigin } = options;
   const request = (limit: number): ClaimRequest => ({
     leaseToken: `worker-pattern:${++lease}`,
     limit,
@@ -76,9 +77,7 @@ export async function drain(
     now,
     maxInFlightPerEndpoint: 128,
     defaultRateLimitPerMinute: 100_000_000,
-    ...(options.perOrigin === undefined
-      ? {}
-      : { originRoom: () => options.perOrigin! - inFlight.length }),
+    ...(perOrigin === undefined ? {} : { originRoom: () => perOrigin - inFlight.length }),
   });
   const inFlight: ClaimedDelivery[] = [];
   inFlight.push(...(await storage.claimDue(request(options.firstLimit))));

@@ -97,7 +97,7 @@ export function decideOutcome(
  * ceiling 0.44-0.56 (mean 0.48) when claiming the whole batch size, 0.48-0.56 (mean 0.52) with
  * this margin; ten endpoints unchanged (mean 0.63 both). Growth beyond it is the loop's job.
  */
-const REFILL_MARGIN = 8;
+export const REFILL_MARGIN = 8;
 
 const MAX_RECORD_BATCH = 256;
 

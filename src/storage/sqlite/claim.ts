@@ -449,28 +449,33 @@ export class SqliteClaim extends SqlitePart {
         already,
         endpointCount(this.stmt),
       );
-      const { taken } = leasableOfTurn(
-        perEndpoint([...freedTaken, ...turn.taken]),
-        endpoints,
-        request,
-      );
-      // What the cut leaves of each endpoint: the freed reads' rows first (in due order, so
-      // the ones cut are the latest), then the rest read on from where they stopped.
-      const keep = new Map(taken.map((t) => [t.webhookId, t.n]));
-      const kept: Row[] = [];
-      const seen = new Map<string, number>();
-      for (const r of rows) {
-        const id = String(r.webhook_id);
-        const n = (seen.get(id) ?? 0) + 1;
-        seen.set(id, n);
-        if (n <= (keep.get(id) ?? 0)) kept.push(r);
+      // A turn that took nothing leaves the freed endpoints' rows as read: the plan leases
+      // what it can of them, and there is nothing more to read (a busy endpoint's refill).
+      if (turn.taken.length > 0) {
+        const { taken } = leasableOfTurn(
+          perEndpoint([...freedTaken, ...turn.taken]),
+          endpoints,
+          request,
+        );
+        // What the cut leaves of each endpoint: the freed reads' rows first (in due order, so
+        // the ones cut are the latest), then the rest read on from where they stopped.
+        const keep = new Map(taken.map((t) => [t.webhookId, t.n]));
+        const kept: Row[] = [];
+        const seen = new Map<string, number>();
+        for (const r of rows) {
+          const id = String(r.webhook_id);
+          const n = (seen.get(id) ?? 0) + 1;
+          seen.set(id, n);
+          if (n <= (keep.get(id) ?? 0)) kept.push(r);
+        }
+        for (const t of taken) {
+          const first = freedRead.get(t.webhookId) ?? 0;
+          if (t.webhookId === null || t.n <= first) continue;
+          kept.push(...read(t.accountId, t.webhookId, now, t.n - first, first));
+        }
+        rows = kept;
       }
-      for (const t of taken) {
-        const more = t.n - (freedRead.get(t.webhookId) ?? 0);
-        if (t.webhookId === null || more <= 0) continue;
-        kept.push(...read(t.accountId, t.webhookId, now, more, freedRead.get(t.webhookId) ?? 0));
-      }
-      rows = [...kept, ...turn.orphans];
+      rows.push(...turn.orphans);
     }
     const candidates = rows.map(toCandidate);
     if (candidates.length === 0) return [];
