@@ -1,12 +1,13 @@
 // SQLite-only behaviour (the shared suite in contract.test.ts runs on both engines): the
-// background checkpointer of long-running processes, how a publish lays out its rows, how much
-// a claim reads, and how a completion finds its row.
+// background checkpointer of long-running processes, the connection's transactions, how a
+// publish lays out its rows, how much a claim reads, and how a completion finds its row.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/index.js';
+import { SqliteConnection } from '../../src/storage/sqlite/connection.js';
 import { Statement } from '../../src/storage/sqlite/statement.js';
 import { checkpointRound, type CheckpointResult } from '../../src/storage/sqlite/checkpoint.js';
 import {
@@ -109,6 +110,59 @@ describe("the checkpointer's round", () => {
       expect(wal.modes).toEqual(['PASSIVE']);
     } finally {
       wal.close();
+    }
+  });
+});
+
+describe('SQLite transactions', () => {
+  it('take the write lock at BEGIN, undo all on a throw, and nest as savepoints', async () => {
+    const path = join(dir, 'tx.sqlite');
+    const connection = new SqliteConnection(path);
+    const other = new Database(path);
+    try {
+      connection.stmt('CREATE TABLE t (x INTEGER)').run();
+      other.pragma('busy_timeout = 0');
+      /** Whether another connection can write now, or the error code that stops it. */
+      const otherWrites = () => {
+        try {
+          other.prepare('INSERT INTO t VALUES (0)').run();
+          return true;
+        } catch (err) {
+          return (err as { code?: string }).code;
+        }
+      };
+      expect(otherWrites()).toBe(true);
+      // Before the transaction's first write, another writer is already held off: a
+      // transaction that read first and wrote later cannot find the database taken meanwhile.
+      let during: unknown;
+      await connection.tx(() => {
+        connection.stmt('SELECT count(*) FROM t').get();
+        during = otherWrites();
+      });
+      expect(during).toBe('SQLITE_BUSY');
+      const values = () =>
+        (connection.stmt('SELECT x FROM t ORDER BY x').all() as { x: number }[]).map((r) => r.x);
+      await expect(
+        connection.tx(() => {
+          connection.stmt('INSERT INTO t VALUES (1)').run();
+          throw new Error('undone');
+        }),
+      ).rejects.toThrow('undone');
+      expect(values()).toEqual([0]);
+      // One inside another: the inner one's throw undoes only its own writes.
+      let inner: Promise<unknown> | undefined;
+      await connection.tx(() => {
+        connection.stmt('INSERT INTO t VALUES (2)').run();
+        inner = connection.tx(() => {
+          connection.stmt('INSERT INTO t VALUES (3)').run();
+          throw new Error('inner');
+        });
+      });
+      await expect(inner).rejects.toThrow('inner');
+      expect(values()).toEqual([0, 2]);
+    } finally {
+      other.close();
+      await connection.close();
     }
   });
 });
