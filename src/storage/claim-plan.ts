@@ -177,6 +177,25 @@ export interface TurnTaken {
   n: number;
 }
 
+/** What a claim takes of each endpoint, summed, in the order each was first taken. */
+export class TurnTally {
+  private readonly sums = new Map<string, TurnTaken>();
+
+  /** Counts `n` more taken of the endpoint (null: the account's gone ones); returns `n`. */
+  add(accountId: string, webhookId: string | null, n: number): number {
+    if (n <= 0) return 0;
+    const key = `${accountId}\n${webhookId ?? ''}`;
+    const sum = this.sums.get(key);
+    if (sum) sum.n += n;
+    else this.sums.set(key, { accountId, webhookId, n });
+    return n;
+  }
+
+  get taken(): TurnTaken[] {
+    return [...this.sums.values()];
+  }
+}
+
 /**
  * What a claim's turn took (fair-share.ts takeInTurn), cut to what the plan could lease of it:
  * the claim's limit and the worker's room for each origin, in turn across accounts and their

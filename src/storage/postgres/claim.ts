@@ -13,6 +13,7 @@ import {
   toCandidate,
   toClaimed,
   toEndpoint,
+  TurnTally,
 } from '../claim-plan.js';
 import type { ClaimCandidate, EndpointBucket, TurnTaken } from '../claim-plan.js';
 import { ROTATION, takeInTurn, type Rotation, type TurnSource } from '../fair-share.js';
@@ -255,16 +256,10 @@ function walked(rows: readonly Row[], rotation: Rotation, cursors: ReadonlyMap<s
     for (const x of ids) if (x > id && (best === null || x < best)) best = x;
     return best;
   };
-  /** What was taken, per account and endpoint ('' for the orphans), in the order taken. */
-  const taken = new Map<string, TurnTaken>();
-  const took = (accountId: string, webhookId: string | null, got: number) => {
-    if (got <= 0) return 0;
-    const key = `${accountId}\n${webhookId ?? ''}`;
-    const t = taken.get(key);
-    if (t) t.n += got;
-    else taken.set(key, { accountId, webhookId, n: got });
-    return got;
-  };
+  /** What was taken, per account and endpoint (null for the orphans), in the order taken. */
+  const tally = new TurnTally();
+  const took = (accountId: string, webhookId: string | null, got: number) =>
+    tally.add(accountId, webhookId, got);
   const source: TurnSource = {
     nextAccount: (id) => {
       const next = after(accounts.keys(), id);
@@ -295,7 +290,7 @@ function walked(rows: readonly Row[], rotation: Rotation, cursors: ReadonlyMap<s
       .flatMap((a) => [...a.endpoints].filter(([, n]) => n > 0).map(([id]) => id))
       .sort();
   /** What the turn took, per endpoint ('' for the orphans), in the order taken. */
-  const result = () => [...taken.values()];
+  const result = () => tally.taken;
   /** After the turn: where it got to the end of a short look, the next turn goes on from it. */
   const onward = () => {
     for (const [accountId, last] of lastAhead) {

@@ -13,8 +13,9 @@ import {
   toCandidate,
   toClaimed,
   toEndpoint,
+  TurnTally,
 } from '../claim-plan.js';
-import type { EndpointBucket, TurnTaken } from '../claim-plan.js';
+import type { EndpointBucket } from '../claim-plan.js';
 import { ROTATION, takeInTurn, type Rotation } from '../fair-share.js';
 import {
   applySignals,
@@ -141,9 +142,9 @@ function endpointCount(stmt: Stmt): EndpointCount {
 /**
  * The claim's turn across the accounts and their endpoints (fair-share.ts takeInTurn), from the
  * index by endpoint: one seek per step of the walk, and of each endpoint only as many as it has
- * room for, counted (`countOf`), not read: the claim reads what the plan can lease of them
- * afterwards (leasableOfTurn), as PostgreSQL's does. What it took, per endpoint in the order
- * taken; the deliveries of an account whose endpoint is gone are read here (to be parked).
+ * room for, counted (`countOf`) into `tally`, not read: the claim reads what the plan can lease
+ * of them afterwards (leasableOfTurn), as PostgreSQL's does. How many it took of the endpoints;
+ * the deliveries of an account whose endpoint is gone are read here (to be parked).
  */
 export function dueInTurn(
   stmt: Stmt,
@@ -153,7 +154,8 @@ export function dueInTurn(
   roomOf: (webhookId: string) => number,
   already: Map<string, number>,
   countOf: EndpointCount,
-): { taken: TurnTaken[]; orphans: Row[] } {
+  tally: TurnTally,
+): { took: number; orphans: Row[] } {
   const walk = scheduled(stmt);
   // Deliveries whose endpoint was deleted: read to be parked.
   const orphanRead = stmt(
@@ -161,7 +163,7 @@ export function dueInTurn(
      WHERE account_id = ? AND webhook_id IS NULL AND due_at <= ? LIMIT ${LIMIT}`,
   );
   const orphans: Row[] = [];
-  const taken: TurnTaken[] = [];
+  let took = 0;
   takeInTurn(
     {
       nextAccount: walk.account,
@@ -172,8 +174,8 @@ export function dueInTurn(
         return got.length;
       },
       take: (accountId, webhookId, n, offset) => {
-        const got = countOf(accountId, webhookId, now, n, offset);
-        if (got > 0) taken.push({ accountId, webhookId, n: got });
+        const got = tally.add(accountId, webhookId, countOf(accountId, webhookId, now, n, offset));
+        took += got;
         return got;
       },
     },
@@ -182,19 +184,7 @@ export function dueInTurn(
     roomOf,
     already,
   );
-  return { taken, orphans };
-}
-
-/** A turn's takes summed per endpoint, in the order each endpoint was first taken. */
-function perEndpoint(taken: readonly TurnTaken[]): TurnTaken[] {
-  const sums = new Map<string, TurnTaken>();
-  for (const t of taken) {
-    const key = t.webhookId ?? '';
-    const sum = sums.get(key);
-    if (sum) sum.n += t.n;
-    else sums.set(key, { ...t });
-  }
-  return [...sums.values()];
+  return { took, orphans };
 }
 
 /** Whether any of these endpoints has a delivery due now (completion wakes the worker then). */
@@ -418,16 +408,15 @@ export class SqliteClaim extends SqlitePart {
     const inline = request.inlinePayloadBytes ?? Number.MAX_SAFE_INTEGER;
     // One reader for the freed endpoints and the walk: the walk goes on where they stopped.
     const read = endpointDue(this.stmt, inline);
-    const freedTaken: TurnTaken[] = [];
+    // What the freed reads and then the turn took of each endpoint, in the order first taken.
+    const tally = new TurnTally();
     for (const [webhookId, count] of freed ?? []) {
       const endpoint = endpointOf(webhookId);
       const n = Math.min(count, roomOf(webhookId), request.limit - rows.length);
       if (!endpoint || n <= 0) continue;
       const got = read(endpoint.webhook.accountId, webhookId, now, n);
       already.set(webhookId, got.length);
-      if (got.length > 0) {
-        freedTaken.push({ accountId: endpoint.webhook.accountId, webhookId, n: got.length });
-      }
+      tally.add(endpoint.webhook.accountId, webhookId, got.length);
       rows.push(...got);
     }
     // The walk takes no endpoint past the claim's limit, counting what the freed reads took,
@@ -439,7 +428,6 @@ export class SqliteClaim extends SqlitePart {
     // and cut, 61,871 in all.
     const readable = (webhookId: string) => Math.min(roomOf(webhookId), request.limit);
     if (walk && rows.length < window) {
-      const freedRead = new Map(freedTaken.map((t) => [t.webhookId, t.n]));
       const turn = dueInTurn(
         this.stmt,
         this.rotation,
@@ -448,28 +436,25 @@ export class SqliteClaim extends SqlitePart {
         readable,
         already,
         endpointCount(this.stmt),
+        tally,
       );
       // A turn that took nothing leaves the freed endpoints' rows as read: the plan leases
       // what it can of them, and there is nothing more to read (a busy endpoint's refill).
-      if (turn.taken.length > 0) {
-        const { taken } = leasableOfTurn(
-          perEndpoint([...freedTaken, ...turn.taken]),
-          endpoints,
-          request,
-        );
+      if (turn.took > 0) {
+        const { taken } = leasableOfTurn(tally.taken, endpoints, request);
         // What the cut leaves of each endpoint: the freed reads' rows first (in due order, so
         // the ones cut are the latest), then the rest read on from where they stopped.
         const keep = new Map(taken.map((t) => [t.webhookId, t.n]));
         const kept: Row[] = [];
-        const seen = new Map<string, number>();
+        const readSoFar = new Map<string, number>();
         for (const r of rows) {
           const id = String(r.webhook_id);
-          const n = (seen.get(id) ?? 0) + 1;
-          seen.set(id, n);
+          const n = (readSoFar.get(id) ?? 0) + 1;
+          readSoFar.set(id, n);
           if (n <= (keep.get(id) ?? 0)) kept.push(r);
         }
         for (const t of taken) {
-          const first = freedRead.get(t.webhookId) ?? 0;
+          const first = readSoFar.get(t.webhookId ?? '') ?? 0;
           if (t.webhookId === null || t.n <= first) continue;
           kept.push(...read(t.accountId, t.webhookId, now, t.n - first, first));
         }
