@@ -320,23 +320,24 @@ export function nextDue(
   return best;
 }
 
-/** Applies a completion's outcomes to each endpoint's adaptive limit; writes only changes. */
+/**
+ * Applies a completion's outcomes to each endpoint's adaptive limit; writes only changes.
+ * `rowOf` gives the endpoint's row as the caller's transaction read it (with its throttle
+ * columns), undefined when it is gone.
+ */
 export function recordThrottle(
   stmt: Stmt,
+  rowOf: (webhookId: string) => Row | undefined,
   signals: ReadonlyMap<string, ThrottleSignal[]>,
   settings: ThrottleSettings,
   now: number,
 ): void {
-  const read = stmt(
-    `SELECT concurrency_limit, failure_streak, throttle_reason, throttled_since
-     FROM webhooks WHERE id = ?`,
-  );
   const write = stmt(
     `UPDATE webhooks SET concurrency_limit = ?, failure_streak = ?, throttle_reason = ?,
        throttled_since = ? WHERE id = ?`,
   );
   for (const [webhookId, list] of signals) {
-    const row = read.get(webhookId) as Row | undefined;
+    const row = rowOf(webhookId);
     if (!row) continue;
     const before = throttleOf(row);
     const after = applySignals(before, list, settings, now);

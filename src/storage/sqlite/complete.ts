@@ -94,10 +94,13 @@ export class SqliteCompletion extends SqlitePart {
       // number: only the lease holder's completion counts). A manual retry asked for
       // meanwhile is left due now by OUTCOME, where the refill below, or anyDue, finds it.
       const updateUnordered = this.stmt(`UPDATE deliveries SET ${OUTCOME} WHERE ${LEASED_ROW}`);
-      // Each endpoint's row, read once a transaction: for its ordering here, and for its health
-      // (recordHealth); nothing below writes it before then.
+      // Each endpoint's row, read once a transaction: for its ordering here, its health
+      // (recordHealth) and its adaptive limit (recordThrottle); nothing below writes it before
+      // then, and health writes none of the limit's columns. At one event a request, where a
+      // completion records one attempt, the limit's own read of the row was one statement of 24.
       const readEndpoint = this.stmt(
-        'SELECT account_id, status, failing_since, ordering FROM webhooks WHERE id = ?',
+        `SELECT account_id, status, failing_since, ordering, concurrency_limit, failure_streak,
+           throttle_reason, throttled_since FROM webhooks WHERE id = ?`,
       );
       const endpointRows = new Map<string, Row | undefined>();
       const endpointOf = (webhookId: string): Row | undefined => {
@@ -198,7 +201,13 @@ export class SqliteCompletion extends SqlitePart {
         this.recordHealth(webhookId, endpointOf(webhookId), outcomes, policy);
       }
       writeRollups((sql) => this.stmt(sql), rollups);
-      recordThrottle((sql) => this.stmt(sql), signals, policy.throttle ?? DEFAULT_THROTTLE, now);
+      recordThrottle(
+        (sql) => this.stmt(sql),
+        endpointOf,
+        signals,
+        policy.throttle ?? DEFAULT_THROTTLE,
+        now,
+      );
       // Each finished attempt frees a slot of its endpoint: when this transaction claims too,
       // the endpoint's due deliveries are its first candidates; otherwise the worker is woken
       // if any are due.
