@@ -295,3 +295,42 @@ describe('SQLite completion', () => {
     await storage.close();
   });
 });
+
+describe("SQLite completion's claim", () => {
+  it('leases the next delivery of the endpoint it freed first, ahead of the turn across accounts', async () => {
+    const storage = new SqliteStorage(join(dir, 'db.sqlite'));
+    await storage.migrate();
+    try {
+      const a = await makeAccount(storage, 'a');
+      const b = await makeAccount(storage, 'b');
+      await makeWebhook(storage, a.id);
+      await makeWebhook(storage, b.id);
+      await publishMany(storage, a.id, 2);
+      const one = { limit: 1, maxInFlightPerEndpoint: 1 };
+      const [first] = await claim(storage, T, one);
+      expect(first!.accountId).toBe(a.id);
+      // Then b has deliveries due too, and the turn across accounts is b's: it goes on after a.
+      await publishMany(storage, b.id, 2);
+      const next = await complete(
+        storage,
+        first!,
+        { kind: 'succeeded' },
+        { now: T + 1, next: claimRequest(T + 1, one) },
+      );
+      // The slot it freed is refilled from its own endpoint, whose deliveries are due.
+      expect(next.map((c) => c.webhookId)).toEqual([first!.webhookId]);
+      // And one that freed an endpoint with nothing left leaves the claim to the turn.
+      const [last] = next;
+      const after = await complete(
+        storage,
+        last!,
+        { kind: 'succeeded' },
+        { now: T + 2, next: claimRequest(T + 2, one) },
+      );
+      expect(after).toHaveLength(1);
+      expect(after[0]!.webhookId).not.toBe(first!.webhookId);
+    } finally {
+      await storage.close();
+    }
+  });
+});

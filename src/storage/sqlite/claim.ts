@@ -187,17 +187,25 @@ export function dueInTurn(
   return { took, orphans };
 }
 
+/** Whether an endpoint has a delivery due by `now`: one seek of the index by endpoint. */
+export function dueOn(
+  stmt: Stmt,
+): (e: { accountId: string; webhookId: string }, now: number) => boolean {
+  const due = stmt(
+    `SELECT 1 FROM deliveries INDEXED BY deliveries_due_by_endpoint
+     WHERE account_id = ? AND webhook_id = ? AND due_at <= ? LIMIT 1`,
+  );
+  return (e, now) => due.get(e.accountId, e.webhookId, now) !== undefined;
+}
+
 /** Whether any of these endpoints has a delivery due now (completion wakes the worker then). */
 export function anyDue(
   stmt: Stmt,
   endpoints: Iterable<{ accountId: string; webhookId: string }>,
   now: number,
 ): boolean {
-  const due = stmt(
-    `SELECT 1 FROM deliveries INDEXED BY deliveries_due_by_endpoint
-     WHERE account_id = ? AND webhook_id = ? AND due_at <= ? LIMIT 1`,
-  );
-  for (const e of endpoints) if (due.get(e.accountId, e.webhookId, now)) return true;
+  const due = dueOn(stmt);
+  for (const e of endpoints) if (due(e, now)) return true;
   return false;
 }
 

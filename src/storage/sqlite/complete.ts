@@ -22,7 +22,7 @@ import { DEFAULT_THROTTLE, throttleSignal, type ThrottleSignal } from '../thrott
 import type { FinishedDelivery, OrderState } from '../ordering.js';
 import { webhookAutoDisabled } from '../audit-records.js';
 import { insertAttempt, insertFoundAttempt } from './attempts.js';
-import { anyDue, recordThrottle, type SqliteClaim } from './claim.js';
+import { anyDue, dueOn, recordThrottle, type SqliteClaim } from './claim.js';
 import { SqlitePart, type SqliteHandle } from './connection.js';
 import type { SqliteOperational } from './operational.js';
 import { releaseNext } from './ordering.js';
@@ -211,7 +211,15 @@ export class SqliteCompletion extends SqlitePart {
       // Each finished attempt frees a slot of its endpoint: when this transaction claims too,
       // the endpoint's due deliveries are its first candidates; otherwise the worker is woken
       // if any are due.
-      if (next) return { woke: wake, claimed: this.claims.claimWithin(next, freed) };
+      if (next) {
+        // A freed endpoint with nothing due is left out of the claim's first reads: one seek
+        // here, where the claim reads its row and counts its leases before it reads nothing. At
+        // one event a request, where the event's one delivery was the endpoint's only one, two
+        // statements of the event's 23.
+        const due = dueOn(this.stmt);
+        for (const e of freedEndpoints.values()) if (!due(e, next.now)) freed.delete(e.webhookId);
+        return { woke: wake, claimed: this.claims.claimWithin(next, freed) };
+      }
       if (!wake) wake = anyDue(this.stmt, freedEndpoints.values(), now);
       return { woke: wake, claimed: [] };
     });
