@@ -105,6 +105,9 @@ export type TrustProxy = boolean | number | string[];
 /** SPEC §9: the admin token is at least 32 characters. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
+/** RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT's default (why 256: loadConfig). */
+export const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT = 256;
+
 type Env = Record<string, string | undefined>;
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
@@ -309,11 +312,19 @@ export function loadConfig(env: Env = process.env): Config {
     // starved every other endpoint and account (issue 18); the per-endpoint limit, cut to
     // RIZLER_ENDPOINT_PROBES for an endpoint that stops answering, is what protects the others.
     maxInFlight: int(env, 'RIZLER_MAX_IN_FLIGHT', 4096, 1),
-    // 128 per endpoint, twice the connections per origin: while 64 requests are on the wire,
-    // the attempts just answered are still being recorded and still count. At 64 the
-    // connections sat idle during every commit (bench, one endpoint: 5.9k deliveries/s at 64,
-    // 7.2k at 128). A hanging endpoint holds at most 1/4 of the worker's slots.
-    maxInFlightPerEndpoint: int(env, 'RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT', 128, 1),
+    // 256 per endpoint, four times the connections per origin: while 64 requests are on the
+    // wire, the attempts just answered are still being recorded, and the next claimed, and
+    // both count. At 64 the connections sat idle during every commit (bench, one endpoint:
+    // 5.9k deliveries/s at 64, 7.2k at 128); at 128 they still ran short while the one writer
+    // took a publish in (session 46, one endpoint, three rounds in turn: 11.9-13.4k at 128,
+    // 13.1-14.5k at 256, 13.3-15.2k at 512; ten endpoints, bound by the origin's room, alike).
+    // On the wire it is still at most RIZLER_CONNECTIONS_PER_ORIGIN a worker process.
+    maxInFlightPerEndpoint: int(
+      env,
+      'RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT',
+      DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
+      1,
+    ),
     // Six times the connections, and at least two claims' worth. SQLite has one writer: a
     // publish of 1,000 events to ten endpoints holds it for 100-240 ms, and no attempt is
     // recorded or claimed meanwhile, so the sending thread must hold enough to keep the

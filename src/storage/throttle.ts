@@ -11,11 +11,13 @@
 // - Any other failed answer (a 4xx or 500) answers fast and holds nothing, so it is only
 //   counted; from `errorStreak` failures in a row on, each further one halves the limit too.
 // - The limit never goes below `probes`: a few attempts keep probing, so the endpoint is seen
-//   to recover. Each success adds one (a limit of 2 is back to 128 after 126 successes, in a
+//   to recover. Each success adds one (a limit of 2 is back to 256 after 254 successes, in a
 //   few round trips since each round trip succeeds at the current width) and ends the streak.
 // - At `maxConcurrency` the endpoint is no longer throttled: its state is cleared (null).
 // Deliveries over the limit wait due, unread (fair-share.ts takeInTurn), and the failed ones per the
 // retry schedule: a dead endpoint holds `probes` slots, never the worker.
+
+import { DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT } from '../config.js';
 
 export type ThrottleReason = 'timeouts' | 'overloaded' | 'errors';
 
@@ -41,8 +43,9 @@ export interface ThrottleSettings {
   errorStreak: number;
 }
 
+/** The defaults of RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, _ENDPOINT_PROBES, _THROTTLE_ERROR_STREAK. */
 export const DEFAULT_THROTTLE: ThrottleSettings = {
-  maxConcurrency: 128,
+  maxConcurrency: DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
   probes: 2,
   errorStreak: 5,
 };

@@ -492,7 +492,7 @@ export interface Storage extends AccessStorage {
 
 export interface QueueStatsOptions {
   /**
-   * The workers' per-endpoint cap (RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, default 128): the claim
+   * The workers' per-endpoint cap (RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, default 256): the claim
    * leaves an endpoint's backlog due while it is at its cap, and the figures count those rows
    * as held by this.
    */

@@ -26,10 +26,13 @@ describe('SIGTERM during a run', () => {
       RIZLER_RETRY_SCHEDULE: '100ms,200ms,300ms,500ms,1s',
       RIZLER_DELIVERY_TIMEOUT_MS: '5000',
       // Above the timeout, as the README asks. With the chaos default of 2 s, 256 attempts
-      // (two endpoints at their cap of 128) waiting their turn on one origin's 64 connections
+      // (two endpoints at a cap of 128) waiting their turn on one origin's 64 connections
       // at 700 ms an answer outlived their leases on a loaded machine, and the expired ones
       // were rightly sent again: 34 deliveries twice in one full run beside another suite.
       RIZLER_LEASE: '10s',
+      // The cap that sizing assumed (the default is 256): the test is of the shutdown, and
+      // its run stays as long as it was.
+      RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT: '128',
     },
   });
 

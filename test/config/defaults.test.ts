@@ -2,6 +2,7 @@
 // environment: nothing set, nothing inherited from the machine running the tests.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { DEFAULT_THROTTLE } from '../../src/storage/throttle.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -52,6 +53,13 @@ describe('the configuration from an empty environment', () => {
       loadConfig({ RIZLER_DATABASE_URL: 'postgresql://u@db/w', RIZLER_CLAIM_BATCH: '32' })
         .claimBatchSize,
     ).toBe(32);
+  });
+
+  it('lets 256 attempts be in flight to an endpoint, and the throttle grows back to that', () => {
+    expect(config.maxInFlightPerEndpoint).toBe(256);
+    // a storage used without the worker's settings (the CLI, a test) applies the same cap
+    expect(DEFAULT_THROTTLE.maxConcurrency).toBe(256);
+    expect(loadConfig({ RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT: '16' }).maxInFlightPerEndpoint).toBe(16);
   });
 
   it('bounds the attempts in flight to one origin by six times the connections or twice the claim', () => {

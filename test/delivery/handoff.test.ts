@@ -109,6 +109,8 @@ describe('a publish while attempts are answered', () => {
       // Nothing is found by the poll within the test.
       RIZLER_POLL_INTERVAL: '10m',
       RIZLER_LOG_LEVEL: 'silent',
+      // Two claims' batches (SQLite's 64), so that a third publish finds the endpoint full.
+      RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT: '128',
     });
     const logger = pino({ level: 'silent' });
     sending = new ThreadedSender(config, logger);
