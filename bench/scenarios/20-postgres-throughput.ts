@@ -1,7 +1,7 @@
 // Throughput on the scale-out engine: an API-only `serve` (RIZLER_RUN_WORKER=false) and
 // `worker` processes on one PostgreSQL database, with one worker process and with two in turn,
 // burst and streaming, against the ceiling and the baselines of the same run. Ten endpoints
-// (BENCH_PG_ENDPOINTS): the per-endpoint in-flight cap (128, across all workers) leaves 1,280
+// (BENCH_PG_ENDPOINTS): the per-endpoint in-flight cap (256, across all workers) leaves 2,560
 // slots, more than one worker's 512, so a second worker has room to add. Each row's note gives
 // the CPU each process used during the figure (from /proc; "postgres" sums every backend on
 // the machine): the figures behind "How many workers" in README's "Running at scale".

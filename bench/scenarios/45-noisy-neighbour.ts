@@ -4,6 +4,7 @@
 // healthy endpoint. Rows: B's publish-to-arrival p50/p99 (goal p99 ≤ 250 ms), and A's own
 // delivery rate meanwhile, which must not collapse either. A fresh SQLite service per case.
 import { join } from 'node:path';
+import { DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT } from '../../src/config.js';
 import { startReceiver, type Receiver } from '../../test/helpers/receiver.js';
 import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver } from '../receiver.js';
@@ -91,7 +92,7 @@ async function run(ctx: BenchContext, c: Case): Promise<Row[]> {
         note:
           c.hanging > 0
             ? "A's healthy endpoint plus the attempts its hanging ones received"
-            : 'ten endpoints answering in 2 s: at most 10 × 128 / 2 s = 640/s',
+            : `ten endpoints answering in 2 s: at most 10 × ${DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT} / 2 s = ${(10 * DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT) / 2}/s`,
       },
     ];
   } finally {
