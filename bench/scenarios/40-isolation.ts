@@ -4,7 +4,7 @@
 // A second run with a healthy twin instead of the hanging endpoint separates what fan-out to
 // two endpoints costs anyway (twice the deliveries written) from what the hang costs.
 import { join } from 'node:path';
-import { DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
 import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver, type CountingReceiver } from '../receiver.js';
 import { addEndpoint, createAccount } from '../support.js';
@@ -45,6 +45,8 @@ async function deleteWebhook(port: number, key: string, id: string): Promise<voi
 }
 
 const REPS = Number(process.env.BENCH_ISOLATION_REPS ?? 3);
+/** The service's settings as the bench starts it: its defaults. */
+const DEFAULTS = loadConfig({});
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -103,7 +105,7 @@ export default async function isolation(ctx: BenchContext): Promise<Row[]> {
         name: 'isolation: healthy endpoint beside a hanging one',
         value: withHang,
         unit: 'deliveries/s',
-        note: `${spread(rates.hang)}; up to ${held} attempts sent to the hanging endpoint (${DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT} open at a time, 10 s timeout)`,
+        note: `${spread(rates.hang)}; up to ${held} attempts sent to the hanging endpoint (${DEFAULTS.maxInFlightPerEndpoint} leased at a time, ${DEFAULTS.connectionsPerOrigin} on the wire, 10 s timeout)`,
       },
       {
         name: 'isolation ratio, hanging / alone',

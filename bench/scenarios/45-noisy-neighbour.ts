@@ -4,7 +4,7 @@
 // healthy endpoint. Rows: B's publish-to-arrival p50/p99 (goal p99 ≤ 250 ms), and A's own
 // delivery rate meanwhile, which must not collapse either. A fresh SQLite service per case.
 import { join } from 'node:path';
-import { DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
 import { startReceiver, type Receiver } from '../../test/helpers/receiver.js';
 import { DATA, call, startService, stopService, type BenchContext, type Row } from '../context.js';
 import { startCountingReceiver } from '../receiver.js';
@@ -12,6 +12,12 @@ import { addEndpoint, createAccount, percentile, publishOne } from '../support.j
 
 const BACKLOG = Number(process.env.BENCH_NEIGHBOUR_BACKLOG ?? 5000);
 const B_EVENTS = 50;
+/**
+ * How many of a slow endpoint's attempts can be answered at once: its in-flight cap, or its
+ * origin's connections when fewer (each endpoint here has a receiver, an origin, of its own).
+ */
+const DEFAULTS = loadConfig({});
+const onTheWire = Math.min(DEFAULTS.maxInFlightPerEndpoint, DEFAULTS.connectionsPerOrigin);
 
 interface Case {
   name: string;
@@ -92,7 +98,7 @@ async function run(ctx: BenchContext, c: Case): Promise<Row[]> {
         note:
           c.hanging > 0
             ? "A's healthy endpoint plus the attempts its hanging ones received"
-            : `ten endpoints answering in 2 s: at most 10 × ${DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT} / 2 s = ${(10 * DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT) / 2}/s`,
+            : `ten endpoints answering in 2 s: at most 10 × ${onTheWire} / 2 s = ${(10 * onTheWire) / 2}/s`,
       },
     ];
   } finally {

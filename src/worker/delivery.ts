@@ -56,6 +56,7 @@ export function buildDelivery(
       maxInFlight: config.maxInFlight,
       maxInFlightPerEndpoint: config.maxInFlightPerEndpoint,
       maxInFlightPerOrigin: config.maxInFlightPerOrigin,
+      connectionsPerOrigin: config.connectionsPerOrigin,
       maxBytesInFlight: config.maxBytesInFlight,
       throttle: {
         maxConcurrency: config.maxInFlightPerEndpoint,

@@ -37,6 +37,12 @@ export interface WorkerSettings {
    */
   maxInFlightPerOrigin?: number;
   /**
+   * The sender's connections to one origin (RIZLER_CONNECTIONS_PER_ORIGIN): with it, an origin
+   * that answers slowly gets only the room that keeps those connections busy (originRoomFor).
+   * Absent: every origin gets maxInFlightPerOrigin.
+   */
+  connectionsPerOrigin?: number;
+  /**
    * Bytes of event bodies held for the attempts in flight, each event once: a claim leases
    * only what fits what is left (RIZLER_MAX_BYTES_IN_FLIGHT). Absent: no bound.
    */
@@ -138,6 +144,41 @@ const LARGEST_PAYLOAD_BYTES = 256 * 1024;
 /** Reads of late bodies that fail are tried again this many times before the attempt fails. */
 const BODY_READ_TRIES = 5;
 
+/**
+ * How long the attempts waiting for an origin's connections should keep them busy while this
+ * process's main thread cannot claim: a publish of 1,000 events to ten endpoints holds SQLite's
+ * one writer 100-240 ms.
+ */
+const STALL_COVER_MS = 250;
+
+/** The weight of an attempt's time in its origin's running average (originRoomFor). */
+const ANSWER_WEIGHT = 0.2;
+/** How many origins' answer times a process keeps; past it, it starts them all again. */
+const ORIGINS_KEPT = 10_000;
+
+/**
+ * The attempts a process keeps in flight to one origin: its `connections`, and as many more as
+ * they answer in STALL_COVER_MS at the origin's answer time (`answerMs`, from dispatch, the wait
+ * for a connection included), at most `bound` (RIZLER_MAX_IN_FLIGHT_PER_ORIGIN). Until the
+ * answer time is known, twice the connections: an origin's first answers come back within
+ * milliseconds when it is fast, and a slow one's first claims would otherwise lease a whole
+ * bound that waits in its pool for several rounds. An origin answering in 5 ms gets the whole
+ * bound, one answering in 2 s its connections and 8: more would only wait in its pool, each
+ * attempt holding a lease, a timer and its objects for seconds. (Ten endpoints answering in 2 s,
+ * each on its origin, with 256 leased each, the per-endpoint default: another account's p99
+ * read 30-169 ms beside them, 19-90 with 128; bench, noisy neighbour, session 46.)
+ */
+export function originRoomFor(
+  bound: number,
+  connections: number | undefined,
+  answerMs: number | undefined,
+): number {
+  if (connections === undefined) return bound;
+  if (answerMs === undefined) return Math.min(bound, 2 * connections);
+  const busy = connections + Math.ceil((connections * STALL_COVER_MS) / Math.max(1, answerMs));
+  return Math.min(bound, busy);
+}
+
 export class DeliveryWorker {
   private readonly now: () => number;
   private readonly random: () => number;
@@ -152,6 +193,8 @@ export class DeliveryWorker {
   private readonly payloads: PayloadCache;
   /** Attempts in flight per origin (core/origin.ts), for maxInFlightPerOrigin. */
   private readonly originInFlight = new Map<string, number>();
+  /** Each origin's running average of its attempts' times (ms); forgotten past ORIGINS_KEPT. */
+  private readonly originAnswerMs = new Map<string, number>();
   private completions: CompletedAttempt[] = [];
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
@@ -442,7 +485,8 @@ export class DeliveryWorker {
     if (maxPayloadBytes !== undefined) request.maxPayloadBytes = maxPayloadBytes;
     const perOrigin = settings.maxInFlightPerOrigin;
     if (perOrigin !== undefined) {
-      request.originRoom = (origin) => perOrigin - (this.originInFlight.get(origin) ?? 0);
+      request.originRoom = (origin) =>
+        this.originBound(origin, perOrigin) - (this.originInFlight.get(origin) ?? 0);
     }
     return request;
   }
@@ -455,18 +499,34 @@ export class DeliveryWorker {
     return origin;
   }
 
-  private originFinished(origin: string | null): void {
+  private originFinished(origin: string | null, durationMs: number): void {
     if (origin === null) return;
     const n = this.originInFlight.get(origin)! - 1;
     if (n === 0) this.originInFlight.delete(origin);
     else this.originInFlight.set(origin, n);
+    const average = this.originAnswerMs.get(origin);
+    if (average === undefined && this.originAnswerMs.size >= ORIGINS_KEPT) {
+      this.originAnswerMs.clear();
+    }
+    this.originAnswerMs.set(
+      origin,
+      average === undefined ? durationMs : average + ANSWER_WEIGHT * (durationMs - average),
+    );
   }
 
-  /** Whether some origin is at maxInFlightPerOrigin: a short claim may have been cut by it. */
+  /** An origin's room in this process (originRoomFor), `bound` being maxInFlightPerOrigin. */
+  private originBound(origin: string, bound: number): number {
+    const { connectionsPerOrigin } = this.deps.settings;
+    return originRoomFor(bound, connectionsPerOrigin, this.originAnswerMs.get(origin));
+  }
+
+  /** Whether some origin is at its room: a short claim may have been cut by it. */
   private anyOriginFull(): boolean {
     const bound = this.deps.settings.maxInFlightPerOrigin;
     if (bound === undefined) return false;
-    for (const n of this.originInFlight.values()) if (n >= bound) return true;
+    for (const [origin, n] of this.originInFlight) {
+      if (n >= this.originBound(origin, bound)) return true;
+    }
     return false;
   }
 
@@ -530,16 +590,19 @@ export class DeliveryWorker {
     this.inFlight++;
     const origin = this.originStarted(claim.url);
     this.deps.observer?.inFlightChanged?.(this.inFlight);
-    void this.send(claim).finally(() => {
+    let durationMs = 0;
+    const sent = this.send(claim).then((ms) => void (durationMs = ms));
+    void sent.finally(() => {
       this.inFlight--;
-      this.originFinished(origin);
+      this.originFinished(origin, durationMs);
       this.payloads.release(claim.eventId);
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();
     });
   }
 
-  private async send(claim: ClaimedDelivery): Promise<void> {
+  /** Sends the attempt and queues its record; how long the attempt took (ms). */
+  private async send(claim: ClaimedDelivery): Promise<number> {
     const { sender, secrets, settings, logger } = this.deps;
     const traced = this.deps.tracing?.attempt(claim);
     let result: AttemptResult;
@@ -593,6 +656,7 @@ export class DeliveryWorker {
     });
     // The next of its key waits for this one's record.
     this.scheduleFlush(claim.ordered);
+    return result.durationMs;
   }
 
   /**
