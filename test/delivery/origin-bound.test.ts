@@ -18,6 +18,19 @@ describe.each(engines)('in flight per origin: $name', (engine) => {
   /** One endpoint on this one, which answers at once. */
   let other: Receiver;
   let running: TestWorker | null = null;
+  /** Waits until the account has `n` deliveries recorded as succeeded (completions come in batches). */
+  const succeeded = (accountId: string, n: number) =>
+    vi.waitFor(
+      async () => {
+        const done = await store.storage.listDeliveries(
+          accountId,
+          { status: 'succeeded' },
+          { limit: 100, after: null },
+        );
+        expect(done).toHaveLength(n);
+      },
+      { timeout: 10_000 },
+    );
 
   beforeEach(async () => {
     shared = await startReceiver();
@@ -61,17 +74,7 @@ describe.each(engines)('in flight per origin: $name', (engine) => {
     expect(paths).toEqual([pa, pa, pb, pb]);
     // Every attempt to the other host is recorded (completions are written in batches after
     // the answers arrive, so wait for them); theirs are all still pending.
-    await vi.waitFor(
-      async () => {
-        const recorded = await store.storage.listDeliveries(
-          account.id,
-          { status: 'succeeded' },
-          { limit: 100, after: null },
-        );
-        expect(recorded).toHaveLength(10);
-      },
-      { timeout: 10_000 },
-    );
+    await succeeded(account.id, 10);
     const pending = await store.storage.listDeliveries(
       account.id,
       { status: 'pending' },
@@ -96,17 +99,7 @@ describe.each(engines)('in flight per origin: $name', (engine) => {
       const { worker } = running;
       // Its one answer took 1.2 s or more: four connections, and one attempt more to cover
       // 250 ms (five; eight while the answer time was not known, twenty the whole room).
-      await vi.waitFor(
-        async () => {
-          const done = await store.storage.listDeliveries(
-            account.id,
-            { status: 'succeeded' },
-            { limit: 10, after: null },
-          );
-          expect(done).toHaveLength(1);
-        },
-        { timeout: 10_000 },
-      );
+      await succeeded(account.id, 1);
       for (let i = 0; i < 10; i++) await publishOne(store.storage, account.id, 'call.ended');
       await vi.waitFor(() => expect(worker.activeAttempts).toBe(5), { timeout: 10_000 });
       // The loop keeps claiming (every 50 ms while an origin is full) and takes nothing more;
