@@ -18,7 +18,7 @@ describe.each(engines)('in flight per origin: $name', (engine) => {
   /** One endpoint on this one, which answers at once. */
   let other: Receiver;
   let running: TestWorker | null = null;
-  /** Waits until the account has `n` deliveries recorded as succeeded (completions come in batches). */
+  /** Waits until `n` of the account's deliveries are recorded as succeeded (in batches). */
   const succeeded = (accountId: string, n: number) =>
     vi.waitFor(
       async () => {
