@@ -107,6 +107,10 @@ export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /** RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT's default (why 256: loadConfig). */
 export const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT = 256;
+/** RIZLER_ENDPOINT_PROBES's default (why 2: loadConfig). */
+export const DEFAULT_ENDPOINT_PROBES = 2;
+/** RIZLER_THROTTLE_ERROR_STREAK's default (why 5: loadConfig). */
+export const DEFAULT_THROTTLE_ERROR_STREAK = 5;
 
 type Env = Record<string, string | undefined>;
 
@@ -350,10 +354,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxBytesInFlight: bytesInFlight(env),
     // 2 probes: enough to see a failing endpoint recover (each success adds one), few enough
     // that 100 dead endpoints hold 200 attempts.
-    endpointProbes: int(env, 'RIZLER_ENDPOINT_PROBES', 2, 1),
+    endpointProbes: int(env, 'RIZLER_ENDPOINT_PROBES', DEFAULT_ENDPOINT_PROBES, 1),
     // 5 error answers in a row: an endpoint that rejects some events (400 for one bad record)
     // between successes keeps its width; one whose every answer is an error is cut.
-    throttleErrorStreak: int(env, 'RIZLER_THROTTLE_ERROR_STREAK', 5, 1),
+    throttleErrorStreak: int(env, 'RIZLER_THROTTLE_ERROR_STREAK', DEFAULT_THROTTLE_ERROR_STREAK, 1),
     connectionsPerOrigin,
     pollIntervalMs: duration(env, 'RIZLER_POLL_INTERVAL', '1s'),
     dbPoolSize: int(env, 'RIZLER_DB_POOL_SIZE', 10, 1),

@@ -17,7 +17,11 @@
 // Deliveries over the limit wait due, unread (fair-share.ts takeInTurn), and the failed ones per the
 // retry schedule: a dead endpoint holds `probes` slots, never the worker.
 
-import { DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT } from '../config.js';
+import {
+  DEFAULT_ENDPOINT_PROBES,
+  DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
+  DEFAULT_THROTTLE_ERROR_STREAK,
+} from '../config.js';
 
 export type ThrottleReason = 'timeouts' | 'overloaded' | 'errors';
 
@@ -46,8 +50,8 @@ export interface ThrottleSettings {
 /** The defaults of RIZLER_MAX_IN_FLIGHT_PER_ENDPOINT, _ENDPOINT_PROBES, _THROTTLE_ERROR_STREAK. */
 export const DEFAULT_THROTTLE: ThrottleSettings = {
   maxConcurrency: DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT,
-  probes: 2,
-  errorStreak: 5,
+  probes: DEFAULT_ENDPOINT_PROBES,
+  errorStreak: DEFAULT_THROTTLE_ERROR_STREAK,
 };
 
 export const UNTHROTTLED: ThrottleState = { limit: null, streak: 0, reason: null, since: null };

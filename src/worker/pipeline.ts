@@ -499,11 +499,16 @@ export class DeliveryWorker {
     return origin;
   }
 
-  private originFinished(origin: string | null, durationMs: number): void {
+  private originFinished(origin: string | null): void {
     if (origin === null) return;
     const n = this.originInFlight.get(origin)! - 1;
     if (n === 0) this.originInFlight.delete(origin);
     else this.originInFlight.set(origin, n);
+  }
+
+  /** Adds an attempt's time (ms) to its origin's running average (originRoomFor). */
+  private originAnswered(origin: string | null, durationMs: number): void {
+    if (origin === null) return;
     const average = this.originAnswerMs.get(origin);
     if (average === undefined && this.originAnswerMs.size >= ORIGINS_KEPT) {
       this.originAnswerMs.clear();
@@ -590,19 +595,17 @@ export class DeliveryWorker {
     this.inFlight++;
     const origin = this.originStarted(claim.url);
     this.deps.observer?.inFlightChanged?.(this.inFlight);
-    let durationMs = 0;
-    const sent = this.send(claim).then((ms) => void (durationMs = ms));
-    void sent.finally(() => {
+    void this.send(claim, origin).finally(() => {
       this.inFlight--;
-      this.originFinished(origin, durationMs);
+      this.originFinished(origin);
       this.payloads.release(claim.eventId);
       this.deps.observer?.inFlightChanged?.(this.inFlight);
       if (this.inFlight === 0) this.idle?.();
     });
   }
 
-  /** Sends the attempt and queues its record; how long the attempt took (ms). */
-  private async send(claim: ClaimedDelivery): Promise<number> {
+  /** Sends the attempt and queues its record; `origin`: its origin, counted (originStarted). */
+  private async send(claim: ClaimedDelivery, origin: string | null): Promise<void> {
     const { sender, secrets, settings, logger } = this.deps;
     const traced = this.deps.tracing?.attempt(claim);
     let result: AttemptResult;
@@ -654,9 +657,9 @@ export class DeliveryWorker {
         result,
       ),
     });
+    this.originAnswered(origin, result.durationMs);
     // The next of its key waits for this one's record.
     this.scheduleFlush(claim.ordered);
-    return result.durationMs;
   }
 
   /**
