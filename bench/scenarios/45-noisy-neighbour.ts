@@ -12,11 +12,12 @@ import { addEndpoint, createAccount, percentile, publishOne } from '../support.j
 
 const BACKLOG = Number(process.env.BENCH_NEIGHBOUR_BACKLOG ?? 5000);
 const B_EVENTS = 50;
+/** The service's settings as the bench starts it: its defaults. */
+const DEFAULTS = loadConfig({});
 /**
  * How many of a slow endpoint's attempts can be answered at once: its in-flight cap, or its
  * origin's connections when fewer (each endpoint here has a receiver, an origin, of its own).
  */
-const DEFAULTS = loadConfig({});
 const onTheWire = Math.min(DEFAULTS.maxInFlightPerEndpoint, DEFAULTS.connectionsPerOrigin);
 
 interface Case {
