@@ -18,7 +18,7 @@ const DEFAULTS = loadConfig({});
  * How many of a slow endpoint's attempts can be answered at once: its in-flight cap, or its
  * origin's connections when fewer (each endpoint here has a receiver, an origin, of its own).
  */
-const onTheWire = Math.min(DEFAULTS.maxInFlightPerEndpoint, DEFAULTS.connectionsPerOrigin);
+const ON_THE_WIRE = Math.min(DEFAULTS.maxInFlightPerEndpoint, DEFAULTS.connectionsPerOrigin);
 
 interface Case {
   name: string;
@@ -99,7 +99,7 @@ async function run(ctx: BenchContext, c: Case): Promise<Row[]> {
         note:
           c.hanging > 0
             ? "A's healthy endpoint plus the attempts its hanging ones received"
-            : `ten endpoints answering in 2 s: at most 10 × ${onTheWire} / 2 s = ${(10 * onTheWire) / 2}/s`,
+            : `ten endpoints answering in 2 s: at most 10 × ${ON_THE_WIRE} / 2 s = ${(10 * ON_THE_WIRE) / 2}/s`,
       },
     ];
   } finally {

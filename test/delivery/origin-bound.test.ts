@@ -83,6 +83,7 @@ describe.each(engines)('in flight per origin: $name', (engine) => {
     expect(new Set(pending.map((d) => d.webhookId))).toEqual(new Set([a.id, b.id]));
     expect(pending).toHaveLength(20);
   });
+
   it('gives a host that answers slowly only the room its connections use', async () => {
     const slow = await startReceiver();
     try {
