@@ -16,10 +16,12 @@ import { processIo, untilInterrupted } from './client/io.js';
 import { listen } from './client/listen.js';
 import { tail } from './client/tail.js';
 import { trigger } from './client/trigger.js';
+import { tuneTiering } from './tiering.js';
 import { withStorage } from './with-storage.js';
 
 /** Starts a long-running service with the environment's settings; it stops on SIGTERM/SIGINT. */
 async function run(start: (config: Config, logger: Logger) => Promise<RunningService>) {
+  tuneTiering();
   const config = loadConfig();
   const logger = createLogger(config);
   stopOnSignals(await start(config, logger), logger);
