@@ -3,9 +3,10 @@
 // and with V8's defaults much of that path stayed in its interpreted and baseline tiers: at
 // 200 events/s the service spent about 1.1 ms of the main thread's user time an event (against
 // about 60 µs a delivery under load), 43 % of its samples in the node binary (V8's builtins,
-// inline caches and runtime) against 19 % in generated code (perf). Optimizing sooner took the latency row's p99 on SQLite from 5.8-7.8 ms to
-// 4.1-6.4 ms (nine runs each, in pairs; Node 20) and left the throughput rows' CPU a delivery
-// where it was (docs/benchmark-history.md, session 49).
+// inline caches and runtime) against 19 % in generated code (perf). Optimizing sooner took the
+// latency row's p99 on SQLite from 5.8-7.8 ms to 4.1-6.4 ms (nine runs each, in pairs; Node 20)
+// and left the throughput rows' CPU a delivery where it was (docs/benchmark-history.md,
+// session 49).
 import { setFlagsFromString } from 'node:v8';
 
 /**
