@@ -9,6 +9,12 @@
 // session 49).
 import { setFlagsFromString } from 'node:v8';
 
+/** The flags measured for each V8 major version (tieringFlags). */
+const FLAGS_BY_V8_MAJOR = new Map<number, readonly string[]>([
+  [11, ['--interrupt-budget=8192']],
+  [13, ['--invocation-count-for-maglev=50', '--invocation-count-for-turbofan=400']],
+]);
+
 /**
  * The flags for V8 `version` (process.versions.v8), by how its tiering counts: V8 11 (Node 20)
  * by a budget of bytecode run (default 67,584), V8 13 (Node 24) by invocations before Maglev
@@ -17,13 +23,7 @@ import { setFlagsFromString } from 'node:v8';
  * --interrupt-budget=… bin/rizler-webhooks.js serve`) wins over ours.
  */
 export function tieringFlags(version: string, execArgv: readonly string[] = []): string[] {
-  const major = Number(version.split('.')[0]);
-  const flags =
-    major === 11
-      ? ['--interrupt-budget=8192']
-      : major === 13
-        ? ['--invocation-count-for-maglev=50', '--invocation-count-for-turbofan=400']
-        : [];
+  const flags = FLAGS_BY_V8_MAJOR.get(Number(version.split('.')[0])) ?? [];
   const given = new Set(execArgv.map((arg) => arg.split('=')[0]!.replaceAll('_', '-')));
   return flags.filter((flag) => !given.has(flag.split('=')[0]!));
 }
